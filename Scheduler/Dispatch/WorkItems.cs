@@ -1,0 +1,99 @@
+using System.Threading.Channels;
+using DurableTask.Scheduler.Orchestration;
+using Microsoft.DurableTask.Protobuf;
+
+namespace DurableTask.Scheduler.Dispatch;
+
+public enum WorkKind { Orchestration, Activity, Entity }
+
+/// <summary>A work item handed to a worker and not yet completed. The completion token names it.</summary>
+public abstract class Lease
+{
+    public required string Token { get; init; }
+    public required WorkerConnection Worker { get; init; }
+    public abstract WorkKind Kind { get; }
+
+    /// <summary>Set when the worker's stream closed; the work is redelivered unless a late completion arrives first.</summary>
+    public bool Orphaned { get; set; }
+}
+
+public sealed class OrchestrationLease : Lease
+{
+    public override WorkKind Kind => WorkKind.Orchestration;
+    public required Instance Instance { get; init; }
+    public required HistoryEvent OrchestratorStarted { get; init; }
+
+    /// <summary>Number of inbox messages (from the front) included in the work item.</summary>
+    public required int DispatchedCount { get; init; }
+
+    public required string ExecutionId { get; init; }
+
+    /// <summary>Actions of partial (chunked) completions received so far.</summary>
+    public List<OrchestratorAction>? PartialActions { get; set; }
+}
+
+/// <summary>An activity invocation waiting for, or held by, a worker.</summary>
+public sealed class ActivityTask
+{
+    public required string InstanceId { get; init; }
+    public required string ExecutionId { get; init; }
+    public required int TaskId { get; init; }
+    public required ActivityRequest Request { get; init; }
+    public DateTime NotBefore { get; set; }
+    public int FailedDeliveries { get; set; }
+}
+
+public sealed class ActivityLease : Lease
+{
+    public override WorkKind Kind => WorkKind.Activity;
+    public required ActivityTask Task { get; init; }
+}
+
+/// <summary>One connected <c>GetWorkItems</c> stream and what it may receive.</summary>
+public sealed class WorkerConnection
+{
+    public WorkerConnection(string id, string hub, GetWorkItemsRequest request, int defaultConcurrency)
+    {
+        Id = id;
+        Hub = hub;
+        ConnectedAt = DateTime.UtcNow;
+        MaxOrchestrations = request.MaxConcurrentOrchestrationWorkItems > 0 ? request.MaxConcurrentOrchestrationWorkItems : defaultConcurrency;
+        MaxActivities = request.MaxConcurrentActivityWorkItems > 0 ? request.MaxConcurrentActivityWorkItems : defaultConcurrency;
+        MaxEntities = request.MaxConcurrentEntityWorkItems > 0 ? request.MaxConcurrentEntityWorkItems : defaultConcurrency;
+        SupportsHistoryStreaming = request.Capabilities.Contains(WorkerCapability.HistoryStreaming);
+
+        var filters = request.WorkItemFilters;
+        if (filters is not null && (filters.Orchestrations.Count > 0 || filters.Activities.Count > 0 || filters.Entities.Count > 0))
+        {
+            OrchestrationFilter = filters.Orchestrations.Select(f => f.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
+            ActivityFilter = filters.Activities.Select(f => f.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
+            EntityFilter = filters.Entities.Select(f => f.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        }
+    }
+
+    public string Id { get; }
+    public string Hub { get; }
+    public DateTime ConnectedAt { get; }
+    public int MaxOrchestrations { get; }
+    public int MaxActivities { get; }
+    public int MaxEntities { get; }
+    public int InFlightOrchestrations { get; set; }
+    public int InFlightActivities { get; set; }
+    public int InFlightEntities { get; set; }
+    public bool SupportsHistoryStreaming { get; }
+    public bool Closed { get; set; }
+
+    /// <summary>null = every name. When filters are given, a type with an empty list receives nothing.</summary>
+    public HashSet<string>? OrchestrationFilter { get; }
+    public HashSet<string>? ActivityFilter { get; }
+    public HashSet<string>? EntityFilter { get; }
+
+    public Dictionary<string, Lease> Leases { get; } = new();
+
+    public Channel<WorkItem> Outbox { get; } = Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleReader = true });
+
+    public bool HasOrchestrationCapacity => !Closed && InFlightOrchestrations < MaxOrchestrations;
+    public bool HasActivityCapacity => !Closed && InFlightActivities < MaxActivities;
+
+    public bool Accepts(HashSet<string>? filter, string name) => filter is null || filter.Contains(name);
+}

@@ -1,0 +1,136 @@
+using System.Net;
+using DurableTask.Scheduler.Protocol;
+using DurableTask.Scheduler.TaskHubs;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+
+namespace DurableTask.Scheduler.Hosting;
+
+/// <summary>Builds the scheduler's web application: gRPC on one port, HTTP/1.1 (health, API) on another.</summary>
+public static class SchedulerHost
+{
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        builder.AddScheduler();
+        configure?.Invoke(builder);
+
+        var app = builder.Build();
+        app.MapScheduler();
+        return app;
+    }
+
+    public static WebApplicationBuilder AddScheduler(this WebApplicationBuilder builder)
+    {
+        ServiceDefaultsExtensions.ExtraTelemetrySources.Add(SchedulerTelemetry.Name);
+        builder.AddServiceDefaults();
+
+        var options = ReadOptions(builder.Configuration);
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<TaskHubRegistry>();
+        builder.Services.AddSingleton<SchedulerReadiness>();
+        builder.Services.AddHostedService<SchedulerStartup>();
+
+        builder.Services.AddGrpc(o =>
+        {
+            // Chunked orchestrator completions are up to ~4 MB each; payload limits are enforced with clear messages
+            // after receipt, so the transport limit only guards memory.
+            o.MaxReceiveMessageSize = Math.Max(16 * 1024 * 1024, options.MaxPayloadBytes * 4);
+            o.MaxSendMessageSize = null;
+            o.EnableDetailedErrors = false;
+        });
+
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            Listen(k, options.BindAddress, options.GrpcPort, HttpProtocols.Http2);
+            Listen(k, options.BindAddress, options.HttpPort, HttpProtocols.Http1);
+            k.Limits.Http2.MaxStreamsPerConnection = 1000;
+        });
+        return builder;
+    }
+
+    public static WebApplication MapScheduler(this WebApplication app)
+    {
+        app.MapDefaultEndpoints();
+        app.MapGrpcService<SidecarService>();
+        app.MapGet("/healthz", (SchedulerReadiness ready) =>
+            ready.IsReady ? Results.Text("Healthy") : Results.Text("Starting", statusCode: StatusCodes.Status503ServiceUnavailable));
+        return app;
+    }
+
+    internal static SchedulerOptions ReadOptions(IConfiguration configuration)
+    {
+        var options = new SchedulerOptions();
+        configuration.GetSection(SchedulerOptions.Section).Bind(options);
+
+        var hubNames = configuration["DTS_TASK_HUB_NAMES"];
+        if (!string.IsNullOrWhiteSpace(hubNames))
+        {
+            options.TaskHubNames = hubNames.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+        }
+
+        if (bool.TryParse(configuration["DTS_USE_DYNAMIC_TASK_HUBS"], out var dynamicHubs))
+        {
+            options.UseDynamicTaskHubs = dynamicHubs;
+        }
+
+        Validate(options);
+        return options;
+    }
+
+    static void Validate(SchedulerOptions o)
+    {
+        if (o.GrpcPort is < 0 or > 65535 || o.HttpPort is < 0 or > 65535)
+            throw new InvalidOperationException("Scheduler:GrpcPort and Scheduler:HttpPort must be between 0 and 65535.");
+        if (o.GrpcPort == o.HttpPort && o.GrpcPort != 0)
+            throw new InvalidOperationException($"Scheduler:GrpcPort and Scheduler:HttpPort must differ (both are {o.GrpcPort}).");
+        if (o.MaxPayloadBytes <= 0)
+            throw new InvalidOperationException("Scheduler:MaxPayloadBytes must be positive.");
+        if (!string.Equals(o.Store, "memory", StringComparison.OrdinalIgnoreCase))
+            throw new InvalidOperationException($"Scheduler:Store '{o.Store}' is not supported. Supported stores: memory.");
+        foreach (var hub in o.TaskHubNames)
+        {
+            if (!TaskHubRegistry.IsValidName(hub))
+                throw new InvalidOperationException($"Task hub name '{hub}' is invalid: use 1-64 letters, digits, '-' or '_'.");
+        }
+    }
+
+    static void Listen(KestrelServerOptions k, string bindAddress, int port, HttpProtocols protocols)
+    {
+        if (string.Equals(bindAddress, "localhost", StringComparison.OrdinalIgnoreCase))
+        {
+            if (port == 0)
+                k.Listen(IPAddress.Loopback, 0, l => l.Protocols = protocols);
+            else
+                k.ListenLocalhost(port, l => l.Protocols = protocols);
+        }
+        else if (bindAddress is "*" or "0.0.0.0" or "+")
+        {
+            k.ListenAnyIP(port, l => l.Protocols = protocols);
+        }
+        else
+        {
+            k.Listen(IPAddress.Parse(bindAddress), port, l => l.Protocols = protocols);
+        }
+    }
+}
+
+/// <summary>Flips to ready once the task hubs are loaded; <c>/healthz</c> reports it.</summary>
+public sealed class SchedulerReadiness
+{
+    volatile bool _ready;
+    public bool IsReady => _ready;
+    internal void MarkReady() => _ready = true;
+}
+
+sealed class SchedulerStartup(TaskHubRegistry hubs, SchedulerReadiness readiness) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await hubs.InitializeAsync(cancellationToken);
+        readiness.MarkReady();
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => hubs.StopAsync();
+}

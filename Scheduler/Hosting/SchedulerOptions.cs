@@ -1,0 +1,62 @@
+namespace DurableTask.Scheduler.Hosting;
+
+/// <summary>
+/// Settings of the scheduler, bound from the <c>Scheduler</c> configuration section.
+/// <code>
+/// "Scheduler": { "GrpcPort": 8080, "HttpPort": 8081, "BindAddress": "localhost", "Store": "memory",
+///                "DataPath": "./data", "MaxPayloadBytes": 1048576 }
+/// </code>
+/// Task hubs come from <c>DTS_TASK_HUB_NAMES</c> and <c>DTS_USE_DYNAMIC_TASK_HUBS</c>, as in the managed emulator.
+/// </summary>
+public sealed class SchedulerOptions
+{
+    public const string Section = "Scheduler";
+
+    /// <summary>Port of the cleartext HTTP/2 gRPC endpoint.</summary>
+    public int GrpcPort { get; set; } = 8080;
+
+    /// <summary>Port of the HTTP/1.1 endpoint (health, JSON API).</summary>
+    public int HttpPort { get; set; } = 8081;
+
+    /// <summary><c>localhost</c> (loopback only), <c>*</c> / <c>0.0.0.0</c> (all interfaces), or an IP address.</summary>
+    public string BindAddress { get; set; } = "localhost";
+
+    /// <summary>Which store keeps the state: <c>memory</c>.</summary>
+    public string Store { get; set; } = "memory";
+
+    /// <summary>Folder of the embedded durable store.</summary>
+    public string DataPath { get; set; } = "./data";
+
+    /// <summary>Largest input, output, event payload, custom status or entity state accepted, in bytes (UTF-8). The managed service's limit is 1 MB.</summary>
+    public int MaxPayloadBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>Interval between keep-alive messages on each work-item stream. The .NET SDK gives up on a stream after 120 s of silence.</summary>
+    public TimeSpan HealthPingInterval { get; set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>Orchestrator work items whose past history is larger than this are sent without history to workers that can stream it.</summary>
+    public int HistoryStreamingThresholdBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>Size of one <c>HistoryChunk</c> when streaming history.</summary>
+    public int HistoryChunkBytes { get; set; } = 256 * 1024;
+
+    /// <summary>Most inbox messages handed to one orchestrator work item.</summary>
+    public int MaxEventsPerWorkItem { get; set; } = 500;
+
+    /// <summary>Concurrency assumed per work-item type for a worker that announces no limit.</summary>
+    public int DefaultWorkerConcurrency { get; set; } = 1000;
+
+    /// <summary>First delay before redelivering abandoned work; doubled on every further abandon of the same work.</summary>
+    public TimeSpan RedeliveryDelay { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>Upper bound of the redelivery delay.</summary>
+    public TimeSpan MaxRedeliveryDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Time a disconnected worker's in-flight work waits for a late completion before it is redelivered.</summary>
+    public TimeSpan DisconnectGracePeriod { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Names of the task hubs (from <c>DTS_TASK_HUB_NAMES</c>, comma-separated).</summary>
+    public List<string> TaskHubNames { get; set; } = new() { "default" };
+
+    /// <summary>Create a task hub on its first use (from <c>DTS_USE_DYNAMIC_TASK_HUBS</c>).</summary>
+    public bool UseDynamicTaskHubs { get; set; }
+}

@@ -1,0 +1,135 @@
+using Google.Protobuf.Collections;
+using Google.Protobuf.WellKnownTypes;
+using Microsoft.DurableTask.Protobuf;
+
+namespace DurableTask.Scheduler.Orchestration;
+
+/// <summary>
+/// The hot state of one orchestration instance: its current execution's committed history, its inbox of messages
+/// not yet processed, and the summary that queries read. Guarded by the owning task hub's lock.
+/// </summary>
+public sealed class Instance
+{
+    public Instance(string instanceId) => InstanceId = instanceId;
+
+    public string InstanceId { get; }
+    public string Name { get; set; } = "";
+    public string? Version { get; set; }
+    public string ExecutionId { get; set; } = "";
+    public OrchestrationStatus Status { get; set; } = OrchestrationStatus.Pending;
+    public DateTime CreatedAt { get; set; }
+    public DateTime LastUpdatedAt { get; set; }
+    public DateTime? CompletedAt { get; set; }
+    public DateTime? ScheduledStartAt { get; set; }
+    public string? Input { get; set; }
+    public string? Output { get; set; }
+    public string? CustomStatus { get; set; }
+    public TaskFailureDetails? Failure { get; set; }
+    public MapField<string, string>? Tags { get; set; }
+    public string? ParentInstanceId { get; set; }
+
+    /// <summary>Committed history of the current execution, oldest first. Events are never mutated once appended.</summary>
+    public List<HistoryEvent> History { get; set; } = new();
+
+    /// <summary>Messages delivered but not yet processed by an episode, in arrival order.</summary>
+    public List<HistoryEvent> Inbox { get; } = new();
+
+    /// <summary>Approximate serialized size of <see cref="History"/>, to decide on history streaming.</summary>
+    public long HistoryBytes { get; set; }
+
+    /// <summary>The in-flight orchestrator work item, if any. At most one per instance.</summary>
+    public Dispatch.OrchestrationLease? Lease { get; set; }
+
+    /// <summary>True while the instance sits in the hub's ready queue.</summary>
+    public bool Queued { get; set; }
+
+    /// <summary>Dispatch even with an empty inbox (after a rewind replaced the history).</summary>
+    public bool ReplayRequested { get; set; }
+
+    /// <summary>Not dispatched before this time (redelivery backoff).</summary>
+    public DateTime NotBefore { get; set; }
+
+    /// <summary>Consecutive abandoned deliveries; reset by a completed episode.</summary>
+    public int FailedDeliveries { get; set; }
+
+    /// <summary>Set when the ExecutionStarted message waits for a scheduled start time.</summary>
+    public HistoryEvent? DeferredStart { get; set; }
+
+    /// <summary>Trace context echoed from the last orchestrator response.</summary>
+    public OrchestrationTraceContext? TraceContext { get; set; }
+
+    /// <summary>Clients waiting for a status change.</summary>
+    public List<Waiter>? Waiters { get; set; }
+
+    public bool IsTerminal => Status is OrchestrationStatus.Completed or OrchestrationStatus.Failed
+        or OrchestrationStatus.Terminated or OrchestrationStatus.Canceled;
+
+    public bool HasStarted => History.Count > 0;
+
+    public ExecutionStartedEvent? StartEvent
+    {
+        get
+        {
+            foreach (var e in History)
+            {
+                if (e.EventTypeCase == HistoryEvent.EventTypeOneofCase.ExecutionStarted) return e.ExecutionStarted;
+            }
+
+            foreach (var e in Inbox)
+            {
+                if (e.EventTypeCase == HistoryEvent.EventTypeOneofCase.ExecutionStarted) return e.ExecutionStarted;
+            }
+
+            return DeferredStart?.ExecutionStarted;
+        }
+    }
+
+    /// <summary>True when an episode can run: not leased, something to process, and a start event to run it from.</summary>
+    public bool IsRunnable(DateTime now)
+    {
+        if (Lease is not null || NotBefore > now) return false;
+        if (ReplayRequested) return true;
+        if (Inbox.Count == 0) return false;
+        if (HasStarted) return true;
+        foreach (var e in Inbox)
+        {
+            if (e.EventTypeCase == HistoryEvent.EventTypeOneofCase.ExecutionStarted) return true;
+        }
+
+        return false;
+    }
+
+    public OrchestrationState ToState(bool includePayloads)
+    {
+        var state = new OrchestrationState
+        {
+            InstanceId = InstanceId,
+            Name = Name,
+            OrchestrationStatus = Status,
+            CreatedTimestamp = Timestamp.FromDateTime(CreatedAt),
+            LastUpdatedTimestamp = Timestamp.FromDateTime(LastUpdatedAt),
+            ExecutionId = ExecutionId,
+        };
+        if (Version is not null) state.Version = Version;
+        if (CompletedAt is { } completed) state.CompletedTimestamp = Timestamp.FromDateTime(completed);
+        if (ScheduledStartAt is { } scheduled) state.ScheduledStartTimestamp = Timestamp.FromDateTime(scheduled);
+        if (ParentInstanceId is not null) state.ParentInstanceId = ParentInstanceId;
+        if (Tags is not null) state.Tags.Add(Tags);
+        if (Failure is not null) state.FailureDetails = Failure;
+        if (includePayloads)
+        {
+            if (Input is not null) state.Input = Input;
+            if (Output is not null) state.Output = Output;
+            if (CustomStatus is not null) state.CustomStatus = CustomStatus;
+        }
+
+        return state;
+    }
+}
+
+/// <summary>A client long-poll waiting for an instance to start or finish.</summary>
+public sealed class Waiter(bool untilCompletion)
+{
+    public bool UntilCompletion { get; } = untilCompletion;
+    public TaskCompletionSource Signal { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+}

@@ -1,0 +1,4 @@
+using DurableTask.Scheduler.Hosting;
+
+var app = SchedulerHost.Build(args);
+app.Run();

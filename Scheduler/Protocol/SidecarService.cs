@@ -1,0 +1,7 @@
+using Microsoft.DurableTask.Protobuf;
+
+namespace DurableTask.Scheduler.Protocol;
+
+public sealed class SidecarService : TaskHubSidecarService.TaskHubSidecarServiceBase
+{
+}
