@@ -308,6 +308,7 @@ public sealed partial class TaskHub
         instance.Output = result;
         instance.Failure = failure;
         instance.CompletedAt = now;
+        CountFinished();
         instance.Inbox.Clear();
         instance.DeferredStart = null;
         instance.ReplayRequested = false;
@@ -484,6 +485,7 @@ public sealed partial class TaskHub
         };
         if (tags is not null) start.ExecutionStarted.Tags.Add(tags);
         AddInstance(instance);
+        CountStarted();
 
         if (instance.ScheduledStartAt is { } at)
         {

@@ -19,11 +19,27 @@ public sealed partial class TaskHub
         DateTime? CreatedTo = null,
         string? Prefix = null,
         DateTime? CompletedFrom = null,
-        DateTime? CompletedTo = null)
+        DateTime? CompletedTo = null,
+        string? Name = null,
+        string? Search = null,
+        IReadOnlyDictionary<string, string>? Tags = null,
+        bool HideSubOrchestrations = false)
     {
         public bool Matches(Instance instance)
         {
             if (Statuses is { Count: > 0 } && !Statuses.Contains(instance.Status)) return false;
+            if (HideSubOrchestrations && instance.ParentInstanceId is not null) return false;
+            if (!string.IsNullOrEmpty(Name) && !string.Equals(instance.Name, Name, StringComparison.OrdinalIgnoreCase)) return false;
+            if (!string.IsNullOrEmpty(Search) && !instance.InstanceId.Contains(Search, StringComparison.OrdinalIgnoreCase)) return false;
+            if (Tags is { Count: > 0 })
+            {
+                if (instance.Tags is null) return false;
+                foreach (var (key, value) in Tags)
+                {
+                    if (!instance.Tags.TryGetValue(key, out var actual) || (value.Length > 0 && actual != value)) return false;
+                }
+            }
+
             if (CreatedFrom is { } cf && instance.CreatedAt < cf) return false;
             if (CreatedTo is { } ct && instance.CreatedAt > ct) return false;
             if (CompletedFrom is { } pf && (instance.CompletedAt is not { } c1 || c1 < pf)) return false;
