@@ -99,6 +99,7 @@ public sealed class PayloadLimitTests(SmallPayloadSchedulerFixture scheduler, IT
 {
     const int Limit = SmallPayloadSchedulerFixture.Limit;
 
+    /// <summary>The refusal names the field (<paramref name="field"/>), its size and the limit.</summary>
     async Task AssertTooLargeAsync(string field, int size, Func<Task> call)
     {
         var ex = await Assert.ThrowsAsync<RpcException>(call);
@@ -130,7 +131,7 @@ public sealed class PayloadLimitTests(SmallPayloadSchedulerFixture scheduler, IT
         string id = "target-" + Guid.NewGuid().ToString("N");
         await raw.StartInstanceAsync(new P.CreateInstanceRequest { InstanceId = id, Name = "Any" });
 
-        await AssertTooLargeAsync("input", 3000, async () =>
+        await AssertTooLargeAsync("event 'E'", 3000, async () =>
             await raw.RaiseEventAsync(new P.RaiseEventRequest { InstanceId = id, Name = "E", Input = new string('e', 3000) }));
         await AssertTooLargeAsync("output", 4000, async () =>
             await raw.TerminateInstanceAsync(new P.TerminateRequest { InstanceId = id, Output = new string('o', 4000) }));

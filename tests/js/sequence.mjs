@@ -1,5 +1,6 @@
 // Runs a three-step activity sequence with the JavaScript Durable Task SDK against a scheduler.
 // Usage: node sequence.mjs <host:port> [taskhub]
+// The orchestrator is an async generator, as the 0.4.0 executor requires.
 // Prints "INSTANCE <id>" and "RESULT <output JSON>" and exits 0 on success; non-zero on failure or after the time limit.
 import durabletask from "@microsoft/durabletask-js";
 import grpc from "@grpc/grpc-js";
@@ -36,7 +37,7 @@ const metadataGenerator = async () => {
 
 const worker = new TaskHubGrpcWorker({ hostAddress, metadataGenerator, logger, shutdownTimeoutMs: 2000 });
 worker.addNamedActivity("greet", (_ctx, city) => `Hello, ${city}!`);
-worker.addNamedOrchestrator("sequence", function* (ctx, cities) {
+worker.addNamedOrchestrator("sequence", async function* (ctx, cities) {
   const greetings = [];
   for (const city of cities) {
     greetings.push(yield ctx.callActivity("greet", city));
