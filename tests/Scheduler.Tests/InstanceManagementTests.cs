@@ -328,6 +328,83 @@ public sealed class InstanceManagementTests(SchedulerFixture scheduler, ITestOut
         await Assert.ThrowsAsync<ArgumentException>(() => app.Client.GetOrchestrationHistoryAsync("missing-" + Guid.NewGuid().ToString("N")));
     }
 
+    [Fact]
+    public async Task Terminate_WhileWaitingOnALongTimer_IsPrompt()
+    {
+        await using var app = await StartAsync(r => r
+            .AddOrchestratorFunc<string, string>("Sleeper", async (ctx, _) =>
+            {
+                await ctx.CreateTimer(TimeSpan.FromHours(1), CancellationToken.None);
+                return "woke up";
+            }));
+
+        string id = await app.Client.ScheduleNewOrchestrationInstanceAsync("Sleeper", "");
+        await app.Client.WaitForInstanceStartAsync(id, Timeout());
+        await app.Client.TerminateInstanceAsync(id, new TerminateInstanceOptions { Output = "enough" });
+
+        var state = await app.Client.CompletionAsync(id, TimeSpan.FromSeconds(30));
+        Assert.Equal(OrchestrationRuntimeStatus.Terminated, state.RuntimeStatus);
+        Assert.Equal("enough", state.ReadOutputAs<string>());
+    }
+
+    [Fact]
+    public async Task Rewind_OrchestrationFailedByASubOrchestration_RewindsTheChildToo()
+    {
+        int attempts = 0;
+        await using var app = await StartAsync(r => r
+            .AddOrchestratorFunc<string, string>("Parent", async (ctx, _) =>
+                "parent(" + await ctx.CallSubOrchestratorAsync<string>("Child", "", new SubOrchestrationOptions { InstanceId = ctx.InstanceId + "-child" }) + ")")
+            .AddOrchestratorFunc<string, string>("Child", async (ctx, _) => "child(" + await ctx.CallActivityAsync<string>("FailsOnce", "") + ")")
+            .AddActivityFunc<string, string>("FailsOnce", (_, _) =>
+            {
+                if (Interlocked.Increment(ref attempts) == 1) throw new InvalidOperationException("first attempt fails");
+                return "ok";
+            }));
+
+        string id = await app.Client.ScheduleNewOrchestrationInstanceAsync("Parent", "");
+        Assert.Equal(OrchestrationRuntimeStatus.Failed, (await app.Client.CompletionAsync(id)).RuntimeStatus);
+        Assert.Equal(OrchestrationRuntimeStatus.Failed, (await app.Client.CompletionAsync(id + "-child")).RuntimeStatus);
+
+        await app.Client.RewindInstanceAsync(id, "retry the tree");
+
+        Assert.Equal("parent(child(ok))", (await app.Client.CompletedAsync(id)).ReadOutputAs<string>());
+        Assert.Equal("child(ok)", (await app.Client.CompletedAsync(id + "-child")).ReadOutputAs<string>());
+        Assert.Equal(2, attempts);
+    }
+
+    [Fact]
+    public async Task Rewind_OfANonFailedInstance_IsRefused()
+    {
+        await using var app = await StartAsync(Waiter);
+        string id = await app.Client.ScheduleNewOrchestrationInstanceAsync("Waiter", "x");
+        await app.Client.WaitForInstanceStartAsync(id, Timeout());
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => app.Client.RewindInstanceAsync(id, "not failed"));
+        Assert.Equal(OrchestrationRuntimeStatus.Running, (await app.Client.GetInstanceAsync(id))!.RuntimeStatus);
+    }
+
+    [Fact]
+    public async Task Purge_OfARunningInstance_DoesNotRemoveIt()
+    {
+        await using var app = await StartAsync(Waiter);
+        string id = await app.Client.ScheduleNewOrchestrationInstanceAsync("Waiter", "x");
+        await app.Client.WaitForInstanceStartAsync(id, Timeout());
+
+        try
+        {
+            var result = await app.Client.PurgeInstanceAsync(id);
+            Assert.Equal(0, result.PurgedInstanceCount);
+        }
+        catch (InvalidOperationException ex)
+        {
+            output.WriteLine($"purge refused: {ex.Message}");
+        }
+
+        Assert.Equal(OrchestrationRuntimeStatus.Running, (await app.Client.GetInstanceAsync(id))!.RuntimeStatus);
+        await app.Client.RaiseEventAsync(id, "Go", "still here");
+        Assert.Equal("x:still here", (await app.Client.CompletedAsync(id)).ReadOutputAs<string>());
+    }
+
     async Task<string> ExecutionIdAsync(TestApp app, string id) =>
         (await scheduler.Raw(app.Hub).GetInstanceAsync(new Microsoft.DurableTask.Protobuf.GetInstanceRequest { InstanceId = id }))
         .OrchestrationState.ExecutionId;

@@ -361,4 +361,42 @@ public sealed class OrchestrationPatternTests(SchedulerFixture scheduler, ITestO
         Assert.Equal(2, history.OfType<TaskFailedEvent>().Count());
         Assert.Single(history.OfType<TaskCompletedEvent>());
     }
+    [Fact]
+    public async Task SendEvent_BetweenOrchestrations_IsDelivered()
+    {
+        await using var app = await StartAsync(r => r
+            .AddOrchestratorFunc<string, string>("Receiver", async (ctx, _) => "received " + await ctx.WaitForExternalEvent<string>("Ping"))
+            .AddOrchestratorFunc<string, string>("Sender", (ctx, target) =>
+            {
+                ctx.SendEvent(target, "Ping", "from " + ctx.InstanceId);
+                return Task.FromResult("sent");
+            }));
+
+        string receiver = await app.Client.ScheduleNewOrchestrationInstanceAsync("Receiver", "");
+        await app.Client.WaitForInstanceStartAsync(receiver, new CancellationTokenSource(Waits.Default).Token);
+        string sender = await app.Client.ScheduleNewOrchestrationInstanceAsync("Sender", receiver);
+
+        Assert.Equal("sent", (await app.Client.CompletedAsync(sender)).ReadOutputAs<string>());
+        Assert.Equal("received from " + sender, (await app.Client.CompletedAsync(receiver)).ReadOutputAs<string>());
+    }
+
+    [Fact]
+    public async Task SubOrchestrationTags_ReachTheChild()
+    {
+        await using var app = await StartAsync(r => r
+            .AddOrchestratorFunc<string, string>("Parent", async (ctx, _) =>
+                await ctx.CallSubOrchestratorAsync<string>("Child", "c", new SubOrchestrationOptions
+                {
+                    InstanceId = ctx.InstanceId + "-child",
+                    Tags = new Dictionary<string, string> { ["origin"] = "parent", ["tier"] = "2" },
+                }))
+            .AddOrchestratorFunc<string, string>("Child", (_, s) => Task.FromResult(s)));
+
+        string id = await app.Client.ScheduleNewOrchestrationInstanceAsync("Parent", "");
+        await app.Client.CompletedAsync(id);
+        var child = await app.Client.GetInstanceAsync(id + "-child");
+        Assert.NotNull(child);
+        Assert.Equal("parent", child.Tags["origin"]);
+        Assert.Equal("2", child.Tags["tier"]);
+    }
 }
