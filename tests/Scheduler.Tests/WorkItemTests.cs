@@ -17,25 +17,32 @@ namespace DurableTask.Scheduler.Tests;
 /// </summary>
 public sealed class WorkItemTests(WorkItemSchedulerFixture scheduler, ITestOutputHelper output) : IClassFixture<WorkItemSchedulerFixture>
 {
-    static Action<DurableTaskRegistry> Labelled(string label, TimeSpan activityTime) => r => r
-        .AddOrchestratorFunc<int, string[]>("FanOut", async (ctx, n) =>
-            await Task.WhenAll(Enumerable.Range(0, n).Select(i => ctx.CallActivityAsync<string>("Where", i))))
-        .AddActivityFunc<int, string>("Where", async (_, _) =>
-        {
-            await Task.Delay(activityTime);
-            return label;
-        });
-
     [Fact]
     public async Task TwoWorkers_BothReceiveWork()
     {
+        // Each activity waits until both workers have run one (or until 30 s after the first one started). With at most 4 activities per worker,
+        // the fan-out can only finish quickly if the scheduler hands work to the second worker too.
+        var seen = new ConcurrentDictionary<string, bool>();
+        var both = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var giveUp = new Lazy<Task>(() => Task.Delay(TimeSpan.FromSeconds(30)));
+        Action<DurableTaskRegistry> labelled(string label) => r => r
+            .AddOrchestratorFunc<int, string[]>("FanOut", async (ctx, n) =>
+                await Task.WhenAll(Enumerable.Range(0, n).Select(i => ctx.CallActivityAsync<string>("Where", i))))
+            .AddActivityFunc<int, string>("Where", async (_, _) =>
+            {
+                seen[label] = true;
+                if (seen.Count == 2) both.TrySetResult();
+                await Task.WhenAny(both.Task, giveUp.Value);
+                return label;
+            });
+
         string hub = SchedulerFixture.NewHub();
         Action<IDurableTaskWorkerBuilder> limit = b => b.Configure(o => o.Concurrency.MaximumConcurrentActivityWorkItems = 4);
-        await using var a = await TestApp.StartAsync(scheduler, hub, Labelled("A", TimeSpan.FromMilliseconds(100)), output, limit);
-        await using var b = await TestApp.StartAsync(scheduler, hub, Labelled("B", TimeSpan.FromMilliseconds(100)), output, limit);
+        await using var a = await TestApp.StartAsync(scheduler, hub, labelled("A"), output, limit);
+        await using var b = await TestApp.StartAsync(scheduler, hub, labelled("B"), output, limit);
 
         string id = await a.Client.ScheduleNewOrchestrationInstanceAsync("FanOut", 40);
-        string[] labels = (await a.Client.CompletedAsync(id)).ReadOutputAs<string[]>()!;
+        string[] labels = (await a.Client.CompletedAsync(id, TimeSpan.FromSeconds(120))).ReadOutputAs<string[]>()!;
 
         output.WriteLine($"A ran {labels.Count(l => l == "A")}, B ran {labels.Count(l => l == "B")}");
         Assert.Equal(40, labels.Length);
