@@ -405,6 +405,82 @@ public sealed class InstanceManagementTests(SchedulerFixture scheduler, ITestOut
         Assert.Equal("x:still here", (await app.Client.CompletedAsync(id)).ReadOutputAs<string>());
     }
 
+    [Fact]
+    public async Task Terminate_Recursive_ReachesGrandchildren()
+    {
+        await using var app = await StartAsync(r =>
+        {
+            Waiter(r);
+            r.AddOrchestratorFunc<string, string>("Middle", async (ctx, _) =>
+                await ctx.CallSubOrchestratorAsync<string>("Waiter", "g", new SubOrchestrationOptions { InstanceId = ctx.InstanceId + "-g" }));
+            r.AddOrchestratorFunc<string, string>("Top", async (ctx, _) =>
+                await ctx.CallSubOrchestratorAsync<string>("Middle", "", new SubOrchestrationOptions { InstanceId = ctx.InstanceId + "-m" }));
+        });
+
+        string id = await app.Client.ScheduleNewOrchestrationInstanceAsync("Top", "");
+        await app.Client.StatusAsync(id + "-m-g", OrchestrationRuntimeStatus.Running);
+
+        await app.Client.TerminateInstanceAsync(id, new TerminateInstanceOptions { Recursive = true });
+
+        foreach (string instance in new[] { id, id + "-m", id + "-m-g" })
+        {
+            Assert.Equal(OrchestrationRuntimeStatus.Terminated, (await app.Client.CompletionAsync(instance)).RuntimeStatus);
+        }
+    }
+
+    [Fact]
+    public async Task ListInstanceIds_PagesByLastInstanceKey()
+    {
+        await using var app = await StartAsync(r => r.AddOrchestratorFunc<string, string>("Echo", (_, s) => Task.FromResult(s)));
+        var ids = Enumerable.Range(0, 7).Select(i => $"list-{i}").ToList();
+        foreach (string id in ids) await app.Client.ScheduleNewOrchestrationInstanceAsync("Echo", id, new StartOrchestrationOptions(id));
+        foreach (string id in ids) await app.Client.CompletedAsync(id);
+        string running = await app.Client.ScheduleNewOrchestrationInstanceAsync("Echo", "later",
+            new StartOrchestrationOptions("list-pending", DateTimeOffset.UtcNow.AddHours(1)));
+
+        var seen = new List<string>();
+        string? key = null;
+        for (int page = 0; ; page++)
+        {
+            Assert.True(page < 10, "paging terminates");
+            var result = await app.Client.ListInstanceIdsAsync([OrchestrationRuntimeStatus.Completed], pageSize: 3, lastInstanceKey: key);
+            Assert.True(result.Values.Count <= 3, $"page of {result.Values.Count}");
+            seen.AddRange(result.Values);
+            key = result.ContinuationToken;
+            if (key is null || result.Values.Count == 0) break;
+        }
+
+        Assert.Equal(ids.Order(), seen.Order());
+        Assert.DoesNotContain(running, seen);
+    }
+
+    [Fact]
+    public async Task ScheduledInstance_CanBeTerminatedBeforeItStarts()
+    {
+        await using var app = await StartAsync(Waiter);
+        string id = await app.Client.ScheduleNewOrchestrationInstanceAsync("Waiter", "x",
+            new StartOrchestrationOptions { StartAt = DateTimeOffset.UtcNow.AddHours(1) });
+        Assert.Equal(OrchestrationRuntimeStatus.Pending, (await app.Client.GetInstanceAsync(id))!.RuntimeStatus);
+
+        await app.Client.TerminateInstanceAsync(id, new TerminateInstanceOptions { Output = "cancelled" });
+
+        var state = await app.Client.CompletionAsync(id, TimeSpan.FromSeconds(30));
+        Assert.Equal(OrchestrationRuntimeStatus.Terminated, state.RuntimeStatus);
+        Assert.Equal("cancelled", state.ReadOutputAs<string>());
+    }
+
+    [Fact]
+    public async Task ScheduledInstance_ReceivesEventsRaisedBeforeItStarts()
+    {
+        await using var app = await StartAsync(Waiter);
+        string id = await app.Client.ScheduleNewOrchestrationInstanceAsync("Waiter", "early",
+            new StartOrchestrationOptions { StartAt = DateTimeOffset.UtcNow.AddSeconds(2) });
+
+        await app.Client.RaiseEventAsync(id, "Go", "bird");
+
+        Assert.Equal("early:bird", (await app.Client.CompletedAsync(id)).ReadOutputAs<string>());
+    }
+
     async Task<string> ExecutionIdAsync(TestApp app, string id) =>
         (await scheduler.Raw(app.Hub).GetInstanceAsync(new Microsoft.DurableTask.Protobuf.GetInstanceRequest { InstanceId = id }))
         .OrchestrationState.ExecutionId;
