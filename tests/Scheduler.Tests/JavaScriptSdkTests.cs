@@ -34,6 +34,24 @@ public sealed class JavaScriptSdkTests(SchedulerFixture scheduler, ITestOutputHe
         Assert.Equal(["Hello, Tokyo!", "Hello, Seattle!", "Hello, London!"], state.ReadOutputAs<string[]>()!);
     }
 
+    [Fact]
+    public async Task JsWorkerAndClient_RunEntities()
+    {
+        string jsDir = Path.Combine(RepoRoot(), "tests", "js");
+        Assert.True(File.Exists(Path.Combine(jsDir, "node_modules", "@microsoft", "durabletask-js", "package.json")),
+            $"The JavaScript SDK is not installed: run `npm ci` in {jsDir}.");
+
+        string hub = SchedulerFixture.NewHub("jse");
+        var (exitCode, stdout, stderr) = await RunNodeAsync(jsDir, ["entities.mjs", scheduler.HostAndPort, hub], TimeSpan.FromSeconds(90));
+        output.WriteLine($"exit code {exitCode}\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
+
+        Assert.True(exitCode == 0, $"node entities.mjs exited with {exitCode}: {stderr}");
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        string result = Assert.Single(lines, l => l.StartsWith("RESULT ", StringComparison.Ordinal))["RESULT ".Length..];
+        // 10 client signals + 5 from the call; the critical section copies a (15) into b; no lock is left behind.
+        Assert.Equal("{\"called\":15,\"locked\":15,\"b\":15,\"lockedBy\":null}", result);
+    }
+
     static async Task<(int ExitCode, string Stdout, string Stderr)> RunNodeAsync(string workingDirectory, string[] args, TimeSpan timeout)
     {
         var psi = new ProcessStartInfo("node")

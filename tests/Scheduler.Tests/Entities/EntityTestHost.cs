@@ -1,10 +1,7 @@
-using System.Net;
-using System.Net.Sockets;
-using DurableTask.Scheduler.Hosting;
+using DurableTask.Scheduler.Tests.Infrastructure;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
 using Microsoft.DurableTask.Worker;
@@ -15,42 +12,12 @@ using Microsoft.Extensions.Logging;
 
 namespace DurableTask.Scheduler.Tests.Entities;
 
-/// <summary>A scheduler on free loopback ports with dynamic task hubs, shared by the tests of one class.</summary>
-public sealed class EntityTestHost : IAsyncLifetime
+/// <summary>A scheduler with dynamic task hubs and quick redelivery, plus hosts whose SDK has entity support on.</summary>
+public sealed class EntityTestHost : SchedulerFixture
 {
-    WebApplication? _app;
+    protected override IEnumerable<string> ExtraArgs => ["--DTS_USE_DYNAMIC_TASK_HUBS=true", "--Scheduler:RedeliveryDelay=00:00:00.200"];
 
-    public string Address { get; private set; } = "";
-
-    public async Task InitializeAsync()
-    {
-        int grpc = FreePort(), http = FreePort();
-        _app = SchedulerHost.Build([
-            $"--Scheduler:GrpcPort={grpc}", $"--Scheduler:HttpPort={http}", "--DTS_USE_DYNAMIC_TASK_HUBS=true",
-            "--Scheduler:RedeliveryDelay=00:00:00.200", "--Logging:LogLevel:Default=Warning"]);
-        await _app.StartAsync();
-        Address = $"http://localhost:{grpc}";
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_app is not null) await _app.DisposeAsync();
-    }
-
-    static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    /// <summary>A gRPC call invoker that sends the <c>taskhub</c> header, as the managed-service SDK packages do.</summary>
-    public CallInvoker Invoker(string hub) =>
-        GrpcChannel.ForAddress(Address).Intercept(metadata =>
-        {
-            metadata.Add("taskhub", hub);
-            return metadata;
-        });
+    public CallInvoker Invoker(string hub) => Channel.Intercept(new TaskHubInterceptor(hub));
 
     /// <summary>
     /// Starts a worker and client host. <paramref name="explicitEntityEvents"/> selects the encoding of entity
@@ -62,11 +29,7 @@ public sealed class EntityTestHost : IAsyncLifetime
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         var channel = GrpcChannel.ForAddress(Address);
-        var invoker = channel.Intercept(metadata =>
-        {
-            metadata.Add("taskhub", hub);
-            return metadata;
-        });
+        var invoker = channel.Intercept(new TaskHubInterceptor(hub));
         builder.Services.AddDurableTaskWorker(b =>
         {
             b.AddTasks(tasks);
@@ -92,12 +55,7 @@ public sealed class EntityTestHost : IAsyncLifetime
     {
         var services = new ServiceCollection();
         services.AddLogging();
-        var channel = GrpcChannel.ForAddress(Address);
-        var invoker = channel.Intercept(metadata =>
-        {
-            metadata.Add("taskhub", hub);
-            return metadata;
-        });
+        var invoker = Invoker(hub);
         services.AddDurableTaskClient(b =>
         {
             b.Configure(o => o.EnableEntitySupport = true);
@@ -106,7 +64,6 @@ public sealed class EntityTestHost : IAsyncLifetime
         return services.BuildServiceProvider().GetRequiredService<DurableTaskClient>();
     }
 
-    public static string NewHub() => "h" + Guid.NewGuid().ToString("N")[..12];
 }
 
 public sealed class WorkerHost(IHost host, GrpcChannel channel, DurableTaskClient client) : IAsyncDisposable

@@ -1,3 +1,4 @@
+using DurableTask.Scheduler.Tests.Infrastructure;
 using Grpc.Core;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
@@ -131,7 +132,7 @@ public sealed class EntityTests(EntityTestHost scheduler) : IClassFixture<Entity
     [InlineData(true)]
     public async Task Counter_signalled_1000_times_by_10_clients_ends_at_1000(bool explicitEvents)
     {
-        var hub = EntityTestHost.NewHub();
+        var hub = SchedulerFixture.NewHub("e");
         await using var worker = await scheduler.StartWorkerAsync(hub, explicitEvents, Register);
         var clients = Enumerable.Range(0, 10).Select(_ => scheduler.StartClient(hub)).ToList();
         var id = new EntityInstanceId(nameof(Counter), "total");
@@ -149,7 +150,7 @@ public sealed class EntityTests(EntityTestHost scheduler) : IClassFixture<Entity
     [InlineData(true)]
     public async Task Orchestration_calls_entity_and_gets_result(bool explicitEvents)
     {
-        await using var worker = await scheduler.StartWorkerAsync(EntityTestHost.NewHub(), explicitEvents, Register);
+        await using var worker = await scheduler.StartWorkerAsync(SchedulerFixture.NewHub("e"), explicitEvents, Register);
         var result = await worker.RunAsync("CallAddAndGet", "k1");
         Assert.Equal(OrchestrationRuntimeStatus.Completed, result.RuntimeStatus);
         Assert.Equal(12, result.ReadOutputAs<int>());
@@ -160,7 +161,7 @@ public sealed class EntityTests(EntityTestHost scheduler) : IClassFixture<Entity
     [InlineData(true)]
     public async Task Orchestration_call_failure_reaches_the_caller(bool explicitEvents)
     {
-        await using var worker = await scheduler.StartWorkerAsync(EntityTestHost.NewHub(), explicitEvents, Register);
+        await using var worker = await scheduler.StartWorkerAsync(SchedulerFixture.NewHub("e"), explicitEvents, Register);
         var result = await worker.RunAsync("CallFail", "k2");
         Assert.Equal(OrchestrationRuntimeStatus.Completed, result.RuntimeStatus);
         Assert.Contains("the counter refuses", result.ReadOutputAs<string>());
@@ -171,7 +172,7 @@ public sealed class EntityTests(EntityTestHost scheduler) : IClassFixture<Entity
     [InlineData(true)]
     public async Task Orchestration_signal_reaches_entity(bool explicitEvents)
     {
-        await using var worker = await scheduler.StartWorkerAsync(EntityTestHost.NewHub(), explicitEvents, Register);
+        await using var worker = await scheduler.StartWorkerAsync(SchedulerFixture.NewHub("e"), explicitEvents, Register);
         var result = await worker.RunAsync("SignalFromOrchestration");
         Assert.Equal(OrchestrationRuntimeStatus.Completed, result.RuntimeStatus);
         var value = await Eventually(() => CounterValue(worker.Client, new EntityInstanceId(nameof(Counter), "signalled")), v => v == 3);
@@ -183,7 +184,7 @@ public sealed class EntityTests(EntityTestHost scheduler) : IClassFixture<Entity
     [InlineData(true)]
     public async Task Critical_section_over_two_entities_loses_no_update_under_contention(bool explicitEvents)
     {
-        await using var worker = await scheduler.StartWorkerAsync(EntityTestHost.NewHub(), explicitEvents, Register);
+        await using var worker = await scheduler.StartWorkerAsync(SchedulerFixture.NewHub("e"), explicitEvents, Register);
         var ids = new List<string>();
         for (int i = 0; i < 20; i++) ids.Add(await worker.Client.ScheduleNewOrchestrationInstanceAsync("Transfer"));
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
@@ -204,7 +205,7 @@ public sealed class EntityTests(EntityTestHost scheduler) : IClassFixture<Entity
     [InlineData(true)]
     public async Task Lock_is_released_when_the_holder_fails(bool explicitEvents)
     {
-        await using var worker = await scheduler.StartWorkerAsync(EntityTestHost.NewHub(), explicitEvents, Register);
+        await using var worker = await scheduler.StartWorkerAsync(SchedulerFixture.NewHub("e"), explicitEvents, Register);
         var failed = await worker.RunAsync("LockAndFail", "fail-lock");
         Assert.Equal(OrchestrationRuntimeStatus.Failed, failed.RuntimeStatus);
         var next = await worker.RunAsync("LockAndIncrement", "fail-lock", TimeSpan.FromSeconds(30));
@@ -217,7 +218,7 @@ public sealed class EntityTests(EntityTestHost scheduler) : IClassFixture<Entity
     [InlineData(true)]
     public async Task Lock_is_released_when_the_holder_is_terminated(bool explicitEvents)
     {
-        await using var worker = await scheduler.StartWorkerAsync(EntityTestHost.NewHub(), explicitEvents, Register);
+        await using var worker = await scheduler.StartWorkerAsync(SchedulerFixture.NewHub("e"), explicitEvents, Register);
         var id = new EntityInstanceId(nameof(Counter), "term-lock");
         await worker.Client.Entities.SignalEntityAsync(id, nameof(Counter.Set), 0);
         await Eventually(() => worker.Client.Entities.GetEntityAsync(id), e => e is not null);
@@ -239,7 +240,7 @@ public sealed class EntityTests(EntityTestHost scheduler) : IClassFixture<Entity
     [InlineData(true)]
     public async Task Lock_is_not_leaked_when_the_worker_dies_mid_section(bool explicitEvents)
     {
-        var hub = EntityTestHost.NewHub();
+        var hub = SchedulerFixture.NewHub("e");
         var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var first = await scheduler.StartWorkerAsync(hub, explicitEvents, r =>
         {
@@ -290,7 +291,7 @@ public sealed class EntityTests(EntityTestHost scheduler) : IClassFixture<Entity
     [Fact]
     public async Task Entity_actions_signal_entities_and_start_orchestrations()
     {
-        await using var worker = await scheduler.StartWorkerAsync(EntityTestHost.NewHub(), true, Register);
+        await using var worker = await scheduler.StartWorkerAsync(SchedulerFixture.NewHub("e"), true, Register);
         var source = new EntityInstanceId(nameof(Counter), "source");
         await worker.Client.Entities.SignalEntityAsync(source, nameof(Counter.Set), 41);
         await worker.Client.Entities.SignalEntityAsync(source, nameof(Counter.Forward), "target");
@@ -306,7 +307,7 @@ public sealed class EntityTests(EntityTestHost scheduler) : IClassFixture<Entity
     [Fact]
     public async Task Delete_operation_removes_the_entity()
     {
-        await using var worker = await scheduler.StartWorkerAsync(EntityTestHost.NewHub(), true, Register);
+        await using var worker = await scheduler.StartWorkerAsync(SchedulerFixture.NewHub("e"), true, Register);
         var id = new EntityInstanceId(nameof(Counter), "deleted");
         await worker.Client.Entities.SignalEntityAsync(id, nameof(Counter.Add), 2);
         Assert.Equal(2, await Eventually(() => CounterValue(worker.Client, id), v => v == 2));
@@ -318,7 +319,7 @@ public sealed class EntityTests(EntityTestHost scheduler) : IClassFixture<Entity
     [Fact]
     public async Task Scheduled_signal_is_not_delivered_early()
     {
-        await using var worker = await scheduler.StartWorkerAsync(EntityTestHost.NewHub(), true, Register);
+        await using var worker = await scheduler.StartWorkerAsync(SchedulerFixture.NewHub("e"), true, Register);
         var id = new EntityInstanceId(nameof(Counter), "later");
         var due = DateTimeOffset.UtcNow.AddSeconds(2);
         await worker.Client.Entities.SignalEntityAsync(id, nameof(Counter.Add), 1, new SignalEntityOptions { SignalTime = due });
@@ -332,7 +333,7 @@ public sealed class EntityTests(EntityTestHost scheduler) : IClassFixture<Entity
     [Fact]
     public async Task Signals_with_the_same_request_id_are_applied_once()
     {
-        var hub = EntityTestHost.NewHub();
+        var hub = SchedulerFixture.NewHub("e");
         await using var worker = await scheduler.StartWorkerAsync(hub, true, Register);
         var raw = new P.TaskHubSidecarService.TaskHubSidecarServiceClient(scheduler.Invoker(hub));
         var requestId = Guid.NewGuid().ToString();
@@ -351,7 +352,7 @@ public sealed class EntityTests(EntityTestHost scheduler) : IClassFixture<Entity
     [Fact]
     public async Task Malformed_entity_id_is_invalid_argument()
     {
-        var hub = EntityTestHost.NewHub();
+        var hub = SchedulerFixture.NewHub("e");
         var raw = new P.TaskHubSidecarService.TaskHubSidecarServiceClient(scheduler.Invoker(hub));
         var signal = await Assert.ThrowsAsync<RpcException>(async () =>
             await raw.SignalEntityAsync(new P.SignalEntityRequest { InstanceId = "not-an-entity", Name = "Add", RequestId = Guid.NewGuid().ToString() }));
@@ -364,7 +365,7 @@ public sealed class EntityTests(EntityTestHost scheduler) : IClassFixture<Entity
     [Fact]
     public async Task Queries_page_through_entities_and_clean_storage_counts()
     {
-        var hub = EntityTestHost.NewHub();
+        var hub = SchedulerFixture.NewHub("e");
         await using var worker = await scheduler.StartWorkerAsync(hub, true, Register);
         for (int i = 0; i < 25; i++) await worker.Client.Entities.SignalEntityAsync(new EntityInstanceId(nameof(Counter), $"q{i:D2}"), nameof(Counter.Add), i + 1);
         await worker.Client.Entities.SignalEntityAsync(new EntityInstanceId(nameof(Journal), "j"), nameof(Journal.Append), "x");
@@ -405,7 +406,7 @@ public sealed class EntityTests(EntityTestHost scheduler) : IClassFixture<Entity
     [Fact]
     public async Task Entity_state_over_the_payload_limit_fails_the_operation_and_keeps_the_state()
     {
-        await using var worker = await scheduler.StartWorkerAsync(EntityTestHost.NewHub(), true, Register);
+        await using var worker = await scheduler.StartWorkerAsync(SchedulerFixture.NewHub("e"), true, Register);
         var id = new EntityInstanceId(nameof(Journal), "big");
         await worker.Client.Entities.SignalEntityAsync(id, nameof(Journal.Append), "start;");
         var first = await Eventually(async () => (await worker.Client.Entities.GetEntityAsync<string>(id))?.State, s => s == "start;");
