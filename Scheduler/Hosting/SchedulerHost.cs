@@ -55,8 +55,10 @@ public static class SchedulerHost
     {
         app.MapDefaultEndpoints();
         app.MapGrpcService<SidecarService>();
-        app.MapGet("/healthz", (SchedulerReadiness ready) =>
-            ready.IsReady ? Results.Text("Healthy") : Results.Text("Starting", statusCode: StatusCodes.Status503ServiceUnavailable));
+        app.MapGet("/healthz", (SchedulerReadiness ready, TaskHubRegistry hubs) =>
+            !ready.IsReady ? Results.Text("Starting", statusCode: StatusCodes.Status503ServiceUnavailable)
+            : !hubs.StoresHealthy ? Results.Text("Store unavailable", statusCode: StatusCodes.Status503ServiceUnavailable)
+            : Results.Text("Healthy"));
         return app;
     }
 

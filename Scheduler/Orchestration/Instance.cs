@@ -58,8 +58,15 @@ public sealed class Instance
     /// <summary>Trace context echoed from the last orchestrator response.</summary>
     public OrchestrationTraceContext? TraceContext { get; set; }
 
-    /// <summary>Clients waiting for a status change.</summary>
-    public List<Waiter>? Waiters { get; set; }
+    /// <summary>Commit epoch of the instance's latest change; its work is dispatched once that epoch is durable.</summary>
+    public long DirtyEpoch { get; set; }
+
+    /// <summary>Bumped whenever <see cref="History"/> is replaced (continue-as-new, rewind).</summary>
+    public int HistoryGeneration { get; set; }
+
+    /// <summary>Generation and number of history events already in the store.</summary>
+    public int PersistedGeneration { get; set; }
+    public int PersistedHistoryCount { get; set; }
 
     public bool IsTerminal => Status is OrchestrationStatus.Completed or OrchestrationStatus.Failed
         or OrchestrationStatus.Terminated or OrchestrationStatus.Canceled;

@@ -90,6 +90,12 @@ public sealed partial class TaskHub
                 continue;
             }
 
+            if (!IsCommitted(instance.DirtyEpoch))
+            {
+                node = next;
+                continue;
+            }
+
             var worker = PickWorker(WorkKind.Orchestration, instance.Name, out bool anyCapacity);
             if (!anyCapacity) return;
             if (worker is not null)
@@ -110,6 +116,12 @@ public sealed partial class TaskHub
         {
             var next = node.Next;
             var task = node.Value;
+            if (!IsCommitted(task.Epoch))
+            {
+                node = next;
+                continue;
+            }
+
             var worker = PickWorker(WorkKind.Activity, task.Request.Name, out bool anyCapacity);
             if (!anyCapacity) return;
             if (worker is not null)

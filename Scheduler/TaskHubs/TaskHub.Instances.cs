@@ -197,6 +197,7 @@ public sealed partial class TaskHub
 
     void RewindInstance(Instance instance, string? reason, string? parentExecutionId)
     {
+        MarkDirty(instance);
         instance.Status = OrchestrationStatus.Running;
         instance.CompletedAt = null;
         instance.LastUpdatedAt = Now;
