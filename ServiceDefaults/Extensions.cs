@@ -1,5 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
@@ -10,24 +12,39 @@ using OpenTelemetry.Trace;
 namespace Microsoft.Extensions.Hosting;
 
 /// <summary>
-/// Shared wiring for every service of the topology: OpenTelemetry (OTLP when an endpoint is configured),
-/// health endpoints, service discovery and HTTP resilience.
+/// Shared wiring for every service of the topology: OpenTelemetry (exported over OTLP when
+/// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set, as the AppHost and Azure Container Apps do), health endpoints,
+/// service discovery and HTTP resilience.
 /// </summary>
 public static class ServiceDefaultsExtensions
 {
+    /// <summary>Readiness: every registered health check.</summary>
     public const string HealthPath = "/health";
+
+    /// <summary>Liveness: only the checks tagged <c>live</c>.</summary>
     public const string AlivePath = "/alive";
 
-    /// <summary>Names of the <see cref="System.Diagnostics.ActivitySource"/>s and meters that services add on top of the defaults.</summary>
-    public static readonly List<string> ExtraTelemetrySources = new();
+    /// <summary>The Durable Task SDK's own traces (orchestration and activity spans in workers and clients).</summary>
+    public const string DurableTaskSdkSource = "Microsoft.DurableTask";
+
+    /// <summary>
+    /// Names of the <see cref="System.Diagnostics.ActivitySource"/>s and <see cref="System.Diagnostics.Metrics.Meter"/>s
+    /// that services add on top of the defaults. Both traces and metrics of each name are exported. Names may be added
+    /// before or after <see cref="AddServiceDefaults{TBuilder}"/>, up to the moment the host is built.
+    /// </summary>
+    public static readonly TelemetrySourceNames ExtraTelemetrySources = new();
 
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         builder.ConfigureOpenTelemetry();
         builder.AddDefaultHealthChecks();
+
         builder.Services.AddServiceDiscovery();
         builder.Services.ConfigureHttpClientDefaults(http =>
         {
+            // Retries, timeouts and a circuit breaker for request/response calls. Long-lived streaming calls (gRPC
+            // work-item streams) must not go through an IHttpClientFactory client with these defaults: the SDK's
+            // UseGrpc(address) builds its own channel, which is the intended way.
             http.AddStandardResilienceHandler();
             http.AddServiceDiscovery();
         });
@@ -48,27 +65,22 @@ public static class ServiceDefaultsExtensions
                 metrics.AddAspNetCoreInstrumentation()
                     .AddHttpClientInstrumentation()
                     .AddRuntimeInstrumentation();
-                foreach (var name in ExtraTelemetrySources)
-                {
-                    metrics.AddMeter(name);
-                }
             })
             .WithTracing(tracing =>
             {
                 tracing.AddSource(builder.Environment.ApplicationName)
-                    .AddAspNetCoreInstrumentation(o =>
-                        o.Filter = ctx => !ctx.Request.Path.StartsWithSegments(HealthPath)
-                                          && !ctx.Request.Path.StartsWithSegments(AlivePath)
-                                          && !ctx.Request.Path.StartsWithSegments("/healthz"))
+                    .AddSource(DurableTaskSdkSource)
+                    .AddAspNetCoreInstrumentation(o => o.Filter = ctx => !IsHealthRequest(ctx.Request.Path))
                     .AddHttpClientInstrumentation();
-                foreach (var name in ExtraTelemetrySources)
-                {
-                    tracing.AddSource(name);
-                }
             });
+
+        // Deferred to the moment the providers are built, so names added after AddServiceDefaults are exported too.
+        builder.Services.ConfigureOpenTelemetryMeterProvider((_, metrics) => metrics.AddMeter(ExtraTelemetrySources.Snapshot()));
+        builder.Services.ConfigureOpenTelemetryTracerProvider((_, tracing) => tracing.AddSource(ExtraTelemetrySources.Snapshot()));
 
         if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
         {
+            // Logs, traces and metrics; protocol, headers and resource attributes come from the standard OTEL_* variables.
             builder.Services.AddOpenTelemetry().UseOtlpExporter();
         }
 
@@ -82,10 +94,65 @@ public static class ServiceDefaultsExtensions
         return builder;
     }
 
+    /// <summary>Maps <c>/health</c> (all checks) and <c>/alive</c> (liveness checks). Both answer only a status word.</summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
         app.MapHealthChecks(HealthPath);
         app.MapHealthChecks(AlivePath, new HealthCheckOptions { Predicate = r => r.Tags.Contains("live") });
         return app;
     }
+
+    /// <summary>
+    /// The first address of a named endpoint of a referenced service, as the AppHost passes it
+    /// (<c>services__{service}__{endpoint}__0</c>), e.g. <c>GetServiceEndpoint("scheduler", "grpc")</c> for a gRPC
+    /// channel that cannot go through service discovery's HTTP handler. Null when the service is not referenced.
+    /// </summary>
+    public static Uri? GetServiceEndpoint(this IConfiguration configuration, string service, string endpoint)
+    {
+        var value = configuration[$"services:{service}:{endpoint}:0"];
+        return Uri.TryCreate(value, UriKind.Absolute, out var uri) ? uri : null;
+    }
+
+    static bool IsHealthRequest(PathString path) =>
+        path.StartsWithSegments(HealthPath) || path.StartsWithSegments(AlivePath) || path.StartsWithSegments("/healthz");
+}
+
+/// <summary>A thread-safe, de-duplicated list of telemetry source names.</summary>
+public sealed class TelemetrySourceNames : IEnumerable<string>
+{
+    readonly object _gate = new();
+    readonly List<string> _names = new();
+
+    /// <summary>Adds a name; adding one that is already there does nothing.</summary>
+    public void Add(string name)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        lock (_gate)
+        {
+            if (!_names.Contains(name, StringComparer.Ordinal))
+            {
+                _names.Add(name);
+            }
+        }
+    }
+
+    public bool Contains(string name)
+    {
+        lock (_gate)
+        {
+            return _names.Contains(name, StringComparer.Ordinal);
+        }
+    }
+
+    public string[] Snapshot()
+    {
+        lock (_gate)
+        {
+            return _names.ToArray();
+        }
+    }
+
+    public IEnumerator<string> GetEnumerator() => ((IEnumerable<string>)Snapshot()).GetEnumerator();
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }
