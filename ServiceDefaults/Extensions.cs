@@ -13,8 +13,8 @@ namespace Microsoft.Extensions.Hosting;
 
 /// <summary>
 /// Shared wiring for every service of the topology: OpenTelemetry (exported over OTLP when
-/// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set, as the AppHost and Azure Container Apps do), health endpoints,
-/// service discovery and HTTP resilience.
+/// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set, as the AppHost does), health endpoints, service discovery and HTTP
+/// resilience.
 /// </summary>
 public static class ServiceDefaultsExtensions
 {
@@ -27,12 +27,23 @@ public static class ServiceDefaultsExtensions
     /// <summary>The Durable Task SDK's own traces (orchestration and activity spans in workers and clients).</summary>
     public const string DurableTaskSdkSource = "Microsoft.DurableTask";
 
+    static readonly HashSet<string> ExtraSources = new(StringComparer.Ordinal);
+
     /// <summary>
-    /// Names of the <see cref="System.Diagnostics.ActivitySource"/>s and <see cref="System.Diagnostics.Metrics.Meter"/>s
-    /// that services add on top of the defaults. Both traces and metrics of each name are exported. Names may be added
-    /// before or after <see cref="AddServiceDefaults{TBuilder}"/>, up to the moment the host is built.
+    /// Adds an <see cref="System.Diagnostics.ActivitySource"/> and meter name to export on top of the defaults (traces
+    /// and metrics). Names may be added before or after <see cref="AddServiceDefaults{TBuilder}"/>, up to the moment
+    /// the host is built.
     /// </summary>
-    public static readonly TelemetrySourceNames ExtraTelemetrySources = new();
+    public static void AddTelemetrySource(string name)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        lock (ExtraSources) ExtraSources.Add(name);
+    }
+
+    static string[] TelemetrySources()
+    {
+        lock (ExtraSources) return ExtraSources.ToArray();
+    }
 
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
@@ -75,8 +86,8 @@ public static class ServiceDefaultsExtensions
             });
 
         // Deferred to the moment the providers are built, so names added after AddServiceDefaults are exported too.
-        builder.Services.ConfigureOpenTelemetryMeterProvider((_, metrics) => metrics.AddMeter(ExtraTelemetrySources.Snapshot()));
-        builder.Services.ConfigureOpenTelemetryTracerProvider((_, tracing) => tracing.AddSource(ExtraTelemetrySources.Snapshot()));
+        builder.Services.ConfigureOpenTelemetryMeterProvider((_, metrics) => metrics.AddMeter(TelemetrySources()));
+        builder.Services.ConfigureOpenTelemetryTracerProvider((_, tracing) => tracing.AddSource(TelemetrySources()));
 
         if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
         {
@@ -115,44 +126,4 @@ public static class ServiceDefaultsExtensions
 
     static bool IsHealthRequest(PathString path) =>
         path.StartsWithSegments(HealthPath) || path.StartsWithSegments(AlivePath) || path.StartsWithSegments("/healthz");
-}
-
-/// <summary>A thread-safe, de-duplicated list of telemetry source names.</summary>
-public sealed class TelemetrySourceNames : IEnumerable<string>
-{
-    readonly object _gate = new();
-    readonly List<string> _names = new();
-
-    /// <summary>Adds a name; adding one that is already there does nothing.</summary>
-    public void Add(string name)
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        lock (_gate)
-        {
-            if (!_names.Contains(name, StringComparer.Ordinal))
-            {
-                _names.Add(name);
-            }
-        }
-    }
-
-    public bool Contains(string name)
-    {
-        lock (_gate)
-        {
-            return _names.Contains(name, StringComparer.Ordinal);
-        }
-    }
-
-    public string[] Snapshot()
-    {
-        lock (_gate)
-        {
-            return _names.ToArray();
-        }
-    }
-
-    public IEnumerator<string> GetEnumerator() => ((IEnumerable<string>)Snapshot()).GetEnumerator();
-
-    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }

@@ -19,7 +19,7 @@ public sealed class ServiceDefaultsTests
         var metrics = new List<Metric>();
         var builder = Host.CreateApplicationBuilder();
         builder.AddServiceDefaults();
-        ServiceDefaultsExtensions.ExtraTelemetrySources.Add(name);
+        ServiceDefaultsExtensions.AddTelemetrySource(name);
         builder.Services.AddOpenTelemetry()
             .WithTracing(t => t.AddInMemoryExporter(activities))
             .WithMetrics(m => m.AddInMemoryExporter(metrics));
@@ -40,17 +40,6 @@ public sealed class ServiceDefaultsTests
         await host.StopAsync();
         Assert.Contains(activities, a => a.Source.Name == name && a.DisplayName == "dispatch");
         Assert.Contains(metrics, m => m.MeterName == name && m.Name == "dispatched");
-    }
-
-    [Fact]
-    public void ExtraTelemetrySourcesIgnoresDuplicates()
-    {
-        var name = $"AppHost.Tests.{Guid.NewGuid():N}";
-
-        ServiceDefaultsExtensions.ExtraTelemetrySources.Add(name);
-        ServiceDefaultsExtensions.ExtraTelemetrySources.Add(name);
-
-        Assert.Single(ServiceDefaultsExtensions.ExtraTelemetrySources, n => n == name);
     }
 
     [Fact]
