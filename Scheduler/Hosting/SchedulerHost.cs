@@ -133,8 +133,13 @@ sealed class SchedulerStartup(TaskHubRegistry hubs, SchedulerReadiness readiness
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await hubs.InitializeAsync(cancellationToken);
+        SchedulerTelemetry.Observe(hubs);
         readiness.MarkReady();
     }
 
-    public Task StopAsync(CancellationToken cancellationToken) => hubs.StopAsync();
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        SchedulerTelemetry.Unobserve(hubs);
+        return hubs.StopAsync();
+    }
 }

@@ -16,7 +16,25 @@ public sealed class Instance
     public string Name { get; set; } = "";
     public string? Version { get; set; }
     public string ExecutionId { get; set; } = "";
-    public OrchestrationStatus Status { get; set; } = OrchestrationStatus.Pending;
+    OrchestrationStatus _status = OrchestrationStatus.Pending;
+
+    public OrchestrationStatus Status
+    {
+        get => _status;
+        set
+        {
+            if (StatusCounts is { } counts)
+            {
+                counts[(int)_status]--;
+                counts[(int)value]++;
+            }
+
+            _status = value;
+        }
+    }
+
+    /// <summary>The owning hub's per-status counters while the instance is registered there.</summary>
+    internal int[]? StatusCounts { get; set; }
     public DateTime CreatedAt { get; set; }
     public DateTime LastUpdatedAt { get; set; }
     public DateTime? CompletedAt { get; set; }
@@ -54,6 +72,9 @@ public sealed class Instance
 
     /// <summary>Set when the ExecutionStarted message waits for a scheduled start time.</summary>
     public HistoryEvent? DeferredStart { get; set; }
+
+    /// <summary>The W3C trace context of whoever started the instance (stored in its start event).</summary>
+    public TraceContext? ParentTraceContext => StartEvent?.ParentTraceContext;
 
     /// <summary>Trace context echoed from the last orchestrator response.</summary>
     public OrchestrationTraceContext? TraceContext { get; set; }

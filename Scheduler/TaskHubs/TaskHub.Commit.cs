@@ -148,7 +148,11 @@ public sealed partial class TaskHub
                 try
                 {
                     var started = System.Diagnostics.Stopwatch.GetTimestamp();
-                    await _store.CommitAsync(batch, CancellationToken.None).ConfigureAwait(false);
+                    using (var span = Hosting.SchedulerTelemetry.StartCommit(Name, batch))
+                    {
+                        await _store.CommitAsync(batch, CancellationToken.None).ConfigureAwait(false);
+                    }
+
                     Hosting.SchedulerTelemetry.RecordCommit(batch, System.Diagnostics.Stopwatch.GetElapsedTime(started));
                     if (!_storeHealthy) Logs.StoreRecovered(_logger, Name);
                     _storeHealthy = true;

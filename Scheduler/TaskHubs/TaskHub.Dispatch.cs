@@ -217,6 +217,7 @@ public sealed partial class TaskHub
         worker.InFlightOrchestrations++;
         worker.Outbox.Writer.TryWrite(new WorkItem { OrchestratorRequest = request, CompletionToken = lease.Token });
         SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "orchestrator"));
+        SchedulerTelemetry.TraceDispatch(Name, "orchestrator", instance.Name, instance.InstanceId, instance.ParentTraceContext);
     }
 
     void SendActivity(WorkerConnection worker, ActivityTask task)
@@ -227,6 +228,7 @@ public sealed partial class TaskHub
         worker.InFlightActivities++;
         worker.Outbox.Writer.TryWrite(new WorkItem { ActivityRequest = task.Request, CompletionToken = lease.Token });
         SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "activity"));
+        SchedulerTelemetry.TraceDispatch(Name, "activity", task.Request.Name, task.InstanceId, task.Request.ParentTraceContext);
     }
 
     void EnqueueActivity(ActivityTask task)

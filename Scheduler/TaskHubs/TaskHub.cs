@@ -111,10 +111,20 @@ public sealed partial class TaskHub
 
     void Touch(Instance instance) => instance.LastUpdatedAt = Now;
 
+    /// <summary>Instances per <see cref="OrchestrationStatus"/> value, kept up to date as statuses change.</summary>
+    readonly int[] _statusCounts = new int[8];
+
+    public int[] GetStatusCounts()
+    {
+        lock (_gate) return (int[])_statusCounts.Clone();
+    }
+
     void AddInstance(Instance instance)
     {
         _instances[instance.InstanceId] = instance;
         _ids.Add(instance.InstanceId);
+        instance.StatusCounts = _statusCounts;
+        _statusCounts[(int)instance.Status]++;
     }
 
     void RemoveInstance(Instance instance)
@@ -122,6 +132,12 @@ public sealed partial class TaskHub
         if (instance.Lease is { } lease) EndLease(lease);
         _instances.Remove(instance.InstanceId);
         _ids.Remove(instance.InstanceId);
+        if (instance.StatusCounts is not null)
+        {
+            _statusCounts[(int)instance.Status]--;
+            instance.StatusCounts = null;
+        }
+
         MarkDeleted(instance);
         instance.Inbox.Clear();
         instance.DeferredStart = null;
