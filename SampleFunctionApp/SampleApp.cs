@@ -12,9 +12,12 @@ public static class SampleApp
         var builder = WebApplication.CreateBuilder(args);
         builder.AddServiceDefaults();
         builder.AddDurableTaskSamples();
+        builder.Services.AddProblemDetails();
+        builder.Services.AddExceptionHandler<SchedulerErrorHandler>();
         configure?.Invoke(builder);
 
         var app = builder.Build();
+        app.UseExceptionHandler();
         app.MapDefaultEndpoints();
         app.MapOrchestrationEndpoints();
         app.MapEntityEndpoints();

@@ -169,8 +169,8 @@ public static class OrchestrationEndpoints
 
     static bool IsConflict(Exception e) => e switch
     {
+        DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException => true,
         RpcException { StatusCode: StatusCode.AlreadyExists } => true,
-        InvalidOperationException { InnerException: RpcException { StatusCode: StatusCode.AlreadyExists } } => true,
         _ => false,
     };
 }
