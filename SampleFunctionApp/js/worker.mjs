@@ -62,7 +62,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const hub = taskHub();
   const worker = createWorker({ address, hub });
   await worker.start();
-  console.log(`HelloCitiesJs worker connected to ${address}, task hub '${hub}'. Ctrl+C to stop.`);
+  console.log(`HelloCitiesJs worker started: scheduler ${address}, task hub '${hub}'. Ctrl+C to stop.`);
 
   const shutdown = async (signal) => {
     console.log(`${signal}: stopping the worker.`);
