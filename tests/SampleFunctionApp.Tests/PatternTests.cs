@@ -70,8 +70,9 @@ public sealed class PatternTests(SamplesFixture fixture)
         Assert.All(progress, step => Assert.InRange(step, 1, 3));
         Assert.Equal(progress.Order(), progress);
 
-        using var running = await _http.GetAsync(started.StatusQueryGetUri);
-        Assert.Equal(HttpStatusCode.OK, running.StatusCode);
+        // A finished instance keeps answering 200.
+        using var again = await _http.GetAsync(started.StatusQueryGetUri);
+        Assert.Equal(HttpStatusCode.OK, again.StatusCode);
     }
 
     [Fact]
