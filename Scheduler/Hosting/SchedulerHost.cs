@@ -1,5 +1,6 @@
 using System.Net;
 using DurableTask.Scheduler.Protocol;
+using DurableTask.Scheduler.Storage;
 using DurableTask.Scheduler.TaskHubs;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
@@ -21,12 +22,13 @@ public static class SchedulerHost
 
     public static WebApplicationBuilder AddScheduler(this WebApplicationBuilder builder)
     {
-        ServiceDefaultsExtensions.ExtraTelemetrySources.Add(SchedulerTelemetry.Name);
+        ServiceDefaultsExtensions.AddTelemetrySource(SchedulerTelemetry.Name);
         builder.AddServiceDefaults();
 
         var options = ReadOptions(builder.Configuration);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(sp => StoreFactory.Create(options, builder.Configuration, sp));
         builder.Services.AddSingleton<TaskHubRegistry>();
         builder.Services.AddSingleton<SchedulerReadiness>();
         builder.Services.AddHostedService<SchedulerStartup>();
@@ -87,8 +89,8 @@ public static class SchedulerHost
             throw new InvalidOperationException($"Scheduler:GrpcPort and Scheduler:HttpPort must differ (both are {o.GrpcPort}).");
         if (o.MaxPayloadBytes <= 0)
             throw new InvalidOperationException("Scheduler:MaxPayloadBytes must be positive.");
-        if (!string.Equals(o.Store, "memory", StringComparison.OrdinalIgnoreCase))
-            throw new InvalidOperationException($"Scheduler:Store '{o.Store}' is not supported. Supported stores: memory.");
+        if (!StoreFactory.Supported.Contains(o.Store.ToLowerInvariant()))
+            throw new InvalidOperationException($"Scheduler:Store '{o.Store}' is not supported. Supported stores: {string.Join(", ", StoreFactory.Supported)}.");
         foreach (var hub in o.TaskHubNames)
         {
             if (!TaskHubRegistry.IsValidName(hub))
