@@ -5,7 +5,6 @@ using Microsoft.DurableTask.Client.Grpc;
 using Microsoft.DurableTask.Converters;
 using Microsoft.DurableTask.Worker;
 using Microsoft.DurableTask.Worker.Grpc;
-using Microsoft.DurableTask.Worker.Grpc.Internal;
 using SampleFunctionApp.Patterns;
 
 namespace SampleFunctionApp.Hosting;
@@ -58,10 +57,6 @@ public static class DurableTaskSetup
                 {
                     options.Channel = channel;
                     options.Interceptors.Add(new TaskHubInterceptor(connection.TaskHub));
-
-                    // The scheduler speaks the Durable Task Scheduler's entity protocol: entity calls, signals and
-                    // locks travel as explicit entity events rather than JSON wrapped in external events.
-                    options.ConfigureForAzureManaged();
                 });
         });
 
