@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using Google.Protobuf.Collections;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.DurableTask.Protobuf;
@@ -46,8 +47,47 @@ public sealed class Instance
     public MapField<string, string>? Tags { get; set; }
     public string? ParentInstanceId { get; set; }
 
-    /// <summary>Committed history of the current execution, oldest first. Events are never mutated once appended.</summary>
-    public List<HistoryEvent> History { get; set; } = new();
+    List<HistoryEvent>? _history = new();
+    byte[]? _packedHistory;
+
+    /// <summary>
+    /// Committed history of the current execution, oldest first. Events are never mutated once appended.
+    /// A finished instance keeps it packed (serialized), which takes a fraction of the memory; reading it unpacks it.
+    /// </summary>
+    public List<HistoryEvent> History
+    {
+        get
+        {
+            if (_history is null)
+            {
+                _history = Unpack(_packedHistory);
+                _packedHistory = null;
+            }
+
+            return _history;
+        }
+        set
+        {
+            _history = value;
+            _packedHistory = null;
+        }
+    }
+
+    /// <summary>A copy of the history that leaves a packed history packed.</summary>
+    public List<HistoryEvent> CopyHistory() => _history is not null ? new List<HistoryEvent>(_history) : Unpack(_packedHistory);
+
+    /// <summary>Serializes the history of a finished instance to save memory.</summary>
+    public void PackHistory()
+    {
+        if (_history is null) return;
+        var chunk = new HistoryChunk();
+        chunk.Events.AddRange(_history);
+        _packedHistory = chunk.ToByteArray();
+        _history = null;
+    }
+
+    static List<HistoryEvent> Unpack(byte[]? packed) =>
+        packed is null ? new List<HistoryEvent>() : new List<HistoryEvent>(HistoryChunk.Parser.ParseFrom(packed).Events);
 
     /// <summary>Messages delivered but not yet processed by an episode, in arrival order.</summary>
     public List<HistoryEvent> Inbox { get; } = new();

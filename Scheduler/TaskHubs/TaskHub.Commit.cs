@@ -233,6 +233,7 @@ public sealed partial class TaskHub
 
         instance.PersistedGeneration = instance.HistoryGeneration;
         instance.PersistedHistoryCount = instance.History.Count;
+        if (instance.IsTerminal) instance.PackHistory();
         return new InstanceChange { Record = record, ReplaceHistory = replace, Append = append };
     }
 

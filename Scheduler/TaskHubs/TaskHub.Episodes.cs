@@ -295,6 +295,9 @@ public sealed partial class TaskHub
             {
                 TerminateChildren(instance, terminate.Input, now);
             }
+
+            // A durable store packs it once the commit has read the new events.
+            if (!_durable) instance.PackHistory();
         }
 
         instance.LastUpdatedAt = now;

@@ -220,7 +220,7 @@ public sealed partial class TaskHub
         {
             if (!_instances.TryGetValue(instanceId, out var instance)) return null;
             if (!string.IsNullOrEmpty(executionId) && executionId != instance.ExecutionId) return null;
-            return new List<HistoryEvent>(instance.History);
+            return instance.CopyHistory();
         }
     }
 

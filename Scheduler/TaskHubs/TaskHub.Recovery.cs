@@ -93,7 +93,13 @@ public sealed partial class TaskHub
     /// <summary>Re-creates the activities and timers an instance's history shows as scheduled but not yet answered.</summary>
     void ResumeOwedWork(Instance instance)
     {
-        if (instance.IsTerminal || instance.History.Count == 0)
+        if (instance.IsTerminal)
+        {
+            instance.PackHistory();
+            return;
+        }
+
+        if (instance.History.Count == 0)
         {
             MakeReady(instance);
             return;
