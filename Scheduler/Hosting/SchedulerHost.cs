@@ -1,5 +1,7 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using DurableTask.Scheduler.Protocol;
+using DurableTask.Scheduler.Security;
 using DurableTask.Scheduler.Storage;
 using DurableTask.Scheduler.TaskHubs;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -41,18 +43,21 @@ public static class SchedulerHost
             o.MaxSendMessageSize = null;
             o.EnableDetailedErrors = false;
         });
+        builder.AddSchedulerSecurity(options);
 
         builder.WebHost.ConfigureKestrel(k =>
         {
-            Listen(k, options.BindAddress, options.GrpcPort, HttpProtocols.Http2);
-            Listen(k, options.BindAddress, options.HttpPort, HttpProtocols.Http1);
-            k.Limits.Http2.MaxStreamsPerConnection = 1000;
+            // Limits per connection and request come from Scheduler:Limits (AddSchedulerSecurity).
+            var certificate = k.ApplicationServices.GetRequiredService<SchedulerTls>().Certificate;
+            Listen(k, options.BindAddress, options.GrpcPort, HttpProtocols.Http2, certificate);
+            Listen(k, options.BindAddress, options.HttpPort, HttpProtocols.Http1, certificate);
         });
         return builder;
     }
 
     public static WebApplication MapScheduler(this WebApplication app)
     {
+        app.UseSchedulerSecurity();
         app.MapDefaultEndpoints();
         app.MapGrpcService<SidecarService>();
         app.MapGet("/healthz", (SchedulerReadiness ready, TaskHubRegistry hubs) =>
@@ -100,22 +105,28 @@ public static class SchedulerHost
         }
     }
 
-    static void Listen(KestrelServerOptions k, string bindAddress, int port, HttpProtocols protocols)
+    static void Listen(KestrelServerOptions k, string bindAddress, int port, HttpProtocols protocols, X509Certificate2? certificate)
     {
+        void Configure(ListenOptions l)
+        {
+            l.Protocols = protocols;
+            if (certificate is not null) l.UseHttps(certificate);
+        }
+
         if (string.Equals(bindAddress, "localhost", StringComparison.OrdinalIgnoreCase))
         {
             if (port == 0)
-                k.Listen(IPAddress.Loopback, 0, l => l.Protocols = protocols);
+                k.Listen(IPAddress.Loopback, 0, Configure);
             else
-                k.ListenLocalhost(port, l => l.Protocols = protocols);
+                k.ListenLocalhost(port, Configure);
         }
         else if (bindAddress is "*" or "0.0.0.0" or "+")
         {
-            k.ListenAnyIP(port, l => l.Protocols = protocols);
+            k.ListenAnyIP(port, Configure);
         }
         else
         {
-            k.Listen(IPAddress.Parse(bindAddress), port, l => l.Protocols = protocols);
+            k.Listen(IPAddress.Parse(bindAddress), port, Configure);
         }
     }
 }

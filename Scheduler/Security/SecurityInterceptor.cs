@@ -1,0 +1,168 @@
+using DurableTask.Scheduler.TaskHubs;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+using Microsoft.DurableTask.Protobuf;
+
+namespace DurableTask.Scheduler.Security;
+
+/// <summary>
+/// Checks every <c>TaskHubSidecarService</c> call before the service sees it: the caller must be authenticated (else
+/// Unauthenticated) and hold the method's permission on the task hub named by the <c>taskhub</c> header (else
+/// PermissionDenied). Both answers come before the hub is looked up, so they reveal nothing about which hubs or
+/// instances exist. Management operations are written to the audit log with principal, hub, target and outcome.
+/// </summary>
+public sealed class SecurityInterceptor(AccessControl access, ILoggerFactory loggers) : Interceptor
+{
+    readonly ILogger _audit = loggers.CreateLogger(AuditLog.Category);
+
+    public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context,
+        UnaryServerMethod<TRequest, TResponse> continuation)
+    {
+        var call = Authorize(context);
+        return call.Audited ? Audit(request, context, call, () => continuation(request, context)) : continuation(request, context);
+    }
+
+    public override Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream,
+        ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        var call = Authorize(context);
+        return call.Audited ? Audit(request, context, call, () => continuation(request, responseStream, context)) : continuation(request, responseStream, context);
+    }
+
+    public override Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
+        ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        Authorize(context);
+        return continuation(requestStream, context);
+    }
+
+    public override Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
+        IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        Authorize(context);
+        return continuation(requestStream, responseStream, context);
+    }
+
+    readonly record struct Call(string Method, string Hub, string Principal, bool Audited);
+
+    Call Authorize(ServerCallContext context)
+    {
+        string method = MethodPermissions.MethodName(context.Method) ?? context.Method;
+        if (!MethodPermissions.ByMethod.TryGetValue(method, out var permission))
+        {
+            AuditLog.NoPolicy(_audit, AccessControl.Sanitize(context.Method));
+            throw new RpcException(new Status(StatusCode.PermissionDenied, $"method '{AccessControl.Sanitize(context.Method)}' has no access policy"));
+        }
+
+        var http = context.GetHttpContext();
+        var user = http.User;
+        string hub = HubOf(context);
+        bool audited = MethodPermissions.Audited.Contains(method);
+
+        if (access.AuthenticationEnabled && !AccessControl.IsAuthenticated(user))
+        {
+            bool presented = http.Request.Headers.Authorization.Count > 0 || http.Request.Headers.ContainsKey(SchedulerSecurity.ApiKeyHeader);
+            string reason = presented ? "the presented credentials were not accepted" : "no credentials";
+            AuditLog.Unauthenticated(_audit, context.Peer, method, reason);
+            throw new RpcException(new Status(StatusCode.Unauthenticated, presented
+                ? "The bearer token or API key was not accepted (expired, wrong issuer or audience, bad signature, or unknown key)."
+                : "Authentication is required: send 'authorization: Bearer <token>' or 'x-api-key: <key>' metadata."));
+        }
+
+        string principal = AccessControl.Describe(user);
+        if (!access.IsAllowed(user, permission, hub))
+        {
+            AuditLog.Denied(_audit, principal, context.Peer, method, AccessControl.Sanitize(hub, 80), permission);
+            throw new RpcException(new Status(StatusCode.PermissionDenied,
+                $"'{principal}' lacks permission {permission} on task hub '{AccessControl.Sanitize(hub, 80)}' required by {method}."));
+        }
+
+        return new Call(method, hub, principal, audited);
+    }
+
+    /// <summary>The hub the call addresses, read as <see cref="TaskHubRegistry.Resolve(ServerCallContext)"/> reads it.</summary>
+    static string HubOf(ServerCallContext context)
+    {
+        foreach (var entry in context.RequestHeaders)
+        {
+            if (string.Equals(entry.Key, "taskhub", StringComparison.OrdinalIgnoreCase) && !entry.IsBinary) return entry.Value;
+        }
+
+        return TaskHubRegistry.DefaultHubName;
+    }
+
+    async Task<TResponse> Audit<TRequest, TResponse>(TRequest request, ServerCallContext context, Call call, Func<Task<TResponse>> invocation)
+    {
+        try
+        {
+            var response = await invocation();
+            Log(request, context, call, Outcome(response));
+            return response;
+        }
+        catch (Exception ex)
+        {
+            Log(request, context, call, ex is RpcException rpc ? $"{rpc.StatusCode}: {AccessControl.Sanitize(rpc.Status.Detail, 200)}" : "failed");
+            throw;
+        }
+    }
+
+    async Task Audit<TRequest>(TRequest request, ServerCallContext context, Call call, Func<Task> invocation)
+    {
+        try
+        {
+            await invocation();
+            Log(request, context, call, "OK");
+        }
+        catch (Exception ex)
+        {
+            Log(request, context, call, ex is RpcException rpc ? $"{rpc.StatusCode}: {AccessControl.Sanitize(rpc.Status.Detail, 200)}" : "failed");
+            throw;
+        }
+    }
+
+    void Log<TRequest>(TRequest request, ServerCallContext context, Call call, string outcome)
+    {
+        if (_audit.IsEnabled(LogLevel.Information))
+            AuditLog.Operation(_audit, call.Principal, context.Peer, call.Method, AccessControl.Sanitize(call.Hub, 80), Target(request), outcome);
+    }
+
+    static string Outcome<TResponse>(TResponse response) => response switch
+    {
+        PurgeInstancesResponse p => $"OK, {p.DeletedInstanceCount} deleted{(p.IsComplete == false ? ", incomplete" : "")}",
+        RestartInstanceResponse r => $"OK, new instance '{AccessControl.Sanitize(r.InstanceId)}'",
+        CleanEntityStorageResponse c => $"OK, {c.EmptyEntitiesRemoved} empty entities removed, {c.OrphanedLocksReleased} locks released",
+        SkipGracefulOrchestrationTerminationsResponse s => $"OK, {s.UnterminatedInstanceIds.Count} not terminated",
+        _ => "OK",
+    };
+
+    /// <summary>What a management request acts on, from the request message.</summary>
+    static string Target<TRequest>(TRequest request)
+    {
+        static string Id(string? id) => $"instance '{AccessControl.Sanitize(id)}'";
+        return request switch
+        {
+            TerminateRequest t => Id(t.InstanceId) + (t.Recursive ? " (recursive)" : ""),
+            SuspendRequest s => Id(s.InstanceId),
+            ResumeRequest r => Id(r.InstanceId),
+            RaiseEventRequest e => $"{Id(e.InstanceId)}, event '{AccessControl.Sanitize(e.Name)}'",
+            RestartInstanceRequest r => Id(r.InstanceId) + (r.RestartWithNewInstanceId ? " (new instance id)" : ""),
+            RewindInstanceRequest r => Id(r.InstanceId),
+            SignalEntityRequest s => $"entity '{AccessControl.Sanitize(s.InstanceId)}', operation '{AccessControl.Sanitize(s.Name)}'",
+            PurgeInstancesRequest p => p.RequestCase switch
+            {
+                PurgeInstancesRequest.RequestOneofCase.InstanceId => Id(p.InstanceId),
+                PurgeInstancesRequest.RequestOneofCase.InstanceBatch =>
+                    $"{p.InstanceBatch.InstanceIds.Count} instances ({string.Join(", ", p.InstanceBatch.InstanceIds.Take(5).Select(i => AccessControl.Sanitize(i)))}{(p.InstanceBatch.InstanceIds.Count > 5 ? ", ..." : "")})",
+                PurgeInstancesRequest.RequestOneofCase.PurgeInstanceFilter => $"instances matching a filter (statuses: {string.Join(",", p.PurgeInstanceFilter.RuntimeStatus)}; " +
+                    $"created {p.PurgeInstanceFilter.CreatedTimeFrom?.ToString() ?? "-"} .. {p.PurgeInstanceFilter.CreatedTimeTo?.ToString() ?? "-"})",
+                _ => "nothing",
+            } + (p.Recursive ? " (recursive)" : ""),
+            SkipGracefulOrchestrationTerminationsRequest s =>
+                $"{s.InstanceBatch?.InstanceIds.Count ?? 0} instances ({string.Join(", ", (s.InstanceBatch?.InstanceIds ?? []).Take(5).Select(i => AccessControl.Sanitize(i)))})",
+            CleanEntityStorageRequest c => $"entity storage (remove empty: {c.RemoveEmptyEntities}, release orphaned locks: {c.ReleaseOrphanedLocks})",
+            CreateTaskHubRequest c => $"the task hub (recreate if exists: {c.RecreateIfExists})",
+            DeleteTaskHubRequest => "the task hub",
+            _ => "-",
+        };
+    }
+}
