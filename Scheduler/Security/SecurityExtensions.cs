@@ -103,12 +103,15 @@ public static class SecurityExtensions
         var options = app.Services.GetRequiredService<SchedulerOptions>();
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(AuditLog.Category);
         bool tls = app.Services.GetService<SchedulerTls>()?.Certificate is not null;
-        SecurityLogs.Summary(logger, security.Modes, tls ? "on" : "off");
-        if (!SchedulerSecurity.IsLoopback(options.BindAddress))
+        app.Lifetime.ApplicationStarted.Register(() =>
         {
-            if (!security.Enabled) SecurityLogs.AnonymousOnNetwork(logger, options.BindAddress);
-            else if (!tls) SecurityLogs.CredentialsWithoutTls(logger, options.BindAddress);
-        }
+            SecurityLogs.Summary(logger, security.Modes, tls ? "on" : "off");
+            if (!SchedulerSecurity.IsLoopback(options.BindAddress))
+            {
+                if (!security.Enabled) SecurityLogs.AnonymousOnNetwork(logger, options.BindAddress);
+                else if (!tls) SecurityLogs.CredentialsWithoutTls(logger, options.BindAddress);
+            }
+        });
 
         app.UseMiddleware<HttpSecurityMiddleware>();
         app.UseAuthentication();
