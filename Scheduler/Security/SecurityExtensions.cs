@@ -1,4 +1,6 @@
 using DurableTask.Scheduler.Hosting;
+using Grpc.AspNetCore.Server.Model;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Authorization;
@@ -28,6 +30,9 @@ public static class SecurityExtensions
             o.Interceptors.Add<SecurityInterceptor>();
             if (limits.MaxReceiveMessageBytes is { } max) o.MaxReceiveMessageSize = max;
         });
+        // Malformed request messages answer InvalidArgument: replace the library's service binder with the strict one.
+        services.RemoveAll(typeof(IServiceMethodProvider<>));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton(typeof(IServiceMethodProvider<>), typeof(StrictMessageServiceMethodProvider<>)));
 
         builder.WebHost.ConfigureKestrel(k =>
         {

