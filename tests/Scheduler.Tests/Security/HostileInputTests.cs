@@ -142,6 +142,25 @@ public sealed class HostileInputTests(HostileInputFixture fixture) : IClassFixtu
     }
 
     [Fact]
+    public async Task Durations_and_timestamps_out_of_range_are_invalid_arguments()
+    {
+        var client = Client();
+        foreach (var seconds in new[] { long.MaxValue, 315_576_000_001L })
+        {
+            var purge = new P.PurgeInstancesRequest
+            {
+                PurgeInstanceFilter = new P.PurgeInstanceFilter { Timeout = new Duration { Seconds = seconds } },
+            };
+            await Fails(() => client.PurgeInstancesAsync(purge).ResponseAsync, StatusCode.InvalidArgument, "timeout");
+        }
+
+        await Fails(() => client.StartInstanceAsync(new P.CreateInstanceRequest { Name = "A", ScheduledStartTimestamp = new Timestamp { Seconds = long.MaxValue } }).ResponseAsync,
+            StatusCode.InvalidArgument, "scheduledStartTimestamp");
+        await Fails(() => client.QueryInstancesAsync(new P.QueryInstancesRequest { Query = new P.InstanceQuery { CreatedTimeFrom = new Timestamp { Nanos = -1 } } }).ResponseAsync,
+            StatusCode.InvalidArgument, "createdTimeFrom");
+    }
+
+    [Fact]
     public async Task Wrong_task_hub_headers_are_clear_errors()
     {
         await Fails(() => Client("").HelloAsync(new Empty()).ResponseAsync, StatusCode.InvalidArgument, "task hub name");
@@ -226,5 +245,36 @@ public sealed class CrashRegressionTests
         Assert.Equal(P.OrchestrationStatus.Pending, far.OrchestrationState.OrchestrationStatus);
         using var http = new HttpClient();
         Assert.True(await scheduler.IsHealthyAsync(http), scheduler.Obituary);
+    }
+
+    [Fact]
+    public async Task A_durable_timer_months_ahead_is_accepted_and_does_not_take_the_scheduler_down()
+    {
+        await using var scheduler = await SchedulerProcess.StartAsync(["--DTS_TASK_HUB_NAMES=default"]);
+        using var channel = GrpcChannel.ForAddress(scheduler.GrpcAddress);
+        var client = new P.TaskHubSidecarService.TaskHubSidecarServiceClient(channel);
+        await using var worker = await RawWorker.ConnectAsync(client);
+        await client.StartInstanceAsync(new P.CreateInstanceRequest { InstanceId = "timer", Name = "A" });
+        var item = await worker.NextOrchestratorAsync("timer");
+
+        var response = new P.OrchestratorResponse { InstanceId = "timer", CompletionToken = item.CompletionToken };
+        response.Actions.Add(new P.OrchestratorAction
+        {
+            Id = 0,
+            CreateTimer = new P.CreateTimerAction { FireAt = Timestamp.FromDateTime(DateTime.UtcNow.AddDays(60)) },
+        });
+        try
+        {
+            await client.CompleteOrchestratorTaskAsync(response);
+        }
+        catch (RpcException ex)
+        {
+            Assert.Fail($"Completing with a timer 60 days ahead failed with {ex.StatusCode}: {ex.Status.Detail}. {scheduler.Obituary}");
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        Assert.False(scheduler.HasExited, scheduler.Obituary);
+        var state = await client.GetInstanceAsync(new P.GetInstanceRequest { InstanceId = "timer" });
+        Assert.Equal(P.OrchestrationStatus.Running, state.OrchestrationState.OrchestrationStatus);
     }
 }
