@@ -43,6 +43,26 @@ public sealed class IsolationAndAuditTests(AuthSchedulerFixture fixture)
     }
 
     [Fact]
+    public async Task Call_credentials_carry_an_api_key_and_the_task_hub_over_plain_http()
+    {
+        // As docs/security.md shows for local development with authentication on and no TLS.
+        var credentials = CallCredentials.FromInterceptor((_, metadata) =>
+        {
+            metadata.Add("x-api-key", TestApiKeys.WorkerOfBKey);
+            metadata.Add("taskhub", "b");
+            return Task.CompletedTask;
+        });
+        using var channel = GrpcChannel.ForAddress(fixture.Host.GrpcAddress, new GrpcChannelOptions
+        {
+            Credentials = ChannelCredentials.Create(ChannelCredentials.Insecure, credentials),
+            UnsafeUseInsecureChannelCallCredentials = true,
+        });
+        await using var app = await SdkApp.StartAsync(channel, hub: null, worker: true);
+        string id = await app.Client.ScheduleNewOrchestrationInstanceAsync("Greet", "key");
+        Assert.Equal("\"Hello, key!\"", (await app.Client.CompletedAsync(id)).SerializedOutput);
+    }
+
+    [Fact]
     public async Task A_reader_reads_but_cannot_change_instances()
     {
         await using var writer = await SdkApp.StartAsync(Channel, "a", worker: true, As(TestTokens.Token("svc-writer", ["contributor"])));

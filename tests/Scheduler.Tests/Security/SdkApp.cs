@@ -27,7 +27,7 @@ public sealed class SdkApp : IAsyncDisposable
         r.AddOrchestratorFunc<string?, string>("WaitForApproval", async (ctx, _) => await ctx.WaitForExternalEvent<string>("approval"));
     }
 
-    public static async Task<SdkApp> StartAsync(GrpcChannel channel, string hub, bool worker, params Interceptor[] interceptors)
+    public static async Task<SdkApp> StartAsync(GrpcChannel channel, string? hub, bool worker, params Interceptor[] interceptors)
     {
         var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -40,7 +40,7 @@ public sealed class SdkApp : IAsyncDisposable
                 b.UseGrpc(o =>
                 {
                     o.Channel = channel;
-                    o.Interceptors.Add(new TaskHubInterceptor(hub));
+                    if (hub is not null) o.Interceptors.Add(new TaskHubInterceptor(hub));
                     foreach (var i in interceptors) o.Interceptors.Add(i);
                 });
             });
@@ -49,7 +49,7 @@ public sealed class SdkApp : IAsyncDisposable
         builder.Services.AddDurableTaskClient(b => b.UseGrpc(o =>
         {
             o.Channel = channel;
-            o.Interceptors.Add(new TaskHubInterceptor(hub));
+            if (hub is not null) o.Interceptors.Add(new TaskHubInterceptor(hub));
             foreach (var i in interceptors) o.Interceptors.Add(i);
         }));
         var host = builder.Build();
