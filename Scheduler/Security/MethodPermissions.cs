@@ -49,6 +49,7 @@ public static class MethodPermissions
         ["DeleteTaskHub"] = Permission.Admin,
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
+    // Audited must be initialised before ByPath, which reads it.
     /// <summary>Management operations written to the audit log with principal, task hub and target.</summary>
     public static readonly FrozenSet<string> Audited = new[]
     {
@@ -56,6 +57,10 @@ public static class MethodPermissions
         "ResumeInstance", "SignalEntity", "CleanEntityStorage", "SkipGracefulOrchestrationTerminations", "CreateTaskHub",
         "DeleteTaskHub",
     }.ToFrozenSet(StringComparer.Ordinal);
+
+    /// <summary>Policy by full gRPC path (<c>/package.Service/Method</c>), so a call costs one lookup.</summary>
+    public static readonly FrozenDictionary<string, MethodPolicy> ByPath = ByMethod.ToFrozenDictionary(
+        p => $"/{ServiceName}/{p.Key}", p => new MethodPolicy(p.Key, p.Value, Audited.Contains(p.Key)), StringComparer.Ordinal);
 
     /// <summary>Splits <c>/package.Service/Method</c>; null when the path names another service.</summary>
     public static string? MethodName(string path)
@@ -67,3 +72,5 @@ public static class MethodPermissions
         return path[(ServiceName.Length + 2)..];
     }
 }
+
+public sealed record MethodPolicy(string Method, Permission Permission, bool Audited);

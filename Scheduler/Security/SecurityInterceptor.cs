@@ -47,8 +47,7 @@ public sealed class SecurityInterceptor(AccessControl access, ILoggerFactory log
 
     Call Authorize(ServerCallContext context)
     {
-        string method = MethodPermissions.MethodName(context.Method) ?? context.Method;
-        if (!MethodPermissions.ByMethod.TryGetValue(method, out var permission))
+        if (!MethodPermissions.ByPath.TryGetValue(context.Method, out var policy))
         {
             AuditLog.NoPolicy(_audit, AccessControl.Sanitize(context.Method));
             throw new RpcException(new Status(StatusCode.PermissionDenied, $"method '{AccessControl.Sanitize(context.Method)}' has no access policy"));
@@ -56,8 +55,9 @@ public sealed class SecurityInterceptor(AccessControl access, ILoggerFactory log
 
         var http = context.GetHttpContext();
         var user = http.User;
+        string method = policy.Method;
+        var permission = policy.Permission;
         string hub = HubOf(context);
-        bool audited = MethodPermissions.Audited.Contains(method);
 
         if (access.AuthenticationEnabled && !AccessControl.IsAuthenticated(user))
         {
@@ -77,7 +77,7 @@ public sealed class SecurityInterceptor(AccessControl access, ILoggerFactory log
                 $"'{principal}' lacks permission {permission} on task hub '{AccessControl.Sanitize(hub, 80)}' required by {method}."));
         }
 
-        return new Call(method, hub, principal, audited);
+        return new Call(method, hub, principal, policy.Audited);
     }
 
     /// <summary>The hub the call addresses, read as <see cref="TaskHubRegistry.Resolve(ServerCallContext)"/> reads it.</summary>
