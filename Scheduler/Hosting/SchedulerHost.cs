@@ -1,4 +1,5 @@
 using System.Net;
+using DurableTask.Scheduler.Api;
 using DurableTask.Scheduler.Protocol;
 using DurableTask.Scheduler.TaskHubs;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -53,6 +54,7 @@ public static class SchedulerHost
     {
         app.MapDefaultEndpoints();
         app.MapGrpcService<SidecarService>();
+        app.MapSchedulerApi();
         app.MapGet("/healthz", (SchedulerReadiness ready) =>
             ready.IsReady ? Results.Text("Healthy") : Results.Text("Starting", statusCode: StatusCodes.Status503ServiceUnavailable));
         return app;
