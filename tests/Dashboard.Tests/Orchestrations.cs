@@ -1,0 +1,75 @@
+using Microsoft.DurableTask;
+
+namespace DurableTask.Dashboard.Tests;
+
+/// <summary>The orchestrations the tests run on the real SDK worker.</summary>
+static class Orchestrations
+{
+    public const string Greet = "Greet";
+    public const string Parent = "Parent";
+    public const string Child = "Child";
+    public const string Failing = "Failing";
+    public const string Flaky = "Flaky";
+    public const string WaitForApproval = "WaitForApproval";
+    public const string BigOutput = "BigOutput";
+
+    static int _flakyCalls;
+
+    public static void Register(DurableTaskRegistry r)
+    {
+        r.AddActivityFunc<string, string>("Say", (_, city) => $"Hello, {city}!");
+        r.AddOrchestratorFunc<string, string>(Greet, async (ctx, city) =>
+        {
+            var a = await ctx.CallActivityAsync<string>("Say", city ?? "Tokyo");
+            var b = await ctx.CallActivityAsync<string>("Say", "London");
+            return a + " " + b;
+        });
+
+        // Two sub-orchestrations with predictable ids, then an activity.
+        r.AddOrchestratorFunc<string, string>(Parent, async (ctx, city) =>
+        {
+            var children = new List<Task<string>>();
+            for (int i = 0; i < 2; i++)
+            {
+                children.Add(ctx.CallSubOrchestratorAsync<string>(Child, $"{city}-{i}",
+                    new SubOrchestrationOptions { InstanceId = $"{ctx.InstanceId}-child-{i}" }));
+            }
+
+            var results = await Task.WhenAll(children);
+            var last = await ctx.CallActivityAsync<string>("Say", city ?? "Paris");
+            return string.Join(" | ", results.Append(last));
+        });
+        r.AddOrchestratorFunc<string, string>(Child, async (ctx, city) =>
+        {
+            await ctx.CreateTimer(TimeSpan.FromMilliseconds(200), CancellationToken.None);
+            return await ctx.CallActivityAsync<string>("Say", city);
+        });
+
+        r.AddActivityFunc<string, string>("Explode", string (_, what) =>
+        {
+            try
+            {
+                throw new ArgumentException($"the {what} is broken");
+            }
+            catch (ArgumentException inner)
+            {
+                throw new InvalidOperationException("the activity gave up", inner);
+            }
+        });
+        r.AddOrchestratorFunc<string, string>(Failing, (ctx, what) => ctx.CallActivityAsync<string>("Explode", what ?? "engine"));
+
+        // Fails the first time it runs, succeeds afterwards: a rewind makes it complete.
+        r.AddActivityFunc<string, string>("FailOnce", (_, value) =>
+            Interlocked.Increment(ref _flakyCalls) == 1 ? throw new InvalidOperationException("first attempt fails") : $"ok {value}");
+        r.AddOrchestratorFunc<string, string>(Flaky, (ctx, value) => ctx.CallActivityAsync<string>("FailOnce", value ?? "x"));
+
+        r.AddOrchestratorFunc<string, string>(WaitForApproval, async (ctx, _) =>
+        {
+            ctx.SetCustomStatus("waiting for approval");
+            var approval = await ctx.WaitForExternalEvent<string>("approve");
+            return $"approved by {approval}";
+        });
+
+        r.AddOrchestratorFunc<int, string>(BigOutput, (ctx, size) => Task.FromResult(new string('x', size)));
+    }
+}
