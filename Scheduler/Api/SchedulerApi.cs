@@ -40,7 +40,7 @@ public static class SchedulerApi
         var hub = api.MapGroup("/taskhubs/{hub}");
         hub.MapGet("/", Overview);
         hub.MapGet("/counts", (string hub, HttpRequest request, TaskHubRegistry hubs) =>
-            Json(Counts(Find(hubs, hub), ApiRequests.Filter(request))));
+            Json(Counts(Find(hubs, hub), ApiRequests.Filter(request), CountCache.Key(request))));
         hub.MapGet("/throughput", (string hub, HttpRequest request, TaskHubRegistry hubs) =>
             Json(Throughput(Find(hubs, hub), ApiRequests.Int(request, "minutes", 15, 1, 60))));
         hub.MapGet("/backlog", (string hub, TaskHubRegistry hubs) => Json(BacklogOf(Find(hubs, hub))));
@@ -93,6 +93,16 @@ public static class SchedulerApi
         {
             return ApiErrors.ToProblem(e, context);
         }
+        finally
+        {
+            // Counts change with every write.
+            if (!HttpMethods.IsGet(context.Request.Method)
+                && context.Request.RouteValues.TryGetValue("hub", out var name) && name is string hubName
+                && context.RequestServices.GetService<TaskHubRegistry>()?.Find(hubName) is { } written)
+            {
+                CountCache.Invalidate(written);
+            }
+        }
     }
 
     static IResult Json<T>(T value, int statusCode = StatusCodes.Status200OK) =>
@@ -117,12 +127,12 @@ public static class SchedulerApi
         var h = Find(hubs, hub);
         var filter = ApiRequests.Filter(request);
         int minutes = ApiRequests.Int(request, "minutes", 15, 1, 60);
-        return Json(new HubOverview(h.Name, h.InstanceCount, Counts(h, filter), Throughput(h, minutes), BacklogOf(h), Workers(h)));
+        return Json(new HubOverview(h.Name, h.InstanceCount, Counts(h, filter, CountCache.Key(request)), Throughput(h, minutes), BacklogOf(h), Workers(h)));
     }
 
-    static StatusCounts Counts(TaskHub hub, TaskHub.InstanceFilter filter)
+    static StatusCounts Counts(TaskHub hub, TaskHub.InstanceFilter filter, string key)
     {
-        var counts = hub.CountByStatus(filter);
+        var counts = CountCache.Get(hub, filter, key);
         var result = new Dictionary<string, int>(ShownStatuses.Length);
         int total = 0;
         foreach (var status in ShownStatuses)

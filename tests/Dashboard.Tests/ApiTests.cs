@@ -441,8 +441,11 @@ public sealed class ApiTests(DashboardFixture fx)
         var p = NewPrefix();
         await Schedule(Orchestrations.Parent, "Quito", p + "p");
         await fx.CompleteAsync(p + "p");
+        Assert.Equal(3, (await Get($"{Hub}/counts?prefix={p}p")).GetProperty("total").GetInt32());
         var purged = await Send(HttpMethod.Delete, $"{Hub}/orchestrations/{p}p", null, HttpStatusCode.OK);
         Assert.Equal(3, purged.GetProperty("deleted").GetInt32());
+        // Counts are reused for a moment between reads, but never across a write.
+        Assert.Equal(0, (await Get($"{Hub}/counts?prefix={p}p")).GetProperty("total").GetInt32());
         Assert.Null(await fx.Client.GetInstanceAsync(p + "p-child-0"));
 
         await Schedule(Orchestrations.Parent, "Quito", p + "q");
