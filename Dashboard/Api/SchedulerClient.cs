@@ -110,6 +110,9 @@ public sealed class SchedulerClient(HttpClient http)
     public Task<PurgeResponse> BulkPurgeAsync(string hub, OrchestrationFilter filter, IReadOnlyCollection<string>? ids, CancellationToken ct = default) =>
         PostAsync<PurgeResponse>($"{Hub(hub)}/bulk/purge", new { instanceIds = ids, filter = ids is null ? filter.ToBody() : null, recursive = true }, ct);
 
+    public Task<EntitySummary> GetEntityAsync(string hub, string entityId, CancellationToken ct = default) =>
+        GetAsync<EntitySummary>($"{Hub(hub)}/entities/{Uri.EscapeDataString(entityId)}", ct);
+
     public Task SignalEntityAsync(string hub, string entityId, string operation, JsonElement? input, CancellationToken ct = default) =>
         PostAsync<object>($"{Hub(hub)}/entities/{Uri.EscapeDataString(entityId)}/signal", new { operation, input }, ct);
 

@@ -169,6 +169,7 @@ public sealed class SignalEntityRequest
 {
     public string? Operation { get; set; }
     public JsonElement? Input { get; set; }
+    public DateTime? ScheduledTime { get; set; }
 }
 
 public static class ApiJson

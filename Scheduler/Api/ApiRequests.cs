@@ -108,7 +108,7 @@ static class ApiRequests
         return raw.Length == 0 ? null : raw;
     }
 
-    static DateTime? Time(Microsoft.Extensions.Primitives.StringValues values, string name)
+    public static DateTime? Time(Microsoft.Extensions.Primitives.StringValues values, string name)
     {
         var raw = values.ToString();
         if (raw.Length == 0) return null;

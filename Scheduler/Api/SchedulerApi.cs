@@ -1,3 +1,4 @@
+using DurableTask.Scheduler.Entities;
 using DurableTask.Scheduler.Hosting;
 using DurableTask.Scheduler.Protocol;
 using DurableTask.Scheduler.TaskHubs;
@@ -66,15 +67,12 @@ public static class SchedulerApi
         hub.MapPost("/bulk/purge", BulkPurge);
         hub.MapPost("/bulk/restart", BulkRestart);
 
-        // Entities arrive with the entity engine; until then the list is empty and actions answer 501.
-        hub.MapGet("/entities", (string hub, HttpRequest request, TaskHubRegistry hubs) =>
-        {
-            Find(hubs, hub);
-            ApiRequests.Int(request, "pageSize", ApiRequests.DefaultPageSize, 1, TaskHub.MaxPageSize);
-            return Json(new EntityPage([], null));
-        });
-        hub.MapPost("/entities/{entityId}/signal", EntitiesPending);
-        hub.MapDelete("/entities/{entityId}", EntitiesPending);
+        hub.MapGet("/entities", ListEntities);
+        var entity = hub.MapGroup("/entities/{entityId}");
+        entity.MapGet("/", GetEntity);
+        entity.MapGet("/state", DownloadEntityState);
+        entity.MapPost("/signal", SignalEntity);
+        entity.MapDelete("/", DeleteEntity);
         return app;
     }
 
@@ -505,10 +503,84 @@ public static class SchedulerApi
         return Json(new PurgeResponse(deleted, complete));
     }
 
-    static IResult EntitiesPending(string hub, TaskHubRegistry hubs, HttpContext context)
+    // ---- Entities ----
+
+    static string EntityId(HttpContext context, string routeValue)
     {
-        Find(hubs, hub);
-        return ApiErrors.Problem(StatusCodes.Status501NotImplemented, "Not implemented",
-            "durable entities are not supported by this scheduler yet", context);
+        var id = ApiRequests.PathId(context, routeValue, IdSegment);
+        if (EntityIds.Check(id, "entityId") is { } problem) throw ApiException.BadRequest(problem);
+        return EntityIds.Normalize(id);
+    }
+
+    static EntitySummary ToEntity(EntityMetadata e, int payloadLimit)
+    {
+        int split = e.InstanceId.IndexOf('@', 1);
+        return new EntitySummary(e.InstanceId, e.InstanceId[1..split], e.InstanceId[(split + 1)..], e.LastModifiedTime.ToDateTime(),
+            e.BacklogQueueSize, string.IsNullOrEmpty(e.LockedBy) ? null : e.LockedBy, HistoryViews.Cut(e.SerializedState, payloadLimit));
+    }
+
+    static IResult ListEntities(string hub, HttpRequest request, TaskHubRegistry hubs)
+    {
+        var h = Find(hubs, hub);
+        int pageSize = ApiRequests.Int(request, "pageSize", ApiRequests.DefaultPageSize, 1, TaskHub.MaxPageSize);
+        int limit = ApiRequests.Int(request, "payloadLimit", 200, 0, ApiRequests.MaxPayloadLimit);
+        var q = request.Query;
+        string? prefix = ApiRequests.Cursor(request, "prefix");
+        if (prefix is not null)
+        {
+            // Entity names are case-insensitive and stored lower-case; a prefix without '@' names an entity.
+            if (prefix[0] != '@') prefix = "@" + prefix;
+            int split = prefix.IndexOf('@', 1);
+            prefix = split < 0 ? prefix.ToLowerInvariant() : prefix[..split].ToLowerInvariant() + prefix[split..];
+        }
+
+        var (page, next) = h.QueryEntities(prefix, ApiRequests.Time(q["lastModifiedFrom"], "lastModifiedFrom"),
+            ApiRequests.Time(q["lastModifiedTo"], "lastModifiedTo"), includeState: limit > 0, includeTransient: false,
+            pageSize, ApiRequests.Cursor(request, "after"));
+        return Json(new EntityPage(page.Select(e => ToEntity(e, limit)).ToList(), next));
+    }
+
+    static IResult GetEntity(string hub, string entityId, HttpContext context, TaskHubRegistry hubs)
+    {
+        var h = Find(hubs, hub);
+        var id = EntityId(context, entityId);
+        int limit = ApiRequests.Int(context.Request, "payloadLimit", ApiRequests.DefaultPayloadLimit, 0, ApiRequests.MaxPayloadLimit);
+        var entity = h.GetEntity(id, includeState: true) ?? throw ApiException.NotFound($"entity '{id}' not found");
+        return Json(ToEntity(entity, limit));
+    }
+
+    static IResult DownloadEntityState(string hub, string entityId, HttpContext context, TaskHubRegistry hubs)
+    {
+        var h = Find(hubs, hub);
+        var id = EntityId(context, entityId);
+        var entity = h.GetEntity(id, includeState: true) ?? throw ApiException.NotFound($"entity '{id}' not found");
+        return Download(entity.SerializedState ?? "", $"{id}-state.json");
+    }
+
+    static async Task<IResult> SignalEntity(string hub, string entityId, HttpContext context, TaskHubRegistry hubs, SchedulerOptions options)
+    {
+        var h = Find(hubs, hub);
+        var id = EntityId(context, entityId);
+        var body = await ApiRequests.Body<SignalEntityRequest>(context.Request);
+        Errors.RequireName(body.Operation, "operation");
+        var input = ApiRequests.Serialized(body.Input);
+        Errors.ValidatePayload(input, $"the input of operation '{body.Operation}'", options.MaxPayloadBytes);
+        var signal = new Microsoft.DurableTask.Protobuf.SignalEntityRequest
+        {
+            InstanceId = id, Name = body.Operation, RequestId = Guid.NewGuid().ToString(),
+        };
+        if (input is not null) signal.Input = input;
+        if (ApiRequests.Utc(body.ScheduledTime) is { } at && at > Now) signal.ScheduledTime = Timestamp.FromDateTime(at);
+        h.SignalEntity(signal);
+        return Results.Accepted();
+    }
+
+    static IResult DeleteEntity(string hub, string entityId, HttpContext context, TaskHubRegistry hubs)
+    {
+        var h = Find(hubs, hub);
+        var id = EntityId(context, entityId);
+        return h.PurgeEntity(id) == 0
+            ? throw ApiException.NotFound($"entity '{id}' has no state to delete")
+            : Json(new PurgeResponse(1, true));
     }
 }

@@ -525,14 +525,62 @@ public sealed class ApiTests(DashboardFixture fx)
     }
 
     [Fact]
-    public async Task EntitiesAreAnEmptyPageUntilTheEngineHasThem()
+    public async Task EntitiesListSignalLockAndDelete()
     {
-        var page = await Get($"{Hub}/entities?pageSize=10");
-        Assert.Equal(0, page.GetProperty("items").GetArrayLength());
-        Assert.False(page.TryGetProperty("next", out _));
+        var key = NewPrefix().TrimEnd('-');
+        var id = $"@counter@{key}";
+        var escaped = Uri.EscapeDataString(id);
+
+        await Problem(HttpMethod.Get, $"{Hub}/entities/{escaped}", null, HttpStatusCode.NotFound, "not found");
+        await Post($"{Hub}/entities/{escaped}/signal", new { operation = "Add", input = 5 }, HttpStatusCode.Accepted);
+        await Post($"{Hub}/entities/{Uri.EscapeDataString($"@Counter@{key}")}/signal", new { operation = "add", input = 2 }, HttpStatusCode.Accepted);
+        await DashboardFixture.Eventually(async () =>
+            (await fx.Client.Entities.GetEntityAsync(new Microsoft.DurableTask.Entities.EntityInstanceId("Counter", key)))?.State.ReadAs<int>() == 7,
+            "the counter reaches 7");
+
+        var entity = await Get($"{Hub}/entities/{escaped}");
+        Assert.Equal(id, entity.GetProperty("entityId").GetString());
+        Assert.Equal("counter", entity.GetProperty("name").GetString());
+        Assert.Equal(key, entity.GetProperty("key").GetString());
+        Assert.Equal("7", entity.GetProperty("state").GetProperty("value").GetString());
+        Assert.False(entity.TryGetProperty("lockedBy", out _));
+        Assert.Equal(0, entity.GetProperty("backlogQueueSize").GetInt32());
+        using (var state = await Http.GetAsync($"{Hub}/entities/{escaped}/state"))
+        {
+            Assert.Equal("7", await state.Content.ReadAsStringAsync());
+        }
+
+        // Listed by name or by id prefix (names are case-insensitive).
+        foreach (var prefix in new[] { $"Counter@{key}", $"@counter@{key[..4]}" })
+        {
+            var page = await Get($"{Hub}/entities?prefix={Uri.EscapeDataString(prefix)}");
+            Assert.Contains(id, page.GetProperty("items").EnumerateArray().Select(e => e.GetProperty("entityId").GetString()));
+        }
+
+        Assert.Empty((await Get($"{Hub}/entities?prefix=nosuchentity")).GetProperty("items").EnumerateArray());
+
+        // An orchestration holds the lock; signals queue behind it.
+        var holder = $"{key}-holder";
+        await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.LockAndWait, key, new StartOrchestrationOptions(holder));
+        await DashboardFixture.Eventually(async () =>
+            (await Get($"{Hub}/entities/{escaped}")).TryGetProperty("lockedBy", out var by) && by.GetString() == holder, "the orchestration holds the lock");
+        await Post($"{Hub}/entities/{escaped}/signal", new { operation = "Add", input = 1 }, HttpStatusCode.Accepted);
+        await DashboardFixture.Eventually(async () =>
+            (await Get($"{Hub}/entities/{escaped}")).GetProperty("backlogQueueSize").GetInt32() == 1, "the signal waits behind the lock");
+        await fx.Client.RaiseEventAsync(holder, "release", "now");
+        await fx.CompleteAsync(holder);
+        await DashboardFixture.Eventually(async () =>
+            (await Get($"{Hub}/entities/{escaped}")).GetProperty("state").GetProperty("value").GetString() == "8", "the queued signal runs");
+
+        var deleted = await Send(HttpMethod.Delete, $"{Hub}/entities/{escaped}", null, HttpStatusCode.OK);
+        Assert.Equal(1, deleted.GetProperty("deleted").GetInt32());
+        Assert.Null(await fx.Client.Entities.GetEntityAsync(new Microsoft.DurableTask.Entities.EntityInstanceId("Counter", key)));
+        await Problem(HttpMethod.Delete, $"{Hub}/entities/{escaped}", null, HttpStatusCode.NotFound, "no state");
+
         await Problem(HttpMethod.Get, $"{Hub}/entities?pageSize=5000", null, HttpStatusCode.BadRequest, "pageSize");
-        await Problem(HttpMethod.Post, $"{Hub}/entities/@counter@c1/signal", new { operation = "add" }, HttpStatusCode.NotImplemented, "not supported");
-        await Problem(HttpMethod.Delete, $"{Hub}/entities/@counter@c1", null, HttpStatusCode.NotImplemented, "not supported");
+        await Problem(HttpMethod.Get, $"{Hub}/entities/counter", null, HttpStatusCode.BadRequest, "not an entity id");
+        await Problem(HttpMethod.Post, $"{Hub}/entities/{escaped}/signal", new { input = 1 }, HttpStatusCode.BadRequest, "operation is required");
+        await Problem(HttpMethod.Post, $"{Hub}/entities/{escaped}/signal", new { operation = "Add", input = new string('x', 70_000) }, HttpStatusCode.BadRequest, "maximum payload size");
         await Problem(HttpMethod.Get, "api/v1/taskhubs/nope/entities", null, HttpStatusCode.NotFound, "nope");
     }
 }

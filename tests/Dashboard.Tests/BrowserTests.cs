@@ -176,9 +176,25 @@ public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : 
         await page.GetByTestId("start-submit").ClickAsync();
         await Expect(page.GetByTestId("error")).ToContainTextAsync("not valid JSON");
 
-        // Entities: an empty list until the scheduler has entities.
-        await page.GotoAsync("hubs/default/entities");
+        // Entities: signal one, see its state, delete the state.
+        var key = id.Replace("-started", "-counter");
+        await page.GotoAsync($"hubs/default/entities?prefix=counter@{key}");
         await Expect(page.GetByTestId("no-entities")).ToBeVisibleAsync();
+        await page.GetByTestId("signal-new").ClickAsync();
+        await page.GetByTestId("signal-entity-id").FillAsync($"@counter@{key}");
+        await page.GetByTestId("signal-operation").FillAsync("Add");
+        await page.GetByTestId("signal-input").FillAsync("3");
+        await page.GetByTestId("confirm").ClickAsync();
+        await Expect(page.GetByTestId("action-result")).ToHaveTextAsync($"Signalled @counter@{key}: Add.");
+        var entityId = new Microsoft.DurableTask.Entities.EntityInstanceId("Counter", key);
+        await DashboardFixture.Eventually(async () => (await fx.Client.Entities.GetEntityAsync(entityId))?.State.ReadAs<int>() == 3, "the counter is 3");
+        await page.GetByTestId("reload").ClickAsync();
+        await Expect(page.GetByTestId("entity-state")).ToHaveTextAsync("3");
+        await Shot(page, "entities.png");
+        await page.GetByTestId("entity-delete").ClickAsync();
+        await page.GetByTestId("confirm").ClickAsync();
+        await Expect(page.GetByTestId("no-entities")).ToBeVisibleAsync();
+        Assert.Null(await fx.Client.Entities.GetEntityAsync(entityId));
         await page.Context.CloseAsync();
     }
 }

@@ -43,9 +43,14 @@ public sealed class DashboardFixture : IAsyncLifetime
         builder.Services.AddDurableTaskWorker(b =>
         {
             b.AddTasks(Orchestrations.Register);
+            b.Configure(o => o.EnableEntitySupport = true);
             b.UseGrpc(address);
         });
-        builder.Services.AddDurableTaskClient(b => b.UseGrpc(address));
+        builder.Services.AddDurableTaskClient(b =>
+        {
+            b.Configure(o => o.EnableEntitySupport = true);
+            b.UseGrpc(address);
+        });
         _sdk = builder.Build();
         await _sdk.StartAsync();
         Client = _sdk.Services.GetRequiredService<DurableTaskClient>();

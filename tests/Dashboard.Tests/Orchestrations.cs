@@ -1,4 +1,5 @@
 using Microsoft.DurableTask;
+using Microsoft.DurableTask.Entities;
 
 namespace DurableTask.Dashboard.Tests;
 
@@ -12,6 +13,7 @@ static class Orchestrations
     public const string Flaky = "Flaky";
     public const string WaitForApproval = "WaitForApproval";
     public const string BigOutput = "BigOutput";
+    public const string LockAndWait = "LockAndWait";
 
     static int _flakyCalls;
 
@@ -71,5 +73,25 @@ static class Orchestrations
         });
 
         r.AddOrchestratorFunc<int, string>(BigOutput, (ctx, size) => Task.FromResult(new string('x', size)));
+
+        r.AddEntity<Counter>();
+        // Holds the lock of the entity named by its input until the event "release" arrives.
+        r.AddOrchestratorFunc<string, string>(LockAndWait, async (ctx, key) =>
+        {
+            var entity = new EntityInstanceId(nameof(Counter), key!);
+            await using (await ctx.Entities.LockEntitiesAsync(entity))
+            {
+                await ctx.WaitForExternalEvent<string>("release");
+            }
+
+            return "released";
+        });
     }
+}
+
+public sealed class Counter : TaskEntity<int>
+{
+    public void Add(int amount) => State += amount;
+
+    public int Get() => State;
 }
