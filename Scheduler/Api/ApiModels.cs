@@ -165,7 +165,7 @@ public sealed record BulkFailure(string InstanceId, string Error);
 public sealed record BulkResult(int Matched, int Succeeded, int Skipped, bool Complete, IReadOnlyList<BulkFailure> Failures,
     IReadOnlyList<string>? NewInstanceIds = null);
 
-public sealed class SignalEntityRequest
+public sealed class EntitySignalRequest
 {
     public string? Operation { get; set; }
     public JsonElement? Input { get; set; }

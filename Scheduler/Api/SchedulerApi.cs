@@ -561,7 +561,7 @@ public static class SchedulerApi
     {
         var h = Find(hubs, hub);
         var id = EntityId(context, entityId);
-        var body = await ApiRequests.Body<SignalEntityRequest>(context.Request);
+        var body = await ApiRequests.Body<EntitySignalRequest>(context.Request);
         Errors.RequireName(body.Operation, "operation");
         var input = ApiRequests.Serialized(body.Input);
         Errors.ValidatePayload(input, $"the input of operation '{body.Operation}'", options.MaxPayloadBytes);
