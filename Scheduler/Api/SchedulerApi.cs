@@ -388,7 +388,7 @@ public static class SchedulerApi
     /// The instances a bulk action targets, collected before acting so that instances the action itself creates or
     /// changes are never visited twice. At most <paramref name="limit"/>; Complete says whether the selection was exhausted.
     /// </summary>
-    static (List<OrchestrationState> Targets, bool Complete) Select(TaskHub hub, BulkRequest body, int limit)
+    static (List<OrchestrationState> Targets, bool Complete) SelectTargets(TaskHub hub, BulkRequest body, int limit)
     {
         var targets = new List<OrchestrationState>();
         if (body.InstanceIds is { } ids)
@@ -432,7 +432,7 @@ public static class SchedulerApi
         var body = await ApiRequests.Body<BulkRequest>(request);
         var output = TerminationOutput(body.Reason);
         Errors.ValidatePayload(output, "reason", options.MaxPayloadBytes);
-        var (targets, complete) = Select(h, body, BulkLimit(body));
+        var (targets, complete) = SelectTargets(h, body, BulkLimit(body));
         int succeeded = 0, skipped = 0;
         var failures = new List<BulkFailure>();
         foreach (var state in targets)
@@ -461,7 +461,7 @@ public static class SchedulerApi
     {
         var h = Find(hubs, hub);
         var body = await ApiRequests.Body<BulkRequest>(request);
-        var (targets, complete) = Select(h, body, BulkLimit(body));
+        var (targets, complete) = SelectTargets(h, body, BulkLimit(body));
         int succeeded = 0, skipped = 0;
         var failures = new List<BulkFailure>();
         var newIds = new List<string>();

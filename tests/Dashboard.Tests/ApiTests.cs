@@ -65,11 +65,20 @@ public sealed class ApiTests(DashboardFixture fx)
         var info = await Get("api/v1");
         Assert.Equal("v1", info.GetProperty("apiVersion").GetString());
         Assert.False(info.GetProperty("authenticationEnabled").GetBoolean());
-        Assert.Contains("default", info.GetProperty("taskHubs").EnumerateArray().Select(h => h.GetString()));
+        Assert.Equal(["default", "sales"], info.GetProperty("taskHubs").EnumerateArray().Select(h => h.GetString()));
 
         var hubs = await Get("api/v1/taskhubs");
         var hub = Assert.Single(hubs.EnumerateArray(), h => h.GetProperty("name").GetString() == "default");
         Assert.True(hub.GetProperty("workerCount").GetInt32() >= 1);
+        var sales = Assert.Single(hubs.EnumerateArray(), h => h.GetProperty("name").GetString() == "sales");
+        Assert.Equal(0, sales.GetProperty("workerCount").GetInt32());
+
+        // Hubs are separate: an instance started in one is not seen in the other.
+        var id = NewPrefix() + "sales";
+        await Post("api/v1/taskhubs/sales/orchestrations", new { name = "Greet", instanceId = id }, HttpStatusCode.Created);
+        Assert.Equal([id], Ids(await Get($"api/v1/taskhubs/sales/orchestrations?prefix={id}")));
+        Assert.Empty(Ids(await Get($"{Hub}/orchestrations?prefix={id}")));
+        Assert.Equal(1, (await Get("api/v1/taskhubs/sales/counts")).GetProperty("counts").GetProperty("Pending").GetInt32());
     }
 
     [Fact]

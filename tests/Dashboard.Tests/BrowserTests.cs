@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
 using Microsoft.Playwright;
@@ -195,6 +196,49 @@ public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : 
         await page.GetByTestId("confirm").ClickAsync();
         await Expect(page.GetByTestId("no-entities")).ToBeVisibleAsync();
         Assert.Null(await fx.Client.Entities.GetEntityAsync(entityId));
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task LargePayloadsAreCutWithADownload()
+    {
+        var id = $"ui{Guid.NewGuid():N}"[..8] + "-big";
+        await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.BigOutput, 50_000, new StartOrchestrationOptions(id));
+        await fx.CompleteAsync(id);
+
+        var page = await OpenAsync($"hubs/default/orchestration?id={Uri.EscapeDataString(id)}");
+        var output = page.GetByTestId("payload-output");
+        await Expect(output).ToContainTextAsync("Showing 2000 of 48.8 K characters");
+        var download = await page.RunAndWaitForDownloadAsync(() => output.GetByTestId("download").ClickAsync());
+        var path = await download.PathAsync();
+        Assert.Equal(50_002, (await File.ReadAllTextAsync(path)).Length);
+        Assert.EndsWith(".json", download.SuggestedFilename);
+
+        // The relay answers the scheduler's problem for what does not exist.
+        using var http = new HttpClient { BaseAddress = new Uri(fx.DashboardAddress) };
+        using var missing = await http.GetAsync($"download/default/payload?id={Uri.EscapeDataString(id)}&kind=customStatus");
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, missing.StatusCode);
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task AutoRefreshAndTheHubPicker()
+    {
+        var p = $"ui{Guid.NewGuid():N}"[..8] + "-";
+        var page = await OpenAsync($"hubs/default/orchestrations?prefix={p}");
+        await Expect(page.GetByTestId("empty")).ToBeVisibleAsync();
+        await page.GetByTestId("auto-refresh").CheckAsync();
+        await Expect(page).ToHaveURLAsync(new Regex("refresh=true"));
+        await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.Greet, "Lagos", new StartOrchestrationOptions(p + "late"));
+        await fx.CompleteAsync(p + "late");
+        await Expect(page.GetByTestId("row")).ToHaveCountAsync(1);
+        await Expect(page.GetByTestId("row").GetByTestId("status")).ToHaveTextAsync("Completed");
+
+        // Switching hubs keeps the page and drops the other hub's filters.
+        await page.GetByTestId("hub-picker").SelectOptionAsync("sales");
+        await Expect(page).ToHaveURLAsync(new Regex("hubs/sales/orchestrations$"));
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Orchestrations" })).ToBeVisibleAsync();
+        await Expect(page.Locator($"[data-instance-id='{p}late']")).ToHaveCountAsync(0);
         await page.Context.CloseAsync();
     }
 }
