@@ -431,7 +431,7 @@ public sealed class ApiTests(DashboardFixture fx)
         await fx.CompleteAsync(p + "w");
 
         // Rewind: the activity failed once; run again, it succeeds.
-        await Schedule(Orchestrations.Flaky, "r", p + "flaky");
+        await Schedule(Orchestrations.Flaky, p + "flaky", p + "flaky");
         Assert.Equal(OrchestrationRuntimeStatus.Failed, (await fx.CompleteAsync(p + "flaky")).RuntimeStatus);
         await Post($"{Hub}/orchestrations/{p}flaky/rewind", new { reason = "fixed" }, HttpStatusCode.Accepted);
         await DashboardFixture.Eventually(async () =>

@@ -241,4 +241,56 @@ public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : 
         await Expect(page.Locator($"[data-instance-id='{p}late']")).ToHaveCountAsync(0);
         await page.Context.CloseAsync();
     }
+
+    [Fact]
+    public async Task SuspendResumeRaiseEventAndRewindInTheBrowser()
+    {
+        var id = $"ui{Guid.NewGuid():N}"[..8] + "-approval";
+        await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.WaitForApproval, null, new StartOrchestrationOptions(id));
+        await fx.StartedAsync(id);
+
+        var page = await OpenAsync($"hubs/default/orchestration?id={Uri.EscapeDataString(id)}");
+        var status = page.GetByTestId("properties").GetByTestId("status");
+        await Expect(status).ToHaveTextAsync("Running");
+
+        await page.GetByTestId("action-suspend").ClickAsync();
+        await page.GetByTestId("reason").FillAsync("audit");
+        await page.GetByTestId("confirm").ClickAsync();
+        await Expect(page.GetByTestId("action-result")).ToHaveTextAsync("Suspend requested.");
+        await DashboardFixture.Eventually(async () => (await fx.Client.GetInstanceAsync(id))?.RuntimeStatus == OrchestrationRuntimeStatus.Suspended, "suspended");
+        await page.GetByTestId("reload").ClickAsync();
+        await Expect(status).ToHaveTextAsync("Suspended");
+
+        await page.GetByTestId("action-resume").ClickAsync();
+        await page.GetByTestId("confirm").ClickAsync();
+        await DashboardFixture.Eventually(async () => (await fx.Client.GetInstanceAsync(id))?.RuntimeStatus == OrchestrationRuntimeStatus.Running, "resumed");
+
+        // A payload that is not JSON is refused in the dialog; a good one reaches the orchestration.
+        await page.GetByTestId("reload").ClickAsync();
+        await page.GetByTestId("action-raise").ClickAsync();
+        await page.GetByTestId("event-name").FillAsync("approve");
+        await page.GetByTestId("event-payload").FillAsync("Grace");
+        await page.GetByTestId("confirm").ClickAsync();
+        await Expect(page.GetByTestId("action-error")).ToContainTextAsync("not valid JSON");
+        await page.GetByTestId("event-payload").FillAsync("\"Grace\"");
+        await page.GetByTestId("confirm").ClickAsync();
+        await Expect(page.GetByTestId("action-result")).ToHaveTextAsync("Event 'approve' raised.");
+        var done = await fx.CompleteAsync(id);
+        Assert.Equal("\"approved by Grace\"", done.SerializedOutput);
+        await page.GetByTestId("reload").ClickAsync();
+        await Expect(page.Locator("[data-testid=history-event][data-type=EventRaised]")).ToHaveCountAsync(1);
+        await Expect(page.Locator("[data-testid=history-event][data-type=ExecutionSuspended]")).ToHaveCountAsync(1);
+
+        // Rewind a failed instance from its page: the flaky activity succeeds the second time.
+        var flaky = id.Replace("-approval", "-flaky");
+        await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.Flaky, flaky, new StartOrchestrationOptions(flaky));
+        Assert.Equal(OrchestrationRuntimeStatus.Failed, (await fx.CompleteAsync(flaky)).RuntimeStatus);
+        await page.GotoAsync($"hubs/default/orchestration?id={Uri.EscapeDataString(flaky)}");
+        await page.GetByTestId("action-rewind").ClickAsync();
+        await page.GetByTestId("confirm").ClickAsync();
+        await Expect(page.GetByTestId("action-result")).ToHaveTextAsync("Rewind requested.");
+
+        await DashboardFixture.Eventually(async () => (await fx.Client.GetInstanceAsync(flaky))?.RuntimeStatus == OrchestrationRuntimeStatus.Completed, "completed");
+        await page.Context.CloseAsync();
+    }
 }

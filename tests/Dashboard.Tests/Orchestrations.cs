@@ -15,7 +15,7 @@ static class Orchestrations
     public const string BigOutput = "BigOutput";
     public const string LockAndWait = "LockAndWait";
 
-    static int _flakyCalls;
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> FlakyCalls = new();
 
     public static void Register(DurableTaskRegistry r)
     {
@@ -60,9 +60,9 @@ static class Orchestrations
         });
         r.AddOrchestratorFunc<string, string>(Failing, (ctx, what) => ctx.CallActivityAsync<string>("Explode", what ?? "engine"));
 
-        // Fails the first time it runs, succeeds afterwards: a rewind makes it complete.
+        // Fails the first time it runs for an input, succeeds afterwards: a rewind makes it complete.
         r.AddActivityFunc<string, string>("FailOnce", (_, value) =>
-            Interlocked.Increment(ref _flakyCalls) == 1 ? throw new InvalidOperationException("first attempt fails") : $"ok {value}");
+            FlakyCalls.AddOrUpdate(value ?? "", 1, (_, n) => n + 1) == 1 ? throw new InvalidOperationException("first attempt fails") : $"ok {value}");
         r.AddOrchestratorFunc<string, string>(Flaky, (ctx, value) => ctx.CallActivityAsync<string>("FailOnce", value ?? "x"));
 
         r.AddOrchestratorFunc<string, string>(WaitForApproval, async (ctx, _) =>
