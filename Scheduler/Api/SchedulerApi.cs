@@ -128,9 +128,12 @@ public static class SchedulerApi
         return Json(new HubOverview(h.Name, h.InstanceCount, Counts(h, filter, CountCache.Key(request)), Throughput(h, minutes), BacklogOf(h), Workers(h)));
     }
 
+    static readonly TaskHub.InstanceFilter Unfiltered = new();
+
     static StatusCounts Counts(TaskHub hub, TaskHub.InstanceFilter filter, string key)
     {
-        var counts = CountCache.Get(hub, filter, key);
+        // Without a filter the hub's live counters answer at once; a filter needs a scan (reused for a moment).
+        var counts = filter with { Statuses = null } == Unfiltered ? LiveCounts(hub) : CountCache.Get(hub, filter, key);
         var result = new Dictionary<string, int>(ShownStatuses.Length);
         int total = 0;
         foreach (var status in ShownStatuses)
@@ -141,6 +144,14 @@ public static class SchedulerApi
         }
 
         return new StatusCounts(result, total);
+    }
+
+    static Dictionary<OrchestrationStatus, int> LiveCounts(TaskHub hub)
+    {
+        var live = hub.GetStatusCounts();
+        var counts = new Dictionary<OrchestrationStatus, int>(live.Length);
+        for (int i = 0; i < live.Length; i++) counts[(OrchestrationStatus)i] = live[i];
+        return counts;
     }
 
     static List<ThroughputMinute> Throughput(TaskHub hub, int minutes) =>

@@ -123,6 +123,13 @@ public sealed class ApiTests(DashboardFixture fx)
         Assert.False(string.IsNullOrEmpty(worker.GetProperty("workerId").GetString()));
         Assert.True(worker.GetProperty("connectedAt").GetDateTime() <= DateTime.UtcNow);
 
+        // Without a filter the hub's live counters answer; they agree with a full scan.
+        var all = await Get($"{Hub}/counts");
+        var scanned = await Get($"{Hub}/counts?createdFrom=2000-01-01T00:00:00Z");
+        Assert.Equal(scanned.GetProperty("total").GetInt32(), all.GetProperty("total").GetInt32());
+        Assert.Equal(scanned.GetProperty("counts").GetProperty("Failed").GetInt32(), all.GetProperty("counts").GetProperty("Failed").GetInt32());
+        Assert.True(all.GetProperty("counts").GetProperty("Failed").GetInt32() >= 1);
+
         // A status filter narrows the total but every status keeps its count.
         var failedOnly = await Get($"{Hub}/counts?prefix={p}&status=Failed");
         Assert.Equal(1, failedOnly.GetProperty("total").GetInt32());
