@@ -79,9 +79,17 @@ public static class SchedulerApi
     static async ValueTask<object?> HandleErrors(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
     {
         var context = invocation.HttpContext;
+        bool write = !HttpMethods.IsGet(context.Request.Method);
+        var target = context.Request.RouteValues.TryGetValue("hub", out var routeHub) && routeHub is string name
+            ? context.RequestServices.GetService<TaskHubRegistry>()?.Find(name)
+            : null;
         try
         {
-            return await next(invocation);
+            // A write is answered only once the store has committed it; while the store is down it is refused up front.
+            if (write) target?.EnsureWritable();
+            var result = await next(invocation);
+            if (write && target is not null) await target.FlushAsync();
+            return result;
         }
         catch (ApiException e)
         {
@@ -94,12 +102,7 @@ public static class SchedulerApi
         finally
         {
             // Counts change with every write.
-            if (!HttpMethods.IsGet(context.Request.Method)
-                && context.Request.RouteValues.TryGetValue("hub", out var name) && name is string hubName
-                && context.RequestServices.GetService<TaskHubRegistry>()?.Find(hubName) is { } written)
-            {
-                CountCache.Invalidate(written);
-            }
+            if (write && target is not null) CountCache.Invalidate(target);
         }
     }
 
