@@ -202,7 +202,14 @@ public sealed class RedisStore : ITaskHubStore
         catch (Exception ex)
         {
             Observe(queued);
-            if (IsUnavailable(ex) || ex is RedisServerException) throw Unavailable("committing a batch (it may or may not have been applied)", ex);
+            if (ex is RedisServerException refused)
+            {
+                // Redis answered EXEC with an error (EXECABORT: out of memory, read-only replica, ...): nothing was applied.
+                throw new StoreUnavailableException(
+                    $"Redis at {_provider.Endpoint} refused a batch of task hub '{Hub}' (nothing of it was applied): {refused.Message}", refused);
+            }
+
+            if (IsUnavailable(ex)) throw Unavailable("committing a batch (it may or may not have been applied)", ex);
             throw;
         }
 
@@ -257,11 +264,12 @@ public sealed class RedisStore : ITaskHubStore
 
     public async Task<bool> IsHealthyAsync(CancellationToken cancellationToken)
     {
-        var connection = _provider.ConnectionIfMade;
-        if (connection is null || !connection.IsConnected) return false;
         try
         {
-            await connection.GetDatabase().PingAsync().WaitAsync(_provider.Options.HealthProbeTimeout, cancellationToken);
+            var timeout = _provider.Options.HealthProbeTimeout;
+            var connection = await _provider.ConnectionAsync(timeout, cancellationToken);
+            if (connection is null || !connection.IsConnected) return false;
+            await connection.GetDatabase().PingAsync().WaitAsync(timeout, cancellationToken);
             return true;
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)

@@ -80,8 +80,18 @@ public sealed class RedisStoreProvider : IStoreProvider, IAsyncDisposable, IDisp
         return connection.GetDatabase();
     }
 
-    /// <summary>Null while the first connection attempt is still under way.</summary>
-    internal ConnectionMultiplexer? ConnectionIfMade => _connection.IsCompletedSuccessfully ? _connection.Result : null;
+    /// <summary>The connection, waiting at most <paramref name="timeout"/> for the first attempt; null when it is not made yet.</summary>
+    internal async Task<ConnectionMultiplexer?> ConnectionAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _connection.WaitAsync(timeout, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            return null;
+        }
+    }
 
     /// <summary>Warns once when Redis keeps no append-only file: then acknowledged commits can be lost when Redis restarts.</summary>
     async Task CheckPersistenceAsync(ConnectionMultiplexer connection)
