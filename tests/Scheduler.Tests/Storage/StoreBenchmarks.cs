@@ -88,10 +88,18 @@ public sealed class StoreBenchmarks(ITestOutputHelper output)
         }
     }
 
+    /// <summary>An order-like JSON input and a greeting with some detail: a change of about 1.5 KB.</summary>
+    static readonly string Input = "{\"customer\":\"contoso\",\"cities\":[\"Tokyo\",\"Seattle\",\"London\",\"Cairo\",\"Lima\"],\"note\":\"" + new string('n', 420) + "\"}";
+    static readonly string Result = "{\"greeting\":\"Hello, Seattle!\",\"detail\":\"" + new string('d', 360) + "\"}";
+
+    static InstanceRecord SizedInstance(string id, int step) => Instance(id, step, input: Input);
+
+    static HistoryBlock SizedBlock(string id, int step) => Block(id, step, result: Result);
+
     void PrintSizes()
     {
-        var record = Instance("hello-cities-0001", 2);
-        var block = Block("hello-cities-0001", 2);
+        var record = SizedInstance("hello-cities-0001", 2);
+        var block = SizedBlock("hello-cities-0001", 2);
         output.WriteLine($"one instance change: record {record.CalculateSize()} bytes + history block {block.CalculateSize()} bytes");
     }
 
@@ -99,8 +107,8 @@ public sealed class StoreBenchmarks(ITestOutputHelper output)
     async Task MeasureAsync(string label, ITaskHubStore store, int size)
     {
         const int Pool = 2000;
-        var records = Enumerable.Range(0, Pool).Select(i => Instance($"hello-cities-{i:D5}", 1)).ToArray();
-        var blocks = Enumerable.Range(0, 5).Select(s => Block("hello-cities", s)).ToArray();
+        var records = Enumerable.Range(0, Pool).Select(i => SizedInstance($"hello-cities-{i:D5}", 1)).ToArray();
+        var blocks = Enumerable.Range(0, 5).Select(s => SizedBlock("hello-cities", s)).ToArray();
         int next = 0, commits = 0;
         var latencies = new List<double>();
         var sw = Stopwatch.StartNew();
@@ -136,7 +144,7 @@ public sealed class StoreBenchmarks(ITestOutputHelper output)
                 for (int i = start; i < Math.Min(count, start + 500); i++)
                 {
                     string id = $"done-{i:D6}";
-                    batch.Instances.Add(new InstanceChange { Record = Instance(id, step), Append = Block(id, step) });
+                    batch.Instances.Add(new InstanceChange { Record = SizedInstance(id, step), Append = SizedBlock(id, step) });
                 }
 
                 await store.CommitAsync(batch, CancellationToken.None);

@@ -53,7 +53,7 @@ public static class StoreTestData
     }
 
     /// <summary>The events one episode of the sequence appends: started, a result, the next activity, completed.</summary>
-    public static HistoryBlock Block(string id, int step, int generation = 0)
+    public static HistoryBlock Block(string id, int step, int generation = 0, string? result = null)
     {
         var at = Epoch.AddMilliseconds(50 * step);
         var block = new HistoryBlock { FormatVersion = 1, Generation = generation };
@@ -73,7 +73,7 @@ public static class StoreTestData
             block.Events.Add(Event(-1, at, e => e.TaskCompleted = new P.TaskCompletedEvent
             {
                 TaskScheduledId = step - 1,
-                Result = $"\"Hello, {Cities[(step - 1) % Cities.Length]}!\"",
+                Result = result ?? $"\"Hello, {Cities[(step - 1) % Cities.Length]}!\"",
             }).ToByteString());
         }
 
