@@ -28,6 +28,11 @@ public sealed class OrchestrationLease : Lease
 
     public required string ExecutionId { get; init; }
 
+    /// <summary>True once the first (or only) chunk of the completion arrived; it carries <see cref="NumEventsProcessed"/>.</summary>
+    public bool FirstChunkSeen { get; set; }
+
+    public int? NumEventsProcessed { get; set; }
+
     /// <summary>Actions of partial (chunked) completions received so far.</summary>
     public List<OrchestratorAction>? PartialActions { get; set; }
 }

@@ -1,7 +1,353 @@
+using DurableTask.Scheduler.Hosting;
+using DurableTask.Scheduler.TaskHubs;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
 using Microsoft.DurableTask.Protobuf;
 
 namespace DurableTask.Scheduler.Protocol;
 
-public sealed class SidecarService : TaskHubSidecarService.TaskHubSidecarServiceBase
+/// <summary>
+/// The <c>TaskHubSidecarService</c> the SDKs call. It validates input, resolves the task hub from the <c>taskhub</c>
+/// header and maps requests onto the hub; it holds no state of its own.
+/// </summary>
+public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOptions options, IHostApplicationLifetime lifetime)
+    : TaskHubSidecarService.TaskHubSidecarServiceBase
 {
+    static readonly Empty EmptyResponse = new();
+    static readonly CompleteTaskResponse CompleteResponse = new();
+    static readonly WorkItem HealthPingItem = new() { HealthPing = new HealthPing() };
+    static readonly WriteOptions Buffered = new(WriteFlags.BufferHint);
+
+    int Limit => options.MaxPayloadBytes;
+
+    public override Task<Empty> Hello(Empty request, ServerCallContext context)
+    {
+        hubs.Resolve(context);
+        return Task.FromResult(EmptyResponse);
+    }
+
+    public override Task<CreateInstanceResponse> StartInstance(CreateInstanceRequest request, ServerCallContext context)
+    {
+        var hub = hubs.Resolve(context);
+        if (string.IsNullOrEmpty(request.InstanceId)) request.InstanceId = Guid.NewGuid().ToString("N");
+        Errors.ValidateInstanceId(request.InstanceId);
+        Errors.RequireName(request.Name);
+        Errors.ValidatePayload(request.Input, "input", Limit);
+        ValidateTags(request.Tags);
+        if (request.ExecutionId is { Length: > 100 }) throw Errors.Invalid("executionId is longer than 100 characters");
+        if (request.ScheduledStartTimestamp is { } ts)
+        {
+            ValidateTimestamp(ts, "scheduledStartTimestamp");
+            // Clients that always send a start time use the Unix epoch for "now".
+            if (ts.ToDateTime() <= DateTime.UtcNow) request.ScheduledStartTimestamp = null;
+        }
+
+        return Task.FromResult(new CreateInstanceResponse { InstanceId = hub.StartInstance(request) });
+    }
+
+    public override Task<GetInstanceResponse> GetInstance(GetInstanceRequest request, ServerCallContext context)
+    {
+        var hub = hubs.Resolve(context);
+        Errors.ValidateInstanceId(request.InstanceId);
+        var state = hub.GetState(request.InstanceId, request.GetInputsAndOutputs);
+        return Task.FromResult(state is null ? new GetInstanceResponse { Exists = false } : new GetInstanceResponse { Exists = true, OrchestrationState = state });
+    }
+
+    public override Task<GetInstanceResponse> WaitForInstanceStart(GetInstanceRequest request, ServerCallContext context) =>
+        Wait(request, context, untilCompletion: false);
+
+    public override Task<GetInstanceResponse> WaitForInstanceCompletion(GetInstanceRequest request, ServerCallContext context) =>
+        Wait(request, context, untilCompletion: true);
+
+    async Task<GetInstanceResponse> Wait(GetInstanceRequest request, ServerCallContext context, bool untilCompletion)
+    {
+        var hub = hubs.Resolve(context);
+        Errors.ValidateInstanceId(request.InstanceId);
+        try
+        {
+            var state = await hub.WaitAsync(request.InstanceId, untilCompletion, request.GetInputsAndOutputs, context.CancellationToken);
+            return new GetInstanceResponse { Exists = true, OrchestrationState = state };
+        }
+        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        {
+            throw new RpcException(new Status(StatusCode.Cancelled, "the wait was cancelled by the caller"));
+        }
+    }
+
+    public override Task<RaiseEventResponse> RaiseEvent(RaiseEventRequest request, ServerCallContext context)
+    {
+        var hub = hubs.Resolve(context);
+        Errors.ValidateInstanceId(request.InstanceId);
+        Errors.RequireName(request.Name);
+        Errors.ValidatePayload(request.Input, $"the payload of event '{request.Name}'", Limit);
+        hub.RaiseEvent(request.InstanceId, request.Name, request.Input);
+        return Task.FromResult(new RaiseEventResponse());
+    }
+
+    public override Task<TerminateResponse> TerminateInstance(TerminateRequest request, ServerCallContext context)
+    {
+        var hub = hubs.Resolve(context);
+        Errors.ValidateInstanceId(request.InstanceId);
+        Errors.ValidatePayload(request.Output, "output", Limit);
+        hub.Terminate(request.InstanceId, request.Output, request.Recursive);
+        return Task.FromResult(new TerminateResponse());
+    }
+
+    public override Task<SuspendResponse> SuspendInstance(SuspendRequest request, ServerCallContext context)
+    {
+        var hub = hubs.Resolve(context);
+        Errors.ValidateInstanceId(request.InstanceId);
+        Errors.ValidatePayload(request.Reason, "reason", Limit);
+        hub.Suspend(request.InstanceId, request.Reason);
+        return Task.FromResult(new SuspendResponse());
+    }
+
+    public override Task<ResumeResponse> ResumeInstance(ResumeRequest request, ServerCallContext context)
+    {
+        var hub = hubs.Resolve(context);
+        Errors.ValidateInstanceId(request.InstanceId);
+        Errors.ValidatePayload(request.Reason, "reason", Limit);
+        hub.Resume(request.InstanceId, request.Reason);
+        return Task.FromResult(new ResumeResponse());
+    }
+
+    public override Task<RestartInstanceResponse> RestartInstance(RestartInstanceRequest request, ServerCallContext context)
+    {
+        var hub = hubs.Resolve(context);
+        Errors.ValidateInstanceId(request.InstanceId);
+        return Task.FromResult(new RestartInstanceResponse { InstanceId = hub.Restart(request.InstanceId, request.RestartWithNewInstanceId) });
+    }
+
+    public override Task<RewindInstanceResponse> RewindInstance(RewindInstanceRequest request, ServerCallContext context)
+    {
+        var hub = hubs.Resolve(context);
+        Errors.ValidateInstanceId(request.InstanceId);
+        Errors.ValidatePayload(request.Reason, "reason", Limit);
+        hub.Rewind(request.InstanceId, request.Reason);
+        return Task.FromResult(new RewindInstanceResponse());
+    }
+
+    public override Task<QueryInstancesResponse> QueryInstances(QueryInstancesRequest request, ServerCallContext context)
+    {
+        var hub = hubs.Resolve(context);
+        var query = request.Query ?? new InstanceQuery();
+        int pageSize = PageSize(query.MaxInstanceCount, "maxInstanceCount");
+        var filter = new TaskHub.InstanceFilter(
+            Statuses: query.RuntimeStatus.Count > 0 ? query.RuntimeStatus.ToHashSet() : null,
+            CreatedFrom: Time(query.CreatedTimeFrom, "createdTimeFrom"),
+            CreatedTo: Time(query.CreatedTimeTo, "createdTimeTo"),
+            Prefix: query.InstanceIdPrefix);
+        var (page, next) = hub.Query(filter, pageSize, Cursor(query.ContinuationToken), query.FetchInputsAndOutputs);
+        var response = new QueryInstancesResponse { ContinuationToken = next };
+        response.OrchestrationState.AddRange(page);
+        return Task.FromResult(response);
+    }
+
+    public override Task<ListInstanceIdsResponse> ListInstanceIds(ListInstanceIdsRequest request, ServerCallContext context)
+    {
+        var hub = hubs.Resolve(context);
+        int pageSize = PageSize(request.PageSize, "pageSize");
+        var filter = new TaskHub.InstanceFilter(
+            Statuses: request.RuntimeStatus.Count > 0 ? request.RuntimeStatus.ToHashSet() : null,
+            CompletedFrom: Time(request.CompletedTimeFrom, "completedTimeFrom"),
+            CompletedTo: Time(request.CompletedTimeTo, "completedTimeTo"));
+        var (ids, next) = hub.ListIds(filter, pageSize, Cursor(request.LastInstanceKey));
+        var response = new ListInstanceIdsResponse { LastInstanceKey = next };
+        response.InstanceIds.AddRange(ids);
+        return Task.FromResult(response);
+    }
+
+    public override Task<PurgeInstancesResponse> PurgeInstances(PurgeInstancesRequest request, ServerCallContext context)
+    {
+        var hub = hubs.Resolve(context);
+        switch (request.RequestCase)
+        {
+            case PurgeInstancesRequest.RequestOneofCase.InstanceId:
+                Errors.ValidateInstanceId(request.InstanceId);
+                return Task.FromResult(new PurgeInstancesResponse { DeletedInstanceCount = hub.Purge(request.InstanceId, request.Recursive), IsComplete = true });
+
+            case PurgeInstancesRequest.RequestOneofCase.PurgeInstanceFilter:
+                var f = request.PurgeInstanceFilter;
+                var filter = new TaskHub.InstanceFilter(
+                    Statuses: f.RuntimeStatus.Count > 0 ? f.RuntimeStatus.ToHashSet() : null,
+                    CreatedFrom: Time(f.CreatedTimeFrom, "createdTimeFrom"),
+                    CreatedTo: Time(f.CreatedTimeTo, "createdTimeTo"));
+                TimeSpan? timeout = null;
+                if (f.Timeout is { } d)
+                {
+                    if (d.Seconds < 0 || d.Nanos < 0) throw Errors.Invalid("timeout must not be negative");
+                    timeout = d.ToTimeSpan();
+                }
+
+                var (deleted, complete) = hub.Purge(filter, request.Recursive, timeout);
+                return Task.FromResult(new PurgeInstancesResponse { DeletedInstanceCount = deleted, IsComplete = complete });
+
+            case PurgeInstancesRequest.RequestOneofCase.InstanceBatch:
+                var ids = request.InstanceBatch.InstanceIds;
+                if (ids.Count > 500) throw Errors.Invalid($"instanceBatch has {ids.Count} instance ids; the limit is 500");
+                foreach (var id in ids) Errors.ValidateInstanceId(id, "instanceBatch.instanceIds");
+                return Task.FromResult(new PurgeInstancesResponse { DeletedInstanceCount = hub.Purge(ids, request.Recursive), IsComplete = true });
+
+            default:
+                throw Errors.Invalid("a purge request needs an instanceId, a purgeInstanceFilter or an instanceBatch");
+        }
+    }
+
+    public override async Task StreamInstanceHistory(StreamInstanceHistoryRequest request, IServerStreamWriter<HistoryChunk> responseStream, ServerCallContext context)
+    {
+        var hub = hubs.Resolve(context);
+        Errors.ValidateInstanceId(request.InstanceId);
+        var history = hub.GetHistory(request.InstanceId, request.ExecutionId) ?? throw Errors.InstanceNotFound(request.InstanceId);
+        var chunk = new HistoryChunk();
+        int size = 0;
+        foreach (var e in history)
+        {
+            int eventSize = e.CalculateSize();
+            if (chunk.Events.Count > 0 && size + eventSize > options.HistoryChunkBytes)
+            {
+                await responseStream.WriteAsync(chunk, context.CancellationToken);
+                chunk = new HistoryChunk();
+                size = 0;
+            }
+
+            chunk.Events.Add(e);
+            size += eventSize;
+        }
+
+        if (chunk.Events.Count > 0 || history.Count == 0) await responseStream.WriteAsync(chunk, context.CancellationToken);
+    }
+
+    public override async Task GetWorkItems(GetWorkItemsRequest request, IServerStreamWriter<WorkItem> responseStream, ServerCallContext context)
+    {
+        var hub = hubs.Resolve(context);
+        ValidateConcurrency(request.MaxConcurrentOrchestrationWorkItems, "maxConcurrentOrchestrationWorkItems");
+        ValidateConcurrency(request.MaxConcurrentActivityWorkItems, "maxConcurrentActivityWorkItems");
+        ValidateConcurrency(request.MaxConcurrentEntityWorkItems, "maxConcurrentEntityWorkItems");
+        string workerId = context.RequestHeaders.GetValue("workerid") is { Length: > 0 and <= 256 } id ? id : $"{context.Peer}/{Guid.NewGuid():N}";
+
+        var worker = hub.Connect(workerId, request);
+        var writer = worker.Outbox.Writer;
+        using var ping = new Timer(_ => writer.TryWrite(HealthPingItem), null, options.HealthPingInterval, options.HealthPingInterval);
+        using var stopping = lifetime.ApplicationStopping.Register(() => writer.TryComplete());
+        var reader = worker.Outbox.Reader;
+        var cancellation = context.CancellationToken;
+        try
+        {
+            // The first message tells the worker the stream is live.
+            await responseStream.WriteAsync(HealthPingItem, cancellation);
+            while (await reader.WaitToReadAsync(cancellation))
+            {
+                while (reader.TryRead(out var item))
+                {
+                    // Coalesce a burst of work items into one flush.
+                    context.WriteOptions = reader.TryPeek(out _) ? Buffered : null;
+                    await responseStream.WriteAsync(item, cancellation);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            // The worker went away; its in-flight work is redelivered.
+        }
+        catch (InvalidOperationException) when (cancellation.IsCancellationRequested)
+        {
+            // Writing after the client disconnected.
+        }
+        finally
+        {
+            hub.Disconnect(worker);
+        }
+    }
+
+    public override Task<CompleteTaskResponse> CompleteActivityTask(ActivityResponse request, ServerCallContext context)
+    {
+        hubs.Resolve(context).CompleteActivity(request);
+        return Task.FromResult(CompleteResponse);
+    }
+
+    public override Task<CompleteTaskResponse> CompleteOrchestratorTask(OrchestratorResponse request, ServerCallContext context)
+    {
+        hubs.Resolve(context).CompleteOrchestration(request);
+        return Task.FromResult(CompleteResponse);
+    }
+
+    public override Task<AbandonActivityTaskResponse> AbandonTaskActivityWorkItem(AbandonActivityTaskRequest request, ServerCallContext context)
+    {
+        hubs.Resolve(context).AbandonWorkItem(request.CompletionToken);
+        return Task.FromResult(new AbandonActivityTaskResponse());
+    }
+
+    public override Task<AbandonOrchestrationTaskResponse> AbandonTaskOrchestratorWorkItem(AbandonOrchestrationTaskRequest request, ServerCallContext context)
+    {
+        hubs.Resolve(context).AbandonWorkItem(request.CompletionToken);
+        return Task.FromResult(new AbandonOrchestrationTaskResponse());
+    }
+
+    public override Task<AbandonEntityTaskResponse> AbandonTaskEntityWorkItem(AbandonEntityTaskRequest request, ServerCallContext context)
+    {
+        hubs.Resolve(context).AbandonWorkItem(request.CompletionToken);
+        return Task.FromResult(new AbandonEntityTaskResponse());
+    }
+
+    public override Task<CreateTaskHubResponse> CreateTaskHub(CreateTaskHubRequest request, ServerCallContext context)
+    {
+        hubs.Resolve(context);
+        return Task.FromResult(new CreateTaskHubResponse());
+    }
+
+    public override Task<DeleteTaskHubResponse> DeleteTaskHub(DeleteTaskHubRequest request, ServerCallContext context)
+    {
+        hubs.Resolve(context);
+        throw new RpcException(new Status(StatusCode.Unimplemented,
+            "DeleteTaskHub is not supported; purge instances instead, or remove the hub from DTS_TASK_HUB_NAMES"));
+    }
+
+    static void ValidateTags(Google.Protobuf.Collections.MapField<string, string> tags)
+    {
+        if (tags.Count > 64) throw Errors.Invalid($"tags has {tags.Count} entries; the limit is 64");
+        foreach (var (key, value) in tags)
+        {
+            if (key.Length is 0 or > 256) throw Errors.Invalid($"tag key '{Short(key)}' must be 1-256 characters long");
+            if (value.Length > 1024) throw Errors.Invalid($"the value of tag '{Short(key)}' is {value.Length} characters long; the limit is 1024");
+        }
+    }
+
+    static void ValidateConcurrency(int value, string field)
+    {
+        if (value < 0) throw Errors.Invalid($"{field} must not be negative (got {value})");
+    }
+
+    static int PageSize(int requested, string field)
+    {
+        if (requested < 0) throw Errors.Invalid($"{field} must not be negative (got {requested})");
+        if (requested == 0) return 100;
+        return Math.Min(requested, TaskHub.MaxPageSize);
+    }
+
+    static string? Cursor(string? token)
+    {
+        if (string.IsNullOrEmpty(token)) return null;
+        if (token.Length > 1024) throw Errors.Invalid("continuationToken is not a token this scheduler issued");
+        return token;
+    }
+
+    static DateTime? Time(Timestamp? ts, string field)
+    {
+        if (ts is null) return null;
+        ValidateTimestamp(ts, field);
+        var value = ts.ToDateTime();
+        return value == DateTime.UnixEpoch && ts.Seconds == 0 && ts.Nanos == 0 ? null : value;
+    }
+
+    static void ValidateTimestamp(Timestamp ts, string field)
+    {
+        if (ts.Seconds < MinTimestampSeconds || ts.Seconds > MaxTimestampSeconds || ts.Nanos is < 0 or >= 1_000_000_000)
+            throw Errors.Invalid($"{field} is not a valid timestamp");
+    }
+
+    // 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, the range protobuf timestamps allow.
+    const long MinTimestampSeconds = -62135596800L;
+    const long MaxTimestampSeconds = 253402300799L;
+
+    static string Short(string s) => s.Length <= 40 ? s : s[..40] + "...";
 }

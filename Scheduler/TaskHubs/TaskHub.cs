@@ -1,9 +1,140 @@
+using DurableTask.Scheduler.Dispatch;
 using DurableTask.Scheduler.Hosting;
+using DurableTask.Scheduler.Orchestration;
+using Google.Protobuf.WellKnownTypes;
+using Microsoft.DurableTask.Protobuf;
 
 namespace DurableTask.Scheduler.TaskHubs;
 
-public sealed partial class TaskHub(string name, SchedulerOptions options, TimeProvider time, ILogger<TaskHub> logger)
+/// <summary>
+/// One task hub: its instances, ready queues, connected workers, in-flight work and timers.
+/// All state is guarded by <see cref="_gate"/>; critical sections are short and never await.
+/// </summary>
+public sealed partial class TaskHub
 {
-    public string Name { get; } = name;
-    public void Stop() { _ = options; _ = time; _ = logger; }
+    readonly object _gate = new();
+    readonly SchedulerOptions _options;
+    readonly TimeProvider _time;
+    readonly ILogger _logger;
+
+    readonly Dictionary<string, Instance> _instances = new(StringComparer.Ordinal);
+
+    /// <summary>Instance ids in ordinal order: query cursors and prefix scans walk it.</summary>
+    readonly SortedSet<string> _ids = new(StringComparer.Ordinal);
+
+    readonly LinkedList<Instance> _readyOrchestrations = new();
+    readonly LinkedList<ActivityTask> _readyActivities = new();
+    readonly List<WorkerConnection> _workers = new();
+    readonly Dictionary<string, Lease> _leases = new(StringComparer.Ordinal);
+    readonly Dictionary<string, List<Waiter>> _waiters = new(StringComparer.Ordinal);
+    int _nextWorker;
+    long _tokenSequence;
+    bool _stopped;
+
+    static readonly OrchestratorEntityParameters EntityParameters = new()
+    {
+        EntityMessageReorderWindow = Duration.FromTimeSpan(TimeSpan.Zero),
+    };
+
+    public TaskHub(string name, SchedulerOptions options, TimeProvider time, ILogger<TaskHub> logger)
+    {
+        Name = name;
+        _options = options;
+        _time = time;
+        _logger = logger;
+        _timer = time.CreateTimer(_ => OnTimer(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
+
+    public string Name { get; }
+
+    DateTime Now => _time.GetUtcNow().UtcDateTime;
+
+    public void Stop()
+    {
+        lock (_gate)
+        {
+            _stopped = true;
+            _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            foreach (var worker in _workers)
+            {
+                worker.Outbox.Writer.TryComplete();
+            }
+        }
+    }
+
+    string NewToken(char kind) => string.Create(null, stackalloc char[24], $"{kind}{++_tokenSequence:x}");
+
+    static HistoryEvent NewEvent(DateTime now, int eventId = -1) =>
+        new() { EventId = eventId, Timestamp = Timestamp.FromDateTime(now) };
+
+    /// <summary>Appends a message to an instance's inbox, applying the drop rules for stale or terminal targets.</summary>
+    /// <returns>false when the message was dropped.</returns>
+    bool Deliver(string instanceId, HistoryEvent message, string? executionId = null)
+    {
+        if (!_instances.TryGetValue(instanceId, out var instance)) return false;
+        if (executionId is not null && executionId.Length > 0 && executionId != instance.ExecutionId) return false;
+        if (instance.IsTerminal && message.EventTypeCase != HistoryEvent.EventTypeOneofCase.ExecutionRewound) return false;
+        instance.Inbox.Add(message);
+        MakeReady(instance);
+        return true;
+    }
+
+    void MakeReady(Instance instance)
+    {
+        if (instance.Queued) return;
+        var now = Now;
+        if (!instance.IsRunnable(now))
+        {
+            if (instance.Lease is null && instance.NotBefore > now && (instance.Inbox.Count > 0 || instance.ReplayRequested))
+            {
+                var target = instance;
+                Schedule(instance.NotBefore, () => MakeReady(target));
+            }
+
+            return;
+        }
+
+        instance.Queued = true;
+        _readyOrchestrations.AddLast(instance);
+    }
+
+    void Touch(Instance instance) => instance.LastUpdatedAt = Now;
+
+    void AddInstance(Instance instance)
+    {
+        _instances[instance.InstanceId] = instance;
+        _ids.Add(instance.InstanceId);
+    }
+
+    void RemoveInstance(Instance instance)
+    {
+        if (instance.Lease is { } lease) EndLease(lease);
+        _instances.Remove(instance.InstanceId);
+        _ids.Remove(instance.InstanceId);
+        instance.Inbox.Clear();
+        instance.DeferredStart = null;
+    }
+
+    void NotifyWaiters(Instance instance)
+    {
+        if (_waiters.Count == 0 || !_waiters.TryGetValue(instance.InstanceId, out var list)) return;
+        for (int i = list.Count - 1; i >= 0; i--)
+        {
+            var waiter = list[i];
+            bool done = waiter.UntilCompletion ? instance.IsTerminal : instance.Status != OrchestrationStatus.Pending;
+            if (done)
+            {
+                list.RemoveAt(i);
+                waiter.Signal.TrySetResult();
+            }
+        }
+
+        if (list.Count == 0) _waiters.Remove(instance.InstanceId);
+    }
+
+    TimeSpan RedeliveryDelay(int failedDeliveries)
+    {
+        var delay = _options.RedeliveryDelay * Math.Pow(2, Math.Min(failedDeliveries - 1, 16));
+        return delay > _options.MaxRedeliveryDelay ? _options.MaxRedeliveryDelay : delay;
+    }
 }

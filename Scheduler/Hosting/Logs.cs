@@ -1,0 +1,19 @@
+namespace DurableTask.Scheduler;
+
+static partial class Logs
+{
+    [LoggerMessage(1, LogLevel.Error, "Timer callback failed in task hub '{Hub}'.")]
+    public static partial void TimerFailed(ILogger logger, string hub, Exception ex);
+
+    [LoggerMessage(2, LogLevel.Information, "Worker '{WorkerId}' connected to task hub '{Hub}'.")]
+    public static partial void WorkerConnected(ILogger logger, string workerId, string hub);
+
+    [LoggerMessage(3, LogLevel.Information, "Worker '{WorkerId}' disconnected from task hub '{Hub}'; {InFlight} work items will be redelivered unless completed.")]
+    public static partial void WorkerDisconnected(ILogger logger, string workerId, string hub, int inFlight);
+
+    [LoggerMessage(4, LogLevel.Warning, "Orchestration '{InstanceId}' in task hub '{Hub}' failed: {Reason}")]
+    public static partial void OrchestrationRejected(ILogger logger, string instanceId, string hub, string reason);
+
+    [LoggerMessage(5, LogLevel.Debug, "Ignored a completion with unknown or stale token '{Token}' in task hub '{Hub}'.")]
+    public static partial void StaleCompletion(ILogger logger, string token, string hub);
+}

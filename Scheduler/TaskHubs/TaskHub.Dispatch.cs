@@ -1,0 +1,273 @@
+using DurableTask.Scheduler.Dispatch;
+using DurableTask.Scheduler.Hosting;
+using DurableTask.Scheduler.Orchestration;
+using Microsoft.DurableTask.Protobuf;
+
+namespace DurableTask.Scheduler.TaskHubs;
+
+/// <summary>Pushing ready work to connected workers, within each worker's concurrency limits and filters.</summary>
+public sealed partial class TaskHub
+{
+    public WorkerConnection Connect(string workerId, GetWorkItemsRequest request)
+    {
+        var worker = new WorkerConnection(workerId, Name, request, _options.DefaultWorkerConcurrency);
+        lock (_gate)
+        {
+            if (_stopped) worker.Outbox.Writer.TryComplete();
+            _workers.Add(worker);
+            Logs.WorkerConnected(_logger, workerId, Name);
+            Pump();
+        }
+
+        return worker;
+    }
+
+    public void Disconnect(WorkerConnection worker)
+    {
+        lock (_gate)
+        {
+            if (worker.Closed) return;
+            worker.Closed = true;
+            worker.Outbox.Writer.TryComplete();
+            _workers.Remove(worker);
+            Logs.WorkerDisconnected(_logger, worker.Id, Name, worker.Leases.Count);
+            if (worker.Leases.Count == 0) return;
+
+            // A completion may still arrive on a separate call; give it a moment before handing the work to someone else.
+            var orphans = worker.Leases.Values.ToList();
+            foreach (var lease in orphans) lease.Orphaned = true;
+            Schedule(Now + _options.DisconnectGracePeriod, () =>
+            {
+                foreach (var lease in orphans)
+                {
+                    if (_leases.ContainsKey(lease.Token)) Abandon(lease);
+                }
+            });
+        }
+    }
+
+    public IReadOnlyList<WorkerInfo> GetWorkers()
+    {
+        lock (_gate)
+        {
+            return _workers.Select(w => new WorkerInfo(w.Id, Name, w.ConnectedAt,
+                w.InFlightOrchestrations, w.InFlightActivities, w.InFlightEntities)).ToList();
+        }
+    }
+
+    public BacklogInfo GetBacklog()
+    {
+        lock (_gate)
+        {
+            return new BacklogInfo(_readyOrchestrations.Count, _readyActivities.Count, 0);
+        }
+    }
+
+    /// <summary>Hands as much ready work as the connected workers can take. Called under the lock after every change.</summary>
+    void Pump()
+    {
+        if (_workers.Count == 0) return;
+        if (_readyOrchestrations.Count > 0) PumpOrchestrations();
+        if (_readyActivities.Count > 0) PumpActivities();
+    }
+
+    void PumpOrchestrations()
+    {
+        var now = Now;
+        var node = _readyOrchestrations.First;
+        while (node is not null)
+        {
+            var next = node.Next;
+            var instance = node.Value;
+            if (!instance.IsRunnable(now))
+            {
+                _readyOrchestrations.Remove(node);
+                instance.Queued = false;
+                MakeReady(instance);
+                node = next;
+                continue;
+            }
+
+            var worker = PickWorker(WorkKind.Orchestration, instance.Name, out bool anyCapacity);
+            if (!anyCapacity) return;
+            if (worker is not null)
+            {
+                _readyOrchestrations.Remove(node);
+                instance.Queued = false;
+                SendOrchestration(worker, instance, now);
+            }
+
+            node = next;
+        }
+    }
+
+    void PumpActivities()
+    {
+        var node = _readyActivities.First;
+        while (node is not null)
+        {
+            var next = node.Next;
+            var task = node.Value;
+            var worker = PickWorker(WorkKind.Activity, task.Request.Name, out bool anyCapacity);
+            if (!anyCapacity) return;
+            if (worker is not null)
+            {
+                _readyActivities.Remove(node);
+                SendActivity(worker, task);
+            }
+
+            node = next;
+        }
+    }
+
+    /// <summary>Round-robin over workers with free capacity whose filters accept <paramref name="name"/>.</summary>
+    WorkerConnection? PickWorker(WorkKind kind, string name, out bool anyCapacity)
+    {
+        anyCapacity = false;
+        int count = _workers.Count;
+        for (int i = 0; i < count; i++)
+        {
+            var worker = _workers[(_nextWorker + i) % count];
+            bool capacity = kind == WorkKind.Orchestration ? worker.HasOrchestrationCapacity : worker.HasActivityCapacity;
+            if (!capacity) continue;
+            anyCapacity = true;
+            var filter = kind == WorkKind.Orchestration ? worker.OrchestrationFilter : worker.ActivityFilter;
+            if (worker.Accepts(filter, name))
+            {
+                _nextWorker = (_nextWorker + i + 1) % count;
+                return worker;
+            }
+        }
+
+        return null;
+    }
+
+    void SendOrchestration(WorkerConnection worker, Instance instance, DateTime now)
+    {
+        int count = Math.Min(instance.Inbox.Count, _options.MaxEventsPerWorkItem);
+        // A rewind must reach the worker as exactly [OrchestratorStarted, ExecutionRewound].
+        for (int i = 0; i < count; i++)
+        {
+            if (instance.Inbox[i].EventTypeCase == HistoryEvent.EventTypeOneofCase.ExecutionRewound)
+            {
+                count = i == 0 ? 1 : i;
+                break;
+            }
+        }
+
+        var started = NewEvent(now);
+        started.OrchestratorStarted = new OrchestratorStartedEvent();
+
+        var request = new OrchestratorRequest
+        {
+            InstanceId = instance.InstanceId,
+            ExecutionId = instance.ExecutionId,
+            EntityParameters = EntityParameters,
+        };
+        if (worker.SupportsHistoryStreaming && instance.HistoryBytes > _options.HistoryStreamingThresholdBytes)
+        {
+            request.RequiresHistoryStreaming = true;
+        }
+        else
+        {
+            request.PastEvents.AddRange(instance.History);
+        }
+
+        request.NewEvents.Add(started);
+        for (int i = 0; i < count; i++) request.NewEvents.Add(instance.Inbox[i]);
+        if (instance.TraceContext is not null) request.OrchestrationTraceContext = instance.TraceContext;
+
+        var lease = new OrchestrationLease
+        {
+            Token = NewToken('o'),
+            Worker = worker,
+            Instance = instance,
+            OrchestratorStarted = started,
+            DispatchedCount = count,
+            ExecutionId = instance.ExecutionId,
+        };
+        instance.Lease = lease;
+        instance.ReplayRequested = false;
+        _leases.Add(lease.Token, lease);
+        worker.Leases.Add(lease.Token, lease);
+        worker.InFlightOrchestrations++;
+        worker.Outbox.Writer.TryWrite(new WorkItem { OrchestratorRequest = request, CompletionToken = lease.Token });
+        SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "orchestrator"));
+    }
+
+    void SendActivity(WorkerConnection worker, ActivityTask task)
+    {
+        var lease = new ActivityLease { Token = NewToken('a'), Worker = worker, Task = task };
+        _leases.Add(lease.Token, lease);
+        worker.Leases.Add(lease.Token, lease);
+        worker.InFlightActivities++;
+        worker.Outbox.Writer.TryWrite(new WorkItem { ActivityRequest = task.Request, CompletionToken = lease.Token });
+        SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "activity"));
+    }
+
+    void EnqueueActivity(ActivityTask task)
+    {
+        if (task.NotBefore > Now)
+        {
+            Schedule(task.NotBefore, () => EnqueueActivity(task));
+            return;
+        }
+
+        _readyActivities.AddLast(task);
+    }
+
+    void EndLease(Lease lease)
+    {
+        _leases.Remove(lease.Token);
+        var worker = lease.Worker;
+        worker.Leases.Remove(lease.Token);
+        switch (lease)
+        {
+            case OrchestrationLease o:
+                worker.InFlightOrchestrations--;
+                if (ReferenceEquals(o.Instance.Lease, o)) o.Instance.Lease = null;
+                break;
+            case ActivityLease:
+                worker.InFlightActivities--;
+                break;
+        }
+    }
+
+    /// <summary>Returns leased work to its queue, to be redelivered after a growing delay.</summary>
+    void Abandon(Lease lease)
+    {
+        EndLease(lease);
+        switch (lease)
+        {
+            case OrchestrationLease o:
+                var instance = o.Instance;
+                if (!_instances.TryGetValue(instance.InstanceId, out var current) || !ReferenceEquals(current, instance)) return;
+                instance.FailedDeliveries++;
+                instance.NotBefore = Now + RedeliveryDelay(instance.FailedDeliveries);
+                // The episode did not happen: nothing it was given was consumed.
+                if (o.DispatchedCount == 0) instance.ReplayRequested = true;
+                MakeReady(instance);
+                break;
+            case ActivityLease a:
+                a.Task.FailedDeliveries++;
+                a.Task.NotBefore = Now + RedeliveryDelay(a.Task.FailedDeliveries);
+                EnqueueActivity(a.Task);
+                break;
+        }
+    }
+
+    public bool AbandonWorkItem(string token)
+    {
+        lock (_gate)
+        {
+            if (!_leases.TryGetValue(token, out var lease)) return false;
+            Abandon(lease);
+            Pump();
+            return true;
+        }
+    }
+}
+
+public sealed record WorkerInfo(string WorkerId, string TaskHub, DateTime ConnectedAt, int OrchestrationsInFlight, int ActivitiesInFlight, int EntitiesInFlight);
+
+public sealed record BacklogInfo(int Orchestrations, int Activities, int Entities);

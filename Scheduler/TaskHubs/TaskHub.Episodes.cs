@@ -1,0 +1,526 @@
+using DurableTask.Scheduler.Dispatch;
+using DurableTask.Scheduler.Hosting;
+using DurableTask.Scheduler.Orchestration;
+using DurableTask.Scheduler.Protocol;
+using Google.Protobuf.Collections;
+using Microsoft.DurableTask.Protobuf;
+using EventTypeOneofCase = Microsoft.DurableTask.Protobuf.HistoryEvent.EventTypeOneofCase;
+
+namespace DurableTask.Scheduler.TaskHubs;
+
+/// <summary>
+/// Applying a worker's completion: the episode's events and the actions' events are committed to the instance's
+/// history, and the messages the actions produce are routed (activities, timers, child starts, events, parent results).
+/// </summary>
+public sealed partial class TaskHub
+{
+    public const string PayloadTooLargeErrorType = "PayloadSizeExceeded";
+
+    public void CompleteOrchestration(OrchestratorResponse response)
+    {
+        string? violation;
+        lock (_gate)
+        {
+            if (!_leases.TryGetValue(response.CompletionToken, out var found) || found is not OrchestrationLease lease
+                || lease.Instance.InstanceId != response.InstanceId)
+            {
+                Logs.StaleCompletion(_logger, response.CompletionToken, Name);
+                return;
+            }
+
+            if (!lease.FirstChunkSeen)
+            {
+                lease.FirstChunkSeen = true;
+                lease.NumEventsProcessed = response.NumEventsProcessed;
+            }
+
+#pragma warning disable CS0612 // chunked completions are deprecated but still sent by the .NET SDK
+            bool partial = response.IsPartial;
+#pragma warning restore CS0612
+            if (partial)
+            {
+                (lease.PartialActions ??= new()).AddRange(response.Actions);
+                return;
+            }
+
+            IList<OrchestratorAction> actions = response.Actions;
+            if (lease.PartialActions is { } earlier)
+            {
+                earlier.AddRange(response.Actions);
+                actions = earlier;
+            }
+
+            violation = CheckPayloads(response.CustomStatus, actions);
+            EndLease(lease);
+            var instance = lease.Instance;
+            if (_instances.TryGetValue(instance.InstanceId, out var current) && ReferenceEquals(current, instance))
+            {
+                if (violation is not null)
+                {
+                    Logs.OrchestrationRejected(_logger, instance.InstanceId, Name, violation);
+                    actions = [FailAction(violation)];
+                }
+
+                ApplyEpisode(instance, lease, violation is null ? response.CustomStatus : null, actions);
+            }
+
+            SchedulerTelemetry.WorkItemsCompleted.Add(1, new KeyValuePair<string, object?>("type", "orchestrator"));
+            Pump();
+        }
+
+        if (violation is not null) throw Errors.Invalid(violation);
+    }
+
+    public void CompleteActivity(ActivityResponse response)
+    {
+        string? violation = null;
+        lock (_gate)
+        {
+            if (!_leases.TryGetValue(response.CompletionToken, out var found) || found is not ActivityLease lease)
+            {
+                Logs.StaleCompletion(_logger, response.CompletionToken, Name);
+                return;
+            }
+
+            EndLease(lease);
+            var task = lease.Task;
+            var e = NewEvent(Now);
+            if (response.FailureDetails is { } failure)
+            {
+                e.TaskFailed = new TaskFailedEvent { TaskScheduledId = task.TaskId, FailureDetails = failure };
+            }
+            else if ((violation = Errors.CheckPayload(response.Result, $"the result of activity '{task.Request.Name}'", _options.MaxPayloadBytes)) is not null)
+            {
+                e.TaskFailed = new TaskFailedEvent
+                {
+                    TaskScheduledId = task.TaskId,
+                    FailureDetails = new TaskFailureDetails { ErrorType = PayloadTooLargeErrorType, ErrorMessage = violation, IsNonRetriable = true },
+                };
+            }
+            else
+            {
+                e.TaskCompleted = new TaskCompletedEvent { TaskScheduledId = task.TaskId, Result = response.Result };
+            }
+
+            Deliver(task.InstanceId, e, task.ExecutionId);
+            SchedulerTelemetry.WorkItemsCompleted.Add(1, new KeyValuePair<string, object?>("type", "activity"));
+            Pump();
+        }
+
+        if (violation is not null) throw Errors.Invalid(violation);
+    }
+
+    string? CheckPayloads(string? customStatus, IList<OrchestratorAction> actions)
+    {
+        int limit = _options.MaxPayloadBytes;
+        var problem = Errors.CheckPayload(customStatus, "customStatus", limit);
+        if (problem is not null) return problem;
+        foreach (var action in actions)
+        {
+            problem = action.OrchestratorActionTypeCase switch
+            {
+                OrchestratorAction.OrchestratorActionTypeOneofCase.ScheduleTask =>
+                    Errors.CheckPayload(action.ScheduleTask.Input, $"the input of activity '{action.ScheduleTask.Name}'", limit),
+                OrchestratorAction.OrchestratorActionTypeOneofCase.CreateSubOrchestration =>
+                    Errors.CheckPayload(action.CreateSubOrchestration.Input, $"the input of sub-orchestration '{action.CreateSubOrchestration.Name}'", limit)
+                    ?? Errors.CheckInstanceId(action.CreateSubOrchestration.InstanceId, "the sub-orchestration instance id"),
+                OrchestratorAction.OrchestratorActionTypeOneofCase.SendEvent =>
+                    Errors.CheckPayload(action.SendEvent.Data, $"the payload of event '{action.SendEvent.Name}'", limit),
+                OrchestratorAction.OrchestratorActionTypeOneofCase.CompleteOrchestration =>
+                    Errors.CheckPayload(action.CompleteOrchestration.Result, "the orchestration output", limit),
+                _ => null,
+            };
+            if (problem is not null) return problem;
+        }
+
+        return null;
+    }
+
+    static OrchestratorAction FailAction(string message) => new()
+    {
+        Id = -1,
+        CompleteOrchestration = new CompleteOrchestrationAction
+        {
+            OrchestrationStatus = OrchestrationStatus.Failed,
+            FailureDetails = new TaskFailureDetails { ErrorType = PayloadTooLargeErrorType, ErrorMessage = message, IsNonRetriable = true },
+        },
+    };
+
+    void Append(Instance instance, HistoryEvent e)
+    {
+        instance.History.Add(e);
+        instance.HistoryBytes += e.CalculateSize();
+    }
+
+    void ApplyEpisode(Instance instance, OrchestrationLease lease, string? customStatus, IList<OrchestratorAction> actions)
+    {
+        var now = Now;
+        instance.FailedDeliveries = 0;
+
+        if (actions.Count > 0 && actions[0].OrchestratorActionTypeCase == OrchestratorAction.OrchestratorActionTypeOneofCase.RewindOrchestration)
+        {
+            ApplyRewind(instance, lease, actions[0].RewindOrchestration);
+            return;
+        }
+
+        int processed = lease.DispatchedCount;
+        if (lease.NumEventsProcessed is int n && n - 1 < processed) processed = Math.Max(0, n - 1);
+
+        bool suspended = instance.Status == OrchestrationStatus.Suspended;
+        ExecutionTerminatedEvent? terminate = null;
+        Append(instance, lease.OrchestratorStarted);
+        for (int i = 0; i < processed; i++)
+        {
+            var e = instance.Inbox[i];
+            Append(instance, e);
+            switch (e.EventTypeCase)
+            {
+                case EventTypeOneofCase.ExecutionSuspended: suspended = true; break;
+                case EventTypeOneofCase.ExecutionResumed: suspended = false; break;
+                case EventTypeOneofCase.ExecutionTerminated: terminate = e.ExecutionTerminated; break;
+            }
+        }
+
+        instance.Inbox.RemoveRange(0, processed);
+        instance.CustomStatus = customStatus;
+
+        CompleteOrchestrationAction? completion = null;
+        foreach (var action in actions)
+        {
+            var e = NewEvent(now, action.Id);
+            switch (action.OrchestratorActionTypeCase)
+            {
+                case OrchestratorAction.OrchestratorActionTypeOneofCase.ScheduleTask:
+                    var schedule = action.ScheduleTask;
+                    e.TaskScheduled = new TaskScheduledEvent
+                    {
+                        Name = schedule.Name, Version = schedule.Version, Input = schedule.Input, ParentTraceContext = schedule.ParentTraceContext,
+                    };
+                    e.TaskScheduled.Tags.Add(schedule.Tags);
+                    Append(instance, e);
+                    var request = new ActivityRequest
+                    {
+                        Name = schedule.Name,
+                        Version = schedule.Version,
+                        Input = schedule.Input,
+                        OrchestrationInstance = new OrchestrationInstance { InstanceId = instance.InstanceId, ExecutionId = instance.ExecutionId },
+                        TaskId = action.Id,
+                        ParentTraceContext = schedule.ParentTraceContext,
+                    };
+                    request.Tags.Add(schedule.Tags);
+                    EnqueueActivity(new ActivityTask { InstanceId = instance.InstanceId, ExecutionId = instance.ExecutionId, TaskId = action.Id, Request = request });
+                    break;
+
+                case OrchestratorAction.OrchestratorActionTypeOneofCase.CreateTimer:
+                    var fireAt = action.CreateTimer.FireAt;
+                    e.TimerCreated = new TimerCreatedEvent { FireAt = fireAt };
+                    Append(instance, e);
+                    ScheduleTimer(instance.InstanceId, instance.ExecutionId, action.Id, fireAt);
+                    break;
+
+                case OrchestratorAction.OrchestratorActionTypeOneofCase.CreateSubOrchestration:
+                    var sub = action.CreateSubOrchestration;
+                    e.SubOrchestrationInstanceCreated = new SubOrchestrationInstanceCreatedEvent
+                    {
+                        InstanceId = sub.InstanceId, Name = sub.Name, Version = sub.Version, Input = sub.Input, ParentTraceContext = sub.ParentTraceContext,
+                    };
+                    e.SubOrchestrationInstanceCreated.Tags.Add(sub.Tags);
+                    Append(instance, e);
+                    StartChild(instance, action.Id, sub);
+                    break;
+
+                case OrchestratorAction.OrchestratorActionTypeOneofCase.SendEvent:
+                    var send = action.SendEvent;
+                    var target = send.Instance?.InstanceId ?? "";
+                    e.EventSent = new EventSentEvent { InstanceId = target, Name = send.Name, Input = send.Data };
+                    Append(instance, e);
+                    var raised = NewEvent(now);
+                    raised.EventRaised = new EventRaisedEvent { Name = send.Name, Input = send.Data };
+                    Deliver(target, raised, send.Instance?.ExecutionId);
+                    break;
+
+                case OrchestratorAction.OrchestratorActionTypeOneofCase.TerminateOrchestration:
+                    var term = action.TerminateOrchestration;
+                    var terminated = NewEvent(now);
+                    terminated.ExecutionTerminated = new ExecutionTerminatedEvent { Input = term.Reason, Recurse = term.Recurse };
+                    Deliver(term.InstanceId, terminated);
+                    break;
+
+                case OrchestratorAction.OrchestratorActionTypeOneofCase.SendEntityMessage:
+                    RecordEntityMessage(instance, action, e);
+                    break;
+
+                case OrchestratorAction.OrchestratorActionTypeOneofCase.CompleteOrchestration:
+                    completion = action.CompleteOrchestration;
+                    if (completion.OrchestrationStatus != OrchestrationStatus.ContinuedAsNew)
+                    {
+                        e.ExecutionCompleted = new ExecutionCompletedEvent
+                        {
+                            OrchestrationStatus = completion.OrchestrationStatus, Result = completion.Result, FailureDetails = completion.FailureDetails,
+                        };
+                        Append(instance, e);
+                    }
+
+                    break;
+            }
+        }
+
+        var done = NewEvent(now);
+        done.OrchestratorCompleted = new OrchestratorCompletedEvent();
+        Append(instance, done);
+
+        if (completion is null)
+        {
+            instance.Status = suspended ? OrchestrationStatus.Suspended : OrchestrationStatus.Running;
+        }
+        else if (completion.OrchestrationStatus == OrchestrationStatus.ContinuedAsNew)
+        {
+            ContinueAsNew(instance, completion, now);
+        }
+        else
+        {
+            Finish(instance, completion.OrchestrationStatus, completion.Result, completion.FailureDetails, now);
+            if (completion.OrchestrationStatus == OrchestrationStatus.Terminated && terminate is { Recurse: true })
+            {
+                TerminateChildren(instance, terminate.Input, now);
+            }
+        }
+
+        instance.LastUpdatedAt = now;
+        NotifyWaiters(instance);
+        MakeReady(instance);
+    }
+
+    void ScheduleTimer(string instanceId, string executionId, int timerId, Google.Protobuf.WellKnownTypes.Timestamp fireAt)
+    {
+        Schedule(fireAt.ToDateTime(), () =>
+        {
+            var fired = NewEvent(Now);
+            fired.TimerFired = new TimerFiredEvent { FireAt = fireAt, TimerId = timerId };
+            Deliver(instanceId, fired, executionId);
+        });
+    }
+
+    /// <summary>Ends an execution: records the outcome, drops pending messages, tells the parent.</summary>
+    void Finish(Instance instance, OrchestrationStatus status, string? result, TaskFailureDetails? failure, DateTime now)
+    {
+        instance.Status = status;
+        instance.Output = result;
+        instance.Failure = failure;
+        instance.CompletedAt = now;
+        CountFinished();
+        instance.Inbox.Clear();
+        instance.DeferredStart = null;
+        instance.ReplayRequested = false;
+
+        var parent = instance.StartEvent?.ParentInstance;
+        if (parent?.OrchestrationInstance is not { } parentInstance) return;
+        var e = NewEvent(now);
+        if (status == OrchestrationStatus.Completed)
+        {
+            e.SubOrchestrationInstanceCompleted = new SubOrchestrationInstanceCompletedEvent { TaskScheduledId = parent.TaskScheduledId, Result = result };
+        }
+        else
+        {
+            e.SubOrchestrationInstanceFailed = new SubOrchestrationInstanceFailedEvent
+            {
+                TaskScheduledId = parent.TaskScheduledId,
+                FailureDetails = failure ?? new TaskFailureDetails
+                {
+                    ErrorType = "OrchestrationTerminated",
+                    ErrorMessage = $"Sub-orchestration '{instance.InstanceId}' was terminated{(result is null ? "" : ": " + result)}",
+                    IsNonRetriable = true,
+                },
+            };
+        }
+
+        Deliver(parentInstance.InstanceId, e, parentInstance.ExecutionId);
+    }
+
+    void TerminateChildren(Instance instance, string? reason, DateTime now)
+    {
+        foreach (var h in instance.History)
+        {
+            if (h.EventTypeCase != EventTypeOneofCase.SubOrchestrationInstanceCreated) continue;
+            var childId = h.SubOrchestrationInstanceCreated.InstanceId;
+            if (!_instances.TryGetValue(childId, out var child) || child.IsTerminal) continue;
+            TerminateInstance(child, reason, recursive: true, now);
+        }
+    }
+
+    void ContinueAsNew(Instance instance, CompleteOrchestrationAction action, DateTime now)
+    {
+        var previous = instance.StartEvent!;
+        var executionId = NewExecutionId();
+        var start = NewEvent(now);
+        start.ExecutionStarted = new ExecutionStartedEvent
+        {
+            Name = previous.Name,
+            Version = action.NewVersion ?? previous.Version,
+            Input = action.Result,
+            OrchestrationInstance = new OrchestrationInstance { InstanceId = instance.InstanceId, ExecutionId = executionId },
+            ParentInstance = previous.ParentInstance,
+            ParentTraceContext = previous.ParentTraceContext,
+        };
+        start.ExecutionStarted.Tags.Add(previous.Tags);
+
+        instance.History = new List<HistoryEvent>();
+        instance.HistoryBytes = 0;
+        instance.ExecutionId = executionId;
+        instance.Version = start.ExecutionStarted.Version;
+        instance.Input = action.Result;
+        instance.Output = null;
+        instance.Failure = null;
+        instance.Status = OrchestrationStatus.Running;
+        // The new execution sees its start, then the events carried over, then whatever arrived meanwhile
+        // (including events the old execution sent to itself).
+        instance.Inbox.InsertRange(0, [start, .. action.CarryoverEvents]);
+    }
+
+    void ApplyRewind(Instance instance, OrchestrationLease lease, RewindOrchestrationAction rewind)
+    {
+        instance.Inbox.RemoveRange(0, Math.Min(lease.DispatchedCount, instance.Inbox.Count));
+        instance.History = new List<HistoryEvent>(rewind.NewHistory.Count);
+        instance.HistoryBytes = 0;
+        foreach (var e in rewind.NewHistory) Append(instance, e);
+
+        var start = instance.StartEvent;
+        if (start?.OrchestrationInstance?.ExecutionId is { Length: > 0 } executionId) instance.ExecutionId = executionId;
+        instance.Status = OrchestrationStatus.Running;
+        instance.Output = null;
+        instance.Failure = null;
+        instance.CompletedAt = null;
+
+        var finished = new HashSet<int>();
+        foreach (var e in instance.History)
+        {
+            if (e.EventTypeCase == EventTypeOneofCase.SubOrchestrationInstanceCompleted) finished.Add(e.SubOrchestrationInstanceCompleted.TaskScheduledId);
+            else if (e.EventTypeCase == EventTypeOneofCase.SubOrchestrationInstanceFailed) finished.Add(e.SubOrchestrationInstanceFailed.TaskScheduledId);
+        }
+
+        foreach (var e in instance.History)
+        {
+            if (e.EventTypeCase != EventTypeOneofCase.SubOrchestrationInstanceCreated || finished.Contains(e.EventId)) continue;
+            var created = e.SubOrchestrationInstanceCreated;
+            if (_instances.TryGetValue(created.InstanceId, out var child))
+            {
+                if (child.Status == OrchestrationStatus.Failed) RewindInstance(child, null, instance.ExecutionId);
+            }
+            else
+            {
+                StartChild(instance, e.EventId, new CreateSubOrchestrationAction
+                {
+                    InstanceId = created.InstanceId, Name = created.Name, Version = created.Version, Input = created.Input,
+                    ParentTraceContext = created.ParentTraceContext, Tags = { created.Tags },
+                });
+            }
+        }
+
+        instance.ReplayRequested = true;
+        instance.LastUpdatedAt = Now;
+        NotifyWaiters(instance);
+        MakeReady(instance);
+    }
+
+    void StartChild(Instance parent, int taskScheduledId, CreateSubOrchestrationAction action)
+    {
+        var parentInfo = new ParentInstanceInfo
+        {
+            TaskScheduledId = taskScheduledId,
+            Name = parent.Name,
+            Version = parent.Version,
+            OrchestrationInstance = new OrchestrationInstance { InstanceId = parent.InstanceId, ExecutionId = parent.ExecutionId },
+        };
+
+        string? problem = Errors.CheckInstanceId(action.InstanceId, "the sub-orchestration instance id");
+        if (problem is null && _instances.TryGetValue(action.InstanceId, out var existing))
+        {
+            if (existing.IsTerminal) RemoveInstance(existing);
+            else problem = $"an orchestration with instance id '{action.InstanceId}' already exists and is {StatusName(existing.Status)}";
+        }
+
+        if (problem is not null)
+        {
+            var failed = NewEvent(Now);
+            failed.SubOrchestrationInstanceFailed = new SubOrchestrationInstanceFailedEvent
+            {
+                TaskScheduledId = taskScheduledId,
+                FailureDetails = new TaskFailureDetails { ErrorType = "InvalidOperationException", ErrorMessage = problem, IsNonRetriable = true },
+            };
+            Deliver(parent.InstanceId, failed, parent.ExecutionId);
+            return;
+        }
+
+        CreateInstance(action.InstanceId, action.Name, action.Version, action.Input, action.Tags, parentInfo, action.ParentTraceContext, null, null);
+    }
+
+    /// <summary>Creates an instance whose ExecutionStarted waits in its inbox (or until its scheduled start).</summary>
+    Instance CreateInstance(string instanceId, string name, string? version, string? input, MapField<string, string>? tags,
+        ParentInstanceInfo? parent, TraceContext? trace, DateTime? scheduledStart, string? executionId)
+    {
+        var now = Now;
+        var instance = new Instance(instanceId)
+        {
+            Name = name,
+            Version = version,
+            ExecutionId = string.IsNullOrEmpty(executionId) ? NewExecutionId() : executionId,
+            Status = OrchestrationStatus.Pending,
+            CreatedAt = now,
+            LastUpdatedAt = now,
+            Input = input,
+            Tags = tags is { Count: > 0 } ? tags.Clone() : null,
+            ParentInstanceId = parent?.OrchestrationInstance?.InstanceId,
+            ScheduledStartAt = scheduledStart > now ? scheduledStart : null,
+        };
+
+        var start = NewEvent(now);
+        start.ExecutionStarted = new ExecutionStartedEvent
+        {
+            Name = name,
+            Version = version,
+            Input = input,
+            OrchestrationInstance = new OrchestrationInstance { InstanceId = instanceId, ExecutionId = instance.ExecutionId },
+            ParentInstance = parent,
+            ParentTraceContext = trace,
+        };
+        if (tags is not null) start.ExecutionStarted.Tags.Add(tags);
+        AddInstance(instance);
+        CountStarted();
+
+        if (instance.ScheduledStartAt is { } at)
+        {
+            start.ExecutionStarted.ScheduledStartTimestamp = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTime(at);
+            instance.DeferredStart = start;
+            Schedule(at, () =>
+            {
+                if (!ReferenceEquals(instance.DeferredStart, start)) return;
+                instance.DeferredStart = null;
+                instance.Inbox.Insert(0, start);
+                MakeReady(instance);
+            });
+        }
+        else
+        {
+            instance.Inbox.Add(start);
+            MakeReady(instance);
+        }
+
+        NotifyWaiters(instance);
+        return instance;
+    }
+
+    static string NewExecutionId() => Guid.NewGuid().ToString("N");
+
+    static string StatusName(OrchestrationStatus status) => status switch
+    {
+        OrchestrationStatus.Running => "Running",
+        OrchestrationStatus.Completed => "Completed",
+        OrchestrationStatus.ContinuedAsNew => "ContinuedAsNew",
+        OrchestrationStatus.Failed => "Failed",
+        OrchestrationStatus.Canceled => "Canceled",
+        OrchestrationStatus.Terminated => "Terminated",
+        OrchestrationStatus.Pending => "Pending",
+        OrchestrationStatus.Suspended => "Suspended",
+        _ => status.ToString(),
+    };
+}

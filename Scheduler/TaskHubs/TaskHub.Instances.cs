@@ -1,0 +1,254 @@
+using DurableTask.Scheduler.Orchestration;
+using DurableTask.Scheduler.Protocol;
+using Google.Protobuf.WellKnownTypes;
+using Microsoft.DurableTask.Protobuf;
+using EventTypeOneofCase = Microsoft.DurableTask.Protobuf.HistoryEvent.EventTypeOneofCase;
+
+namespace DurableTask.Scheduler.TaskHubs;
+
+/// <summary>Client operations on single instances: start, read, wait, raise, terminate, suspend, resume, restart, rewind.</summary>
+public sealed partial class TaskHub
+{
+    static readonly OrchestrationStatus[] AllStatuses =
+    [
+        OrchestrationStatus.Running, OrchestrationStatus.Completed, OrchestrationStatus.ContinuedAsNew, OrchestrationStatus.Failed,
+        OrchestrationStatus.Canceled, OrchestrationStatus.Terminated, OrchestrationStatus.Pending, OrchestrationStatus.Suspended,
+    ];
+
+    public string StartInstance(CreateInstanceRequest request)
+    {
+        var scheduled = request.ScheduledStartTimestamp?.ToDateTime();
+        lock (_gate)
+        {
+            if (_instances.TryGetValue(request.InstanceId, out var existing))
+            {
+                bool replaceable = request.OrchestrationIdReusePolicy is { } policy
+                    ? policy.ReplaceableStatus.Contains(existing.Status)
+                    : existing.IsTerminal;
+                if (!replaceable)
+                {
+                    throw Errors.AlreadyExists(
+                        $"an orchestration with instance id '{request.InstanceId}' already exists and is {StatusName(existing.Status)}");
+                }
+
+                RemoveInstance(existing);
+            }
+
+            CreateInstance(request.InstanceId, request.Name, request.Version, request.Input, request.Tags, null,
+                request.ParentTraceContext, scheduled, request.ExecutionId);
+            Pump();
+            return request.InstanceId;
+        }
+    }
+
+    public OrchestrationState? GetState(string instanceId, bool includePayloads)
+    {
+        lock (_gate)
+        {
+            return _instances.TryGetValue(instanceId, out var instance) ? instance.ToState(includePayloads) : null;
+        }
+    }
+
+    /// <summary>Waits until the instance has started (or finished). Instances that do not exist yet are awaited too.</summary>
+    public async Task<OrchestrationState> WaitAsync(string instanceId, bool untilCompletion, bool includePayloads, CancellationToken cancellationToken)
+    {
+        Waiter waiter;
+        lock (_gate)
+        {
+            if (_instances.TryGetValue(instanceId, out var instance)
+                && (untilCompletion ? instance.IsTerminal : instance.Status != OrchestrationStatus.Pending))
+            {
+                return instance.ToState(includePayloads);
+            }
+
+            waiter = new Waiter(untilCompletion);
+            if (!_waiters.TryGetValue(instanceId, out var list)) _waiters[instanceId] = list = new List<Waiter>(1);
+            list.Add(waiter);
+        }
+
+        try
+        {
+            await waiter.Signal.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                if (_waiters.TryGetValue(instanceId, out var list) && list.Remove(waiter) && list.Count == 0) _waiters.Remove(instanceId);
+            }
+        }
+
+        lock (_gate)
+        {
+            return _instances.TryGetValue(instanceId, out var instance)
+                ? instance.ToState(includePayloads)
+                : throw Errors.InstanceNotFound(instanceId);
+        }
+    }
+
+    public void RaiseEvent(string instanceId, string name, string? input)
+    {
+        lock (_gate)
+        {
+            var instance = Require(instanceId);
+            var e = NewEvent(Now);
+            e.EventRaised = new EventRaisedEvent { Name = name, Input = input };
+            // An event for a finished instance is dropped, as a late message would be.
+            Deliver(instance.InstanceId, e);
+            Pump();
+        }
+    }
+
+    public void Terminate(string instanceId, string? output, bool recursive)
+    {
+        lock (_gate)
+        {
+            var instance = Require(instanceId);
+            TerminateInstance(instance, output, recursive, Now);
+            Pump();
+        }
+    }
+
+    void TerminateInstance(Instance instance, string? output, bool recursive, DateTime now)
+    {
+        if (instance.IsTerminal) return;
+        if (!instance.HasStarted && instance.Lease is null)
+        {
+            // Never ran: nothing in a worker can react, so the scheduler ends it itself.
+            var start = instance.Inbox.FirstOrDefault(e => e.EventTypeCase == EventTypeOneofCase.ExecutionStarted) ?? instance.DeferredStart;
+            if (start is not null) Append(instance, start);
+            var terminated = NewEvent(now);
+            terminated.ExecutionTerminated = new ExecutionTerminatedEvent { Input = output, Recurse = recursive };
+            Append(instance, terminated);
+            var completed = NewEvent(now);
+            completed.ExecutionCompleted = new ExecutionCompletedEvent { OrchestrationStatus = OrchestrationStatus.Terminated, Result = output };
+            Append(instance, completed);
+            Finish(instance, OrchestrationStatus.Terminated, output, null, now);
+            instance.LastUpdatedAt = now;
+            NotifyWaiters(instance);
+            return;
+        }
+
+        var e = NewEvent(now);
+        e.ExecutionTerminated = new ExecutionTerminatedEvent { Input = output, Recurse = recursive };
+        Deliver(instance.InstanceId, e);
+    }
+
+    public void Suspend(string instanceId, string? reason) => Signal(instanceId, reason, suspend: true);
+
+    public void Resume(string instanceId, string? reason) => Signal(instanceId, reason, suspend: false);
+
+    void Signal(string instanceId, string? reason, bool suspend)
+    {
+        lock (_gate)
+        {
+            var instance = Require(instanceId);
+            if (instance.IsTerminal) return;
+            var e = NewEvent(Now);
+            if (suspend) e.ExecutionSuspended = new ExecutionSuspendedEvent { Input = reason };
+            else e.ExecutionResumed = new ExecutionResumedEvent { Input = reason };
+            Deliver(instance.InstanceId, e);
+            Pump();
+        }
+    }
+
+    public string Restart(string instanceId, bool newInstanceId)
+    {
+        lock (_gate)
+        {
+            var instance = Require(instanceId);
+            var start = instance.StartEvent ?? throw Errors.Precondition($"orchestration instance '{instanceId}' has no start event to restart from");
+            string id = instanceId;
+            if (newInstanceId)
+            {
+                id = Guid.NewGuid().ToString("N");
+            }
+            else
+            {
+                if (!instance.IsTerminal)
+                {
+                    throw Errors.Precondition(
+                        $"orchestration instance '{instanceId}' is {StatusName(instance.Status)}; only a completed, failed or terminated instance can be restarted with the same id");
+                }
+
+                RemoveInstance(instance);
+            }
+
+            CreateInstance(id, start.Name, start.Version, start.Input, start.Tags, null, start.ParentTraceContext, null, null);
+            Pump();
+            return id;
+        }
+    }
+
+    public void Rewind(string instanceId, string? reason)
+    {
+        lock (_gate)
+        {
+            var instance = Require(instanceId);
+            if (instance.Status != OrchestrationStatus.Failed)
+            {
+                throw Errors.Precondition($"orchestration instance '{instanceId}' is {StatusName(instance.Status)}; only a failed instance can be rewound");
+            }
+
+            RewindInstance(instance, reason, null);
+            Pump();
+        }
+    }
+
+    void RewindInstance(Instance instance, string? reason, string? parentExecutionId)
+    {
+        instance.Status = OrchestrationStatus.Running;
+        instance.CompletedAt = null;
+        instance.LastUpdatedAt = Now;
+        var e = NewEvent(Now);
+        e.ExecutionRewound = new ExecutionRewoundEvent { Reason = reason };
+        if (parentExecutionId is not null)
+        {
+            e.ExecutionRewound.ParentExecutionId = parentExecutionId;
+            e.ExecutionRewound.InstanceId = instance.InstanceId;
+        }
+
+        Deliver(instance.InstanceId, e);
+        NotifyWaiters(instance);
+    }
+
+    /// <summary>A copy of the current execution's history, or null when the instance (or that execution) does not exist.</summary>
+    public List<HistoryEvent>? GetHistory(string instanceId, string? executionId)
+    {
+        lock (_gate)
+        {
+            if (!_instances.TryGetValue(instanceId, out var instance)) return null;
+            if (!string.IsNullOrEmpty(executionId) && executionId != instance.ExecutionId) return null;
+            return new List<HistoryEvent>(instance.History);
+        }
+    }
+
+    Instance Require(string instanceId) =>
+        _instances.TryGetValue(instanceId, out var instance) ? instance : throw Errors.InstanceNotFound(instanceId);
+
+    void RecordEntityMessage(Instance instance, OrchestratorAction action, HistoryEvent e)
+    {
+        var message = action.SendEntityMessage;
+        switch (message.EntityMessageTypeCase)
+        {
+            case SendEntityMessageAction.EntityMessageTypeOneofCase.EntityOperationSignaled:
+                e.EntityOperationSignaled = message.EntityOperationSignaled;
+                break;
+            case SendEntityMessageAction.EntityMessageTypeOneofCase.EntityOperationCalled:
+                e.EntityOperationCalled = message.EntityOperationCalled;
+                break;
+            case SendEntityMessageAction.EntityMessageTypeOneofCase.EntityLockRequested:
+                e.EntityLockRequested = message.EntityLockRequested;
+                break;
+            case SendEntityMessageAction.EntityMessageTypeOneofCase.EntityUnlockSent:
+                e.EntityUnlockSent = message.EntityUnlockSent;
+                break;
+            default:
+                return;
+        }
+
+        Append(instance, e);
+    }
+
+    static Timestamp Ts(DateTime value) => Timestamp.FromDateTime(value);
+}

@@ -1,0 +1,50 @@
+namespace DurableTask.Scheduler.TaskHubs;
+
+/// <summary>Durable timers, scheduled starts and redelivery delays: one timer per hub, armed for the earliest due entry.</summary>
+public sealed partial class TaskHub
+{
+    readonly ITimer _timer;
+    readonly PriorityQueue<Action, DateTime> _due = new();
+    DateTime _armedFor = DateTime.MaxValue;
+
+    /// <summary>Runs <paramref name="action"/> under the hub lock at or after <paramref name="dueAt"/>, never before.</summary>
+    void Schedule(DateTime dueAt, Action action)
+    {
+        _due.Enqueue(action, dueAt);
+        if (dueAt < _armedFor) Arm(dueAt);
+    }
+
+    void Arm(DateTime dueAt)
+    {
+        if (_stopped) return;
+        _armedFor = dueAt;
+        var delay = dueAt - Now;
+        if (delay < TimeSpan.Zero) delay = TimeSpan.Zero;
+        // Timer resolution can fire a little early; OnTimer re-arms until the due time has really passed.
+        _timer.Change(delay + TimeSpan.FromMilliseconds(1), Timeout.InfiniteTimeSpan);
+    }
+
+    void OnTimer()
+    {
+        lock (_gate)
+        {
+            _armedFor = DateTime.MaxValue;
+            var now = Now;
+            while (_due.TryPeek(out var action, out var dueAt) && dueAt <= now)
+            {
+                _due.Dequeue();
+                try
+                {
+                    action();
+                }
+                catch (Exception ex)
+                {
+                    Logs.TimerFailed(_logger, Name, ex);
+                }
+            }
+
+            if (_due.TryPeek(out _, out var next)) Arm(next);
+            Pump();
+        }
+    }
+}
