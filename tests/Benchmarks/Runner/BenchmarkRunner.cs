@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text;
 using DurableTask.Benchmarks.Backends;
 
 namespace DurableTask.Benchmarks.Runner;
@@ -100,7 +99,7 @@ static class BenchmarkRunner
             load.BeginOutputReadLine();
             load.BeginErrorReadLine();
 
-            var finished = await Task.WhenAny(load.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(options.TimeoutSeconds + 60)));
+            await Task.WhenAny(load.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(options.TimeoutSeconds + 60)));
             if (!load.HasExited)
             {
                 load.Kill(entireProcessTree: true);
@@ -145,7 +144,8 @@ static class BenchmarkRunner
         {
         }
 
-        if (await Task.WhenAny(backend.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(10))) is var t && !backend.HasExited)
+        await Task.WhenAny(backend.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(10)));
+        if (!backend.HasExited)
         {
             backend.Kill(entireProcessTree: true);
             await backend.WaitForExitAsync();

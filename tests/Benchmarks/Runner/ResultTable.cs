@@ -15,6 +15,7 @@ static class ResultTable
         new("backend CPU ms / {unit}", Better.Lower, r => r.BackendCpuMsPerUnit, "F3"),
         new("backend peak RSS MiB", Better.Lower, r => r.BackendPeakRssBytes / 1048576.0, "F0"),
         new("backend RSS growth KiB / {unit}", Better.Lower, r => r.BackendRssBytesPerUnit / 1024, "F2"),
+        new("SDK worker+client CPU ms / {unit}", Better.None, r => r.Count > 0 ? r.LoadCpuSeconds * 1000 / r.Count : null, "F3"),
     ];
 
     static Metric[] MetricsFor(string scenario) => scenario switch
@@ -131,6 +132,7 @@ static class ResultTable
         sb.AppendLine("↑ higher is better, ↓ lower is better. Throughput counts from the first start call to the last completion seen by the client;");
         sb.AppendLine("latency is per orchestration, start call issued -> completion observed (WaitForInstanceCompletion long-poll).");
         sb.AppendLine("CPU and RSS are the backend process's (/proc), measured around the timed run only; RSS growth = (RSS after - RSS before) / count.");
+        sb.AppendLine("Rows without an arrow are context (work the SDK did against each backend), not scores.");
         sb.AppendLine("Backend, SDK worker and client share the same machine: numbers are noisy, compare ratios from one run.");
         foreach (var note in notes)
             sb.AppendLine(CultureInfo.InvariantCulture, $"- {note}");
