@@ -191,7 +191,7 @@ static class LoadRunner
             }, ct);
         }
 
-        await WithProgress(Task.WhenAll(tasks), () => $"{Volatile.Read(ref completed)}/{count} orchestrations completed");
+        await WithProgress(Task.WhenAll(tasks), () => $"{Volatile.Read(ref completed)}/{count} orchestrations completed ({WorkItems()})");
         var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
 
         Array.Sort(latencies);
@@ -226,7 +226,7 @@ static class LoadRunner
         await client.ScheduleNewOrchestrationInstanceAsync(Workload.FanOut, activities, new StartOrchestrationOptions(id), ct);
         var metadata = await WithProgress(
             client.WaitForInstanceCompletionAsync(id, getInputsAndOutputs: true, ct),
-            () => $"{Interlocked.Read(ref Workload.ActivityWorkItems)}/{activities} activities run");
+            () => $"{Interlocked.Read(ref Workload.ActivityWorkItems)}/{activities} activities run ({WorkItems()})");
         var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
 
         var expected = (long)activities * (activities - 1) / 2;
@@ -253,7 +253,7 @@ static class LoadRunner
         await client.ScheduleNewOrchestrationInstanceAsync(Workload.Sequence, steps, new StartOrchestrationOptions(id), ct);
         var metadata = await WithProgress(
             client.WaitForInstanceCompletionAsync(id, getInputsAndOutputs: true, ct),
-            () => $"{Interlocked.Read(ref Workload.ActivityWorkItems)}/{steps} steps run");
+            () => $"{Interlocked.Read(ref Workload.ActivityWorkItems)}/{steps} steps run ({WorkItems()})");
         var finished = Stopwatch.GetTimestamp();
         var elapsed = Stopwatch.GetElapsedTime(started, finished).TotalSeconds;
 
@@ -364,17 +364,37 @@ static class LoadRunner
 
     static async Task<T> WithProgress<T>(Task<T> work, Func<string> progress)
     {
-        while (await Task.WhenAny(work, Task.Delay(TimeSpan.FromSeconds(10))) != work)
-            Log(progress());
+        await WithProgress((Task)work, progress);
         return await work;
     }
 
+    /// <summary>Prints progress every 10 s while waiting, and gives up once nothing has moved for a minute.</summary>
     static async Task WithProgress(Task work, Func<string> progress)
     {
+        var last = progress();
+        var lastChange = Stopwatch.StartNew();
         while (await Task.WhenAny(work, Task.Delay(TimeSpan.FromSeconds(10))) != work)
-            Log(progress());
+        {
+            var now = progress();
+            Log(now);
+            if (now != last)
+            {
+                last = now;
+                lastChange.Restart();
+            }
+            else if (lastChange.Elapsed > StallLimit)
+            {
+                throw new BenchmarkException($"no progress for {StallLimit.TotalSeconds:F0} s: {now}");
+            }
+        }
+
         await work;
     }
+
+    static string WorkItems() =>
+        $"{Interlocked.Read(ref Workload.OrchestratorWorkItems)} orchestrator and {Interlocked.Read(ref Workload.ActivityWorkItems)} activity work items";
+
+    static readonly TimeSpan StallLimit = TimeSpan.FromSeconds(60);
 
     static void Log(string message) => Console.WriteLine($"[load {DateTime.Now:HH:mm:ss}] {message}");
 }
