@@ -36,6 +36,8 @@ sealed class ScenarioResult
     public int? StepWindow { get; set; }
     public double? FirstStepsMs { get; set; }
     public double? LastStepsMs { get; set; }
+    public double? FirstStepsBackendCpuMs { get; set; }
+    public double? LastStepsBackendCpuMs { get; set; }
 
     public double BackendCpuSeconds { get; set; }
     public double BackendCpuMsPerUnit { get; set; }

@@ -69,8 +69,11 @@ static class LoadRunner
                     throw new BenchmarkException($"warm-up failed: {warm.Message}");
             }
 
-            Workload.ResetCounters();
+            // Let both processes settle (background JIT tiering, GC after the warm-up) so that work is not
+            // counted in the timed run.
             GC.Collect();
+            await Task.Delay(TimeSpan.FromSeconds(1), timeout.Token);
+            Workload.ResetCounters();
             var backendBefore = probe?.Read();
             var loadCpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
 
@@ -80,7 +83,7 @@ static class LoadRunner
                 "hello-cities" => await RunHelloCitiesAsync(client, "hello", options.Orchestrations, timeout.Token),
                 "fan-out" => await RunFanOutAsync(client, options.FanOut, timeout.Token),
                 "entity-signals" => await RunEntitySignalsAsync(client, options.Signals, options.Entities, timeout.Token),
-                "large-history" => await RunLargeHistoryAsync(client, options.Steps, timeout.Token),
+                "large-history" => await RunLargeHistoryAsync(client, options.Steps, probe, timeout.Token),
                 _ => throw new BenchmarkException($"unknown scenario {scenario}"),
             };
 
@@ -245,10 +248,18 @@ static class LoadRunner
         };
     }
 
-    static async Task<ScenarioResult> RunLargeHistoryAsync(DurableTaskClient client, int steps, CancellationToken ct)
+    static async Task<ScenarioResult> RunLargeHistoryAsync(DurableTaskClient client, int steps, ProcessProbe? probe, CancellationToken ct)
     {
         var id = $"sequence-{Guid.NewGuid():N}";
         Workload.StepStarted = new long[steps];
+        var window = Math.Min(100, (steps - 1) / 2);
+
+        // The backend's CPU time at the window edges tells whether the backend's own cost per step grows.
+        var cpuAt = new System.Collections.Concurrent.ConcurrentDictionary<int, TimeSpan>();
+        int[] edges = [0, window, steps - 1 - window, steps - 1];
+        if (probe is not null && window > 0)
+            Workload.StepStarting = index => { if (edges.Contains(index)) cpuAt[index] = probe.Read().Cpu; };
+
         var started = Stopwatch.GetTimestamp();
         await client.ScheduleNewOrchestrationInstanceAsync(Workload.Sequence, steps, new StartOrchestrationOptions(id), ct);
         var metadata = await WithProgress(
@@ -263,13 +274,18 @@ static class LoadRunner
 
         // Step i takes from the start of activity i-1 to the start of activity i: one orchestrator episode (replaying
         // the history so far) plus one activity dispatch. Compare the first and the last window of steps.
+        Workload.StepStarting = null;
         var marks = Workload.StepStarted;
-        var window = Math.Min(100, (steps - 1) / 2);
-        double? first = null, last = null;
+        double? first = null, last = null, firstCpu = null, lastCpu = null;
         if (problem is null && window > 0 && marks.All(m => m != 0))
         {
             first = Stopwatch.GetElapsedTime(marks[0], marks[window]).TotalMilliseconds / window;
             last = Stopwatch.GetElapsedTime(marks[steps - 1 - window], marks[steps - 1]).TotalMilliseconds / window;
+            if (edges.All(cpuAt.ContainsKey))
+            {
+                firstCpu = (cpuAt[window] - cpuAt[0]).TotalMilliseconds / window;
+                lastCpu = (cpuAt[steps - 1] - cpuAt[steps - 1 - window]).TotalMilliseconds / window;
+            }
         }
 
         return new ScenarioResult
@@ -281,6 +297,8 @@ static class LoadRunner
             StepWindow = window,
             FirstStepsMs = first,
             LastStepsMs = last,
+            FirstStepsBackendCpuMs = firstCpu,
+            LastStepsBackendCpuMs = lastCpu,
             Failed = problem is not null,
             Message = problem,
         };

@@ -27,6 +27,9 @@ static class Workload
     /// <summary>Stopwatch timestamps at which each step of the large-history orchestration started.</summary>
     public static long[] StepStarted = [];
 
+    /// <summary>Called with the step index as each step starts (the large-history run samples the backend's CPU).</summary>
+    public static Action<int>? StepStarting;
+
     static long _entityTarget = long.MaxValue;
     static TaskCompletionSource<long> _entityTargetReached = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -96,6 +99,7 @@ static class Workload
             var started = StepStarted;
             if ((uint)index < (uint)started.Length)
                 started[index] = Stopwatch.GetTimestamp();
+            StepStarting?.Invoke(index);
             return index;
         });
 

@@ -46,6 +46,8 @@ static class ResultTable
             new("ms / step, first {window} steps", Better.Lower, r => r.FirstStepsMs, "F2"),
             new("ms / step, last {window} steps", Better.Lower, r => r.LastStepsMs, "F2"),
             new("growth last/first", Better.Lower, r => r.FirstStepsMs > 0 ? r.LastStepsMs / r.FirstStepsMs : null, "F2"),
+            new("backend CPU ms / step, first {window}", Better.Lower, r => r.FirstStepsBackendCpuMs, "F2"),
+            new("backend CPU ms / step, last {window}", Better.Lower, r => r.LastStepsBackendCpuMs, "F2"),
             .. Common,
         ],
         _ => Common,
