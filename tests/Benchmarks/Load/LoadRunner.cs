@@ -124,6 +124,11 @@ static class LoadRunner
             result.Failed = true;
             result.Message = $"gRPC {e.StatusCode}: {e.Status.Detail}";
         }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            result.Failed = true;
+            result.Message = $"{e.GetType().Name}: {e.Message}";
+        }
 
         Log(result.Skipped ? $"skipped: {result.Message}"
             : result.Failed ? $"FAILED: {result.Message}"
