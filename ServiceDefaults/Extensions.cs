@@ -18,8 +18,18 @@ public static class ServiceDefaultsExtensions
     public const string HealthPath = "/health";
     public const string AlivePath = "/alive";
 
-    /// <summary>Names of the <see cref="System.Diagnostics.ActivitySource"/>s and meters that services add on top of the defaults.</summary>
-    public static readonly List<string> ExtraTelemetrySources = new();
+    static readonly HashSet<string> ExtraSources = new(StringComparer.Ordinal);
+
+    /// <summary>Adds an <see cref="System.Diagnostics.ActivitySource"/> and meter name to export on top of the defaults.</summary>
+    public static void AddTelemetrySource(string name)
+    {
+        lock (ExtraSources) ExtraSources.Add(name);
+    }
+
+    static string[] TelemetrySources()
+    {
+        lock (ExtraSources) return ExtraSources.ToArray();
+    }
 
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
@@ -48,7 +58,7 @@ public static class ServiceDefaultsExtensions
                 metrics.AddAspNetCoreInstrumentation()
                     .AddHttpClientInstrumentation()
                     .AddRuntimeInstrumentation();
-                foreach (var name in ExtraTelemetrySources)
+                foreach (var name in TelemetrySources())
                 {
                     metrics.AddMeter(name);
                 }
@@ -61,7 +71,7 @@ public static class ServiceDefaultsExtensions
                                           && !ctx.Request.Path.StartsWithSegments(AlivePath)
                                           && !ctx.Request.Path.StartsWithSegments("/healthz"))
                     .AddHttpClientInstrumentation();
-                foreach (var name in ExtraTelemetrySources)
+                foreach (var name in TelemetrySources())
                 {
                     tracing.AddSource(name);
                 }

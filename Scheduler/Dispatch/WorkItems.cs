@@ -99,6 +99,7 @@ public sealed class WorkerConnection
 
     public bool HasOrchestrationCapacity => !Closed && InFlightOrchestrations < MaxOrchestrations;
     public bool HasActivityCapacity => !Closed && InFlightActivities < MaxActivities;
+    public bool HasEntityCapacity => !Closed && InFlightEntities < MaxEntities;
 
     public bool Accepts(HashSet<string>? filter, string name) => filter is null || filter.Contains(name);
 }

@@ -21,7 +21,7 @@ public static class SchedulerHost
 
     public static WebApplicationBuilder AddScheduler(this WebApplicationBuilder builder)
     {
-        ServiceDefaultsExtensions.ExtraTelemetrySources.Add(SchedulerTelemetry.Name);
+        ServiceDefaultsExtensions.AddTelemetrySource(SchedulerTelemetry.Name);
         builder.AddServiceDefaults();
 
         var options = ReadOptions(builder.Configuration);

@@ -1,3 +1,4 @@
+using DurableTask.Scheduler.Entities;
 using DurableTask.Scheduler.Hosting;
 using DurableTask.Scheduler.TaskHubs;
 using Google.Protobuf.WellKnownTypes;
@@ -162,6 +163,10 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         var hub = hubs.Resolve(context);
         switch (request.RequestCase)
         {
+            case PurgeInstancesRequest.RequestOneofCase.InstanceId when EntityIds.IsEntityId(request.InstanceId):
+                ValidateEntityId(request.InstanceId);
+                return Task.FromResult(new PurgeInstancesResponse { DeletedInstanceCount = hub.PurgeEntity(request.InstanceId), IsComplete = true });
+
             case PurgeInstancesRequest.RequestOneofCase.InstanceId:
                 Errors.ValidateInstanceId(request.InstanceId);
                 return Task.FromResult(new PurgeInstancesResponse { DeletedInstanceCount = hub.Purge(request.InstanceId, request.Recursive), IsComplete = true });

@@ -1,4 +1,5 @@
 using DurableTask.Scheduler.Dispatch;
+using DurableTask.Scheduler.Entities;
 using DurableTask.Scheduler.Hosting;
 using DurableTask.Scheduler.Orchestration;
 using Microsoft.DurableTask.Protobuf;
@@ -59,7 +60,7 @@ public sealed partial class TaskHub
     {
         lock (_gate)
         {
-            return new BacklogInfo(_readyOrchestrations.Count, _readyActivities.Count, 0);
+            return new BacklogInfo(_readyOrchestrations.Count, _readyActivities.Count, _readyEntities.Count);
         }
     }
 
@@ -69,6 +70,7 @@ public sealed partial class TaskHub
         if (_workers.Count == 0) return;
         if (_readyOrchestrations.Count > 0) PumpOrchestrations();
         if (_readyActivities.Count > 0) PumpActivities();
+        if (_readyEntities.Count > 0) PumpEntities();
     }
 
     void PumpOrchestrations()
@@ -128,10 +130,20 @@ public sealed partial class TaskHub
         for (int i = 0; i < count; i++)
         {
             var worker = _workers[(_nextWorker + i) % count];
-            bool capacity = kind == WorkKind.Orchestration ? worker.HasOrchestrationCapacity : worker.HasActivityCapacity;
+            bool capacity = kind switch
+            {
+                WorkKind.Orchestration => worker.HasOrchestrationCapacity,
+                WorkKind.Activity => worker.HasActivityCapacity,
+                _ => worker.HasEntityCapacity,
+            };
             if (!capacity) continue;
             anyCapacity = true;
-            var filter = kind == WorkKind.Orchestration ? worker.OrchestrationFilter : worker.ActivityFilter;
+            var filter = kind switch
+            {
+                WorkKind.Orchestration => worker.OrchestrationFilter,
+                WorkKind.Activity => worker.ActivityFilter,
+                _ => worker.EntityFilter,
+            };
             if (worker.Accepts(filter, name))
             {
                 _nextWorker = (_nextWorker + i + 1) % count;
@@ -230,6 +242,10 @@ public sealed partial class TaskHub
             case ActivityLease:
                 worker.InFlightActivities--;
                 break;
+            case EntityLease e:
+                worker.InFlightEntities--;
+                if (ReferenceEquals(e.Entity.Lease, e)) e.Entity.Lease = null;
+                break;
         }
     }
 
@@ -252,6 +268,12 @@ public sealed partial class TaskHub
                 a.Task.FailedDeliveries++;
                 a.Task.NotBefore = Now + RedeliveryDelay(a.Task.FailedDeliveries);
                 EnqueueActivity(a.Task);
+                break;
+            case EntityLease e:
+                Requeue(e.Entity, e.Batch, 0);
+                e.Entity.FailedDeliveries++;
+                e.Entity.NotBefore = Now + RedeliveryDelay(e.Entity.FailedDeliveries);
+                ProcessEntity(e.Entity);
                 break;
         }
     }

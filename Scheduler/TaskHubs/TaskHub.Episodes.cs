@@ -1,4 +1,5 @@
 using DurableTask.Scheduler.Dispatch;
+using DurableTask.Scheduler.Entities;
 using DurableTask.Scheduler.Hosting;
 using DurableTask.Scheduler.Orchestration;
 using DurableTask.Scheduler.Protocol;
@@ -234,6 +235,13 @@ public sealed partial class TaskHub
                     var target = send.Instance?.InstanceId ?? "";
                     e.EventSent = new EventSentEvent { InstanceId = target, Name = send.Name, Input = send.Data };
                     Append(instance, e);
+                    if (EntityIds.IsEntityId(target))
+                    {
+                        var entityMessage = LegacyEntityCodec.Decode(send.Name, send.Data, target, instance.InstanceId, instance.ExecutionId, out var due);
+                        if (entityMessage is not null) SendToEntity(EntityIds.Normalize(target), entityMessage, due);
+                        break;
+                    }
+
                     var raised = NewEvent(now);
                     raised.EventRaised = new EventRaisedEvent { Name = send.Name, Input = send.Data };
                     Deliver(target, raised, send.Instance?.ExecutionId);
@@ -248,6 +256,7 @@ public sealed partial class TaskHub
 
                 case OrchestratorAction.OrchestratorActionTypeOneofCase.SendEntityMessage:
                     RecordEntityMessage(instance, action, e);
+                    RouteEntityAction(instance, action.SendEntityMessage);
                     break;
 
                 case OrchestratorAction.OrchestratorActionTypeOneofCase.CompleteOrchestration:
@@ -312,6 +321,7 @@ public sealed partial class TaskHub
         instance.Inbox.Clear();
         instance.DeferredStart = null;
         instance.ReplayRequested = false;
+        ReleaseLocksHeldBy(instance.InstanceId);
 
         var parent = instance.StartEvent?.ParentInstance;
         if (parent?.OrchestrationInstance is not { } parentInstance) return;

@@ -113,6 +113,7 @@ public sealed partial class TaskHub
         _ids.Remove(instance.InstanceId);
         instance.Inbox.Clear();
         instance.DeferredStart = null;
+        ReleaseLocksHeldBy(instance.InstanceId);
     }
 
     void NotifyWaiters(Instance instance)

@@ -1,0 +1,69 @@
+using DurableTask.Scheduler.Entities;
+using Grpc.Core;
+using Microsoft.DurableTask.Protobuf;
+
+namespace DurableTask.Scheduler.Protocol;
+
+public sealed partial class SidecarService
+{
+    public override Task<SignalEntityResponse> SignalEntity(SignalEntityRequest request, ServerCallContext context)
+    {
+        var hub = hubs.Resolve(context);
+        ValidateEntityId(request.InstanceId);
+        Errors.RequireName(request.Name, "name (the operation)");
+        Errors.ValidatePayload(request.Input, $"the input of operation '{request.Name}'", Limit);
+        if (request.RequestId.Length > 100) throw Errors.Invalid("requestId is longer than 100 characters");
+        if (request.ScheduledTime is { } ts) ValidateTimestamp(ts, "scheduledTime");
+        hub.SignalEntity(request);
+        return Task.FromResult(new SignalEntityResponse());
+    }
+
+    public override Task<GetEntityResponse> GetEntity(GetEntityRequest request, ServerCallContext context)
+    {
+        var hub = hubs.Resolve(context);
+        ValidateEntityId(request.InstanceId);
+        var entity = hub.GetEntity(request.InstanceId, request.IncludeState);
+        return Task.FromResult(entity is null ? new GetEntityResponse { Exists = false } : new GetEntityResponse { Exists = true, Entity = entity });
+    }
+
+    public override Task<QueryEntitiesResponse> QueryEntities(QueryEntitiesRequest request, ServerCallContext context)
+    {
+        var hub = hubs.Resolve(context);
+        var query = request.Query ?? new EntityQuery();
+        int pageSize = PageSize(query.PageSize ?? 0, "pageSize");
+        var prefix = query.InstanceIdStartsWith;
+        if (!string.IsNullOrEmpty(prefix))
+        {
+            if (prefix.Length > 400) throw Errors.Invalid("instanceIdStartsWith is longer than 400 characters");
+            if (prefix[0] != '@') prefix = "@" + prefix;
+            // Entity names are case-insensitive and stored lower-case.
+            int split = prefix.IndexOf('@', 1);
+            prefix = split < 0 ? prefix.ToLowerInvariant() : prefix[..split].ToLowerInvariant() + prefix[split..];
+        }
+
+        var (page, next) = hub.QueryEntities(prefix, Time(query.LastModifiedFrom, "lastModifiedFrom"), Time(query.LastModifiedTo, "lastModifiedTo"),
+            query.IncludeState, query.IncludeTransient, pageSize, Cursor(query.ContinuationToken));
+        var response = new QueryEntitiesResponse { ContinuationToken = next };
+        response.Entities.AddRange(page);
+        return Task.FromResult(response);
+    }
+
+    public override Task<CleanEntityStorageResponse> CleanEntityStorage(CleanEntityStorageRequest request, ServerCallContext context)
+    {
+        var hub = hubs.Resolve(context);
+        var (removed, released) = hub.CleanEntityStorage(request.RemoveEmptyEntities, request.ReleaseOrphanedLocks);
+        return Task.FromResult(new CleanEntityStorageResponse { EmptyEntitiesRemoved = removed, OrphanedLocksReleased = released });
+    }
+
+    public override Task<CompleteTaskResponse> CompleteEntityTask(EntityBatchResult request, ServerCallContext context)
+    {
+        hubs.Resolve(context).CompleteEntity(request);
+        return Task.FromResult(CompleteResponse);
+    }
+
+    static void ValidateEntityId(string id)
+    {
+        var problem = EntityIds.Check(id);
+        if (problem is not null) throw Errors.Invalid(problem);
+    }
+}
