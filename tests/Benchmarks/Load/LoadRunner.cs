@@ -321,7 +321,7 @@ static class LoadRunner
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.Unimplemented)
         {
-            return Skip($"backend answered {e.StatusCode} to an entity call ({e.Status.Detail})");
+            return Skip($"backend answered {e.StatusCode} to an entity call{Detail(e)}");
         }
 
         var reached = Workload.WhenEntityOperations(signals);
@@ -342,7 +342,7 @@ static class LoadRunner
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.Unimplemented)
         {
-            return Skip($"backend answered {e.StatusCode} to SignalEntity ({e.Status.Detail})");
+            return Skip($"backend answered {e.StatusCode} to SignalEntity{Detail(e)}");
         }
 
         var finishedAt = await WithProgress(reached, () => $"{Interlocked.Read(ref Workload.EntityOperations)}/{signals} operations run ({Volatile.Read(ref sent)} sent)");
@@ -378,6 +378,8 @@ static class LoadRunner
                 gate.Release();
             }
         }
+
+        static string Detail(RpcException e) => string.IsNullOrEmpty(e.Status.Detail) ? "" : $" ({e.Status.Detail})";
 
         static ScenarioResult Skip(string message) => new() { Unit = "operation", Skipped = true, Message = message };
     }
