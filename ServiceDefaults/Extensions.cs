@@ -1,5 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
@@ -10,19 +12,31 @@ using OpenTelemetry.Trace;
 namespace Microsoft.Extensions.Hosting;
 
 /// <summary>
-/// Shared wiring for every service of the topology: OpenTelemetry (OTLP when an endpoint is configured),
-/// health endpoints, service discovery and HTTP resilience.
+/// Shared wiring for every service of the topology: OpenTelemetry (exported over OTLP when
+/// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set, as the AppHost does), health endpoints, service discovery and HTTP
+/// resilience.
 /// </summary>
 public static class ServiceDefaultsExtensions
 {
+    /// <summary>Readiness: every registered health check.</summary>
     public const string HealthPath = "/health";
+
+    /// <summary>Liveness: only the checks tagged <c>live</c>.</summary>
     public const string AlivePath = "/alive";
+
+    /// <summary>The Durable Task SDK's own traces (orchestration and activity spans in workers and clients).</summary>
+    public const string DurableTaskSdkSource = "Microsoft.DurableTask";
 
     static readonly HashSet<string> ExtraSources = new(StringComparer.Ordinal);
 
-    /// <summary>Adds an <see cref="System.Diagnostics.ActivitySource"/> and meter name to export on top of the defaults.</summary>
+    /// <summary>
+    /// Adds an <see cref="System.Diagnostics.ActivitySource"/> and meter name to export on top of the defaults (traces
+    /// and metrics). Names may be added before or after <see cref="AddServiceDefaults{TBuilder}"/>, up to the moment
+    /// the host is built.
+    /// </summary>
     public static void AddTelemetrySource(string name)
     {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
         lock (ExtraSources) ExtraSources.Add(name);
     }
 
@@ -35,9 +49,13 @@ public static class ServiceDefaultsExtensions
     {
         builder.ConfigureOpenTelemetry();
         builder.AddDefaultHealthChecks();
+
         builder.Services.AddServiceDiscovery();
         builder.Services.ConfigureHttpClientDefaults(http =>
         {
+            // Retries, timeouts and a circuit breaker for request/response calls. Long-lived streaming calls (gRPC
+            // work-item streams) must not go through an IHttpClientFactory client with these defaults: the SDK's
+            // UseGrpc(address) builds its own channel, which is the intended way.
             http.AddStandardResilienceHandler();
             http.AddServiceDiscovery();
         });
@@ -58,27 +76,22 @@ public static class ServiceDefaultsExtensions
                 metrics.AddAspNetCoreInstrumentation()
                     .AddHttpClientInstrumentation()
                     .AddRuntimeInstrumentation();
-                foreach (var name in TelemetrySources())
-                {
-                    metrics.AddMeter(name);
-                }
             })
             .WithTracing(tracing =>
             {
                 tracing.AddSource(builder.Environment.ApplicationName)
-                    .AddAspNetCoreInstrumentation(o =>
-                        o.Filter = ctx => !ctx.Request.Path.StartsWithSegments(HealthPath)
-                                          && !ctx.Request.Path.StartsWithSegments(AlivePath)
-                                          && !ctx.Request.Path.StartsWithSegments("/healthz"))
+                    .AddSource(DurableTaskSdkSource)
+                    .AddAspNetCoreInstrumentation(o => o.Filter = ctx => !IsHealthRequest(ctx.Request.Path))
                     .AddHttpClientInstrumentation();
-                foreach (var name in TelemetrySources())
-                {
-                    tracing.AddSource(name);
-                }
             });
+
+        // Deferred to the moment the providers are built, so names added after AddServiceDefaults are exported too.
+        builder.Services.ConfigureOpenTelemetryMeterProvider((_, metrics) => metrics.AddMeter(TelemetrySources()));
+        builder.Services.ConfigureOpenTelemetryTracerProvider((_, tracing) => tracing.AddSource(TelemetrySources()));
 
         if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
         {
+            // Logs, traces and metrics; protocol, headers and resource attributes come from the standard OTEL_* variables.
             builder.Services.AddOpenTelemetry().UseOtlpExporter();
         }
 
@@ -92,10 +105,25 @@ public static class ServiceDefaultsExtensions
         return builder;
     }
 
+    /// <summary>Maps <c>/health</c> (all checks) and <c>/alive</c> (liveness checks). Both answer only a status word.</summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
         app.MapHealthChecks(HealthPath);
         app.MapHealthChecks(AlivePath, new HealthCheckOptions { Predicate = r => r.Tags.Contains("live") });
         return app;
     }
+
+    /// <summary>
+    /// The first address of a named endpoint of a referenced service, as the AppHost passes it
+    /// (<c>services__{service}__{endpoint}__0</c>), e.g. <c>GetServiceEndpoint("scheduler", "grpc")</c> for a gRPC
+    /// channel that cannot go through service discovery's HTTP handler. Null when the service is not referenced.
+    /// </summary>
+    public static Uri? GetServiceEndpoint(this IConfiguration configuration, string service, string endpoint)
+    {
+        var value = configuration[$"services:{service}:{endpoint}:0"];
+        return Uri.TryCreate(value, UriKind.Absolute, out var uri) ? uri : null;
+    }
+
+    static bool IsHealthRequest(PathString path) =>
+        path.StartsWithSegments(HealthPath) || path.StartsWithSegments(AlivePath) || path.StartsWithSegments("/healthz");
 }

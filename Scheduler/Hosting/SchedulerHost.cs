@@ -1,5 +1,6 @@
 using System.Net;
 using DurableTask.Scheduler.Protocol;
+using DurableTask.Scheduler.Storage;
 using DurableTask.Scheduler.TaskHubs;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
@@ -27,6 +28,7 @@ public static class SchedulerHost
         var options = ReadOptions(builder.Configuration);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(sp => StoreFactory.Create(options, builder.Configuration, sp));
         builder.Services.AddSingleton<TaskHubRegistry>();
         builder.Services.AddSingleton<SchedulerReadiness>();
         builder.Services.AddHostedService<SchedulerStartup>();
@@ -53,8 +55,10 @@ public static class SchedulerHost
     {
         app.MapDefaultEndpoints();
         app.MapGrpcService<SidecarService>();
-        app.MapGet("/healthz", (SchedulerReadiness ready) =>
-            ready.IsReady ? Results.Text("Healthy") : Results.Text("Starting", statusCode: StatusCodes.Status503ServiceUnavailable));
+        app.MapGet("/healthz", (SchedulerReadiness ready, TaskHubRegistry hubs) =>
+            !ready.IsReady ? Results.Text("Starting", statusCode: StatusCodes.Status503ServiceUnavailable)
+            : !hubs.StoresHealthy ? Results.Text("Store unavailable", statusCode: StatusCodes.Status503ServiceUnavailable)
+            : Results.Text("Healthy"));
         return app;
     }
 
@@ -87,8 +91,8 @@ public static class SchedulerHost
             throw new InvalidOperationException($"Scheduler:GrpcPort and Scheduler:HttpPort must differ (both are {o.GrpcPort}).");
         if (o.MaxPayloadBytes <= 0)
             throw new InvalidOperationException("Scheduler:MaxPayloadBytes must be positive.");
-        if (!string.Equals(o.Store, "memory", StringComparison.OrdinalIgnoreCase))
-            throw new InvalidOperationException($"Scheduler:Store '{o.Store}' is not supported. Supported stores: memory.");
+        if (!StoreFactory.Supported.Contains(o.Store.ToLowerInvariant()))
+            throw new InvalidOperationException($"Scheduler:Store '{o.Store}' is not supported. Supported stores: {string.Join(", ", StoreFactory.Supported)}.");
         foreach (var hub in o.TaskHubNames)
         {
             if (!TaskHubRegistry.IsValidName(hub))
@@ -129,8 +133,13 @@ sealed class SchedulerStartup(TaskHubRegistry hubs, SchedulerReadiness readiness
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await hubs.InitializeAsync(cancellationToken);
+        SchedulerTelemetry.Observe(hubs);
         readiness.MarkReady();
     }
 
-    public Task StopAsync(CancellationToken cancellationToken) => hubs.StopAsync();
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        SchedulerTelemetry.Unobserve(hubs);
+        return hubs.StopAsync();
+    }
 }

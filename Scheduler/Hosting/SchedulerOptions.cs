@@ -54,6 +54,9 @@ public sealed class SchedulerOptions
     /// <summary>Time a disconnected worker's in-flight work waits for a late completion before it is redelivered.</summary>
     public TimeSpan DisconnectGracePeriod { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>How long an RPC waits for its change to be committed before it answers Unavailable.</summary>
+    public TimeSpan CommitTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Names of the task hubs (from <c>DTS_TASK_HUB_NAMES</c>, comma-separated).</summary>
     public List<string> TaskHubNames { get; set; } = new() { "default" };
 

@@ -90,6 +90,12 @@ public sealed partial class TaskHub
                 continue;
             }
 
+            if (!IsCommitted(instance.DirtyEpoch))
+            {
+                node = next;
+                continue;
+            }
+
             var worker = PickWorker(WorkKind.Orchestration, instance.Name, out bool anyCapacity);
             if (!anyCapacity) return;
             if (worker is not null)
@@ -110,6 +116,12 @@ public sealed partial class TaskHub
         {
             var next = node.Next;
             var task = node.Value;
+            if (!IsCommitted(task.Epoch))
+            {
+                node = next;
+                continue;
+            }
+
             var worker = PickWorker(WorkKind.Activity, task.Request.Name, out bool anyCapacity);
             if (!anyCapacity) return;
             if (worker is not null)
@@ -205,6 +217,7 @@ public sealed partial class TaskHub
         worker.InFlightOrchestrations++;
         worker.Outbox.Writer.TryWrite(new WorkItem { OrchestratorRequest = request, CompletionToken = lease.Token });
         SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "orchestrator"));
+        SchedulerTelemetry.TraceDispatch(Name, "orchestrator", instance.Name, instance.InstanceId, instance.ParentTraceContext);
     }
 
     void SendActivity(WorkerConnection worker, ActivityTask task)
@@ -215,6 +228,7 @@ public sealed partial class TaskHub
         worker.InFlightActivities++;
         worker.Outbox.Writer.TryWrite(new WorkItem { ActivityRequest = task.Request, CompletionToken = lease.Token });
         SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "activity"));
+        SchedulerTelemetry.TraceDispatch(Name, "activity", task.Request.Name, task.InstanceId, task.Request.ParentTraceContext);
     }
 
     void EnqueueActivity(ActivityTask task)

@@ -1,0 +1,27 @@
+using DurableTask.Scheduler.Storage.Records;
+
+namespace DurableTask.Scheduler.Storage.InMemory;
+
+/// <summary>The emulator's store: state lives only in the scheduler's memory and is gone after a restart.</summary>
+public sealed class InMemoryStoreProvider : IStoreProvider
+{
+    public string Name => "memory";
+
+    public ITaskHubStore Open(string taskHub) => new InMemoryStore();
+}
+
+public sealed class InMemoryStore : ITaskHubStore
+{
+    public bool IsDurable => false;
+
+    public Task<StoredHub> LoadAsync(CancellationToken cancellationToken) => Task.FromResult(new StoredHub());
+
+    public Task CommitAsync(CommitBatch batch, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task<IReadOnlyList<HistoryBlock>> ReadHistoryAsync(string instanceId, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<HistoryBlock>>([]);
+
+    public Task<bool> IsHealthyAsync(CancellationToken cancellationToken) => Task.FromResult(true);
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+}
