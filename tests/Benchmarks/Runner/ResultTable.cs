@@ -120,7 +120,7 @@ static class ResultTable
 
                 if (compare)
                 {
-                    var ratio = values.GetValueOrDefault("ours") is double o && values.GetValueOrDefault("reference") is double f && f != 0
+                    var ratio = values.GetValueOrDefault("ours") is double o && values.GetValueOrDefault("reference") is double f && o > 0 && f > 0
                         ? (o / f).ToString("F2", CultureInfo.InvariantCulture)
                         : "n/a";
                     sb.Append(CultureInfo.InvariantCulture, $" {ratio} |");
@@ -133,7 +133,8 @@ static class ResultTable
         sb.AppendLine();
         sb.AppendLine("↑ higher is better, ↓ lower is better. Throughput counts from the first start call to the last completion seen by the client;");
         sb.AppendLine("latency is per orchestration, start call issued -> completion observed (WaitForInstanceCompletion long-poll).");
-        sb.AppendLine("CPU and RSS are the backend process's (/proc), measured around the timed run only; RSS growth = (RSS after - RSS before) / count.");
+        sb.AppendLine("CPU and RSS are the backend process's (/proc), measured around the timed run only; RSS growth = (RSS after - RSS before) / count");
+        sb.AppendLine("(negative when a GC shrank the heap during the run). CPU time has 10 ms resolution. Ratios are shown only for positive values.");
         sb.AppendLine("Rows without an arrow are context (work the SDK did against each backend), not scores.");
         sb.AppendLine("Backend, SDK worker and client share the same machine: numbers are noisy, compare ratios from one run.");
         foreach (var note in notes)
