@@ -201,17 +201,7 @@ public sealed partial class TaskHub
                     };
                     e.TaskScheduled.Tags.Add(schedule.Tags);
                     Append(instance, e);
-                    var request = new ActivityRequest
-                    {
-                        Name = schedule.Name,
-                        Version = schedule.Version,
-                        Input = schedule.Input,
-                        OrchestrationInstance = new OrchestrationInstance { InstanceId = instance.InstanceId, ExecutionId = instance.ExecutionId },
-                        TaskId = action.Id,
-                        ParentTraceContext = schedule.ParentTraceContext,
-                    };
-                    request.Tags.Add(schedule.Tags);
-                    EnqueueActivity(new ActivityTask { InstanceId = instance.InstanceId, ExecutionId = instance.ExecutionId, TaskId = action.Id, Request = request, Epoch = _epoch });
+                    EnqueueActivity(NewActivityTask(instance, action.Id, e.TaskScheduled, _epoch));
                     break;
 
                 case OrchestratorAction.OrchestratorActionTypeOneofCase.CreateTimer:
@@ -304,6 +294,22 @@ public sealed partial class TaskHub
         MarkDirty(instance);
         NotifyWaiters(instance);
         MakeReady(instance);
+    }
+
+    /// <summary>The activity work a TaskScheduled event of the current execution asks for.</summary>
+    static ActivityTask NewActivityTask(Instance instance, int taskId, TaskScheduledEvent scheduled, long epoch)
+    {
+        var request = new ActivityRequest
+        {
+            Name = scheduled.Name,
+            Version = scheduled.Version,
+            Input = scheduled.Input,
+            OrchestrationInstance = new OrchestrationInstance { InstanceId = instance.InstanceId, ExecutionId = instance.ExecutionId },
+            TaskId = taskId,
+            ParentTraceContext = scheduled.ParentTraceContext,
+        };
+        request.Tags.Add(scheduled.Tags);
+        return new ActivityTask { InstanceId = instance.InstanceId, ExecutionId = instance.ExecutionId, TaskId = taskId, Request = request, Epoch = epoch };
     }
 
     void ScheduleTimer(string instanceId, string executionId, int timerId, Google.Protobuf.WellKnownTypes.Timestamp fireAt)

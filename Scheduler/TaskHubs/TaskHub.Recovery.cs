@@ -121,18 +121,7 @@ public sealed partial class TaskHub
         {
             if (e.EventTypeCase == EventTypeOneofCase.TaskScheduled && !answeredTasks.Contains(e.EventId))
             {
-                var scheduled = e.TaskScheduled;
-                var request = new ActivityRequest
-                {
-                    Name = scheduled.Name,
-                    Version = scheduled.Version,
-                    Input = scheduled.Input,
-                    OrchestrationInstance = new OrchestrationInstance { InstanceId = instance.InstanceId, ExecutionId = instance.ExecutionId },
-                    TaskId = e.EventId,
-                    ParentTraceContext = scheduled.ParentTraceContext,
-                };
-                request.Tags.Add(scheduled.Tags);
-                EnqueueActivity(new ActivityTask { InstanceId = instance.InstanceId, ExecutionId = instance.ExecutionId, TaskId = e.EventId, Request = request });
+                EnqueueActivity(NewActivityTask(instance, e.EventId, e.TaskScheduled, epoch: 0));
             }
             else if (e.EventTypeCase == EventTypeOneofCase.TimerCreated && !firedTimers.Contains(e.EventId))
             {
