@@ -1,4 +1,5 @@
 using System.Net;
+using DurableTask.Scheduler.Api;
 using DurableTask.Scheduler.Protocol;
 using DurableTask.Scheduler.Storage;
 using DurableTask.Scheduler.TaskHubs;
@@ -55,6 +56,7 @@ public static class SchedulerHost
     {
         app.MapDefaultEndpoints();
         app.MapGrpcService<SidecarService>();
+        app.MapSchedulerApi();
         app.MapGet("/healthz", (SchedulerReadiness ready, TaskHubRegistry hubs) =>
             !ready.IsReady ? Results.Text("Starting", statusCode: StatusCodes.Status503ServiceUnavailable)
             : !hubs.StoresHealthy ? Results.Text("Store unavailable", statusCode: StatusCodes.Status503ServiceUnavailable)
