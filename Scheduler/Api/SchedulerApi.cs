@@ -227,7 +227,7 @@ public static class SchedulerApi
 
     static async Task<IResult> Start(string hub, HttpRequest request, TaskHubRegistry hubs, SchedulerOptions options)
     {
-        var h = hubs.Resolve(hub);
+        var h = await hubs.ResolveAsync(hub);
         var body = await ApiRequests.Body<StartRequest>(request);
         var create = new CreateInstanceRequest
         {

@@ -31,7 +31,7 @@ public sealed class DashboardFixture : IAsyncLifetime
         int grpc = FreePort(), http = FreePort(), web = FreePort();
         _scheduler = SchedulerHost.Build([
             $"--Scheduler:GrpcPort={grpc}", $"--Scheduler:HttpPort={http}", "--Logging:LogLevel:Default=Warning",
-            "--Scheduler:MaxPayloadBytes=65536", "--DTS_TASK_HUB_NAMES=default,sales",
+            "--Scheduler:MaxPayloadBytes=65536", "--DTS_TASK_HUB_NAMES=default,sales", "--Scheduler:Store=memory",
         ]);
         await _scheduler.StartAsync();
         ApiAddress = $"http://localhost:{http}/";
