@@ -1,13 +1,30 @@
+// The topology, read top to bottom like the architecture diagram:
+//   store (Redis)  <-  scheduler (gRPC + HTTP)  <-  dashboard (HTTP), samples (gRPC)
 var builder = DistributedApplication.CreateBuilder(args);
 
-var scheduler = builder.AddProject<Projects.Scheduler>("scheduler");
+// Infrastructure: a Redis container with persistence and a data volume; locally, when no container runtime answers,
+// Debian's redis-server instead (see StoreResourceExtensions).
+var store = builder.AddStore("store");
 
+// Services: the scheduler keeps its state in the store and serves the Durable Task protocol.
+var taskHubNames = builder.AddParameter("task-hub-names", "default", publishValueAsDefault: true);
+var schedulerStore = builder.AddParameter("scheduler-store", "memory", publishValueAsDefault: true);
+
+var scheduler = builder.AddScheduler("scheduler", taskHubNames, schedulerStore)
+    .WithReference(store)
+    .WaitFor(store);
+
+// Apps: they find the scheduler through service discovery (http://_grpc.scheduler, http://_http.scheduler).
 builder.AddProject<Projects.Dashboard>("dashboard")
+    .WithDefaultHttpEndpoint()
     .WithReference(scheduler)
-    .WaitFor(scheduler);
+    .WaitFor(scheduler)
+    .WithHttpHealthCheck("/health");
 
 builder.AddProject<Projects.SampleFunctionApp>("samples")
+    .WithDefaultHttpEndpoint()
     .WithReference(scheduler)
-    .WaitFor(scheduler);
+    .WaitFor(scheduler)
+    .WithHttpHealthCheck("/health");
 
 builder.Build().Run();

@@ -1,6 +1,3 @@
-var builder = WebApplication.CreateBuilder(args);
-builder.AddServiceDefaults();
+using SampleFunctionApp;
 
-var app = builder.Build();
-app.MapDefaultEndpoints();
-app.Run();
+SampleApp.Build(args).Run();

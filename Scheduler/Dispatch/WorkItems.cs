@@ -46,6 +46,9 @@ public sealed class ActivityTask
     public required ActivityRequest Request { get; init; }
     public DateTime NotBefore { get; set; }
     public int FailedDeliveries { get; set; }
+
+    /// <summary>Commit epoch of the episode that scheduled it; dispatched once that epoch is durable.</summary>
+    public long Epoch { get; init; }
 }
 
 public sealed class ActivityLease : Lease

@@ -29,6 +29,12 @@ public sealed class Entity
     public string? LockCriticalSectionId { get; set; }
 
     public EntityLease? Lease { get; set; }
+
+    /// <summary>Requests that become due later (scheduled signals), with their due time.</summary>
+    public List<(DateTime Due, EntityMessage Message)> Scheduled { get; } = new();
+
+    /// <summary>Commit epoch of the entity's latest change.</summary>
+    public long DirtyEpoch { get; set; }
     public bool Queued { get; set; }
     public DateTime NotBefore { get; set; }
     public int FailedDeliveries { get; set; }
@@ -40,7 +46,7 @@ public sealed class Entity
     public HashSet<string>? RecentRequestIds { get; set; }
     public Queue<string>? RecentRequestOrder { get; set; }
 
-    public bool IsEmpty => State is null && Queue.Count == 0 && LockedBy is null && Lease is null;
+    public bool IsEmpty => State is null && Queue.Count == 0 && Scheduled.Count == 0 && LockedBy is null && Lease is null;
 }
 
 /// <summary>A request queued at an entity, with what is needed to answer its caller in the caller's encoding.</summary>

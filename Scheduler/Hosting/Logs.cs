@@ -14,6 +14,12 @@ static partial class Logs
     [LoggerMessage(4, LogLevel.Warning, "Orchestration '{InstanceId}' in task hub '{Hub}' failed: {Reason}")]
     public static partial void OrchestrationRejected(ILogger logger, string instanceId, string hub, string reason);
 
+    [LoggerMessage(6, LogLevel.Error, "Commit to the store of task hub '{Hub}' failed; retrying until it succeeds.")]
+    public static partial void CommitFailed(ILogger logger, string hub, Exception ex);
+
+    [LoggerMessage(7, LogLevel.Information, "The store of task hub '{Hub}' accepts commits again.")]
+    public static partial void StoreRecovered(ILogger logger, string hub);
+
     [LoggerMessage(5, LogLevel.Debug, "Ignored a completion with unknown or stale token '{Token}' in task hub '{Hub}'.")]
     public static partial void StaleCompletion(ILogger logger, string token, string hub);
 }

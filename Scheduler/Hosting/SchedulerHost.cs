@@ -1,4 +1,5 @@
 using System.Net;
+using DurableTask.Scheduler.Api;
 using DurableTask.Scheduler.Protocol;
 using DurableTask.Scheduler.Storage;
 using DurableTask.Scheduler.TaskHubs;
@@ -55,8 +56,11 @@ public static class SchedulerHost
     {
         app.MapDefaultEndpoints();
         app.MapGrpcService<SidecarService>();
-        app.MapGet("/healthz", (SchedulerReadiness ready) =>
-            ready.IsReady ? Results.Text("Healthy") : Results.Text("Starting", statusCode: StatusCodes.Status503ServiceUnavailable));
+        app.MapSchedulerApi();
+        app.MapGet("/healthz", (SchedulerReadiness ready, TaskHubRegistry hubs) =>
+            !ready.IsReady ? Results.Text("Starting", statusCode: StatusCodes.Status503ServiceUnavailable)
+            : !hubs.StoresHealthy ? Results.Text("Store unavailable", statusCode: StatusCodes.Status503ServiceUnavailable)
+            : Results.Text("Healthy"));
         return app;
     }
 
@@ -131,8 +135,13 @@ sealed class SchedulerStartup(TaskHubRegistry hubs, SchedulerReadiness readiness
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await hubs.InitializeAsync(cancellationToken);
+        SchedulerTelemetry.Observe(hubs);
         readiness.MarkReady();
     }
 
-    public Task StopAsync(CancellationToken cancellationToken) => hubs.StopAsync();
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        SchedulerTelemetry.Unobserve(hubs);
+        return hubs.StopAsync();
+    }
 }

@@ -40,7 +40,13 @@ public sealed class SchedulerOptions
     public int HistoryChunkBytes { get; set; } = 256 * 1024;
 
     /// <summary>Most inbox messages handed to one orchestrator work item.</summary>
-    public int MaxEventsPerWorkItem { get; set; } = 500;
+    public int MaxEventsPerWorkItem { get; set; } = 10_000;
+
+    /// <summary>
+    /// Most bytes of inbox messages handed to one orchestrator work item (at least one message is always sent), so a
+    /// work item stays well under the 4 MB a .NET worker accepts, while a fan-in still takes many results at once.
+    /// </summary>
+    public int MaxNewEventBytesPerWorkItem { get; set; } = 2 * 1024 * 1024;
 
     /// <summary>Concurrency assumed per work-item type for a worker that announces no limit.</summary>
     public int DefaultWorkerConcurrency { get; set; } = 1000;
@@ -53,6 +59,9 @@ public sealed class SchedulerOptions
 
     /// <summary>Time a disconnected worker's in-flight work waits for a late completion before it is redelivered.</summary>
     public TimeSpan DisconnectGracePeriod { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long an RPC waits for its change to be committed before it answers Unavailable.</summary>
+    public TimeSpan CommitTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Names of the task hubs (from <c>DTS_TASK_HUB_NAMES</c>, comma-separated).</summary>
     public List<string> TaskHubNames { get; set; } = new() { "default" };

@@ -1,9 +1,11 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using DurableTask.Scheduler.TaskHubs;
+using Microsoft.DurableTask.Protobuf;
 
 namespace DurableTask.Scheduler.Hosting;
 
-/// <summary>The scheduler's own traces and metrics.</summary>
+/// <summary>The scheduler's own traces and metrics (source and meter <c>DurableTask.Scheduler</c>).</summary>
 public static class SchedulerTelemetry
 {
     public const string Name = "DurableTask.Scheduler";
@@ -12,4 +14,90 @@ public static class SchedulerTelemetry
 
     public static readonly Counter<long> WorkItemsDispatched = Meter.CreateCounter<long>("dts.workitems.dispatched", "{work_item}", "Work items sent to workers.");
     public static readonly Counter<long> WorkItemsCompleted = Meter.CreateCounter<long>("dts.workitems.completed", "{work_item}", "Work items completed by workers.");
+    public static readonly Histogram<double> CommitLatency = Meter.CreateHistogram<double>("dts.store.commit.duration", "ms", "Time to write one group commit.");
+    public static readonly Histogram<long> CommitBatchSize = Meter.CreateHistogram<long>("dts.store.commit.batch_size", "{record}", "Records written by one group commit.");
+
+    static readonly List<TaskHubRegistry> Observed = new();
+
+    static SchedulerTelemetry()
+    {
+        Meter.CreateObservableGauge("dts.backlog", Backlog, "{work_item}", "Work items waiting for a worker, by hub and type.");
+        Meter.CreateObservableGauge("dts.workers.connected", () => AllHubs().Select(h =>
+            new Measurement<int>(h.GetWorkers().Count, new KeyValuePair<string, object?>("hub", h.Name))), "{worker}", "Connected work-item streams, by hub.");
+        Meter.CreateObservableGauge("dts.instances", Instances, "{instance}", "Orchestration instances by hub and status.");
+    }
+
+    /// <summary>Makes a running scheduler's hubs visible to the gauges (backlog, workers, instances by status).</summary>
+    public static void Observe(TaskHubRegistry hubs)
+    {
+        lock (Observed) Observed.Add(hubs);
+    }
+
+    public static void Unobserve(TaskHubRegistry hubs)
+    {
+        lock (Observed) Observed.Remove(hubs);
+    }
+
+    static List<TaskHub> AllHubs()
+    {
+        lock (Observed) return Observed.SelectMany(r => r.Hubs).ToList();
+    }
+
+    static IEnumerable<Measurement<int>> Backlog()
+    {
+        foreach (var hub in AllHubs())
+        {
+            var backlog = hub.GetBacklog();
+            var tag = new KeyValuePair<string, object?>("hub", hub.Name);
+            yield return new Measurement<int>(backlog.Orchestrations, tag, new("type", "orchestrator"));
+            yield return new Measurement<int>(backlog.Activities, tag, new("type", "activity"));
+            yield return new Measurement<int>(backlog.Entities, tag, new("type", "entity"));
+        }
+    }
+
+    static IEnumerable<Measurement<int>> Instances()
+    {
+        foreach (var hub in AllHubs())
+        {
+            var counts = hub.GetStatusCounts();
+            for (int status = 0; status < counts.Length; status++)
+            {
+                if (counts[status] == 0) continue;
+                yield return new Measurement<int>(counts[status], new("hub", hub.Name),
+                    new("status", ((OrchestrationStatus)status).ToString()));
+            }
+        }
+    }
+
+    public static void RecordCommit(Storage.CommitBatch batch, TimeSpan elapsed)
+    {
+        CommitLatency.Record(elapsed.TotalMilliseconds);
+        CommitBatchSize.Record(batch.Instances.Count + batch.Entities.Count + batch.DeletedInstances.Count + batch.DeletedEntities.Count);
+    }
+
+    /// <summary>
+    /// A span for handing one work item to a worker, in the trace of the orchestration or activity it belongs to
+    /// (the SDK's W3C trace context stored with the work). Costs nothing when nobody listens.
+    /// </summary>
+    public static void TraceDispatch(string hub, string type, string name, string instanceId, TraceContext? parent)
+    {
+        if (!Source.HasListeners()) return;
+        ActivityContext.TryParse(parent?.TraceParent, parent?.TraceState, isRemote: true, out var parentContext);
+        using var span = Source.StartActivity($"dispatch {type} {name}", ActivityKind.Producer, parentContext);
+        if (span is null) return;
+        span.SetTag("dts.hub", hub);
+        span.SetTag("dts.type", type);
+        span.SetTag("dts.name", name);
+        span.SetTag("dts.instance_id", instanceId);
+    }
+
+    public static Activity? StartCommit(string hub, Storage.CommitBatch batch)
+    {
+        if (!Source.HasListeners()) return null;
+        var span = Source.StartActivity("commit", ActivityKind.Internal, default(ActivityContext));
+        span?.SetTag("dts.hub", hub);
+        span?.SetTag("dts.commit.instances", batch.Instances.Count);
+        span?.SetTag("dts.commit.entities", batch.Entities.Count);
+        return span;
+    }
 }

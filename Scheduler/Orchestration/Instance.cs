@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using Google.Protobuf.Collections;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.DurableTask.Protobuf;
@@ -16,7 +17,25 @@ public sealed class Instance
     public string Name { get; set; } = "";
     public string? Version { get; set; }
     public string ExecutionId { get; set; } = "";
-    public OrchestrationStatus Status { get; set; } = OrchestrationStatus.Pending;
+    OrchestrationStatus _status = OrchestrationStatus.Pending;
+
+    public OrchestrationStatus Status
+    {
+        get => _status;
+        set
+        {
+            if (StatusCounts is { } counts)
+            {
+                counts[(int)_status]--;
+                counts[(int)value]++;
+            }
+
+            _status = value;
+        }
+    }
+
+    /// <summary>The owning hub's per-status counters while the instance is registered there.</summary>
+    internal int[]? StatusCounts { get; set; }
     public DateTime CreatedAt { get; set; }
     public DateTime LastUpdatedAt { get; set; }
     public DateTime? CompletedAt { get; set; }
@@ -28,8 +47,47 @@ public sealed class Instance
     public MapField<string, string>? Tags { get; set; }
     public string? ParentInstanceId { get; set; }
 
-    /// <summary>Committed history of the current execution, oldest first. Events are never mutated once appended.</summary>
-    public List<HistoryEvent> History { get; set; } = new();
+    List<HistoryEvent>? _history = new();
+    byte[]? _packedHistory;
+
+    /// <summary>
+    /// Committed history of the current execution, oldest first. Events are never mutated once appended.
+    /// A finished instance keeps it packed (serialized), which takes a fraction of the memory; reading it unpacks it.
+    /// </summary>
+    public List<HistoryEvent> History
+    {
+        get
+        {
+            if (_history is null)
+            {
+                _history = Unpack(_packedHistory);
+                _packedHistory = null;
+            }
+
+            return _history;
+        }
+        set
+        {
+            _history = value;
+            _packedHistory = null;
+        }
+    }
+
+    /// <summary>A copy of the history that leaves a packed history packed.</summary>
+    public List<HistoryEvent> CopyHistory() => _history is not null ? new List<HistoryEvent>(_history) : Unpack(_packedHistory);
+
+    /// <summary>Serializes the history of a finished instance to save memory.</summary>
+    public void PackHistory()
+    {
+        if (_history is null) return;
+        var chunk = new HistoryChunk();
+        chunk.Events.AddRange(_history);
+        _packedHistory = chunk.ToByteArray();
+        _history = null;
+    }
+
+    static List<HistoryEvent> Unpack(byte[]? packed) =>
+        packed is null ? new List<HistoryEvent>() : new List<HistoryEvent>(HistoryChunk.Parser.ParseFrom(packed).Events);
 
     /// <summary>Messages delivered but not yet processed by an episode, in arrival order.</summary>
     public List<HistoryEvent> Inbox { get; } = new();
@@ -55,11 +113,21 @@ public sealed class Instance
     /// <summary>Set when the ExecutionStarted message waits for a scheduled start time.</summary>
     public HistoryEvent? DeferredStart { get; set; }
 
+    /// <summary>The W3C trace context of whoever started the instance (stored in its start event).</summary>
+    public TraceContext? ParentTraceContext => StartEvent?.ParentTraceContext;
+
     /// <summary>Trace context echoed from the last orchestrator response.</summary>
     public OrchestrationTraceContext? TraceContext { get; set; }
 
-    /// <summary>Clients waiting for a status change.</summary>
-    public List<Waiter>? Waiters { get; set; }
+    /// <summary>Commit epoch of the instance's latest change; its work is dispatched once that epoch is durable.</summary>
+    public long DirtyEpoch { get; set; }
+
+    /// <summary>Bumped whenever <see cref="History"/> is replaced (continue-as-new, rewind).</summary>
+    public int HistoryGeneration { get; set; }
+
+    /// <summary>Generation and number of history events already in the store.</summary>
+    public int PersistedGeneration { get; set; }
+    public int PersistedHistoryCount { get; set; }
 
     public bool IsTerminal => Status is OrchestrationStatus.Completed or OrchestrationStatus.Failed
         or OrchestrationStatus.Terminated or OrchestrationStatus.Canceled;

@@ -14,8 +14,9 @@ public sealed partial class SidecarService
         Errors.ValidatePayload(request.Input, $"the input of operation '{request.Name}'", Limit);
         if (request.RequestId.Length > 100) throw Errors.Invalid("requestId is longer than 100 characters");
         if (request.ScheduledTime is { } ts) ValidateTimestamp(ts, "scheduledTime");
+        hub.EnsureWritable();
         hub.SignalEntity(request);
-        return Task.FromResult(new SignalEntityResponse());
+        return Committed(hub, new SignalEntityResponse());
     }
 
     public override Task<GetEntityResponse> GetEntity(GetEntityRequest request, ServerCallContext context)
@@ -51,14 +52,17 @@ public sealed partial class SidecarService
     public override Task<CleanEntityStorageResponse> CleanEntityStorage(CleanEntityStorageRequest request, ServerCallContext context)
     {
         var hub = hubs.Resolve(context);
+        hub.EnsureWritable();
         var (removed, released) = hub.CleanEntityStorage(request.RemoveEmptyEntities, request.ReleaseOrphanedLocks);
-        return Task.FromResult(new CleanEntityStorageResponse { EmptyEntitiesRemoved = removed, OrphanedLocksReleased = released });
+        return Committed(hub, new CleanEntityStorageResponse { EmptyEntitiesRemoved = removed, OrphanedLocksReleased = released });
     }
 
     public override Task<CompleteTaskResponse> CompleteEntityTask(EntityBatchResult request, ServerCallContext context)
     {
-        hubs.Resolve(context).CompleteEntity(request);
-        return Task.FromResult(CompleteResponse);
+        var hub = hubs.Resolve(context);
+        hub.EnsureWritable();
+        hub.CompleteEntity(request);
+        return Committed(hub, CompleteResponse);
     }
 
     static void ValidateEntityId(string id)

@@ -43,7 +43,9 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
             if (ts.ToDateTime() <= DateTime.UtcNow) request.ScheduledStartTimestamp = null;
         }
 
-        return Task.FromResult(new CreateInstanceResponse { InstanceId = hub.StartInstance(request) });
+        hub.EnsureWritable();
+        var instanceId = hub.StartInstance(request);
+        return Committed(hub, new CreateInstanceResponse { InstanceId = instanceId });
     }
 
     public override Task<GetInstanceResponse> GetInstance(GetInstanceRequest request, ServerCallContext context)
@@ -81,8 +83,9 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         Errors.ValidateInstanceId(request.InstanceId);
         Errors.RequireName(request.Name);
         Errors.ValidatePayload(request.Input, $"the payload of event '{request.Name}'", Limit);
+        hub.EnsureWritable();
         hub.RaiseEvent(request.InstanceId, request.Name, request.Input);
-        return Task.FromResult(new RaiseEventResponse());
+        return Committed(hub, new RaiseEventResponse());
     }
 
     public override Task<TerminateResponse> TerminateInstance(TerminateRequest request, ServerCallContext context)
@@ -90,8 +93,9 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         var hub = hubs.Resolve(context);
         Errors.ValidateInstanceId(request.InstanceId);
         Errors.ValidatePayload(request.Output, "output", Limit);
+        hub.EnsureWritable();
         hub.Terminate(request.InstanceId, request.Output, request.Recursive);
-        return Task.FromResult(new TerminateResponse());
+        return Committed(hub, new TerminateResponse());
     }
 
     public override Task<SuspendResponse> SuspendInstance(SuspendRequest request, ServerCallContext context)
@@ -99,8 +103,9 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         var hub = hubs.Resolve(context);
         Errors.ValidateInstanceId(request.InstanceId);
         Errors.ValidatePayload(request.Reason, "reason", Limit);
+        hub.EnsureWritable();
         hub.Suspend(request.InstanceId, request.Reason);
-        return Task.FromResult(new SuspendResponse());
+        return Committed(hub, new SuspendResponse());
     }
 
     public override Task<ResumeResponse> ResumeInstance(ResumeRequest request, ServerCallContext context)
@@ -108,15 +113,18 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         var hub = hubs.Resolve(context);
         Errors.ValidateInstanceId(request.InstanceId);
         Errors.ValidatePayload(request.Reason, "reason", Limit);
+        hub.EnsureWritable();
         hub.Resume(request.InstanceId, request.Reason);
-        return Task.FromResult(new ResumeResponse());
+        return Committed(hub, new ResumeResponse());
     }
 
     public override Task<RestartInstanceResponse> RestartInstance(RestartInstanceRequest request, ServerCallContext context)
     {
         var hub = hubs.Resolve(context);
         Errors.ValidateInstanceId(request.InstanceId);
-        return Task.FromResult(new RestartInstanceResponse { InstanceId = hub.Restart(request.InstanceId, request.RestartWithNewInstanceId) });
+        hub.EnsureWritable();
+        var instanceId = hub.Restart(request.InstanceId, request.RestartWithNewInstanceId);
+        return Committed(hub, new RestartInstanceResponse { InstanceId = instanceId });
     }
 
     public override Task<RewindInstanceResponse> RewindInstance(RewindInstanceRequest request, ServerCallContext context)
@@ -124,8 +132,9 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         var hub = hubs.Resolve(context);
         Errors.ValidateInstanceId(request.InstanceId);
         Errors.ValidatePayload(request.Reason, "reason", Limit);
+        hub.EnsureWritable();
         hub.Rewind(request.InstanceId, request.Reason);
-        return Task.FromResult(new RewindInstanceResponse());
+        return Committed(hub, new RewindInstanceResponse());
     }
 
     public override Task<QueryInstancesResponse> QueryInstances(QueryInstancesRequest request, ServerCallContext context)
@@ -165,11 +174,13 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         {
             case PurgeInstancesRequest.RequestOneofCase.InstanceId when EntityIds.IsEntityId(request.InstanceId):
                 ValidateEntityId(request.InstanceId);
-                return Task.FromResult(new PurgeInstancesResponse { DeletedInstanceCount = hub.PurgeEntity(request.InstanceId), IsComplete = true });
+                hub.EnsureWritable();
+                return Committed(hub, new PurgeInstancesResponse { DeletedInstanceCount = hub.PurgeEntity(request.InstanceId), IsComplete = true });
 
             case PurgeInstancesRequest.RequestOneofCase.InstanceId:
                 Errors.ValidateInstanceId(request.InstanceId);
-                return Task.FromResult(new PurgeInstancesResponse { DeletedInstanceCount = hub.Purge(request.InstanceId, request.Recursive), IsComplete = true });
+                hub.EnsureWritable();
+                return Committed(hub, new PurgeInstancesResponse { DeletedInstanceCount = hub.Purge(request.InstanceId, request.Recursive), IsComplete = true });
 
             case PurgeInstancesRequest.RequestOneofCase.PurgeInstanceFilter:
                 var f = request.PurgeInstanceFilter;
@@ -184,14 +195,16 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
                     timeout = d.ToTimeSpan();
                 }
 
+                hub.EnsureWritable();
                 var (deleted, complete) = hub.Purge(filter, request.Recursive, timeout);
-                return Task.FromResult(new PurgeInstancesResponse { DeletedInstanceCount = deleted, IsComplete = complete });
+                return Committed(hub, new PurgeInstancesResponse { DeletedInstanceCount = deleted, IsComplete = complete });
 
             case PurgeInstancesRequest.RequestOneofCase.InstanceBatch:
                 var ids = request.InstanceBatch.InstanceIds;
                 if (ids.Count > 500) throw Errors.Invalid($"instanceBatch has {ids.Count} instance ids; the limit is 500");
                 foreach (var id in ids) Errors.ValidateInstanceId(id, "instanceBatch.instanceIds");
-                return Task.FromResult(new PurgeInstancesResponse { DeletedInstanceCount = hub.Purge(ids, request.Recursive), IsComplete = true });
+                hub.EnsureWritable();
+                return Committed(hub, new PurgeInstancesResponse { DeletedInstanceCount = hub.Purge(ids, request.Recursive), IsComplete = true });
 
             default:
                 throw Errors.Invalid("a purge request needs an instanceId, a purgeInstanceFilter or an instanceBatch");
@@ -264,16 +277,24 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         }
     }
 
-    public override Task<CompleteTaskResponse> CompleteActivityTask(ActivityResponse request, ServerCallContext context)
+    public override async Task<CompleteTaskResponse> CompleteActivityTask(ActivityResponse request, ServerCallContext context)
     {
-        hubs.Resolve(context).CompleteActivity(request);
-        return Task.FromResult(CompleteResponse);
+        var hub = hubs.Resolve(context);
+        hub.EnsureWritable();
+        var violation = hub.CompleteActivity(request);
+        await hub.FlushAsync();
+        if (violation is not null) throw Errors.Invalid(violation);
+        return CompleteResponse;
     }
 
-    public override Task<CompleteTaskResponse> CompleteOrchestratorTask(OrchestratorResponse request, ServerCallContext context)
+    public override async Task<CompleteTaskResponse> CompleteOrchestratorTask(OrchestratorResponse request, ServerCallContext context)
     {
-        hubs.Resolve(context).CompleteOrchestration(request);
-        return Task.FromResult(CompleteResponse);
+        var hub = hubs.Resolve(context);
+        hub.EnsureWritable();
+        var violation = hub.CompleteOrchestration(request);
+        await hub.FlushAsync();
+        if (violation is not null) throw Errors.Invalid(violation);
+        return CompleteResponse;
     }
 
     public override Task<AbandonActivityTaskResponse> AbandonTaskActivityWorkItem(AbandonActivityTaskRequest request, ServerCallContext context)
@@ -292,6 +313,19 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
     {
         hubs.Resolve(context).AbandonWorkItem(request.CompletionToken);
         return Task.FromResult(new AbandonEntityTaskResponse());
+    }
+
+    /// <summary>Answers once the change just made is durable.</summary>
+    static Task<T> Committed<T>(TaskHub hub, T response)
+    {
+        var flush = hub.FlushAsync();
+        return flush.IsCompletedSuccessfully ? Task.FromResult(response) : Await(flush, response);
+
+        static async Task<T> Await(Task flush, T response)
+        {
+            await flush;
+            return response;
+        }
     }
 
     public override Task<CreateTaskHubResponse> CreateTaskHub(CreateTaskHubRequest request, ServerCallContext context)

@@ -90,6 +90,12 @@ public sealed partial class TaskHub
                 continue;
             }
 
+            if (!IsCommitted(instance.DirtyEpoch))
+            {
+                node = next;
+                continue;
+            }
+
             var worker = PickWorker(WorkKind.Orchestration, instance.Name, out bool anyCapacity);
             if (!anyCapacity) return;
             if (worker is not null)
@@ -110,6 +116,12 @@ public sealed partial class TaskHub
         {
             var next = node.Next;
             var task = node.Value;
+            if (!IsCommitted(task.Epoch))
+            {
+                node = next;
+                continue;
+            }
+
             var worker = PickWorker(WorkKind.Activity, task.Request.Name, out bool anyCapacity);
             if (!anyCapacity) return;
             if (worker is not null)
@@ -156,15 +168,22 @@ public sealed partial class TaskHub
 
     void SendOrchestration(WorkerConnection worker, Instance instance, DateTime now)
     {
-        int count = Math.Min(instance.Inbox.Count, _options.MaxEventsPerWorkItem);
-        // A rewind must reach the worker as exactly [OrchestratorStarted, ExecutionRewound].
-        for (int i = 0; i < count; i++)
+        int limit = Math.Min(instance.Inbox.Count, _options.MaxEventsPerWorkItem);
+        int count = 0;
+        long bytes = 0;
+        while (count < limit)
         {
-            if (instance.Inbox[i].EventTypeCase == HistoryEvent.EventTypeOneofCase.ExecutionRewound)
+            var e = instance.Inbox[count];
+            // A rewind must reach the worker as exactly [OrchestratorStarted, ExecutionRewound].
+            if (e.EventTypeCase == HistoryEvent.EventTypeOneofCase.ExecutionRewound)
             {
-                count = i == 0 ? 1 : i;
+                if (count == 0) count = 1;
                 break;
             }
+
+            bytes += e.CalculateSize();
+            if (count > 0 && bytes > _options.MaxNewEventBytesPerWorkItem) break;
+            count++;
         }
 
         var started = NewEvent(now);
@@ -205,6 +224,7 @@ public sealed partial class TaskHub
         worker.InFlightOrchestrations++;
         worker.Outbox.Writer.TryWrite(new WorkItem { OrchestratorRequest = request, CompletionToken = lease.Token });
         SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "orchestrator"));
+        SchedulerTelemetry.TraceDispatch(Name, "orchestrator", instance.Name, instance.InstanceId, instance.ParentTraceContext);
     }
 
     void SendActivity(WorkerConnection worker, ActivityTask task)
@@ -215,6 +235,7 @@ public sealed partial class TaskHub
         worker.InFlightActivities++;
         worker.Outbox.Writer.TryWrite(new WorkItem { ActivityRequest = task.Request, CompletionToken = lease.Token });
         SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "activity"));
+        SchedulerTelemetry.TraceDispatch(Name, "activity", task.Request.Name, task.InstanceId, task.Request.ParentTraceContext);
     }
 
     void EnqueueActivity(ActivityTask task)

@@ -39,20 +39,43 @@ public sealed partial class TaskHub
         if (!entity.IsEmpty || entity.Queued) return;
         _entities.Remove(entity.InstanceId);
         _entityIds.Remove(entity.InstanceId);
+        MarkDeleted(entity);
+    }
+
+    /// <summary>Holds a request at its entity until it is due; kept with the entity so it survives a restart.</summary>
+    void ScheduleEntityMessage(Entity entity, EntityMessage message, DateTime due)
+    {
+        var item = (due, message);
+        entity.Scheduled.Add(item);
+        MarkDirty(entity);
+        Schedule(due, () =>
+        {
+            if (!entity.Scheduled.Remove(item)) return;
+            if (!_entities.ContainsKey(entity.InstanceId))
+            {
+                _entities.Add(entity.InstanceId, entity);
+                _entityIds.Add(entity.InstanceId);
+            }
+
+            entity.Queue.AddLast(message);
+            MarkDirty(entity);
+            ProcessEntity(entity);
+        });
     }
 
     /// <summary>Queues a request at an entity (now, or at its due time) and moves the entity along.</summary>
     void SendToEntity(string entityId, EntityMessage message, DateTime? due)
     {
         if (!EntityIds.IsEntityId(entityId)) return;
+        var entity = GetOrCreateEntity(entityId);
         if (due is { } at && at > Now)
         {
-            Schedule(at, () => SendToEntity(entityId, message, null));
+            ScheduleEntityMessage(entity, message, at);
             return;
         }
 
-        var entity = GetOrCreateEntity(entityId);
         entity.Queue.AddLast(message);
+        MarkDirty(entity);
         ProcessEntity(entity);
     }
 
@@ -68,11 +91,13 @@ public sealed partial class TaskHub
             {
                 case EventTypeOneofCase.EntityLockRequested:
                     entity.Queue.Remove(node);
+                    MarkDirty(entity);
                     AcquireLock(entity, message);
                     continue;
 
                 case EventTypeOneofCase.EntityUnlockSent:
                     entity.Queue.Remove(node);
+                    MarkDirty(entity);
                     if (entity.LockedBy is not null && entity.LockedBy == message.ParentInstanceId) ReleaseLock(entity);
                     continue;
 
@@ -117,6 +142,7 @@ public sealed partial class TaskHub
 
         entity.LockedBy = owner;
         entity.LockCriticalSectionId = request.CriticalSectionId;
+        MarkDirty(entity);
         if (!_locksByOwner.TryGetValue(owner, out var held)) _locksByOwner[owner] = held = new HashSet<string>(StringComparer.Ordinal);
         held.Add(entity.InstanceId);
 
@@ -151,6 +177,7 @@ public sealed partial class TaskHub
 
         entity.LockedBy = null;
         entity.LockCriticalSectionId = null;
+        MarkDirty(entity);
     }
 
     /// <summary>Releases every lock an orchestration holds; called when it ends or is removed.</summary>
@@ -162,6 +189,7 @@ public sealed partial class TaskHub
             if (!_entities.TryGetValue(id, out var entity) || entity.LockedBy != orchestrationId) continue;
             entity.LockedBy = null;
             entity.LockCriticalSectionId = null;
+            MarkDirty(entity);
             ProcessEntity(entity);
         }
     }
@@ -246,6 +274,12 @@ public sealed partial class TaskHub
                 _readyEntities.Remove(node);
                 entity.Queued = false;
                 ProcessEntity(entity);
+                node = next;
+                continue;
+            }
+
+            if (!IsCommitted(entity.DirtyEpoch))
+            {
                 node = next;
                 continue;
             }
@@ -368,6 +402,7 @@ public sealed partial class TaskHub
             }
 
             Requeue(entity, batch, executed);
+            MarkDirty(entity);
             SchedulerTelemetry.WorkItemsCompleted.Add(1, new KeyValuePair<string, object?>("type", "entity"));
             ProcessEntity(entity);
             Pump();
@@ -544,6 +579,7 @@ public sealed partial class TaskHub
                     if (_entities.Remove(entity.InstanceId))
                     {
                         _entityIds.Remove(entity.InstanceId);
+                        MarkDeleted(entity);
                         removed++;
                     }
                 }
@@ -564,6 +600,7 @@ public sealed partial class TaskHub
             if (!_entities.TryGetValue(id, out var entity) || entity.State is null) return 0;
             entity.State = null;
             entity.LastModified = Now;
+            MarkDirty(entity);
             ForgetEntityIfEmpty(entity);
             return 1;
         }

@@ -17,7 +17,8 @@ public sealed partial class TaskHub
 {
     public const string PayloadTooLargeErrorType = "PayloadSizeExceeded";
 
-    public void CompleteOrchestration(OrchestratorResponse response)
+    /// <summary>Applies a worker's orchestrator result. Returns the payload-limit violation that failed it, if any.</summary>
+    public string? CompleteOrchestration(OrchestratorResponse response)
     {
         string? violation;
         lock (_gate)
@@ -26,7 +27,7 @@ public sealed partial class TaskHub
                 || lease.Instance.InstanceId != response.InstanceId)
             {
                 Logs.StaleCompletion(_logger, response.CompletionToken, Name);
-                return;
+                return null;
             }
 
             if (!lease.FirstChunkSeen)
@@ -41,7 +42,7 @@ public sealed partial class TaskHub
             if (partial)
             {
                 (lease.PartialActions ??= new()).AddRange(response.Actions);
-                return;
+                return null;
             }
 
             IList<OrchestratorAction> actions = response.Actions;
@@ -69,10 +70,11 @@ public sealed partial class TaskHub
             Pump();
         }
 
-        if (violation is not null) throw Errors.Invalid(violation);
+        return violation;
     }
 
-    public void CompleteActivity(ActivityResponse response)
+    /// <summary>Applies an activity result. Returns the payload-limit violation that turned it into a failure, if any.</summary>
+    public string? CompleteActivity(ActivityResponse response)
     {
         string? violation = null;
         lock (_gate)
@@ -80,7 +82,7 @@ public sealed partial class TaskHub
             if (!_leases.TryGetValue(response.CompletionToken, out var found) || found is not ActivityLease lease)
             {
                 Logs.StaleCompletion(_logger, response.CompletionToken, Name);
-                return;
+                return null;
             }
 
             EndLease(lease);
@@ -108,7 +110,7 @@ public sealed partial class TaskHub
             Pump();
         }
 
-        if (violation is not null) throw Errors.Invalid(violation);
+        return violation;
     }
 
     string? CheckPayloads(string? customStatus, IList<OrchestratorAction> actions)
@@ -199,17 +201,7 @@ public sealed partial class TaskHub
                     };
                     e.TaskScheduled.Tags.Add(schedule.Tags);
                     Append(instance, e);
-                    var request = new ActivityRequest
-                    {
-                        Name = schedule.Name,
-                        Version = schedule.Version,
-                        Input = schedule.Input,
-                        OrchestrationInstance = new OrchestrationInstance { InstanceId = instance.InstanceId, ExecutionId = instance.ExecutionId },
-                        TaskId = action.Id,
-                        ParentTraceContext = schedule.ParentTraceContext,
-                    };
-                    request.Tags.Add(schedule.Tags);
-                    EnqueueActivity(new ActivityTask { InstanceId = instance.InstanceId, ExecutionId = instance.ExecutionId, TaskId = action.Id, Request = request });
+                    EnqueueActivity(NewActivityTask(instance, action.Id, e.TaskScheduled, _epoch));
                     break;
 
                 case OrchestratorAction.OrchestratorActionTypeOneofCase.CreateTimer:
@@ -293,11 +285,31 @@ public sealed partial class TaskHub
             {
                 TerminateChildren(instance, terminate.Input, now);
             }
+
+            // A durable store packs it once the commit has read the new events.
+            if (!_durable) instance.PackHistory();
         }
 
         instance.LastUpdatedAt = now;
+        MarkDirty(instance);
         NotifyWaiters(instance);
         MakeReady(instance);
+    }
+
+    /// <summary>The activity work a TaskScheduled event of the current execution asks for.</summary>
+    static ActivityTask NewActivityTask(Instance instance, int taskId, TaskScheduledEvent scheduled, long epoch)
+    {
+        var request = new ActivityRequest
+        {
+            Name = scheduled.Name,
+            Version = scheduled.Version,
+            Input = scheduled.Input,
+            OrchestrationInstance = new OrchestrationInstance { InstanceId = instance.InstanceId, ExecutionId = instance.ExecutionId },
+            TaskId = taskId,
+            ParentTraceContext = scheduled.ParentTraceContext,
+        };
+        request.Tags.Add(scheduled.Tags);
+        return new ActivityTask { InstanceId = instance.InstanceId, ExecutionId = instance.ExecutionId, TaskId = taskId, Request = request, Epoch = epoch };
     }
 
     void ScheduleTimer(string instanceId, string executionId, int timerId, Google.Protobuf.WellKnownTypes.Timestamp fireAt)
@@ -317,6 +329,7 @@ public sealed partial class TaskHub
         instance.Output = result;
         instance.Failure = failure;
         instance.CompletedAt = now;
+        MarkDirty(instance);
         CountFinished();
         instance.Inbox.Clear();
         instance.DeferredStart = null;
@@ -376,6 +389,7 @@ public sealed partial class TaskHub
 
         instance.History = new List<HistoryEvent>();
         instance.HistoryBytes = 0;
+        instance.HistoryGeneration++;
         instance.ExecutionId = executionId;
         instance.Version = start.ExecutionStarted.Version;
         instance.Input = action.Result;
@@ -392,6 +406,7 @@ public sealed partial class TaskHub
         instance.Inbox.RemoveRange(0, Math.Min(lease.DispatchedCount, instance.Inbox.Count));
         instance.History = new List<HistoryEvent>(rewind.NewHistory.Count);
         instance.HistoryBytes = 0;
+        instance.HistoryGeneration++;
         foreach (var e in rewind.NewHistory) Append(instance, e);
 
         var start = instance.StartEvent;
@@ -428,6 +443,7 @@ public sealed partial class TaskHub
 
         instance.ReplayRequested = true;
         instance.LastUpdatedAt = Now;
+        MarkDirty(instance);
         NotifyWaiters(instance);
         MakeReady(instance);
     }
@@ -495,19 +511,14 @@ public sealed partial class TaskHub
         };
         if (tags is not null) start.ExecutionStarted.Tags.Add(tags);
         AddInstance(instance);
+        MarkDirty(instance);
         CountStarted();
 
         if (instance.ScheduledStartAt is { } at)
         {
             start.ExecutionStarted.ScheduledStartTimestamp = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTime(at);
             instance.DeferredStart = start;
-            Schedule(at, () =>
-            {
-                if (!ReferenceEquals(instance.DeferredStart, start)) return;
-                instance.DeferredStart = null;
-                instance.Inbox.Insert(0, start);
-                MakeReady(instance);
-            });
+            Schedule(at, () => StartDeferred(instance, start));
         }
         else
         {
@@ -517,6 +528,16 @@ public sealed partial class TaskHub
 
         NotifyWaiters(instance);
         return instance;
+    }
+
+    /// <summary>A scheduled start came due: the start event moves to the front of the inbox.</summary>
+    void StartDeferred(Instance instance, HistoryEvent start)
+    {
+        if (!ReferenceEquals(instance.DeferredStart, start)) return;
+        instance.DeferredStart = null;
+        instance.Inbox.Insert(0, start);
+        MarkDirty(instance);
+        MakeReady(instance);
     }
 
     static string NewExecutionId() => Guid.NewGuid().ToString("N");

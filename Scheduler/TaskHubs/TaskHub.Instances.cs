@@ -197,6 +197,7 @@ public sealed partial class TaskHub
 
     void RewindInstance(Instance instance, string? reason, string? parentExecutionId)
     {
+        MarkDirty(instance);
         instance.Status = OrchestrationStatus.Running;
         instance.CompletedAt = null;
         instance.LastUpdatedAt = Now;
@@ -219,7 +220,7 @@ public sealed partial class TaskHub
         {
             if (!_instances.TryGetValue(instanceId, out var instance)) return null;
             if (!string.IsNullOrEmpty(executionId) && executionId != instance.ExecutionId) return null;
-            return new List<HistoryEvent>(instance.History);
+            return instance.CopyHistory();
         }
     }
 

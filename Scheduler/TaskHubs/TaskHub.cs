@@ -59,7 +59,17 @@ public sealed partial class TaskHub
             {
                 worker.Outbox.Writer.TryComplete();
             }
+
+            // Let the commit loop write what is pending and end.
+            _commitRequested.Release();
         }
+    }
+
+    /// <summary>Waits for the last commit after <see cref="Stop"/>, then closes the store.</summary>
+    public async Task CloseAsync()
+    {
+        if (_commitLoop is { } loop) await loop.ConfigureAwait(false);
+        await _store.DisposeAsync().ConfigureAwait(false);
     }
 
     string NewToken(char kind) => string.Create(null, stackalloc char[24], $"{kind}{++_tokenSequence:x}");
@@ -75,6 +85,7 @@ public sealed partial class TaskHub
         if (executionId is not null && executionId.Length > 0 && executionId != instance.ExecutionId) return false;
         if (instance.IsTerminal && message.EventTypeCase != HistoryEvent.EventTypeOneofCase.ExecutionRewound) return false;
         instance.Inbox.Add(message);
+        MarkDirty(instance);
         MakeReady(instance);
         return true;
     }
@@ -100,10 +111,20 @@ public sealed partial class TaskHub
 
     void Touch(Instance instance) => instance.LastUpdatedAt = Now;
 
+    /// <summary>Instances per <see cref="OrchestrationStatus"/> value, kept up to date as statuses change.</summary>
+    readonly int[] _statusCounts = new int[8];
+
+    public int[] GetStatusCounts()
+    {
+        lock (_gate) return (int[])_statusCounts.Clone();
+    }
+
     void AddInstance(Instance instance)
     {
         _instances[instance.InstanceId] = instance;
         _ids.Add(instance.InstanceId);
+        instance.StatusCounts = _statusCounts;
+        _statusCounts[(int)instance.Status]++;
     }
 
     void RemoveInstance(Instance instance)
@@ -111,6 +132,13 @@ public sealed partial class TaskHub
         if (instance.Lease is { } lease) EndLease(lease);
         _instances.Remove(instance.InstanceId);
         _ids.Remove(instance.InstanceId);
+        if (instance.StatusCounts is not null)
+        {
+            _statusCounts[(int)instance.Status]--;
+            instance.StatusCounts = null;
+        }
+
+        MarkDeleted(instance);
         instance.Inbox.Clear();
         instance.DeferredStart = null;
         ReleaseLocksHeldBy(instance.InstanceId);

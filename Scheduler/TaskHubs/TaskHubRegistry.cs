@@ -1,11 +1,12 @@
 using System.Collections.Concurrent;
 using DurableTask.Scheduler.Hosting;
+using DurableTask.Scheduler.Storage;
 using Grpc.Core;
 
 namespace DurableTask.Scheduler.TaskHubs;
 
 /// <summary>The task hubs this scheduler serves. Each call names its hub in the <c>taskhub</c> header.</summary>
-public sealed class TaskHubRegistry(SchedulerOptions options, TimeProvider time, ILoggerFactory loggers)
+public sealed class TaskHubRegistry(SchedulerOptions options, TimeProvider time, ILoggerFactory loggers, IStoreProvider stores)
 {
     public const string DefaultHubName = "default";
     readonly ConcurrentDictionary<string, TaskHub> _hubs = new(StringComparer.OrdinalIgnoreCase);
@@ -16,25 +17,22 @@ public sealed class TaskHubRegistry(SchedulerOptions options, TimeProvider time,
     public static bool IsValidName(string name) =>
         name.Length is > 0 and <= 64 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_');
 
-    public Task InitializeAsync(CancellationToken cancellationToken)
+    public async Task InitializeAsync(CancellationToken cancellationToken)
     {
         foreach (var name in options.TaskHubNames)
         {
-            GetOrCreate(name);
+            await OpenAsync(name, cancellationToken);
         }
-
-        return Task.CompletedTask;
     }
 
-    public Task StopAsync()
+    public async Task StopAsync()
     {
-        foreach (var hub in _hubs.Values)
-        {
-            hub.Stop();
-        }
-
-        return Task.CompletedTask;
+        foreach (var hub in _hubs.Values) hub.Stop();
+        foreach (var hub in _hubs.Values) await hub.CloseAsync();
     }
+
+    /// <summary>True when every hub's store takes commits.</summary>
+    public bool StoresHealthy => _hubs.Values.All(h => h.StoreHealthy);
 
     /// <summary>Finds the hub a call addresses, or fails it with NotFound (InvalidArgument for a malformed name).</summary>
     public TaskHub Resolve(ServerCallContext context)
@@ -64,14 +62,21 @@ public sealed class TaskHubRegistry(SchedulerOptions options, TimeProvider time,
 
     public TaskHub? Find(string name) => _hubs.TryGetValue(name, out var hub) ? hub : null;
 
+    async Task<TaskHub> OpenAsync(string name, CancellationToken cancellationToken)
+    {
+        var hub = new TaskHub(name, options, time, loggers.CreateLogger<TaskHub>());
+        await hub.OpenAsync(stores.Open(name), cancellationToken);
+        _hubs[name] = hub;
+        return hub;
+    }
+
+    /// <summary>Creates a hub on first use (dynamic task hubs); it loads whatever its store already holds.</summary>
     TaskHub GetOrCreate(string name)
     {
         lock (_createGate)
         {
             if (_hubs.TryGetValue(name, out var existing)) return existing;
-            var hub = new TaskHub(name, options, time, loggers.CreateLogger<TaskHub>());
-            _hubs[name] = hub;
-            return hub;
+            return OpenAsync(name, CancellationToken.None).GetAwaiter().GetResult();
         }
     }
 

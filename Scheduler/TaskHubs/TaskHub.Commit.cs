@@ -1,0 +1,271 @@
+using DurableTask.Scheduler.Entities;
+using DurableTask.Scheduler.Orchestration;
+using DurableTask.Scheduler.Storage;
+using DurableTask.Scheduler.Storage.Records;
+using Google.Protobuf;
+using Grpc.Core;
+using Microsoft.DurableTask.Protobuf;
+
+namespace DurableTask.Scheduler.TaskHubs;
+
+/// <summary>
+/// Group commit: changes accumulate as dirty instances and entities; one loop snapshots them under the lock and
+/// writes the batch outside it, while new changes gather for the next batch. Callers await <see cref="FlushAsync"/>
+/// before they answer, and work that follows from a change is dispatched only once its batch is committed.
+/// </summary>
+public sealed partial class TaskHub
+{
+    public const int RecordFormatVersion = 1;
+
+    ITaskHubStore _store = new Storage.InMemory.InMemoryStore();
+    bool _durable;
+
+    readonly HashSet<Instance> _dirtyInstances = new(ReferenceEqualityComparer.Instance);
+    readonly HashSet<string> _deletedInstances = new(StringComparer.Ordinal);
+    readonly HashSet<Entity> _dirtyEntities = new(ReferenceEqualityComparer.Instance);
+    readonly HashSet<string> _deletedEntities = new(StringComparer.Ordinal);
+
+    /// <summary>Epoch of the batch now gathering changes, and of the last batch known durable.</summary>
+    long _epoch = 1;
+    long _committedEpoch;
+
+    TaskCompletionSource _pendingCommit = NewCommitSignal();
+    TaskCompletionSource? _inFlightCommit;
+    readonly SemaphoreSlim _commitRequested = new(0);
+    bool _commitRequestPending;
+    Task? _commitLoop;
+    volatile bool _storeHealthy = true;
+
+    public bool StoreHealthy => _storeHealthy;
+
+    static TaskCompletionSource NewCommitSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>True when work readied in <paramref name="epoch"/> may be handed out (its batch is durable).</summary>
+    bool IsCommitted(long epoch) => !_durable || epoch <= _committedEpoch;
+
+    void MarkDirty(Instance instance)
+    {
+        if (!_durable) return;
+        instance.DirtyEpoch = _epoch;
+        _dirtyInstances.Add(instance);
+        _deletedInstances.Remove(instance.InstanceId);
+        RequestCommit();
+    }
+
+    void MarkDeleted(Instance instance)
+    {
+        if (!_durable) return;
+        _dirtyInstances.Remove(instance);
+        _deletedInstances.Add(instance.InstanceId);
+        RequestCommit();
+    }
+
+    void MarkDirty(Entity entity)
+    {
+        if (!_durable) return;
+        entity.DirtyEpoch = _epoch;
+        _dirtyEntities.Add(entity);
+        _deletedEntities.Remove(entity.InstanceId);
+        RequestCommit();
+    }
+
+    void MarkDeleted(Entity entity)
+    {
+        if (!_durable) return;
+        _dirtyEntities.Remove(entity);
+        _deletedEntities.Add(entity.InstanceId);
+        RequestCommit();
+    }
+
+    void RequestCommit()
+    {
+        if (_commitRequestPending) return;
+        _commitRequestPending = true;
+        _commitRequested.Release();
+    }
+
+    bool HasPendingChanges => _dirtyInstances.Count > 0 || _deletedInstances.Count > 0 || _dirtyEntities.Count > 0 || _deletedEntities.Count > 0;
+
+    /// <summary>Completes once every change made so far is durable. Throws Unavailable if the store stays down.</summary>
+    public Task FlushAsync()
+    {
+        if (!_durable) return Task.CompletedTask;
+        Task wait;
+        lock (_gate)
+        {
+            if (HasPendingChanges) wait = _pendingCommit.Task;
+            else if (_inFlightCommit is { } inFlight) wait = inFlight.Task;
+            else return Task.CompletedTask;
+        }
+
+        return wait.IsCompleted ? wait : WaitForCommit(wait);
+    }
+
+    async Task WaitForCommit(Task commit)
+    {
+        try
+        {
+            await commit.WaitAsync(_options.CommitTimeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable,
+                $"the store of task hub '{Name}' did not confirm the change within {_options.CommitTimeout.TotalSeconds:0} s; it is kept in memory and retried"));
+        }
+    }
+
+    /// <summary>Fails fast while the store is down, before anything is changed.</summary>
+    public void EnsureWritable()
+    {
+        if (_durable && !_storeHealthy)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, $"the store of task hub '{Name}' is unavailable; retry later"));
+        }
+    }
+
+    async Task CommitLoopAsync()
+    {
+        var backoff = TimeSpan.FromMilliseconds(100);
+        while (true)
+        {
+            if (!_stopped) await _commitRequested.WaitAsync().ConfigureAwait(false);
+            CommitBatch batch;
+            long epoch;
+            TaskCompletionSource signal;
+            lock (_gate)
+            {
+                _commitRequestPending = false;
+                if (_stopped && !HasPendingChanges) return;
+                batch = BuildBatch();
+                epoch = _epoch++;
+                signal = _pendingCommit;
+                _pendingCommit = NewCommitSignal();
+                _inFlightCommit = signal;
+            }
+
+            while (!batch.IsEmpty)
+            {
+                try
+                {
+                    var started = System.Diagnostics.Stopwatch.GetTimestamp();
+                    using (var span = Hosting.SchedulerTelemetry.StartCommit(Name, batch))
+                    {
+                        await _store.CommitAsync(batch, CancellationToken.None).ConfigureAwait(false);
+                    }
+
+                    Hosting.SchedulerTelemetry.RecordCommit(batch, System.Diagnostics.Stopwatch.GetElapsedTime(started));
+                    if (!_storeHealthy) Logs.StoreRecovered(_logger, Name);
+                    _storeHealthy = true;
+                    backoff = TimeSpan.FromMilliseconds(100);
+                    break;
+                }
+                catch (Exception ex)
+                {
+                    if (_storeHealthy) Logs.CommitFailed(_logger, Name, ex);
+                    _storeHealthy = false;
+                    await Task.Delay(backoff).ConfigureAwait(false);
+                    backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 2000));
+                }
+            }
+
+            lock (_gate)
+            {
+                _committedEpoch = epoch;
+                if (ReferenceEquals(_inFlightCommit, signal)) _inFlightCommit = null;
+                Pump();
+            }
+
+            signal.TrySetResult();
+        }
+    }
+
+    /// <summary>Snapshots every dirty record. Runs under the lock.</summary>
+    CommitBatch BuildBatch()
+    {
+        var batch = new CommitBatch();
+        foreach (var id in _deletedInstances) batch.DeletedInstances.Add(id);
+        foreach (var instance in _dirtyInstances) batch.Instances.Add(Snapshot(instance));
+        foreach (var id in _deletedEntities) batch.DeletedEntities.Add(id);
+        foreach (var entity in _dirtyEntities) batch.Entities.Add(Snapshot(entity));
+        _deletedInstances.Clear();
+        _dirtyInstances.Clear();
+        _deletedEntities.Clear();
+        _dirtyEntities.Clear();
+        return batch;
+    }
+
+    static InstanceChange Snapshot(Instance instance)
+    {
+        var record = new InstanceRecord
+        {
+            FormatVersion = RecordFormatVersion,
+            InstanceId = instance.InstanceId,
+            Name = instance.Name,
+            ExecutionId = instance.ExecutionId,
+            Status = (int)instance.Status,
+            CreatedAt = instance.CreatedAt.Ticks,
+            LastUpdatedAt = instance.LastUpdatedAt.Ticks,
+            ReplayRequested = instance.ReplayRequested,
+            HistoryGeneration = instance.HistoryGeneration,
+            HistoryEventCount = instance.History.Count,
+        };
+        if (instance.Version is not null) record.Version = instance.Version;
+        if (instance.CompletedAt is { } completed) record.CompletedAt = completed.Ticks;
+        if (instance.ScheduledStartAt is { } scheduled) record.ScheduledStartAt = scheduled.Ticks;
+        if (instance.Input is not null) record.Input = instance.Input;
+        if (instance.Output is not null) record.Output = instance.Output;
+        if (instance.CustomStatus is not null) record.CustomStatus = instance.CustomStatus;
+        if (instance.Failure is not null) record.Failure = instance.Failure.ToByteString();
+        if (instance.Tags is not null) record.Tags.Add(instance.Tags);
+        if (instance.ParentInstanceId is not null) record.ParentInstanceId = instance.ParentInstanceId;
+        foreach (var e in instance.Inbox) record.Inbox.Add(e.ToByteString());
+        if (instance.DeferredStart is not null) record.DeferredStart = instance.DeferredStart.ToByteString();
+        if (instance.TraceContext is not null) record.TraceContext = instance.TraceContext.ToByteString();
+
+        bool replace = instance.PersistedGeneration != instance.HistoryGeneration;
+        int from = replace ? 0 : Math.Min(instance.PersistedHistoryCount, instance.History.Count);
+        HistoryBlock? append = null;
+        if (from < instance.History.Count)
+        {
+            append = new HistoryBlock { FormatVersion = RecordFormatVersion, Generation = instance.HistoryGeneration };
+            for (int i = from; i < instance.History.Count; i++) append.Events.Add(instance.History[i].ToByteString());
+        }
+
+        instance.PersistedGeneration = instance.HistoryGeneration;
+        instance.PersistedHistoryCount = instance.History.Count;
+        if (instance.IsTerminal) instance.PackHistory();
+        return new InstanceChange { Record = record, ReplaceHistory = replace, Append = append };
+    }
+
+    static EntityRecord Snapshot(Entity entity)
+    {
+        var record = new EntityRecord
+        {
+            FormatVersion = RecordFormatVersion,
+            InstanceId = entity.InstanceId,
+            LastModified = entity.LastModified.Ticks,
+        };
+        if (entity.State is not null) record.State = entity.State;
+        if (entity.LockedBy is not null) record.LockedBy = entity.LockedBy;
+        if (entity.LockCriticalSectionId is not null) record.LockCriticalSectionId = entity.LockCriticalSectionId;
+        // A batch in flight is not done until its result is committed: it is stored at the head of the queue.
+        if (entity.Lease is { } lease)
+        {
+            foreach (var message in lease.Batch) record.Queue.Add(ToRecord(message, null));
+        }
+
+        foreach (var message in entity.Queue) record.Queue.Add(ToRecord(message, null));
+        foreach (var (due, message) in entity.Scheduled) record.Scheduled.Add(ToRecord(message, due));
+        if (entity.RecentRequestOrder is not null) record.RecentRequestIds.Add(entity.RecentRequestOrder);
+        return record;
+    }
+
+    static EntityMessageRecord ToRecord(EntityMessage message, DateTime? due)
+    {
+        var record = new EntityMessageRecord { Event = message.Event.ToByteString(), Legacy = message.Legacy };
+        if (message.ParentInstanceId is not null) record.ParentInstanceId = message.ParentInstanceId;
+        if (message.ParentExecutionId is not null) record.ParentExecutionId = message.ParentExecutionId;
+        if (due is { } at) record.DueAt = at.Ticks;
+        return record;
+    }
+}

@@ -1,0 +1,178 @@
+using DurableTask.Scheduler.Dispatch;
+using DurableTask.Scheduler.Entities;
+using DurableTask.Scheduler.Orchestration;
+using DurableTask.Scheduler.Storage;
+using DurableTask.Scheduler.Storage.Records;
+using Microsoft.DurableTask.Protobuf;
+using EventTypeOneofCase = Microsoft.DurableTask.Protobuf.HistoryEvent.EventTypeOneofCase;
+
+namespace DurableTask.Scheduler.TaskHubs;
+
+/// <summary>
+/// Loading a hub from its store and resuming: inboxes, scheduled starts, activities and timers still owed
+/// (derived from each history), entity queues, locks and scheduled signals.
+/// </summary>
+public sealed partial class TaskHub
+{
+    /// <summary>Attaches the store, loads what it holds and starts the commit loop.</summary>
+    public async Task OpenAsync(ITaskHubStore store, CancellationToken cancellationToken)
+    {
+        var stored = await store.LoadAsync(cancellationToken).ConfigureAwait(false);
+        lock (_gate)
+        {
+            _store = store;
+            _durable = store.IsDurable;
+            _committedEpoch = 0;
+            foreach (var item in stored.Instances) Restore(item);
+            foreach (var record in stored.Entities) Restore(record);
+            foreach (var instance in _instances.Values) ResumeOwedWork(instance);
+            foreach (var entity in _entities.Values.ToList()) ProcessEntity(entity);
+            Pump();
+        }
+
+        if (_durable) _commitLoop = Task.Run(CommitLoopAsync);
+    }
+
+    void Restore(StoredInstance stored)
+    {
+        var r = stored.Record;
+        if (r.FormatVersion > RecordFormatVersion)
+            throw new StoreCorruptedException($"instance '{r.InstanceId}' in task hub '{Name}' has record format {r.FormatVersion}, newer than this scheduler understands ({RecordFormatVersion})");
+        try
+        {
+            var instance = new Instance(r.InstanceId)
+            {
+                Name = r.Name,
+                Version = r.HasVersion ? r.Version : null,
+                ExecutionId = r.ExecutionId,
+                Status = (OrchestrationStatus)r.Status,
+                CreatedAt = new DateTime(r.CreatedAt, DateTimeKind.Utc),
+                LastUpdatedAt = new DateTime(r.LastUpdatedAt, DateTimeKind.Utc),
+                CompletedAt = r.HasCompletedAt ? new DateTime(r.CompletedAt, DateTimeKind.Utc) : null,
+                ScheduledStartAt = r.HasScheduledStartAt ? new DateTime(r.ScheduledStartAt, DateTimeKind.Utc) : null,
+                Input = r.HasInput ? r.Input : null,
+                Output = r.HasOutput ? r.Output : null,
+                CustomStatus = r.HasCustomStatus ? r.CustomStatus : null,
+                Failure = r.Failure.IsEmpty ? null : TaskFailureDetails.Parser.ParseFrom(r.Failure),
+                ParentInstanceId = r.HasParentInstanceId ? r.ParentInstanceId : null,
+                ReplayRequested = r.ReplayRequested,
+                TraceContext = r.TraceContext.IsEmpty ? null : OrchestrationTraceContext.Parser.ParseFrom(r.TraceContext),
+                HistoryGeneration = r.HistoryGeneration,
+                PersistedGeneration = r.HistoryGeneration,
+            };
+            if (r.Tags.Count > 0)
+            {
+                instance.Tags = new Google.Protobuf.Collections.MapField<string, string>();
+                instance.Tags.Add(r.Tags);
+            }
+
+            foreach (var block in stored.History)
+            {
+                if (block.Generation != r.HistoryGeneration) continue;
+                foreach (var bytes in block.Events) Append(instance, HistoryEvent.Parser.ParseFrom(bytes));
+            }
+
+            instance.PersistedHistoryCount = instance.History.Count;
+            foreach (var bytes in r.Inbox) instance.Inbox.Add(HistoryEvent.Parser.ParseFrom(bytes));
+            if (!r.DeferredStart.IsEmpty)
+            {
+                var start = HistoryEvent.Parser.ParseFrom(r.DeferredStart);
+                instance.DeferredStart = start;
+                var at = instance.ScheduledStartAt ?? Now;
+                Schedule(at, () => StartDeferred(instance, start));
+            }
+
+            AddInstance(instance);
+        }
+        catch (Google.Protobuf.InvalidProtocolBufferException ex)
+        {
+            throw new StoreCorruptedException($"the stored record of instance '{r.InstanceId}' in task hub '{Name}' is damaged: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>Re-creates the activities and timers an instance's history shows as scheduled but not yet answered.</summary>
+    void ResumeOwedWork(Instance instance)
+    {
+        if (instance.IsTerminal)
+        {
+            instance.PackHistory();
+            return;
+        }
+
+        if (instance.History.Count == 0)
+        {
+            MakeReady(instance);
+            return;
+        }
+
+        var answeredTasks = new HashSet<int>();
+        var firedTimers = new HashSet<int>();
+        foreach (var e in instance.History.Concat(instance.Inbox))
+        {
+            switch (e.EventTypeCase)
+            {
+                case EventTypeOneofCase.TaskCompleted: answeredTasks.Add(e.TaskCompleted.TaskScheduledId); break;
+                case EventTypeOneofCase.TaskFailed: answeredTasks.Add(e.TaskFailed.TaskScheduledId); break;
+                case EventTypeOneofCase.TimerFired: firedTimers.Add(e.TimerFired.TimerId); break;
+            }
+        }
+
+        foreach (var e in instance.History)
+        {
+            if (e.EventTypeCase == EventTypeOneofCase.TaskScheduled && !answeredTasks.Contains(e.EventId))
+            {
+                EnqueueActivity(NewActivityTask(instance, e.EventId, e.TaskScheduled, epoch: 0));
+            }
+            else if (e.EventTypeCase == EventTypeOneofCase.TimerCreated && !firedTimers.Contains(e.EventId))
+            {
+                ScheduleTimer(instance.InstanceId, instance.ExecutionId, e.EventId, e.TimerCreated.FireAt);
+            }
+        }
+
+        MakeReady(instance);
+    }
+
+    void Restore(EntityRecord r)
+    {
+        if (r.FormatVersion > RecordFormatVersion)
+            throw new StoreCorruptedException($"entity '{r.InstanceId}' in task hub '{Name}' has record format {r.FormatVersion}, newer than this scheduler understands ({RecordFormatVersion})");
+        try
+        {
+            var entity = GetOrCreateEntity(r.InstanceId);
+            entity.State = r.HasState ? r.State : null;
+            entity.LastModified = new DateTime(r.LastModified, DateTimeKind.Utc);
+            entity.LockedBy = r.HasLockedBy ? r.LockedBy : null;
+            entity.LockCriticalSectionId = r.HasLockCriticalSectionId ? r.LockCriticalSectionId : null;
+            if (entity.LockedBy is { } owner)
+            {
+                if (!_locksByOwner.TryGetValue(owner, out var held)) _locksByOwner[owner] = held = new HashSet<string>(StringComparer.Ordinal);
+                held.Add(entity.InstanceId);
+            }
+
+            foreach (var m in r.Queue) entity.Queue.AddLast(FromRecord(m));
+            foreach (var m in r.Scheduled)
+            {
+                var message = FromRecord(m);
+                ScheduleEntityMessage(entity, message, m.HasDueAt ? new DateTime(m.DueAt, DateTimeKind.Utc) : Now);
+            }
+
+            if (r.RecentRequestIds.Count > 0)
+            {
+                entity.RecentRequestIds = new HashSet<string>(r.RecentRequestIds, StringComparer.Ordinal);
+                entity.RecentRequestOrder = new Queue<string>(r.RecentRequestIds);
+            }
+        }
+        catch (Google.Protobuf.InvalidProtocolBufferException ex)
+        {
+            throw new StoreCorruptedException($"the stored record of entity '{r.InstanceId}' in task hub '{Name}' is damaged: {ex.Message}", ex);
+        }
+    }
+
+    static EntityMessage FromRecord(EntityMessageRecord m) => new()
+    {
+        Event = HistoryEvent.Parser.ParseFrom(m.Event),
+        ParentInstanceId = m.HasParentInstanceId ? m.ParentInstanceId : null,
+        ParentExecutionId = m.HasParentExecutionId ? m.ParentExecutionId : null,
+        Legacy = m.Legacy,
+    };
+}
