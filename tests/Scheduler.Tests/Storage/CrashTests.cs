@@ -1,9 +1,11 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using DurableTask.Scheduler.Storage.Sqlite;
 using Grpc.Core;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
 using Xunit.Abstractions;
+using P = Microsoft.DurableTask.Protobuf;
 
 namespace DurableTask.Scheduler.Tests.Storage;
 
@@ -50,6 +52,18 @@ public sealed class CrashTests(ITestOutputHelper output)
         using var data = new TempFolder("timer-sqlite");
         Directory.CreateDirectory(data.Path);
         await RunTimersAcrossRestartAsync(data.Path, "--Scheduler:Store=sqlite", $"--Scheduler:DataPath={data.Path}");
+
+        // The histories the scheduler committed: when it fired each timer (the worker may have run it later).
+        await using var store = new SqliteStoreProvider(data.Path, new SqliteStoreOptions()).Open("default");
+        foreach (var instance in (await store.LoadAsync(CancellationToken.None)).Instances)
+        {
+            var fired = instance.History.SelectMany(b => b.Events).Select(e => P.HistoryEvent.Parser.ParseFrom(e))
+                .Single(e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.TimerFired);
+            var due = fired.TimerFired.FireAt.ToDateTime();
+            var at = fired.Timestamp.ToDateTime();
+            output.WriteLine($"scheduler fired the timer of '{instance.Record.InstanceId}' {(at - due).TotalMilliseconds:F0} ms after its due time");
+            Assert.True(at >= due, $"the timer of '{instance.Record.InstanceId}' fired {(due - at).TotalMilliseconds:F0} ms early");
+        }
     }
 
     [Fact]
