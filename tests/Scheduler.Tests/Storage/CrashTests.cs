@@ -67,6 +67,24 @@ public sealed class CrashTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Sqlite_DamagedDatabase_StopsTheStartWithItsPath()
+    {
+        using var data = new TempFolder("damaged");
+        Directory.CreateDirectory(data.Path);
+        string file = Path.Combine(data.Path, "default.db");
+        var garbage = new byte[16384];
+        new Random(3).NextBytes(garbage);
+        await File.WriteAllBytesAsync(file, garbage);
+
+        await using var scheduler = new SchedulerProcess(output, data.Path, "--Scheduler:Store=sqlite", $"--Scheduler:DataPath={data.Path}");
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => scheduler.StartAsync());
+        Assert.Contains("exited", error.Message);
+        Assert.Contains(file, error.Message);
+        Assert.Contains("StoreCorruptedException", error.Message);
+        Assert.Equal(garbage, await File.ReadAllBytesAsync(file));
+    }
+
+    [Fact]
     public async Task Redis_RestartWithPendingTimers_TimersFireAndNeverEarly()
     {
         await using var redis = await RedisServer.StartAsync();
