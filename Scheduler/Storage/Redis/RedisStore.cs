@@ -381,5 +381,5 @@ public sealed class RedisStore : ITaskHubStore
         new($"Task hub '{Hub}' in Redis at {_provider.Endpoint} is damaged: {what}.", inner);
 
     StoreUnavailableException Unavailable(string operation, Exception inner) =>
-        new($"Redis at {_provider.Endpoint} cannot be reached or cannot serve while {operation} for task hub '{Hub}': {inner.Message}", inner);
+        new($"Redis at {_provider.Endpoint} cannot be reached or cannot serve task hub '{Hub}' ({operation}): {inner.Message}", inner);
 }
