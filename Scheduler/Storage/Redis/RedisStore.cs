@@ -344,9 +344,12 @@ public sealed class RedisStore : ITaskHubStore
         ex is RedisConnectionException or RedisTimeoutException or TimeoutException
         || (ex is RedisServerException server && IsTransientServerError(server.Message));
 
-    /// <summary>Errors of a server that is alive but cannot serve right now.</summary>
+    /// <summary>Errors of a server that is alive but cannot serve right now, or not to us (authentication, permissions).</summary>
     static bool IsTransientServerError(string message) =>
-        message.StartsWith("LOADING", StringComparison.Ordinal)
+        message.StartsWith("NOAUTH", StringComparison.Ordinal)
+        || message.StartsWith("WRONGPASS", StringComparison.Ordinal)
+        || message.StartsWith("NOPERM", StringComparison.Ordinal)
+        || message.StartsWith("LOADING", StringComparison.Ordinal)
         || message.StartsWith("BUSY", StringComparison.Ordinal)
         || message.StartsWith("MASTERDOWN", StringComparison.Ordinal)
         || message.StartsWith("READONLY", StringComparison.Ordinal)

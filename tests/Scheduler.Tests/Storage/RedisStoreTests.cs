@@ -136,6 +136,26 @@ public sealed class RedisOutageTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task PasswordProtectedRedis_NeedsThePasswordInTheConnectionString()
+    {
+        await using var server = await RedisServer.StartAsync("--requirepass", "s3cret-pass");
+
+        await using (var wrong = new RedisStoreProvider(server.ConnectionString + ",password=wrong", new RedisStoreOptions()))
+        await using (var store = wrong.Open("secured"))
+        {
+            var error = await Assert.ThrowsAsync<StoreUnavailableException>(() => store.LoadAsync(CancellationToken.None));
+            output.WriteLine(error.Message);
+            Assert.False(await store.IsHealthyAsync(CancellationToken.None));
+        }
+
+        await using var right = new RedisStoreProvider(server.ConnectionString + ",password=s3cret-pass", new RedisStoreOptions());
+        await using var secured = right.Open("secured");
+        await secured.CommitAsync(Batch(Change(Instance("a"), Block("a", 0))), CancellationToken.None);
+        Assert.Single((await secured.LoadAsync(CancellationToken.None)).Instances);
+        Assert.True(await secured.IsHealthyAsync(CancellationToken.None));
+    }
+
+    [Fact]
     public async Task KilledRedis_KeepsEveryAcknowledgedBatch_AndEachBatchWhole()
     {
         await using var server = await RedisServer.StartAsync();
