@@ -13,12 +13,15 @@ namespace DurableTask.Scheduler.Storage.Redis;
 /// Layout (version 1), with <c>P</c> = key prefix and <c>H</c> = hub name in lower case:
 /// <list type="bullet">
 /// <item><c>P:{H}:meta</c> hash: <c>layout</c> = layout version.</item>
+/// <item><c>P:{H}:commit</c> string: token of the last batch (makes the retry of a batch whose answer was lost safe).</item>
 /// <item><c>P:{H}:instances</c> sorted set: instance ids, scored by creation time (milliseconds since 0001-01-01 UTC).</item>
 /// <item><c>P:{H}:i:ID</c> hash: <c>record</c> (InstanceRecord bytes) and the query fields <c>status</c>, <c>name</c>,
 /// <c>created</c>, <c>updated</c>, <c>completed</c>, <c>parent</c> (UTC ticks; empty when absent) and <c>generation</c>.</item>
 /// <item><c>P:{H}:h:ID</c> list: HistoryBlock bytes in commit order.</item>
 /// <item><c>P:{H}:entities</c> set: entity ids; <c>P:{H}:e:ID</c> string: EntityRecord bytes.</item>
 /// </list>
+/// A failed commit may be retried with the same <see cref="CommitBatch"/> object: if an earlier attempt was applied after
+/// all (its answer was lost with the connection), the retry applies nothing and succeeds.
 /// Durability is Redis's: with <c>appendonly yes</c> an acknowledged batch survives a kill of Redis (the AOF is written
 /// before Redis answers); <c>appendfsync always</c> is needed for it to survive a power loss.
 /// </remarks>
@@ -34,12 +37,18 @@ public sealed class RedisStore : ITaskHubStore
     readonly string _keyBase;
     bool _registered;
 
+    // A batch whose EXEC was sent but whose answer was lost, and the token it wrote to the commit key.
+    readonly object _uncertainGate = new();
+    CommitBatch? _uncertainBatch;
+    string? _uncertainToken;
+
     internal RedisStore(RedisStoreProvider provider, string hub)
     {
         _provider = provider;
         Hub = hub;
         _keyBase = $"{provider.Options.KeyPrefix}:{{{hub}}}:";
         MetaKey = _keyBase + "meta";
+        CommitKey = _keyBase + "commit";
         IndexKey = _keyBase + "instances";
         EntityIndexKey = _keyBase + "entities";
     }
@@ -49,6 +58,7 @@ public sealed class RedisStore : ITaskHubStore
     public bool IsDurable => true;
 
     internal RedisKey MetaKey { get; }
+    internal RedisKey CommitKey { get; }
     internal RedisKey IndexKey { get; }
     internal RedisKey EntityIndexKey { get; }
     internal RedisKey InstanceKey(string id) => _keyBase + "i:" + id;
@@ -151,9 +161,22 @@ public sealed class RedisStore : ITaskHubStore
         if (batch.IsEmpty) return;
         var db = await DatabaseAsync(cancellationToken);
 
+        // Each batch writes a token of its own to the commit key. When the answer to an EXEC is lost, the batch may
+        // or may not have been applied; a retry of the same batch then runs only if the key does not hold its token,
+        // so a retried batch never appends its history twice.
+        bool retry;
+        string token;
+        lock (_uncertainGate)
+        {
+            retry = ReferenceEquals(batch, _uncertainBatch);
+            token = retry ? _uncertainToken! : Guid.NewGuid().ToString("N");
+        }
+
         var transaction = db.CreateTransaction();
-        var queued = new List<Task>(batch.Instances.Count * 3 + batch.DeletedInstances.Count * 2 + batch.Entities.Count * 2 + batch.DeletedEntities.Count * 2 + 1);
+        if (retry) transaction.AddCondition(Condition.StringNotEqual(CommitKey, token));
+        var queued = new List<Task>(batch.Instances.Count * 3 + batch.DeletedInstances.Count * 2 + batch.Entities.Count * 2 + batch.DeletedEntities.Count * 2 + 2);
         if (!_registered) queued.Add(transaction.HashSetAsync(MetaKey, LayoutField, LayoutVersion));
+        queued.Add(transaction.StringSetAsync(CommitKey, token));
 
         foreach (var change in batch.Instances)
         {
@@ -197,11 +220,26 @@ public sealed class RedisStore : ITaskHubStore
         {
             // No conditions: EXEC either runs every queued command or (EXECABORT: a command was refused while queueing,
             // e.g. out of memory) none.
-            await transaction.ExecuteAsync();
+            if (!await transaction.ExecuteAsync())
+            {
+                // The condition failed: the earlier attempt of this batch was applied.
+                Observe(queued);
+                Settled(batch);
+                return;
+            }
         }
         catch (Exception ex)
         {
             Observe(queued);
+            if (ex is RedisConnectionException or RedisTimeoutException or TimeoutException)
+            {
+                lock (_uncertainGate)
+                {
+                    _uncertainBatch = batch;
+                    _uncertainToken = token;
+                }
+            }
+
             if (ex is RedisServerException refused)
             {
                 // Redis answered EXEC with an error (EXECABORT: out of memory, read-only replica, ...): nothing was applied.
@@ -223,6 +261,8 @@ public sealed class RedisStore : ITaskHubStore
             throw Corrupted($"a committed batch was only partly applied ({ex.Message}); keys of the hub were changed outside the scheduler", ex);
         }
 
+        Settled(batch);
+
         if (!_registered)
         {
             try
@@ -234,6 +274,14 @@ public sealed class RedisStore : ITaskHubStore
             {
                 // Registered with a later commit.
             }
+        }
+    }
+
+    void Settled(CommitBatch batch)
+    {
+        lock (_uncertainGate)
+        {
+            if (ReferenceEquals(batch, _uncertainBatch)) _uncertainBatch = null;
         }
     }
 
@@ -296,9 +344,12 @@ public sealed class RedisStore : ITaskHubStore
         ex is RedisConnectionException or RedisTimeoutException or TimeoutException
         || (ex is RedisServerException server && IsTransientServerError(server.Message));
 
-    /// <summary>Errors of a server that is alive but cannot serve right now.</summary>
+    /// <summary>Errors of a server that is alive but cannot serve right now, or not to us (authentication, permissions).</summary>
     static bool IsTransientServerError(string message) =>
-        message.StartsWith("LOADING", StringComparison.Ordinal)
+        message.StartsWith("NOAUTH", StringComparison.Ordinal)
+        || message.StartsWith("WRONGPASS", StringComparison.Ordinal)
+        || message.StartsWith("NOPERM", StringComparison.Ordinal)
+        || message.StartsWith("LOADING", StringComparison.Ordinal)
         || message.StartsWith("BUSY", StringComparison.Ordinal)
         || message.StartsWith("MASTERDOWN", StringComparison.Ordinal)
         || message.StartsWith("READONLY", StringComparison.Ordinal)
@@ -333,5 +384,5 @@ public sealed class RedisStore : ITaskHubStore
         new($"Task hub '{Hub}' in Redis at {_provider.Endpoint} is damaged: {what}.", inner);
 
     StoreUnavailableException Unavailable(string operation, Exception inner) =>
-        new($"Redis at {_provider.Endpoint} cannot be reached or cannot serve while {operation} for task hub '{Hub}': {inner.Message}", inner);
+        new($"Redis at {_provider.Endpoint} cannot be reached or cannot serve task hub '{Hub}' ({operation}): {inner.Message}", inner);
 }

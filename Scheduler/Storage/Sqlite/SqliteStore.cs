@@ -257,8 +257,9 @@ public sealed class SqliteStore : ITaskHubStore
     public async ValueTask DisposeAsync()
     {
         if (_disposed) return;
-        await _writeGate.WaitAsync();
+        // Same order as a first history read, which opens the database: read gate, then write gate.
         await _readGate.WaitAsync();
+        await _writeGate.WaitAsync();
         try
         {
             if (_disposed) return;
@@ -267,8 +268,8 @@ public sealed class SqliteStore : ITaskHubStore
         }
         finally
         {
-            _readGate.Release();
             _writeGate.Release();
+            _readGate.Release();
         }
     }
 

@@ -13,11 +13,13 @@ namespace DurableTask.Scheduler.Tests.Storage;
 public sealed class RedisServer : IAsyncDisposable
 {
     readonly TempFolder _folder = new("redis");
+    readonly string[] _extraArgs;
     Process? _process;
 
-    RedisServer(int port)
+    RedisServer(int port, string[] extraArgs)
     {
         Port = port;
+        _extraArgs = extraArgs;
         Directory.CreateDirectory(_folder.Path);
     }
 
@@ -27,13 +29,13 @@ public sealed class RedisServer : IAsyncDisposable
 
     public string DataPath => _folder.Path;
 
-    /// <summary>Starts a server on a free port.</summary>
-    public static async Task<RedisServer> StartAsync()
+    /// <summary>Starts a server on a free port, with extra redis-server settings such as <c>--requirepass</c>.</summary>
+    public static async Task<RedisServer> StartAsync(params string[] extraArgs)
     {
         Exception? last = null;
         for (int attempt = 0; attempt < 3; attempt++)
         {
-            var server = new RedisServer(FreePort());
+            var server = new RedisServer(FreePort(), extraArgs);
             try
             {
                 await server.StartAsync(TimeSpan.FromSeconds(20));
@@ -50,7 +52,7 @@ public sealed class RedisServer : IAsyncDisposable
     }
 
     /// <summary>A server that is not started yet: its port is free (for a while).</summary>
-    public static RedisServer Reserve() => new(FreePort());
+    public static RedisServer Reserve() => new(FreePort(), []);
 
     /// <summary>Starts (again) on the same port and folder and waits until it answers PING (after loading its AOF).</summary>
     public async Task StartAsync(TimeSpan? timeout = null)
@@ -66,7 +68,7 @@ public sealed class RedisServer : IAsyncDisposable
         {
             "--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
             "--dir", _folder.Path, "--daemonize", "no", "--protected-mode", "no", "--logfile", "",
-        })
+        }.Concat(_extraArgs))
         {
             start.ArgumentList.Add(arg);
         }
@@ -129,7 +131,8 @@ public sealed class RedisServer : IAsyncDisposable
             await stream.WriteAsync("PING\r\n"u8.ToArray(), cts.Token);
             var buffer = new byte[64];
             int n = await stream.ReadAsync(buffer, cts.Token);
-            return Encoding.ASCII.GetString(buffer, 0, n).StartsWith("+PONG", StringComparison.Ordinal);
+            string reply = Encoding.ASCII.GetString(buffer, 0, n);
+            return reply.StartsWith("+PONG", StringComparison.Ordinal) || reply.StartsWith("-NOAUTH", StringComparison.Ordinal);
         }
         catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException)
         {

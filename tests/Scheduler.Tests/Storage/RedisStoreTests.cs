@@ -55,7 +55,7 @@ public sealed class RedisStoreTests(RedisServerFixture redis, ITestOutputHelper 
 
         string p = $"dts:{{{hub}}}:";
         var keys = _admin!.GetServer(redis.Server.ConnectionString).Keys(pattern: p + "*").Select(k => k.ToString()).Order(StringComparer.Ordinal).ToArray();
-        Assert.Equal([p + "e:@counter@x", p + "entities", p + "h:child", p + "i:child", p + "instances", p + "meta"], keys);
+        Assert.Equal([p + "commit", p + "e:@counter@x", p + "entities", p + "h:child", p + "i:child", p + "instances", p + "meta"], keys);
         Assert.Equal("1", (string?)await Admin.HashGetAsync(p + "meta", "layout"));
         Assert.Equal(child.CreatedAt / TimeSpan.TicksPerMillisecond, await Admin.SortedSetScoreAsync(p + "instances", "child"));
         var fields = (await Admin.HashGetAllAsync(p + "i:child")).ToDictionary(e => e.Name.ToString(), e => e.Value);
@@ -136,6 +136,26 @@ public sealed class RedisOutageTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task PasswordProtectedRedis_NeedsThePasswordInTheConnectionString()
+    {
+        await using var server = await RedisServer.StartAsync("--requirepass", "s3cret-pass");
+
+        await using (var wrong = new RedisStoreProvider(server.ConnectionString + ",password=wrong", new RedisStoreOptions()))
+        await using (var store = wrong.Open("secured"))
+        {
+            var error = await Assert.ThrowsAsync<StoreUnavailableException>(() => store.LoadAsync(CancellationToken.None));
+            output.WriteLine(error.Message);
+            Assert.False(await store.IsHealthyAsync(CancellationToken.None));
+        }
+
+        await using var right = new RedisStoreProvider(server.ConnectionString + ",password=s3cret-pass", new RedisStoreOptions());
+        await using var secured = right.Open("secured");
+        await secured.CommitAsync(Batch(Change(Instance("a"), Block("a", 0))), CancellationToken.None);
+        Assert.Single((await secured.LoadAsync(CancellationToken.None)).Instances);
+        Assert.True(await secured.IsHealthyAsync(CancellationToken.None));
+    }
+
+    [Fact]
     public async Task KilledRedis_KeepsEveryAcknowledgedBatch_AndEachBatchWhole()
     {
         await using var server = await RedisServer.StartAsync();
@@ -190,6 +210,39 @@ public sealed class RedisOutageTests(ITestOutputHelper output)
         {
             Assert.Contains(loaded.Instances, i => i.Record.InstanceId == $"k-{k}");
         }
+    }
+
+    [Fact]
+    public async Task BatchWhoseAnswerWasLost_IsNotAppliedTwiceWhenRetried()
+    {
+        await using var server = await RedisServer.StartAsync();
+        await using var provider = new RedisStoreProvider(server.ConnectionString + ",asyncTimeout=500", new RedisStoreOptions());
+        await using var store = provider.Open("uncertain");
+        await store.CommitAsync(Batch(Change(Instance("a", 0), Block("a", 0))), CancellationToken.None);
+
+        // Redis stops answering: the EXEC is sent, times out, and runs when Redis continues.
+        var batch = Batch(Change(Instance("a", 1), Block("a", 1)));
+        server.Pause();
+        try
+        {
+            var error = await Assert.ThrowsAsync<StoreUnavailableException>(() => store.CommitAsync(batch, CancellationToken.None));
+            output.WriteLine(error.Message);
+        }
+        finally
+        {
+            server.Resume();
+        }
+
+        await using (var admin = await ConnectionMultiplexer.ConnectAsync(server.ConnectionString))
+        {
+            Assert.Equal(2, await admin.GetDatabase().ListLengthAsync("dts:{uncertain}:h:a"));
+        }
+
+        // The retry of the same batch finds it applied; the next batch is applied as usual.
+        await store.CommitAsync(batch, CancellationToken.None);
+        Assert.Equal(2, (await store.LoadAsync(CancellationToken.None)).Instances.Single().History.Count);
+        await store.CommitAsync(Batch(Change(Instance("a", 2), Block("a", 2))), CancellationToken.None);
+        Assert.Equal(3, (await store.LoadAsync(CancellationToken.None)).Instances.Single().History.Count);
     }
 
     [Fact]
