@@ -1,5 +1,5 @@
 // The topology, read top to bottom like the architecture diagram:
-//   store (Redis)  <-  scheduler (gRPC + HTTP)  <-  dashboard (HTTP), samples (gRPC)
+//   store (Redis)  <-  scheduler (gRPC + HTTP)  <-  dashboard (HTTP), samples (gRPC), samples-js (gRPC, Node.js)
 var builder = DistributedApplication.CreateBuilder(args);
 
 // Infrastructure: a Redis container with persistence and a data volume; locally, when no container runtime answers,
@@ -26,5 +26,8 @@ builder.AddProject<Projects.SampleFunctionApp>("samples")
     .WithReference(scheduler)
     .WaitFor(scheduler)
     .WithHttpHealthCheck("/health");
+
+// The JavaScript sample worker (HelloCitiesJs), when Node.js is installed; local runs only (see JavaScriptWorkerExtensions).
+builder.AddJavaScriptWorker("samples-js", scheduler);
 
 builder.Build().Run();

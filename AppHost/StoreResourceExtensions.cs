@@ -39,7 +39,7 @@ public static class StoreResourceExtensions
     /// </summary>
     public static IResourceBuilder<RedisServerResource> AddRedisServer(this IDistributedApplicationBuilder builder, string name, string dataPath)
     {
-        var command = FindOnPath("redis-server") ?? throw new DistributedApplicationException(
+        var command = ProgramPath.Find("redis-server") ?? throw new DistributedApplicationException(
             $"No container runtime answers and 'redis-server' is not installed, so the '{name}' store cannot start. " +
             $"Install it (apt-get install redis-server), start a container runtime, or set {RuntimeParameter}=container.");
         Directory.CreateDirectory(dataPath);
@@ -129,12 +129,6 @@ public static class StoreResourceExtensions
             return false; // no such program
         }
     }
-
-    static string? FindOnPath(string program) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "")
-            .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-            .Select(dir => Path.Combine(dir, program))
-            .FirstOrDefault(File.Exists);
 
     enum StoreRuntime { Container, Executable }
 }

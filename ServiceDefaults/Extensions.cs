@@ -62,37 +62,38 @@ public static class ServiceDefaultsExtensions
         return builder;
     }
 
+    /// <summary>
+    /// Describes what to trace and measure, and turns telemetry on only where it goes somewhere: with an OTLP endpoint
+    /// (<c>OTEL_EXPORTER_OTLP_ENDPOINT</c>), or when the host adds its own exporter through
+    /// <c>AddOpenTelemetry()</c>. Without a listener, spans and measurements cost nothing on the hot paths.
+    /// </summary>
     public static TBuilder ConfigureOpenTelemetry<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
-        builder.Logging.AddOpenTelemetry(logging =>
-        {
-            logging.IncludeFormattedMessage = true;
-            logging.IncludeScopes = true;
-        });
-
-        builder.Services.AddOpenTelemetry()
-            .WithMetrics(metrics =>
-            {
-                metrics.AddAspNetCoreInstrumentation()
-                    .AddHttpClientInstrumentation()
-                    .AddRuntimeInstrumentation();
-            })
-            .WithTracing(tracing =>
-            {
-                tracing.AddSource(builder.Environment.ApplicationName)
-                    .AddSource(DurableTaskSdkSource)
-                    .AddAspNetCoreInstrumentation(o => o.Filter = ctx => !IsHealthRequest(ctx.Request.Path))
-                    .AddHttpClientInstrumentation();
-            });
+        var services = builder.Services;
+        services.ConfigureOpenTelemetryMeterProvider(metrics => metrics
+            .AddAspNetCoreInstrumentation()
+            .AddHttpClientInstrumentation()
+            .AddRuntimeInstrumentation());
+        services.ConfigureOpenTelemetryTracerProvider(tracing => tracing
+            .AddSource(builder.Environment.ApplicationName)
+            .AddSource(DurableTaskSdkSource)
+            .AddAspNetCoreInstrumentation(o => o.Filter = ctx => !IsHealthRequest(ctx.Request.Path))
+            .AddHttpClientInstrumentation());
 
         // Deferred to the moment the providers are built, so names added after AddServiceDefaults are exported too.
-        builder.Services.ConfigureOpenTelemetryMeterProvider((_, metrics) => metrics.AddMeter(TelemetrySources()));
-        builder.Services.ConfigureOpenTelemetryTracerProvider((_, tracing) => tracing.AddSource(TelemetrySources()));
+        services.ConfigureOpenTelemetryMeterProvider((_, metrics) => metrics.AddMeter(TelemetrySources()));
+        services.ConfigureOpenTelemetryTracerProvider((_, tracing) => tracing.AddSource(TelemetrySources()));
 
         if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
         {
+            builder.Logging.AddOpenTelemetry(logging =>
+            {
+                logging.IncludeFormattedMessage = true;
+                logging.IncludeScopes = true;
+            });
+
             // Logs, traces and metrics; protocol, headers and resource attributes come from the standard OTEL_* variables.
-            builder.Services.AddOpenTelemetry().UseOtlpExporter();
+            services.AddOpenTelemetry().WithMetrics().WithTracing().UseOtlpExporter();
         }
 
         return builder;

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
+using DurableTask.Scheduler.Api;
 using DurableTask.Scheduler.Protocol;
 using DurableTask.Scheduler.Security;
 using DurableTask.Scheduler.Storage;
@@ -60,6 +61,7 @@ public static class SchedulerHost
         app.UseSchedulerSecurity();
         app.MapDefaultEndpoints();
         app.MapGrpcService<SidecarService>();
+        app.MapSchedulerApi();
         app.MapGet("/healthz", (SchedulerReadiness ready, TaskHubRegistry hubs) =>
             !ready.IsReady ? Results.Text("Starting", statusCode: StatusCodes.Status503ServiceUnavailable)
             : !hubs.StoresHealthy ? Results.Text("Store unavailable", statusCode: StatusCodes.Status503ServiceUnavailable)

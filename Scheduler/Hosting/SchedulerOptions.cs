@@ -3,7 +3,7 @@ namespace DurableTask.Scheduler.Hosting;
 /// <summary>
 /// Settings of the scheduler, bound from the <c>Scheduler</c> configuration section.
 /// <code>
-/// "Scheduler": { "GrpcPort": 8080, "HttpPort": 8081, "BindAddress": "localhost", "Store": "memory",
+/// "Scheduler": { "GrpcPort": 8080, "HttpPort": 8081, "BindAddress": "localhost", "Store": "sqlite",
 ///                "DataPath": "./data", "MaxPayloadBytes": 1048576 }
 /// </code>
 /// Task hubs come from <c>DTS_TASK_HUB_NAMES</c> and <c>DTS_USE_DYNAMIC_TASK_HUBS</c>, as in the managed emulator.
@@ -21,8 +21,8 @@ public sealed class SchedulerOptions
     /// <summary><c>localhost</c> (loopback only), <c>*</c> / <c>0.0.0.0</c> (all interfaces), or an IP address.</summary>
     public string BindAddress { get; set; } = "localhost";
 
-    /// <summary>Which store keeps the state: <c>memory</c>.</summary>
-    public string Store { get; set; } = "memory";
+    /// <summary>Which store keeps the state: <c>sqlite</c> (embedded, durable), <c>memory</c> (the emulator's), <c>redis</c>.</summary>
+    public string Store { get; set; } = "sqlite";
 
     /// <summary>Folder of the embedded durable store.</summary>
     public string DataPath { get; set; } = "./data";
@@ -40,7 +40,13 @@ public sealed class SchedulerOptions
     public int HistoryChunkBytes { get; set; } = 256 * 1024;
 
     /// <summary>Most inbox messages handed to one orchestrator work item.</summary>
-    public int MaxEventsPerWorkItem { get; set; } = 500;
+    public int MaxEventsPerWorkItem { get; set; } = 10_000;
+
+    /// <summary>
+    /// Most bytes of inbox messages handed to one orchestrator work item (at least one message is always sent), so a
+    /// work item stays well under the 4 MB a .NET worker accepts, while a fan-in still takes many results at once.
+    /// </summary>
+    public int MaxNewEventBytesPerWorkItem { get; set; } = 2 * 1024 * 1024;
 
     /// <summary>Concurrency assumed per work-item type for a worker that announces no limit.</summary>
     public int DefaultWorkerConcurrency { get; set; } = 1000;

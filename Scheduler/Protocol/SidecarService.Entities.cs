@@ -6,9 +6,9 @@ namespace DurableTask.Scheduler.Protocol;
 
 public sealed partial class SidecarService
 {
-    public override Task<SignalEntityResponse> SignalEntity(SignalEntityRequest request, ServerCallContext context)
+    public override async Task<SignalEntityResponse> SignalEntity(SignalEntityRequest request, ServerCallContext context)
     {
-        var hub = hubs.Resolve(context);
+        var hub = await hubs.ResolveAsync(context);
         ValidateEntityId(request.InstanceId);
         Errors.RequireName(request.Name, "name (the operation)");
         Errors.ValidatePayload(request.Input, $"the input of operation '{request.Name}'", Limit);
@@ -16,20 +16,20 @@ public sealed partial class SidecarService
         if (request.ScheduledTime is { } ts) ValidateTimestamp(ts, "scheduledTime");
         hub.EnsureWritable();
         hub.SignalEntity(request);
-        return Committed(hub, new SignalEntityResponse());
+        return await Committed(hub, new SignalEntityResponse());
     }
 
-    public override Task<GetEntityResponse> GetEntity(GetEntityRequest request, ServerCallContext context)
+    public override async Task<GetEntityResponse> GetEntity(GetEntityRequest request, ServerCallContext context)
     {
-        var hub = hubs.Resolve(context);
+        var hub = await hubs.ResolveAsync(context);
         ValidateEntityId(request.InstanceId);
         var entity = hub.GetEntity(request.InstanceId, request.IncludeState);
-        return Task.FromResult(entity is null ? new GetEntityResponse { Exists = false } : new GetEntityResponse { Exists = true, Entity = entity });
+        return (entity is null ? new GetEntityResponse { Exists = false } : new GetEntityResponse { Exists = true, Entity = entity });
     }
 
-    public override Task<QueryEntitiesResponse> QueryEntities(QueryEntitiesRequest request, ServerCallContext context)
+    public override async Task<QueryEntitiesResponse> QueryEntities(QueryEntitiesRequest request, ServerCallContext context)
     {
-        var hub = hubs.Resolve(context);
+        var hub = await hubs.ResolveAsync(context);
         var query = request.Query ?? new EntityQuery();
         int pageSize = PageSize(query.PageSize ?? 0, "pageSize");
         var prefix = query.InstanceIdStartsWith;
@@ -46,23 +46,23 @@ public sealed partial class SidecarService
             query.IncludeState, query.IncludeTransient, pageSize, Cursor(query.ContinuationToken));
         var response = new QueryEntitiesResponse { ContinuationToken = next };
         response.Entities.AddRange(page);
-        return Task.FromResult(response);
+        return (response);
     }
 
-    public override Task<CleanEntityStorageResponse> CleanEntityStorage(CleanEntityStorageRequest request, ServerCallContext context)
+    public override async Task<CleanEntityStorageResponse> CleanEntityStorage(CleanEntityStorageRequest request, ServerCallContext context)
     {
-        var hub = hubs.Resolve(context);
+        var hub = await hubs.ResolveAsync(context);
         hub.EnsureWritable();
         var (removed, released) = hub.CleanEntityStorage(request.RemoveEmptyEntities, request.ReleaseOrphanedLocks);
-        return Committed(hub, new CleanEntityStorageResponse { EmptyEntitiesRemoved = removed, OrphanedLocksReleased = released });
+        return await Committed(hub, new CleanEntityStorageResponse { EmptyEntitiesRemoved = removed, OrphanedLocksReleased = released });
     }
 
-    public override Task<CompleteTaskResponse> CompleteEntityTask(EntityBatchResult request, ServerCallContext context)
+    public override async Task<CompleteTaskResponse> CompleteEntityTask(EntityBatchResult request, ServerCallContext context)
     {
-        var hub = hubs.Resolve(context);
+        var hub = await hubs.ResolveAsync(context);
         hub.EnsureWritable();
         hub.CompleteEntity(request);
-        return Committed(hub, CompleteResponse);
+        return await Committed(hub, CompleteResponse);
     }
 
     static void ValidateEntityId(string id)

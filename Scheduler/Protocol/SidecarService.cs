@@ -21,15 +21,15 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
 
     int Limit => options.MaxPayloadBytes;
 
-    public override Task<Empty> Hello(Empty request, ServerCallContext context)
+    public override async Task<Empty> Hello(Empty request, ServerCallContext context)
     {
-        hubs.Resolve(context);
-        return Task.FromResult(EmptyResponse);
+        await hubs.ResolveAsync(context);
+        return (EmptyResponse);
     }
 
-    public override Task<CreateInstanceResponse> StartInstance(CreateInstanceRequest request, ServerCallContext context)
+    public override async Task<CreateInstanceResponse> StartInstance(CreateInstanceRequest request, ServerCallContext context)
     {
-        var hub = hubs.Resolve(context);
+        var hub = await hubs.ResolveAsync(context);
         if (string.IsNullOrEmpty(request.InstanceId)) request.InstanceId = Guid.NewGuid().ToString("N");
         Errors.ValidateInstanceId(request.InstanceId);
         Errors.RequireName(request.Name);
@@ -45,15 +45,15 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
 
         hub.EnsureWritable();
         var instanceId = hub.StartInstance(request);
-        return Committed(hub, new CreateInstanceResponse { InstanceId = instanceId });
+        return await Committed(hub, new CreateInstanceResponse { InstanceId = instanceId });
     }
 
-    public override Task<GetInstanceResponse> GetInstance(GetInstanceRequest request, ServerCallContext context)
+    public override async Task<GetInstanceResponse> GetInstance(GetInstanceRequest request, ServerCallContext context)
     {
-        var hub = hubs.Resolve(context);
+        var hub = await hubs.ResolveAsync(context);
         Errors.ValidateInstanceId(request.InstanceId);
         var state = hub.GetState(request.InstanceId, request.GetInputsAndOutputs);
-        return Task.FromResult(state is null ? new GetInstanceResponse { Exists = false } : new GetInstanceResponse { Exists = true, OrchestrationState = state });
+        return (state is null ? new GetInstanceResponse { Exists = false } : new GetInstanceResponse { Exists = true, OrchestrationState = state });
     }
 
     public override Task<GetInstanceResponse> WaitForInstanceStart(GetInstanceRequest request, ServerCallContext context) =>
@@ -64,7 +64,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
 
     async Task<GetInstanceResponse> Wait(GetInstanceRequest request, ServerCallContext context, bool untilCompletion)
     {
-        var hub = hubs.Resolve(context);
+        var hub = await hubs.ResolveAsync(context);
         Errors.ValidateInstanceId(request.InstanceId);
         try
         {
@@ -77,69 +77,69 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         }
     }
 
-    public override Task<RaiseEventResponse> RaiseEvent(RaiseEventRequest request, ServerCallContext context)
+    public override async Task<RaiseEventResponse> RaiseEvent(RaiseEventRequest request, ServerCallContext context)
     {
-        var hub = hubs.Resolve(context);
+        var hub = await hubs.ResolveAsync(context);
         Errors.ValidateInstanceId(request.InstanceId);
         Errors.RequireName(request.Name);
         Errors.ValidatePayload(request.Input, $"the payload of event '{request.Name}'", Limit);
         hub.EnsureWritable();
         hub.RaiseEvent(request.InstanceId, request.Name, request.Input);
-        return Committed(hub, new RaiseEventResponse());
+        return await Committed(hub, new RaiseEventResponse());
     }
 
-    public override Task<TerminateResponse> TerminateInstance(TerminateRequest request, ServerCallContext context)
+    public override async Task<TerminateResponse> TerminateInstance(TerminateRequest request, ServerCallContext context)
     {
-        var hub = hubs.Resolve(context);
+        var hub = await hubs.ResolveAsync(context);
         Errors.ValidateInstanceId(request.InstanceId);
         Errors.ValidatePayload(request.Output, "output", Limit);
         hub.EnsureWritable();
         hub.Terminate(request.InstanceId, request.Output, request.Recursive);
-        return Committed(hub, new TerminateResponse());
+        return await Committed(hub, new TerminateResponse());
     }
 
-    public override Task<SuspendResponse> SuspendInstance(SuspendRequest request, ServerCallContext context)
+    public override async Task<SuspendResponse> SuspendInstance(SuspendRequest request, ServerCallContext context)
     {
-        var hub = hubs.Resolve(context);
+        var hub = await hubs.ResolveAsync(context);
         Errors.ValidateInstanceId(request.InstanceId);
         Errors.ValidatePayload(request.Reason, "reason", Limit);
         hub.EnsureWritable();
         hub.Suspend(request.InstanceId, request.Reason);
-        return Committed(hub, new SuspendResponse());
+        return await Committed(hub, new SuspendResponse());
     }
 
-    public override Task<ResumeResponse> ResumeInstance(ResumeRequest request, ServerCallContext context)
+    public override async Task<ResumeResponse> ResumeInstance(ResumeRequest request, ServerCallContext context)
     {
-        var hub = hubs.Resolve(context);
+        var hub = await hubs.ResolveAsync(context);
         Errors.ValidateInstanceId(request.InstanceId);
         Errors.ValidatePayload(request.Reason, "reason", Limit);
         hub.EnsureWritable();
         hub.Resume(request.InstanceId, request.Reason);
-        return Committed(hub, new ResumeResponse());
+        return await Committed(hub, new ResumeResponse());
     }
 
-    public override Task<RestartInstanceResponse> RestartInstance(RestartInstanceRequest request, ServerCallContext context)
+    public override async Task<RestartInstanceResponse> RestartInstance(RestartInstanceRequest request, ServerCallContext context)
     {
-        var hub = hubs.Resolve(context);
+        var hub = await hubs.ResolveAsync(context);
         Errors.ValidateInstanceId(request.InstanceId);
         hub.EnsureWritable();
         var instanceId = hub.Restart(request.InstanceId, request.RestartWithNewInstanceId);
-        return Committed(hub, new RestartInstanceResponse { InstanceId = instanceId });
+        return await Committed(hub, new RestartInstanceResponse { InstanceId = instanceId });
     }
 
-    public override Task<RewindInstanceResponse> RewindInstance(RewindInstanceRequest request, ServerCallContext context)
+    public override async Task<RewindInstanceResponse> RewindInstance(RewindInstanceRequest request, ServerCallContext context)
     {
-        var hub = hubs.Resolve(context);
+        var hub = await hubs.ResolveAsync(context);
         Errors.ValidateInstanceId(request.InstanceId);
         Errors.ValidatePayload(request.Reason, "reason", Limit);
         hub.EnsureWritable();
         hub.Rewind(request.InstanceId, request.Reason);
-        return Committed(hub, new RewindInstanceResponse());
+        return await Committed(hub, new RewindInstanceResponse());
     }
 
-    public override Task<QueryInstancesResponse> QueryInstances(QueryInstancesRequest request, ServerCallContext context)
+    public override async Task<QueryInstancesResponse> QueryInstances(QueryInstancesRequest request, ServerCallContext context)
     {
-        var hub = hubs.Resolve(context);
+        var hub = await hubs.ResolveAsync(context);
         var query = request.Query ?? new InstanceQuery();
         int pageSize = PageSize(query.MaxInstanceCount, "maxInstanceCount");
         var filter = new TaskHub.InstanceFilter(
@@ -150,12 +150,12 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         var (page, next) = hub.Query(filter, pageSize, Cursor(query.ContinuationToken), query.FetchInputsAndOutputs);
         var response = new QueryInstancesResponse { ContinuationToken = next };
         response.OrchestrationState.AddRange(page);
-        return Task.FromResult(response);
+        return (response);
     }
 
-    public override Task<ListInstanceIdsResponse> ListInstanceIds(ListInstanceIdsRequest request, ServerCallContext context)
+    public override async Task<ListInstanceIdsResponse> ListInstanceIds(ListInstanceIdsRequest request, ServerCallContext context)
     {
-        var hub = hubs.Resolve(context);
+        var hub = await hubs.ResolveAsync(context);
         int pageSize = PageSize(request.PageSize, "pageSize");
         var filter = new TaskHub.InstanceFilter(
             Statuses: request.RuntimeStatus.Count > 0 ? request.RuntimeStatus.ToHashSet() : null,
@@ -164,23 +164,23 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         var (ids, next) = hub.ListIds(filter, pageSize, Cursor(request.LastInstanceKey));
         var response = new ListInstanceIdsResponse { LastInstanceKey = next };
         response.InstanceIds.AddRange(ids);
-        return Task.FromResult(response);
+        return (response);
     }
 
-    public override Task<PurgeInstancesResponse> PurgeInstances(PurgeInstancesRequest request, ServerCallContext context)
+    public override async Task<PurgeInstancesResponse> PurgeInstances(PurgeInstancesRequest request, ServerCallContext context)
     {
-        var hub = hubs.Resolve(context);
+        var hub = await hubs.ResolveAsync(context);
         switch (request.RequestCase)
         {
             case PurgeInstancesRequest.RequestOneofCase.InstanceId when EntityIds.IsEntityId(request.InstanceId):
                 ValidateEntityId(request.InstanceId);
                 hub.EnsureWritable();
-                return Committed(hub, new PurgeInstancesResponse { DeletedInstanceCount = hub.PurgeEntity(request.InstanceId), IsComplete = true });
+                return await Committed(hub, new PurgeInstancesResponse { DeletedInstanceCount = hub.PurgeEntity(request.InstanceId), IsComplete = true });
 
             case PurgeInstancesRequest.RequestOneofCase.InstanceId:
                 Errors.ValidateInstanceId(request.InstanceId);
                 hub.EnsureWritable();
-                return Committed(hub, new PurgeInstancesResponse { DeletedInstanceCount = hub.Purge(request.InstanceId, request.Recursive), IsComplete = true });
+                return await Committed(hub, new PurgeInstancesResponse { DeletedInstanceCount = hub.Purge(request.InstanceId, request.Recursive), IsComplete = true });
 
             case PurgeInstancesRequest.RequestOneofCase.PurgeInstanceFilter:
                 var f = request.PurgeInstanceFilter;
@@ -197,14 +197,14 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
 
                 hub.EnsureWritable();
                 var (deleted, complete) = hub.Purge(filter, request.Recursive, timeout);
-                return Committed(hub, new PurgeInstancesResponse { DeletedInstanceCount = deleted, IsComplete = complete });
+                return await Committed(hub, new PurgeInstancesResponse { DeletedInstanceCount = deleted, IsComplete = complete });
 
             case PurgeInstancesRequest.RequestOneofCase.InstanceBatch:
                 var ids = request.InstanceBatch.InstanceIds;
                 if (ids.Count > 500) throw Errors.Invalid($"instanceBatch has {ids.Count} instance ids; the limit is 500");
                 foreach (var id in ids) Errors.ValidateInstanceId(id, "instanceBatch.instanceIds");
                 hub.EnsureWritable();
-                return Committed(hub, new PurgeInstancesResponse { DeletedInstanceCount = hub.Purge(ids, request.Recursive), IsComplete = true });
+                return await Committed(hub, new PurgeInstancesResponse { DeletedInstanceCount = hub.Purge(ids, request.Recursive), IsComplete = true });
 
             default:
                 throw Errors.Invalid("a purge request needs an instanceId, a purgeInstanceFilter or an instanceBatch");
@@ -213,7 +213,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
 
     public override async Task StreamInstanceHistory(StreamInstanceHistoryRequest request, IServerStreamWriter<HistoryChunk> responseStream, ServerCallContext context)
     {
-        var hub = hubs.Resolve(context);
+        var hub = await hubs.ResolveAsync(context);
         Errors.ValidateInstanceId(request.InstanceId);
         var history = hub.GetHistory(request.InstanceId, request.ExecutionId) ?? throw Errors.InstanceNotFound(request.InstanceId);
         var chunk = new HistoryChunk();
@@ -237,7 +237,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
 
     public override async Task GetWorkItems(GetWorkItemsRequest request, IServerStreamWriter<WorkItem> responseStream, ServerCallContext context)
     {
-        var hub = hubs.Resolve(context);
+        var hub = await hubs.ResolveAsync(context);
         ValidateConcurrency(request.MaxConcurrentOrchestrationWorkItems, "maxConcurrentOrchestrationWorkItems");
         ValidateConcurrency(request.MaxConcurrentActivityWorkItems, "maxConcurrentActivityWorkItems");
         ValidateConcurrency(request.MaxConcurrentEntityWorkItems, "maxConcurrentEntityWorkItems");
@@ -279,7 +279,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
 
     public override async Task<CompleteTaskResponse> CompleteActivityTask(ActivityResponse request, ServerCallContext context)
     {
-        var hub = hubs.Resolve(context);
+        var hub = await hubs.ResolveAsync(context);
         hub.EnsureWritable();
         var violation = hub.CompleteActivity(request);
         await hub.FlushAsync();
@@ -289,7 +289,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
 
     public override async Task<CompleteTaskResponse> CompleteOrchestratorTask(OrchestratorResponse request, ServerCallContext context)
     {
-        var hub = hubs.Resolve(context);
+        var hub = await hubs.ResolveAsync(context);
         hub.EnsureWritable();
         var violation = hub.CompleteOrchestration(request);
         await hub.FlushAsync();
@@ -297,22 +297,22 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         return CompleteResponse;
     }
 
-    public override Task<AbandonActivityTaskResponse> AbandonTaskActivityWorkItem(AbandonActivityTaskRequest request, ServerCallContext context)
+    public override async Task<AbandonActivityTaskResponse> AbandonTaskActivityWorkItem(AbandonActivityTaskRequest request, ServerCallContext context)
     {
-        hubs.Resolve(context).AbandonWorkItem(request.CompletionToken);
-        return Task.FromResult(new AbandonActivityTaskResponse());
+        (await hubs.ResolveAsync(context)).AbandonWorkItem(request.CompletionToken);
+        return (new AbandonActivityTaskResponse());
     }
 
-    public override Task<AbandonOrchestrationTaskResponse> AbandonTaskOrchestratorWorkItem(AbandonOrchestrationTaskRequest request, ServerCallContext context)
+    public override async Task<AbandonOrchestrationTaskResponse> AbandonTaskOrchestratorWorkItem(AbandonOrchestrationTaskRequest request, ServerCallContext context)
     {
-        hubs.Resolve(context).AbandonWorkItem(request.CompletionToken);
-        return Task.FromResult(new AbandonOrchestrationTaskResponse());
+        (await hubs.ResolveAsync(context)).AbandonWorkItem(request.CompletionToken);
+        return (new AbandonOrchestrationTaskResponse());
     }
 
-    public override Task<AbandonEntityTaskResponse> AbandonTaskEntityWorkItem(AbandonEntityTaskRequest request, ServerCallContext context)
+    public override async Task<AbandonEntityTaskResponse> AbandonTaskEntityWorkItem(AbandonEntityTaskRequest request, ServerCallContext context)
     {
-        hubs.Resolve(context).AbandonWorkItem(request.CompletionToken);
-        return Task.FromResult(new AbandonEntityTaskResponse());
+        (await hubs.ResolveAsync(context)).AbandonWorkItem(request.CompletionToken);
+        return (new AbandonEntityTaskResponse());
     }
 
     /// <summary>Answers once the change just made is durable.</summary>
@@ -328,15 +328,15 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         }
     }
 
-    public override Task<CreateTaskHubResponse> CreateTaskHub(CreateTaskHubRequest request, ServerCallContext context)
+    public override async Task<CreateTaskHubResponse> CreateTaskHub(CreateTaskHubRequest request, ServerCallContext context)
     {
-        hubs.Resolve(context);
-        return Task.FromResult(new CreateTaskHubResponse());
+        await hubs.ResolveAsync(context);
+        return (new CreateTaskHubResponse());
     }
 
-    public override Task<DeleteTaskHubResponse> DeleteTaskHub(DeleteTaskHubRequest request, ServerCallContext context)
+    public override async Task<DeleteTaskHubResponse> DeleteTaskHub(DeleteTaskHubRequest request, ServerCallContext context)
     {
-        hubs.Resolve(context);
+        await hubs.ResolveAsync(context);
         throw new RpcException(new Status(StatusCode.Unimplemented,
             "DeleteTaskHub is not supported; purge instances instead, or remove the hub from DTS_TASK_HUB_NAMES"));
     }

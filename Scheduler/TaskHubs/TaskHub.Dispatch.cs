@@ -168,15 +168,22 @@ public sealed partial class TaskHub
 
     void SendOrchestration(WorkerConnection worker, Instance instance, DateTime now)
     {
-        int count = Math.Min(instance.Inbox.Count, _options.MaxEventsPerWorkItem);
-        // A rewind must reach the worker as exactly [OrchestratorStarted, ExecutionRewound].
-        for (int i = 0; i < count; i++)
+        int limit = Math.Min(instance.Inbox.Count, _options.MaxEventsPerWorkItem);
+        int count = 0;
+        long bytes = 0;
+        while (count < limit)
         {
-            if (instance.Inbox[i].EventTypeCase == HistoryEvent.EventTypeOneofCase.ExecutionRewound)
+            var e = instance.Inbox[count];
+            // A rewind must reach the worker as exactly [OrchestratorStarted, ExecutionRewound].
+            if (e.EventTypeCase == HistoryEvent.EventTypeOneofCase.ExecutionRewound)
             {
-                count = i == 0 ? 1 : i;
+                if (count == 0) count = 1;
                 break;
             }
+
+            bytes += e.CalculateSize();
+            if (count > 0 && bytes > _options.MaxNewEventBytesPerWorkItem) break;
+            count++;
         }
 
         var started = NewEvent(now);

@@ -6,6 +6,7 @@ public sealed partial class TaskHub
     readonly ITimer _timer;
     readonly PriorityQueue<Action, DateTime> _due = new();
     DateTime _armedFor = DateTime.MaxValue;
+    static readonly TimeSpan MaxArmDelay = TimeSpan.FromHours(1);
 
     /// <summary>Runs <paramref name="action"/> under the hub lock at or after <paramref name="dueAt"/>, never before.</summary>
     void Schedule(DateTime dueAt, Action action)
@@ -20,6 +21,8 @@ public sealed partial class TaskHub
         _armedFor = dueAt;
         var delay = dueAt - Now;
         if (delay < TimeSpan.Zero) delay = TimeSpan.Zero;
+        // Timers take at most ~49 days; a later due time is reached by re-arming on the way.
+        if (delay > MaxArmDelay) delay = MaxArmDelay;
         // Timer resolution can fire a little early; OnTimer re-arms until the due time has really passed.
         _timer.Change(delay + TimeSpan.FromMilliseconds(1), Timeout.InfiniteTimeSpan);
     }

@@ -10,7 +10,7 @@ public sealed class TaskHubRegistry(SchedulerOptions options, TimeProvider time,
 {
     public const string DefaultHubName = "default";
     readonly ConcurrentDictionary<string, TaskHub> _hubs = new(StringComparer.OrdinalIgnoreCase);
-    readonly object _createGate = new();
+    readonly ConcurrentDictionary<string, Lazy<Task<TaskHub>>> _opening = new(StringComparer.OrdinalIgnoreCase);
 
     public IEnumerable<TaskHub> Hubs => _hubs.Values;
 
@@ -35,28 +35,26 @@ public sealed class TaskHubRegistry(SchedulerOptions options, TimeProvider time,
     public bool StoresHealthy => _hubs.Values.All(h => h.StoreHealthy);
 
     /// <summary>Finds the hub a call addresses, or fails it with NotFound (InvalidArgument for a malformed name).</summary>
-    public TaskHub Resolve(ServerCallContext context)
+    public ValueTask<TaskHub> ResolveAsync(ServerCallContext context) => ResolveAsync(HubName(context));
+
+    /// <summary>The task hub a call names in its <c>taskhub</c> header; <c>default</c> without one.</summary>
+    public static string HubName(ServerCallContext context)
     {
-        string name = DefaultHubName;
         foreach (var entry in context.RequestHeaders)
         {
-            if (string.Equals(entry.Key, "taskhub", StringComparison.OrdinalIgnoreCase) && !entry.IsBinary)
-            {
-                name = entry.Value;
-                break;
-            }
+            if (string.Equals(entry.Key, "taskhub", StringComparison.OrdinalIgnoreCase) && !entry.IsBinary) return entry.Value;
         }
 
-        return Resolve(name);
+        return DefaultHubName;
     }
 
-    public TaskHub Resolve(string name)
+    public ValueTask<TaskHub> ResolveAsync(string name)
     {
-        if (_hubs.TryGetValue(name, out var hub)) return hub;
+        if (_hubs.TryGetValue(name, out var hub)) return ValueTask.FromResult(hub);
         if (!IsValidName(name))
             throw new RpcException(new Status(StatusCode.InvalidArgument,
                 $"task hub name '{Truncate(name)}' is invalid: use 1-64 letters, digits, '-' or '_'"));
-        if (options.UseDynamicTaskHubs) return GetOrCreate(name);
+        if (options.UseDynamicTaskHubs) return new ValueTask<TaskHub>(GetOrCreateAsync(name));
         throw new RpcException(new Status(StatusCode.NotFound, $"task hub '{name}' not found"));
     }
 
@@ -71,13 +69,15 @@ public sealed class TaskHubRegistry(SchedulerOptions options, TimeProvider time,
     }
 
     /// <summary>Creates a hub on first use (dynamic task hubs); it loads whatever its store already holds.</summary>
-    TaskHub GetOrCreate(string name)
+    /// <remarks>Concurrent first calls share one opening, so they all see the same hub.</remarks>
+    Task<TaskHub> GetOrCreateAsync(string name)
     {
-        lock (_createGate)
-        {
-            if (_hubs.TryGetValue(name, out var existing)) return existing;
-            return OpenAsync(name, CancellationToken.None).GetAwaiter().GetResult();
-        }
+        var opening = _opening.GetOrAdd(name, n => new Lazy<Task<TaskHub>>(() => OpenAsync(n, CancellationToken.None)));
+        var task = opening.Value;
+        if (!task.IsFaulted) return task;
+        // An earlier attempt failed (store unavailable): the next call tries again rather than failing forever.
+        _opening.TryRemove(new KeyValuePair<string, Lazy<Task<TaskHub>>>(name, opening));
+        return task;
     }
 
     static string Truncate(string s) => s.Length <= 80 ? s : s[..80] + "...";

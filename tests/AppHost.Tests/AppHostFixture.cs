@@ -1,3 +1,4 @@
+using System.Text;
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Testing;
@@ -52,6 +53,37 @@ public sealed class AppHostFixture : IAsyncLifetime
             .WithEnvironmentVariablesConfig()
             .BuildAsync(context, NullLogger.Instance, CancellationToken.None);
         return result.EnvironmentVariables.ToDictionary(e => e.Key, e => e.Value);
+    }
+
+    /// <summary>
+    /// What a resource's process has written to its console so far (for failure messages). Aspire streams a console
+    /// only while someone watches it, and then from the process's start; the watch ends after a few seconds.
+    /// </summary>
+    public async Task<string> ConsoleOfAsync(string name)
+    {
+        if (!App.ResourceNotifications.TryGetCurrentState(name, out var state))
+        {
+            return $"({name} has not started)";
+        }
+
+        var console = new StringBuilder();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+        try
+        {
+            // By the process's id (the name plus a suffix): the console belongs to that instance.
+            await foreach (var batch in App.Services.GetRequiredService<ResourceLoggerService>().WatchAsync(state.ResourceId).WithCancellation(cts.Token))
+            {
+                foreach (var line in batch)
+                {
+                    console.AppendLine(line.Content);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        return console.ToString();
     }
 
     public IResource Resource(string name) =>

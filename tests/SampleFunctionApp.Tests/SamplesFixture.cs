@@ -30,7 +30,7 @@ public sealed class SamplesFixture : IAsyncLifetime
         _scheduler = SchedulerHost.Build(
         [
             $"--Scheduler:GrpcPort={grpc}", $"--Scheduler:HttpPort={http}", $"--DTS_TASK_HUB_NAMES={TaskHub}",
-            "--Logging:LogLevel:Default=Warning",
+            "--Logging:LogLevel:Default=Warning", "--Scheduler:Store=memory",
         ]);
         await _scheduler.StartAsync();
         SchedulerAddress = $"http://localhost:{grpc}";

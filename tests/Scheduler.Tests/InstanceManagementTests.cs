@@ -19,6 +19,30 @@ public sealed class InstanceManagementTests(SchedulerFixture scheduler, ITestOut
             input + ":" + await ctx.WaitForExternalEvent<string>("Go"));
 
     [Fact]
+    public async Task TimersAndScheduledStarts_MonthsAhead_AreAccepted()
+    {
+        // Longer than a single OS timer can wait (about 49.7 days).
+        await using var app = await StartAsync(r => r
+            .AddOrchestratorFunc<string, string>("Clock", (ctx, _) => Task.FromResult(ctx.CurrentUtcDateTime.ToString("O")))
+            .AddOrchestratorFunc<string>("LongTimer", async ctx =>
+            {
+                await ctx.CreateTimer(TimeSpan.FromDays(120), CancellationToken.None);
+                return "fired";
+            }));
+
+        string scheduled = await app.Client.ScheduleNewOrchestrationInstanceAsync("Clock", "",
+            new StartOrchestrationOptions { StartAt = DateTimeOffset.UtcNow.AddDays(90) });
+        string timer = await app.Client.ScheduleNewOrchestrationInstanceAsync("LongTimer");
+        await app.Client.WaitForInstanceStartAsync(timer, Timeout());
+
+        // The scheduler keeps serving after arming both.
+        string next = await app.Client.ScheduleNewOrchestrationInstanceAsync("Clock", "");
+        Assert.Equal(OrchestrationRuntimeStatus.Completed, (await app.Client.CompletionAsync(next)).RuntimeStatus);
+        Assert.Equal(OrchestrationRuntimeStatus.Pending, (await app.Client.GetInstanceAsync(scheduled))!.RuntimeStatus);
+        Assert.Equal(OrchestrationRuntimeStatus.Running, (await app.Client.GetInstanceAsync(timer))!.RuntimeStatus);
+    }
+
+    [Fact]
     public async Task Terminate_RunningInstance_ReturnsTheGivenOutput()
     {
         await using var app = await StartAsync(Waiter);

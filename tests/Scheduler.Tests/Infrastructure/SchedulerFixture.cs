@@ -25,6 +25,9 @@ public class SchedulerFixture : IAsyncLifetime
     /// <summary>Settings added to the command line of this scheduler, e.g. <c>--Scheduler:MaxPayloadBytes=1000</c>.</summary>
     protected virtual IEnumerable<string> ExtraArgs => ["--DTS_USE_DYNAMIC_TASK_HUBS=true"];
 
+    /// <summary>A fresh folder for a durable store's files.</summary>
+    public string DataPath { get; } = Path.Combine(Path.GetTempPath(), "dts-tests", Guid.NewGuid().ToString("N"));
+
     public int GrpcPort { get; private set; }
     public int HttpPort { get; private set; }
 
@@ -60,6 +63,11 @@ public class SchedulerFixture : IAsyncLifetime
                 $"--Scheduler:GrpcPort={GrpcPort}",
                 $"--Scheduler:HttpPort={HttpPort}",
                 "--Scheduler:BindAddress=127.0.0.1",
+                // The protocol suite runs on the in-memory store unless SCHEDULER_TEST_STORE names another
+                // (e.g. sqlite, to run every protocol test through the durable commit path).
+                $"--Scheduler:Store={Environment.GetEnvironmentVariable("SCHEDULER_TEST_STORE") ?? "memory"}",
+                $"--Scheduler:DataPath={DataPath}",
+                $"--ConnectionStrings:store={Environment.GetEnvironmentVariable("SCHEDULER_TEST_REDIS") ?? ""}",
                 "--Logging:LogLevel:Default=Warning",
                 "--Logging:LogLevel:Microsoft.AspNetCore=Warning",
                 .. ExtraArgs,
@@ -134,6 +142,15 @@ public class SchedulerFixture : IAsyncLifetime
             }
 
             await _app.DisposeAsync();
+        }
+
+        try
+        {
+            if (Directory.Exists(DataPath)) Directory.Delete(DataPath, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A file still open by a store that did not close in time; the folder is in the temp directory.
         }
     }
 

@@ -13,6 +13,7 @@ public sealed class SchedulerProcess : IAsyncDisposable
 {
     readonly Process _process;
     readonly ConcurrentQueue<string> _output = new();
+    string? _dataPath;
 
     SchedulerProcess(Process process, int grpcPort, int httpPort)
     {
@@ -48,6 +49,7 @@ public sealed class SchedulerProcess : IAsyncDisposable
         {
             int grpcPort = FreePort(), httpPort = FreePort();
             while (httpPort == grpcPort) httpPort = FreePort();
+            string dataPath = TestStore.NewDataPath();
             var info = new ProcessStartInfo(dotnet)
             {
                 WorkingDirectory = AppContext.BaseDirectory,
@@ -57,13 +59,14 @@ public sealed class SchedulerProcess : IAsyncDisposable
             };
             info.ArgumentList.Add(dll);
             foreach (var arg in (string[])[$"--Scheduler:GrpcPort={grpcPort}", $"--Scheduler:HttpPort={httpPort}", "--Scheduler:BindAddress=127.0.0.1",
-                         "--Logging:LogLevel:Default=Warning", .. settings])
+                         "--Logging:LogLevel:Default=Warning",
+                         $"--Scheduler:Store={TestStore.Name}", $"--Scheduler:DataPath={dataPath}", .. settings])
                 info.ArgumentList.Add(arg);
             info.Environment["DOTNET_ENVIRONMENT"] = "Production";
             info.Environment.Remove("OTEL_EXPORTER_OTLP_ENDPOINT");
 
             var process = Process.Start(info) ?? throw new InvalidOperationException("Could not start the scheduler process.");
-            var scheduler = new SchedulerProcess(process, grpcPort, httpPort);
+            var scheduler = new SchedulerProcess(process, grpcPort, httpPort) { _dataPath = dataPath };
             process.BeginOutputReadLine();
             process.BeginErrorReadLine();
             if (await scheduler.WaitHealthyAsync()) return scheduler;
@@ -120,6 +123,7 @@ public sealed class SchedulerProcess : IAsyncDisposable
         }
 
         _process.Dispose();
+        TestStore.Delete(_dataPath);
     }
 
     static int FreePort()

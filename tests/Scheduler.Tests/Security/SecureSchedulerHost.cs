@@ -16,6 +16,7 @@ public sealed class SecureSchedulerHost : IAsyncDisposable
 {
     static readonly SemaphoreSlim StartGate = new(1, 1);
     readonly WebApplication _app;
+    string? _dataPath;
 
     SecureSchedulerHost(WebApplication app, int grpcPort, int httpPort, X509Certificate2? certificate, CapturedLogs logs)
     {
@@ -44,12 +45,15 @@ public sealed class SecureSchedulerHost : IAsyncDisposable
             int grpcPort = FreePort(), httpPort = FreePort();
             while (httpPort == grpcPort) httpPort = FreePort();
             var logs = new CapturedLogs();
+            string dataPath = TestStore.NewDataPath();
             string[] args =
             [
                 $"--Scheduler:GrpcPort={grpcPort}",
                 $"--Scheduler:HttpPort={httpPort}",
                 "--Scheduler:BindAddress=127.0.0.1",
                 "--Logging:LogLevel:Default=Warning",
+                $"--Scheduler:Store={TestStore.Name}",
+                $"--Scheduler:DataPath={dataPath}",
                 $"--Logging:LogLevel:{DurableTask.Scheduler.Security.AuditLog.Category}=Information",
                 .. settings,
             ];
@@ -78,7 +82,7 @@ public sealed class SecureSchedulerHost : IAsyncDisposable
                 StartGate.Release();
             }
 
-            var host = new SecureSchedulerHost(app, grpcPort, httpPort, certificate, logs);
+            var host = new SecureSchedulerHost(app, grpcPort, httpPort, certificate, logs) { _dataPath = dataPath };
             await host.WaitHealthyAsync();
             return host;
         }
@@ -126,6 +130,7 @@ public sealed class SecureSchedulerHost : IAsyncDisposable
         }
 
         await _app.DisposeAsync();
+        TestStore.Delete(_dataPath);
     }
 
     static int FreePort()
@@ -163,6 +168,25 @@ public sealed class CapturedLogs : ILoggerProvider
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
             if (owner._entries.Count < 200_000) owner._entries.Enqueue(new LogEntry(category, logLevel, formatter(state, exception), exception));
+        }
+    }
+}
+
+/// <summary>The store the security tests run on: <c>SCHEDULER_TEST_STORE</c> (as the protocol suite), default <c>memory</c>; data in a fresh temporary folder.</summary>
+public static class TestStore
+{
+    public static string Name => Environment.GetEnvironmentVariable("SCHEDULER_TEST_STORE") ?? "memory";
+
+    public static string NewDataPath() => Path.Combine(Path.GetTempPath(), "dts-security-tests", Guid.NewGuid().ToString("N"));
+
+    public static void Delete(string? path)
+    {
+        try
+        {
+            if (path is not null && Directory.Exists(path)) Directory.Delete(path, recursive: true);
+        }
+        catch (IOException)
+        {
         }
     }
 }

@@ -1,0 +1,189 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace DurableTask.Scheduler.Api;
+
+// The JSON shapes of the HTTP API (version 1). Property names are camelCase, statuses are their names
+// ("Running", "Completed", ...), times are ISO 8601 UTC. Payloads (inputs, outputs, event data) are the serialized
+// text the SDKs store, usually JSON; responses carry them as strings.
+
+public sealed record ApiInfo(string ApiVersion, bool AuthenticationEnabled, IReadOnlyList<string> TaskHubs);
+
+public sealed record TaskHubSummary(string Name, int InstanceCount, int WorkerCount);
+
+public sealed record StatusCounts(IReadOnlyDictionary<string, int> Counts, int Total);
+
+public sealed record ThroughputMinute(DateTime Minute, long Started, long Completed);
+
+public sealed record Backlog(int Orchestrations, int Activities, int Entities);
+
+public sealed record Worker(
+    string WorkerId, string TaskHub, DateTime ConnectedAt,
+    int OrchestrationsInFlight, int ActivitiesInFlight, int EntitiesInFlight);
+
+public sealed record HubOverview(
+    string TaskHub, int InstanceCount, StatusCounts Counts, IReadOnlyList<ThroughputMinute> Throughput,
+    Backlog Backlog, IReadOnlyList<Worker> Workers);
+
+/// <summary>A payload, cut to the requested length. <c>Length</c> is the full length in characters.</summary>
+public sealed record Payload(string Value, int Length, bool Truncated);
+
+public sealed record Failure(
+    string ErrorType, string ErrorMessage, string? StackTrace, bool IsNonRetriable, Failure? InnerFailure);
+
+public sealed record OrchestrationSummary(
+    string InstanceId,
+    string Name,
+    string? Version,
+    string Status,
+    DateTime CreatedAt,
+    DateTime LastUpdatedAt,
+    DateTime? CompletedAt,
+    DateTime? ScheduledStartAt,
+    double DurationMs,
+    string? ParentInstanceId,
+    string ExecutionId,
+    IReadOnlyDictionary<string, string>? Tags,
+    Failure? Failure);
+
+public sealed record OrchestrationPage(IReadOnlyList<OrchestrationSummary> Items, string? Next, string? Previous);
+
+public sealed record OrchestrationDetail(
+    string InstanceId,
+    string Name,
+    string? Version,
+    string Status,
+    DateTime CreatedAt,
+    DateTime LastUpdatedAt,
+    DateTime? CompletedAt,
+    DateTime? ScheduledStartAt,
+    double DurationMs,
+    string? ParentInstanceId,
+    string ExecutionId,
+    IReadOnlyDictionary<string, string>? Tags,
+    Failure? Failure,
+    Payload? Input,
+    Payload? Output,
+    Payload? CustomStatus);
+
+public sealed record HistoryEventView(
+    int Index,
+    int EventId,
+    string Type,
+    DateTime Timestamp,
+    string? Name,
+    int? TaskScheduledId,
+    int? TimerId,
+    DateTime? FireAt,
+    string? InstanceId,
+    Payload? Payload,
+    Failure? Failure);
+
+/// <summary>One bar of the timeline: an activity, timer or sub-orchestration from its start event to its end event.</summary>
+public sealed record TimelineItem(
+    string Kind,
+    string Name,
+    int ScheduledId,
+    DateTime Start,
+    DateTime? End,
+    string Status,
+    string? InstanceId);
+
+public sealed record Timeline(DateTime? Start, DateTime? End, IReadOnlyList<TimelineItem> Items);
+
+public sealed record EntitySummary(
+    string EntityId, string Name, string Key, DateTime LastModifiedAt, int BacklogQueueSize, string? LockedBy, Payload? State);
+
+public sealed record EntityPage(IReadOnlyList<EntitySummary> Items, string? Next);
+
+// Requests.
+
+public sealed class StartRequest
+{
+    public string? Name { get; set; }
+    public string? InstanceId { get; set; }
+    public string? Version { get; set; }
+    public JsonElement? Input { get; set; }
+    public DateTime? ScheduledStartTime { get; set; }
+    public Dictionary<string, string>? Tags { get; set; }
+}
+
+public sealed record StartResponse(string InstanceId);
+
+public sealed class ReasonRequest
+{
+    public string? Reason { get; set; }
+}
+
+public sealed class TerminateRequest
+{
+    public string? Reason { get; set; }
+    public bool Recursive { get; set; } = true;
+}
+
+public sealed class RestartRequest
+{
+    public bool NewInstanceId { get; set; }
+}
+
+public sealed class RaiseEventRequest
+{
+    public string? Name { get; set; }
+    public JsonElement? Input { get; set; }
+}
+
+public sealed record PurgeResponse(int Deleted, bool Complete);
+
+/// <summary>The filter of a bulk action, with the same meaning as the list's query parameters.</summary>
+public sealed class FilterBody
+{
+    public List<string>? Statuses { get; set; }
+    public string? Name { get; set; }
+    public string? Prefix { get; set; }
+    public string? Search { get; set; }
+    public DateTime? CreatedFrom { get; set; }
+    public DateTime? CreatedTo { get; set; }
+    public Dictionary<string, string>? Tags { get; set; }
+    public bool HideSubOrchestrations { get; set; }
+}
+
+/// <summary>A bulk action over explicit instance ids or over every instance matching a filter.</summary>
+public sealed class BulkRequest
+{
+    public List<string>? InstanceIds { get; set; }
+    public FilterBody? Filter { get; set; }
+    public string? Reason { get; set; }
+    public bool Recursive { get; set; } = true;
+    public bool NewInstanceId { get; set; }
+
+    /// <summary>Most instances one request acts on (terminate, restart); at most 10,000.</summary>
+    public int? Limit { get; set; }
+}
+
+public sealed record BulkFailure(string InstanceId, string Error);
+
+public sealed record BulkResult(int Matched, int Succeeded, int Skipped, bool Complete, IReadOnlyList<BulkFailure> Failures,
+    IReadOnlyList<string>? NewInstanceIds = null);
+
+public sealed class EntitySignalRequest
+{
+    public string? Operation { get; set; }
+    public JsonElement? Input { get; set; }
+    public DateTime? ScheduledTime { get; set; }
+}
+
+public static class ApiJson
+{
+    public static readonly JsonSerializerOptions Options = Create();
+
+    static JsonSerializerOptions Create()
+    {
+        var options = new JsonSerializerOptions(JsonSerializerDefaults.Web)
+        {
+            DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        };
+        options.Converters.Add(new JsonStringEnumConverter());
+        options.MakeReadOnly(populateMissingResolver: true);
+        return options;
+    }
+}

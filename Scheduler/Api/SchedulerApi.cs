@@ -1,0 +1,600 @@
+using DurableTask.Scheduler.Entities;
+using DurableTask.Scheduler.Hosting;
+using DurableTask.Scheduler.Protocol;
+using DurableTask.Scheduler.TaskHubs;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Microsoft.DurableTask.Protobuf;
+
+namespace DurableTask.Scheduler.Api;
+
+/// <summary>
+/// The versioned JSON API (<c>/api/v1</c>) the dashboard and people use to inspect and manage task hubs.
+/// Handlers are cheap: pages hold at most 1000 items, counts are computed once per request, bulk actions are bounded.
+/// </summary>
+public static class SchedulerApi
+{
+    public const string Prefix = "/api/v1";
+    const int MaxBulkLimit = 10_000;
+    const int DefaultBulkLimit = 1000;
+    const int MaxPurgeIds = 1000;
+    static readonly TimeSpan BulkPurgeTimeout = TimeSpan.FromSeconds(10);
+
+    // Position of {id} among the path segments of /api/v1/taskhubs/{hub}/orchestrations/{id}.
+    const int IdSegment = 5;
+
+    static readonly OrchestrationStatus[] ShownStatuses =
+    [
+        OrchestrationStatus.Pending, OrchestrationStatus.Running, OrchestrationStatus.Suspended, OrchestrationStatus.Completed,
+        OrchestrationStatus.Failed, OrchestrationStatus.Terminated, OrchestrationStatus.ContinuedAsNew, OrchestrationStatus.Canceled,
+    ];
+
+    public static WebApplication MapSchedulerApi(this WebApplication app)
+    {
+        var api = app.MapGroup(Prefix).AddEndpointFilter(HandleErrors);
+        api.MapGet("/", (TaskHubRegistry hubs) =>
+            Json(new ApiInfo("v1", AuthenticationEnabled: false, hubs.Hubs.Select(h => h.Name).Order(StringComparer.OrdinalIgnoreCase).ToList())));
+        api.MapGet("/taskhubs", (TaskHubRegistry hubs) =>
+            Json(hubs.Hubs.OrderBy(h => h.Name, StringComparer.OrdinalIgnoreCase)
+                .Select(h => new TaskHubSummary(h.Name, h.InstanceCount, h.GetWorkers().Count)).ToList()));
+
+        var hub = api.MapGroup("/taskhubs/{hub}");
+        hub.MapGet("/", Overview);
+        hub.MapGet("/counts", (string hub, HttpRequest request, TaskHubRegistry hubs) =>
+            Json(Counts(Find(hubs, hub), ApiRequests.Filter(request), CountCache.Key(request))));
+        hub.MapGet("/throughput", (string hub, HttpRequest request, TaskHubRegistry hubs) =>
+            Json(Throughput(Find(hubs, hub), ApiRequests.Int(request, "minutes", 15, 1, 60))));
+        hub.MapGet("/backlog", (string hub, TaskHubRegistry hubs) => Json(BacklogOf(Find(hubs, hub))));
+        hub.MapGet("/workers", (string hub, TaskHubRegistry hubs) => Json(Workers(Find(hubs, hub))));
+
+        hub.MapGet("/orchestrations", List);
+        hub.MapPost("/orchestrations", Start);
+        var instance = hub.MapGroup("/orchestrations/{id}");
+        instance.MapGet("/", Get);
+        instance.MapDelete("/", Purge);
+        instance.MapGet("/history", History);
+        instance.MapGet("/history/{index:int}/payload", EventPayload);
+        instance.MapGet("/timeline", TimelineOf);
+        instance.MapGet("/payloads/{kind}", DownloadPayload);
+        instance.MapPost("/suspend", Suspend);
+        instance.MapPost("/resume", Resume);
+        instance.MapPost("/terminate", Terminate);
+        instance.MapPost("/restart", Restart);
+        instance.MapPost("/rewind", Rewind);
+        instance.MapPost("/events", RaiseEvent);
+
+        hub.MapPost("/bulk/terminate", BulkTerminate);
+        hub.MapPost("/bulk/purge", BulkPurge);
+        hub.MapPost("/bulk/restart", BulkRestart);
+
+        hub.MapGet("/entities", ListEntities);
+        var entity = hub.MapGroup("/entities/{entityId}");
+        entity.MapGet("/", GetEntity);
+        entity.MapGet("/state", DownloadEntityState);
+        entity.MapPost("/signal", SignalEntity);
+        entity.MapDelete("/", DeleteEntity);
+        return app;
+    }
+
+    static async ValueTask<object?> HandleErrors(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
+    {
+        var context = invocation.HttpContext;
+        bool write = !HttpMethods.IsGet(context.Request.Method);
+        var target = context.Request.RouteValues.TryGetValue("hub", out var routeHub) && routeHub is string name
+            ? context.RequestServices.GetService<TaskHubRegistry>()?.Find(name)
+            : null;
+        try
+        {
+            // A write is answered only once the store has committed it; while the store is down it is refused up front.
+            if (write) target?.EnsureWritable();
+            var result = await next(invocation);
+            if (write && target is not null) await target.FlushAsync();
+            return result;
+        }
+        catch (ApiException e)
+        {
+            return ApiErrors.Problem(e.StatusCode, e.Title, e.Message, context);
+        }
+        catch (RpcException e)
+        {
+            return ApiErrors.ToProblem(e, context);
+        }
+        finally
+        {
+            // Counts change with every write.
+            if (write && target is not null) CountCache.Invalidate(target);
+        }
+    }
+
+    static IResult Json<T>(T value, int statusCode = StatusCodes.Status200OK) =>
+        Results.Json(value, ApiJson.Options, statusCode: statusCode);
+
+    static TaskHub Find(TaskHubRegistry hubs, string name) =>
+        hubs.Find(name) ?? throw ApiException.NotFound($"task hub '{name}' not found");
+
+    static string Id(HttpContext context, string id)
+    {
+        var value = ApiRequests.PathId(context, id, IdSegment);
+        Errors.ValidateInstanceId(value);
+        return value;
+    }
+
+    static DateTime Now => DateTime.UtcNow;
+
+    // ---- Hub overview ----
+
+    static IResult Overview(string hub, HttpRequest request, TaskHubRegistry hubs)
+    {
+        var h = Find(hubs, hub);
+        var filter = ApiRequests.Filter(request);
+        int minutes = ApiRequests.Int(request, "minutes", 15, 1, 60);
+        return Json(new HubOverview(h.Name, h.InstanceCount, Counts(h, filter, CountCache.Key(request)), Throughput(h, minutes), BacklogOf(h), Workers(h)));
+    }
+
+    static readonly TaskHub.InstanceFilter Unfiltered = new();
+
+    static StatusCounts Counts(TaskHub hub, TaskHub.InstanceFilter filter, string key)
+    {
+        // Without a filter the hub's live counters answer at once; a filter needs a scan (reused for a moment).
+        var counts = filter with { Statuses = null } == Unfiltered ? LiveCounts(hub) : CountCache.Get(hub, filter, key);
+        var result = new Dictionary<string, int>(ShownStatuses.Length);
+        int total = 0;
+        foreach (var status in ShownStatuses)
+        {
+            int n = counts.GetValueOrDefault(status);
+            result[HistoryViews.StatusName(status)] = n;
+            if (filter.Statuses is not { Count: > 0 } || filter.Statuses.Contains(status)) total += n;
+        }
+
+        return new StatusCounts(result, total);
+    }
+
+    static Dictionary<OrchestrationStatus, int> LiveCounts(TaskHub hub)
+    {
+        var live = hub.GetStatusCounts();
+        var counts = new Dictionary<OrchestrationStatus, int>(live.Length);
+        for (int i = 0; i < live.Length; i++) counts[(OrchestrationStatus)i] = live[i];
+        return counts;
+    }
+
+    static List<ThroughputMinute> Throughput(TaskHub hub, int minutes) =>
+        hub.GetThroughput(minutes).Select(p => new ThroughputMinute(p.Minute, p.Started, p.Finished)).ToList();
+
+    static Backlog BacklogOf(TaskHub hub)
+    {
+        var b = hub.GetBacklog();
+        return new Backlog(b.Orchestrations, b.Activities, b.Entities);
+    }
+
+    static List<Worker> Workers(TaskHub hub) => hub.GetWorkers()
+        .Select(w => new Worker(w.WorkerId, w.TaskHub, w.ConnectedAt, w.OrchestrationsInFlight, w.ActivitiesInFlight, w.EntitiesInFlight))
+        .ToList();
+
+    // ---- Orchestrations ----
+
+    static IResult List(string hub, HttpRequest request, TaskHubRegistry hubs)
+    {
+        var h = Find(hubs, hub);
+        var filter = ApiRequests.Filter(request);
+        int pageSize = ApiRequests.Int(request, "pageSize", ApiRequests.DefaultPageSize, 1, TaskHub.MaxPageSize);
+        string? after = ApiRequests.Cursor(request, "after");
+        string? before = ApiRequests.Cursor(request, "before");
+        if (after is not null && before is not null) throw ApiException.BadRequest("use either after or before, not both");
+        var now = Now;
+
+        if (before is null)
+        {
+            var (page, next) = h.Query(filter, pageSize, after, includePayloads: false);
+            string? previous = after is not null && page.Count > 0 ? page[0].InstanceId : null;
+            return Json(new OrchestrationPage(page.Select(s => ToSummary(s, now)).ToList(), next, previous));
+        }
+
+        // The page that ends just before the cursor: walk the matching ids in bounded batches and keep the last pageSize + 1.
+        var window = new Queue<string>(pageSize + 1);
+        string? cursor = null;
+        bool done = false;
+        while (!done)
+        {
+            var (ids, next) = h.ListIds(filter, TaskHub.MaxPageSize, cursor);
+            foreach (var id in ids)
+            {
+                if (string.CompareOrdinal(id, before) >= 0)
+                {
+                    done = true;
+                    break;
+                }
+
+                if (window.Count == pageSize + 1) window.Dequeue();
+                window.Enqueue(id);
+            }
+
+            if (next is null) break;
+            cursor = next;
+        }
+
+        string? start = null;
+        bool more = window.Count == pageSize + 1;
+        if (more) start = window.Dequeue();
+        if (window.Count == 0) return Json(new OrchestrationPage([], null, null));
+        string last = window.Last();
+        var (items, _) = h.Query(filter, window.Count, start, includePayloads: false);
+        items.RemoveAll(s => string.CompareOrdinal(s.InstanceId, last) > 0);
+        return Json(new OrchestrationPage(items.Select(s => ToSummary(s, now)).ToList(),
+            items.Count > 0 ? items[^1].InstanceId : null, more && items.Count > 0 ? items[0].InstanceId : null));
+    }
+
+    static OrchestrationSummary ToSummary(OrchestrationState state, DateTime now) => HistoryViews.ToSummary(state, now);
+
+    static async Task<IResult> Start(string hub, HttpRequest request, TaskHubRegistry hubs, SchedulerOptions options)
+    {
+        var h = await hubs.ResolveAsync(hub);
+        var body = await ApiRequests.Body<StartRequest>(request);
+        var create = new CreateInstanceRequest
+        {
+            InstanceId = string.IsNullOrEmpty(body.InstanceId) ? Guid.NewGuid().ToString("N") : body.InstanceId,
+            Name = body.Name ?? "",
+        };
+        Errors.ValidateInstanceId(create.InstanceId);
+        Errors.RequireName(create.Name);
+        if (!string.IsNullOrEmpty(body.Version)) create.Version = body.Version;
+        var input = ApiRequests.Serialized(body.Input);
+        Errors.ValidatePayload(input, "input", options.MaxPayloadBytes);
+        if (input is not null) create.Input = input;
+        if (body.Tags is { Count: > 0 } tags)
+        {
+            if (tags.Count > 64) throw ApiException.BadRequest($"tags has {tags.Count} entries; the limit is 64");
+            foreach (var (key, value) in tags)
+            {
+                if (key.Length is 0 or > 256) throw ApiException.BadRequest("a tag key must be 1-256 characters long");
+                if (value is null || value.Length > 1024) throw ApiException.BadRequest($"the value of tag '{key}' must be a string of at most 1024 characters");
+                create.Tags[key] = value;
+            }
+        }
+
+        if (ApiRequests.Utc(body.ScheduledStartTime) is { } at && at > Now) create.ScheduledStartTimestamp = Timestamp.FromDateTime(at);
+        var id = h.StartInstance(create);
+        return Results.Json(new StartResponse(id), ApiJson.Options, statusCode: StatusCodes.Status201Created);
+    }
+
+    static IResult Get(string hub, string id, HttpContext context, TaskHubRegistry hubs)
+    {
+        var h = Find(hubs, hub);
+        var instanceId = Id(context, id);
+        int limit = ApiRequests.Int(context.Request, "payloadLimit", ApiRequests.DefaultPayloadLimit, 0, ApiRequests.MaxPayloadLimit);
+        var state = h.GetState(instanceId, includePayloads: true) ?? throw Errors.InstanceNotFound(instanceId);
+        return Json(HistoryViews.ToDetail(state, Now, limit));
+    }
+
+    static List<HistoryEvent> RequireHistory(TaskHub hub, string instanceId) =>
+        hub.GetHistory(instanceId, null) ?? throw Errors.InstanceNotFound(instanceId);
+
+    static IResult History(string hub, string id, HttpContext context, TaskHubRegistry hubs)
+    {
+        var h = Find(hubs, hub);
+        var instanceId = Id(context, id);
+        int limit = ApiRequests.Int(context.Request, "payloadLimit", ApiRequests.DefaultPayloadLimit, 0, ApiRequests.MaxPayloadLimit);
+        var history = RequireHistory(h, instanceId);
+        var views = new List<HistoryEventView>(history.Count);
+        for (int i = 0; i < history.Count; i++) views.Add(HistoryViews.ToView(history[i], i, limit));
+        return Json(views);
+    }
+
+    static IResult EventPayload(string hub, string id, int index, HttpContext context, TaskHubRegistry hubs)
+    {
+        var h = Find(hubs, hub);
+        var instanceId = Id(context, id);
+        var history = RequireHistory(h, instanceId);
+        if (index < 0 || index >= history.Count)
+            throw ApiException.NotFound($"orchestration instance '{instanceId}' has {history.Count} history events; there is no event {index}");
+        var payload = HistoryViews.PayloadOf(history[index]) ?? throw ApiException.NotFound($"history event {index} has no payload");
+        return Download(payload, $"{instanceId}-event-{index}.json");
+    }
+
+    static IResult TimelineOf(string hub, string id, HttpContext context, TaskHubRegistry hubs)
+    {
+        var h = Find(hubs, hub);
+        var instanceId = Id(context, id);
+        return Json(HistoryViews.ToTimeline(RequireHistory(h, instanceId)));
+    }
+
+    static IResult DownloadPayload(string hub, string id, string kind, HttpContext context, TaskHubRegistry hubs)
+    {
+        var h = Find(hubs, hub);
+        var instanceId = Id(context, id);
+        var state = h.GetState(instanceId, includePayloads: true) ?? throw Errors.InstanceNotFound(instanceId);
+        string? value = kind.ToLowerInvariant() switch
+        {
+            "input" => state.Input,
+            "output" => state.Output,
+            "customstatus" => state.CustomStatus,
+            _ => throw ApiException.NotFound($"payload '{kind}' does not exist; use input, output or customStatus"),
+        };
+        return value is null
+            ? throw ApiException.NotFound($"orchestration instance '{instanceId}' has no {kind}")
+            : Download(value, $"{instanceId}-{kind}.json");
+    }
+
+    static IResult Download(string payload, string fileName)
+    {
+        var safeName = new string(fileName.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_').ToArray());
+        return Results.File(System.Text.Encoding.UTF8.GetBytes(payload), "application/json", safeName);
+    }
+
+    // ---- Actions on one instance ----
+
+    static async Task<IResult> Suspend(string hub, string id, HttpContext context, TaskHubRegistry hubs, SchedulerOptions options)
+    {
+        var h = Find(hubs, hub);
+        var instanceId = Id(context, id);
+        var body = await ApiRequests.Body<ReasonRequest>(context.Request);
+        Errors.ValidatePayload(body.Reason, "reason", options.MaxPayloadBytes);
+        h.Suspend(instanceId, body.Reason);
+        return Results.Accepted();
+    }
+
+    static async Task<IResult> Resume(string hub, string id, HttpContext context, TaskHubRegistry hubs, SchedulerOptions options)
+    {
+        var h = Find(hubs, hub);
+        var instanceId = Id(context, id);
+        var body = await ApiRequests.Body<ReasonRequest>(context.Request);
+        Errors.ValidatePayload(body.Reason, "reason", options.MaxPayloadBytes);
+        h.Resume(instanceId, body.Reason);
+        return Results.Accepted();
+    }
+
+    static async Task<IResult> Terminate(string hub, string id, HttpContext context, TaskHubRegistry hubs, SchedulerOptions options)
+    {
+        var h = Find(hubs, hub);
+        var instanceId = Id(context, id);
+        var body = await ApiRequests.Body<TerminateRequest>(context.Request);
+        var output = TerminationOutput(body.Reason);
+        Errors.ValidatePayload(output, "reason", options.MaxPayloadBytes);
+        h.Terminate(instanceId, output, body.Recursive);
+        return Results.Accepted();
+    }
+
+    /// <summary>The reason becomes the instance's output, serialized as a JSON string as the SDKs do.</summary>
+    static string? TerminationOutput(string? reason) =>
+        string.IsNullOrEmpty(reason) ? null : System.Text.Json.JsonSerializer.Serialize(reason);
+
+    static async Task<IResult> Restart(string hub, string id, HttpContext context, TaskHubRegistry hubs)
+    {
+        var h = Find(hubs, hub);
+        var instanceId = Id(context, id);
+        var body = await ApiRequests.Body<RestartRequest>(context.Request);
+        return Json(new StartResponse(h.Restart(instanceId, body.NewInstanceId)));
+    }
+
+    static async Task<IResult> Rewind(string hub, string id, HttpContext context, TaskHubRegistry hubs, SchedulerOptions options)
+    {
+        var h = Find(hubs, hub);
+        var instanceId = Id(context, id);
+        var body = await ApiRequests.Body<ReasonRequest>(context.Request);
+        Errors.ValidatePayload(body.Reason, "reason", options.MaxPayloadBytes);
+        h.Rewind(instanceId, body.Reason);
+        return Results.Accepted();
+    }
+
+    static async Task<IResult> RaiseEvent(string hub, string id, HttpContext context, TaskHubRegistry hubs, SchedulerOptions options)
+    {
+        var h = Find(hubs, hub);
+        var instanceId = Id(context, id);
+        var body = await ApiRequests.Body<RaiseEventRequest>(context.Request);
+        Errors.RequireName(body.Name);
+        var input = ApiRequests.Serialized(body.Input);
+        Errors.ValidatePayload(input, $"the payload of event '{body.Name}'", options.MaxPayloadBytes);
+        h.RaiseEvent(instanceId, body.Name!, input);
+        return Results.Accepted();
+    }
+
+    static IResult Purge(string hub, string id, HttpContext context, TaskHubRegistry hubs)
+    {
+        var h = Find(hubs, hub);
+        var instanceId = Id(context, id);
+        bool recursive = ApiRequests.Bool(context.Request, "recursive", true);
+        if (h.GetState(instanceId, includePayloads: false) is null) throw Errors.InstanceNotFound(instanceId);
+        return Json(new PurgeResponse(h.Purge(instanceId, recursive), true));
+    }
+
+    // ---- Bulk actions ----
+
+    /// <summary>
+    /// The instances a bulk action targets, collected before acting so that instances the action itself creates or
+    /// changes are never visited twice. At most <paramref name="limit"/>; Complete says whether the selection was exhausted.
+    /// </summary>
+    static (List<OrchestrationState> Targets, bool Complete) SelectTargets(TaskHub hub, BulkRequest body, int limit)
+    {
+        var targets = new List<OrchestrationState>();
+        if (body.InstanceIds is { } ids)
+        {
+            if (ids.Count > limit) throw ApiException.BadRequest($"instanceIds has {ids.Count} entries; the limit is {limit}");
+            foreach (var id in ids.Distinct(StringComparer.Ordinal))
+            {
+                Errors.ValidateInstanceId(id, "instanceIds");
+                if (hub.GetState(id, includePayloads: false) is { } state) targets.Add(state);
+            }
+
+            return (targets, true);
+        }
+
+        var filter = ApiRequests.Filter(body.Filter);
+        string? after = null;
+        while (true)
+        {
+            var (page, next) = hub.Query(filter, Math.Min(TaskHub.MaxPageSize, limit - targets.Count + 1), after, includePayloads: false);
+            foreach (var state in page)
+            {
+                if (targets.Count == limit) return (targets, false);
+                targets.Add(state);
+            }
+
+            if (next is null) return (targets, true);
+            after = next;
+        }
+    }
+
+    static int BulkLimit(BulkRequest body)
+    {
+        int limit = body.Limit ?? DefaultBulkLimit;
+        if (limit is < 1 or > MaxBulkLimit) throw ApiException.BadRequest($"limit {limit} is invalid; use 1 to {MaxBulkLimit}");
+        return limit;
+    }
+
+    static async Task<IResult> BulkTerminate(string hub, HttpRequest request, TaskHubRegistry hubs, SchedulerOptions options)
+    {
+        var h = Find(hubs, hub);
+        var body = await ApiRequests.Body<BulkRequest>(request);
+        var output = TerminationOutput(body.Reason);
+        Errors.ValidatePayload(output, "reason", options.MaxPayloadBytes);
+        var (targets, complete) = SelectTargets(h, body, BulkLimit(body));
+        int succeeded = 0, skipped = 0;
+        var failures = new List<BulkFailure>();
+        foreach (var state in targets)
+        {
+            if (HistoryViews.IsTerminal(state.OrchestrationStatus))
+            {
+                skipped++;
+                continue;
+            }
+
+            try
+            {
+                h.Terminate(state.InstanceId, output, body.Recursive);
+                succeeded++;
+            }
+            catch (RpcException e)
+            {
+                failures.Add(new BulkFailure(state.InstanceId, e.Status.Detail));
+            }
+        }
+
+        return Json(new BulkResult(targets.Count, succeeded, skipped, complete, failures));
+    }
+
+    static async Task<IResult> BulkRestart(string hub, HttpRequest request, TaskHubRegistry hubs)
+    {
+        var h = Find(hubs, hub);
+        var body = await ApiRequests.Body<BulkRequest>(request);
+        var (targets, complete) = SelectTargets(h, body, BulkLimit(body));
+        int succeeded = 0, skipped = 0;
+        var failures = new List<BulkFailure>();
+        var newIds = new List<string>();
+        foreach (var state in targets)
+        {
+            // Restarting under the same id replaces the instance, which only a finished instance allows.
+            if (!body.NewInstanceId && !HistoryViews.IsTerminal(state.OrchestrationStatus))
+            {
+                skipped++;
+                continue;
+            }
+
+            try
+            {
+                newIds.Add(h.Restart(state.InstanceId, body.NewInstanceId));
+                succeeded++;
+            }
+            catch (RpcException e)
+            {
+                failures.Add(new BulkFailure(state.InstanceId, e.Status.Detail));
+            }
+        }
+
+        return Json(new BulkResult(targets.Count, succeeded, skipped, complete, failures, newIds));
+    }
+
+    static async Task<IResult> BulkPurge(string hub, HttpRequest request, TaskHubRegistry hubs)
+    {
+        var h = Find(hubs, hub);
+        var body = await ApiRequests.Body<BulkRequest>(request);
+        if (body.InstanceIds is { } ids)
+        {
+            if (ids.Count > MaxPurgeIds) throw ApiException.BadRequest($"instanceIds has {ids.Count} entries; the limit is {MaxPurgeIds}");
+            foreach (var id in ids) Errors.ValidateInstanceId(id, "instanceIds");
+            return Json(new PurgeResponse(h.Purge(ids, body.Recursive), true));
+        }
+
+        var (deleted, complete) = h.Purge(ApiRequests.Filter(body.Filter), body.Recursive, BulkPurgeTimeout);
+        return Json(new PurgeResponse(deleted, complete));
+    }
+
+    // ---- Entities ----
+
+    static string EntityId(HttpContext context, string routeValue)
+    {
+        var id = ApiRequests.PathId(context, routeValue, IdSegment);
+        if (EntityIds.Check(id, "entityId") is { } problem) throw ApiException.BadRequest(problem);
+        return EntityIds.Normalize(id);
+    }
+
+    static EntitySummary ToEntity(EntityMetadata e, int payloadLimit)
+    {
+        int split = e.InstanceId.IndexOf('@', 1);
+        return new EntitySummary(e.InstanceId, e.InstanceId[1..split], e.InstanceId[(split + 1)..], e.LastModifiedTime.ToDateTime(),
+            e.BacklogQueueSize, string.IsNullOrEmpty(e.LockedBy) ? null : e.LockedBy, HistoryViews.Cut(e.SerializedState, payloadLimit));
+    }
+
+    static IResult ListEntities(string hub, HttpRequest request, TaskHubRegistry hubs)
+    {
+        var h = Find(hubs, hub);
+        int pageSize = ApiRequests.Int(request, "pageSize", ApiRequests.DefaultPageSize, 1, TaskHub.MaxPageSize);
+        int limit = ApiRequests.Int(request, "payloadLimit", 200, 0, ApiRequests.MaxPayloadLimit);
+        var q = request.Query;
+        string? prefix = ApiRequests.Cursor(request, "prefix");
+        if (prefix is not null)
+        {
+            // Entity names are case-insensitive and stored lower-case; a prefix without '@' names an entity.
+            if (prefix[0] != '@') prefix = "@" + prefix;
+            int split = prefix.IndexOf('@', 1);
+            prefix = split < 0 ? prefix.ToLowerInvariant() : prefix[..split].ToLowerInvariant() + prefix[split..];
+        }
+
+        var (page, next) = h.QueryEntities(prefix, ApiRequests.Time(q["lastModifiedFrom"], "lastModifiedFrom"),
+            ApiRequests.Time(q["lastModifiedTo"], "lastModifiedTo"), includeState: limit > 0, includeTransient: false,
+            pageSize, ApiRequests.Cursor(request, "after"));
+        return Json(new EntityPage(page.Select(e => ToEntity(e, limit)).ToList(), next));
+    }
+
+    static IResult GetEntity(string hub, string entityId, HttpContext context, TaskHubRegistry hubs)
+    {
+        var h = Find(hubs, hub);
+        var id = EntityId(context, entityId);
+        int limit = ApiRequests.Int(context.Request, "payloadLimit", ApiRequests.DefaultPayloadLimit, 0, ApiRequests.MaxPayloadLimit);
+        var entity = h.GetEntity(id, includeState: true) ?? throw ApiException.NotFound($"entity '{id}' not found");
+        return Json(ToEntity(entity, limit));
+    }
+
+    static IResult DownloadEntityState(string hub, string entityId, HttpContext context, TaskHubRegistry hubs)
+    {
+        var h = Find(hubs, hub);
+        var id = EntityId(context, entityId);
+        var entity = h.GetEntity(id, includeState: true) ?? throw ApiException.NotFound($"entity '{id}' not found");
+        return Download(entity.SerializedState ?? "", $"{id}-state.json");
+    }
+
+    static async Task<IResult> SignalEntity(string hub, string entityId, HttpContext context, TaskHubRegistry hubs, SchedulerOptions options)
+    {
+        var h = Find(hubs, hub);
+        var id = EntityId(context, entityId);
+        var body = await ApiRequests.Body<EntitySignalRequest>(context.Request);
+        Errors.RequireName(body.Operation, "operation");
+        var input = ApiRequests.Serialized(body.Input);
+        Errors.ValidatePayload(input, $"the input of operation '{body.Operation}'", options.MaxPayloadBytes);
+        var signal = new Microsoft.DurableTask.Protobuf.SignalEntityRequest
+        {
+            InstanceId = id, Name = body.Operation, RequestId = Guid.NewGuid().ToString(),
+        };
+        if (input is not null) signal.Input = input;
+        if (ApiRequests.Utc(body.ScheduledTime) is { } at && at > Now) signal.ScheduledTime = Timestamp.FromDateTime(at);
+        h.SignalEntity(signal);
+        return Results.Accepted();
+    }
+
+    static IResult DeleteEntity(string hub, string entityId, HttpContext context, TaskHubRegistry hubs)
+    {
+        var h = Find(hubs, hub);
+        var id = EntityId(context, entityId);
+        return h.PurgeEntity(id) == 0
+            ? throw ApiException.NotFound($"entity '{id}' has no state to delete")
+            : Json(new PurgeResponse(1, true));
+    }
+}

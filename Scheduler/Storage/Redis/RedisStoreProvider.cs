@@ -1,0 +1,141 @@
+using StackExchange.Redis;
+
+namespace DurableTask.Scheduler.Storage.Redis;
+
+/// <summary>
+/// Keeps every task hub in one Redis server (or cluster) shared through one multiplexed connection.
+/// The connection is made in the background and remade by itself after an outage; while Redis cannot be reached
+/// every call fails at once with <see cref="StoreUnavailableException"/> instead of queueing.
+/// </summary>
+public sealed class RedisStoreProvider : IStoreProvider, IAsyncDisposable, IDisposable
+{
+    readonly Task<ConnectionMultiplexer> _connection;
+    readonly ILogger _logger;
+    int _persistenceChecked;
+
+    public RedisStoreProvider(string connectionString, RedisStoreOptions options, ILoggerFactory? loggers = null)
+    {
+        options.Validate();
+        if (string.IsNullOrWhiteSpace(connectionString))
+            throw new InvalidOperationException("Scheduler:Store 'redis' needs the connection string ConnectionStrings:store, e.g. 'localhost:6379'.");
+
+        ConfigurationOptions config;
+        try
+        {
+            config = ConfigurationOptions.Parse(connectionString);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new InvalidOperationException($"ConnectionStrings:store is not a valid Redis configuration string: {ex.Message}", ex);
+        }
+
+        // Start without Redis and keep reconnecting; fail calls fast while disconnected (the hub decides what to retry).
+        config.AbortOnConnectFail = false;
+        config.BacklogPolicy = BacklogPolicy.FailFast;
+        if (!Mentions(connectionString, "connectTimeout")) config.ConnectTimeout = 2000;
+        if (!Mentions(connectionString, "asyncTimeout")) config.AsyncTimeout = 5000;
+        if (!Mentions(connectionString, "syncTimeout")) config.SyncTimeout = 5000;
+        config.ReconnectRetryPolicy ??= new ExponentialRetry(250, 2000);
+        config.ClientName ??= "durabletask-scheduler";
+
+        Options = options;
+        Endpoint = string.Join(",", config.EndPoints.Select(e => e.ToString()));
+        _logger = (ILogger?)loggers?.CreateLogger<RedisStore>() ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        _connection = ConnectionMultiplexer.ConnectAsync(config);
+    }
+
+    public string Name => "redis";
+
+    public RedisStoreOptions Options { get; }
+
+    /// <summary>The configured server endpoints, for messages.</summary>
+    public string Endpoint { get; }
+
+    internal ILogger Logger => _logger;
+
+    /// <summary>The set of every hub that has committed something: <c>{prefix}:hubs</c>.</summary>
+    internal RedisKey HubsKey => $"{Options.KeyPrefix}:hubs";
+
+    public ITaskHubStore Open(string taskHub) => new RedisStore(this, taskHub.ToLowerInvariant());
+
+    /// <summary>Hubs that have data in Redis (lower-case names), e.g. dynamic hubs to recover at start.</summary>
+    public async Task<IReadOnlyList<string>> ListTaskHubsAsync(CancellationToken cancellationToken)
+    {
+        var db = await DatabaseAsync(cancellationToken);
+        try
+        {
+            var members = await db.SetMembersAsync(HubsKey).WaitAsync(cancellationToken);
+            return members.Select(m => m.ToString()).Order(StringComparer.Ordinal).ToList();
+        }
+        catch (Exception ex) when (RedisStore.IsUnavailable(ex))
+        {
+            throw new StoreUnavailableException($"Redis at {Endpoint} cannot be reached: {ex.Message}", ex);
+        }
+    }
+
+    internal async Task<IDatabase> DatabaseAsync(CancellationToken cancellationToken)
+    {
+        var connection = await _connection.WaitAsync(cancellationToken);
+        if (Interlocked.Exchange(ref _persistenceChecked, 1) == 0) _ = CheckPersistenceAsync(connection);
+        return connection.GetDatabase();
+    }
+
+    /// <summary>The connection, waiting at most <paramref name="timeout"/> for the first attempt; null when it is not made yet.</summary>
+    internal async Task<ConnectionMultiplexer?> ConnectionAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _connection.WaitAsync(timeout, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Warns once when Redis keeps no append-only file: then acknowledged commits can be lost when Redis restarts.</summary>
+    async Task CheckPersistenceAsync(ConnectionMultiplexer connection)
+    {
+        try
+        {
+            foreach (var server in connection.GetServers())
+            {
+                if (!server.IsConnected || server.IsReplica) continue;
+                var info = await server.InfoAsync("persistence");
+                string? aof = info.SelectMany(g => g).FirstOrDefault(p => p.Key == "aof_enabled").Value;
+                if (aof == "0") RedisLogs.NoAppendOnlyFile(_logger, server.EndPoint.ToString() ?? Endpoint);
+            }
+        }
+        catch (Exception)
+        {
+            // INFO may be disabled on managed Redis; the check is advisory.
+        }
+    }
+
+    static bool Mentions(string connectionString, string key) =>
+        connectionString.Contains(key + "=", StringComparison.OrdinalIgnoreCase);
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            var connection = await _connection;
+            await connection.DisposeAsync();
+        }
+        catch (Exception)
+        {
+            // The connection was never made.
+        }
+    }
+
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+}
+
+static partial class RedisLogs
+{
+    [LoggerMessage(201, LogLevel.Warning, "Redis at {Endpoint} runs without an append-only file (appendonly no): commits acknowledged since its last snapshot are lost if Redis stops. Set 'appendonly yes' for durability.")]
+    public static partial void NoAppendOnlyFile(ILogger logger, string endpoint);
+
+    [LoggerMessage(202, LogLevel.Information, "Loaded {Instances} instances ({Blocks} history blocks) and {Entities} entities of task hub '{Hub}' from Redis in {Milliseconds} ms.")]
+    public static partial void Loaded(ILogger logger, string hub, int instances, int blocks, int entities, long milliseconds);
+}

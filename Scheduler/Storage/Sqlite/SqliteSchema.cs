@@ -1,0 +1,61 @@
+namespace DurableTask.Scheduler.Storage.Sqlite;
+
+/// <summary>
+/// The database layout, as a list of upgrade steps. Version N of the schema is what steps 1..N create; a database
+/// of an older version is upgraded in one transaction when opened. Steps are only ever appended, never edited
+/// (a golden database of every released version is loaded by the tests).
+/// </summary>
+static class SqliteSchema
+{
+    /// <summary>Marks a database as the scheduler's (<c>PRAGMA application_id</c>): ASCII "DTS1".</summary>
+    public const int ApplicationId = 0x44545331;
+
+    public static int CurrentVersion => Steps.Length;
+
+    /// <summary>Step i (0-based) upgrades version i to version i + 1.</summary>
+    public static readonly string[] Steps =
+    [
+        // Version 1.
+        // instances: one row per orchestration instance; the record is an InstanceRecord message, the other columns
+        //   copy its query fields (UTC ticks) so queries can be served from the database.
+        // history: HistoryBlock messages appended per commit; the rowid orders them (new rows get the largest rowid).
+        // entities: one row per entity; the record is an EntityRecord message.
+        """
+        CREATE TABLE schema_version (
+            version INTEGER NOT NULL
+        );
+        INSERT INTO schema_version (version) VALUES (0);
+
+        CREATE TABLE instances (
+            instance_id TEXT NOT NULL PRIMARY KEY,
+            name TEXT NOT NULL,
+            status INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            last_updated_at INTEGER NOT NULL,
+            completed_at INTEGER NULL,
+            parent_instance_id TEXT NULL,
+            history_generation INTEGER NOT NULL,
+            record BLOB NOT NULL
+        );
+        CREATE INDEX instances_status ON instances (status, created_at);
+        CREATE INDEX instances_name ON instances (name);
+        CREATE INDEX instances_created_at ON instances (created_at);
+        CREATE INDEX instances_completed_at ON instances (completed_at) WHERE completed_at IS NOT NULL;
+        CREATE INDEX instances_parent ON instances (parent_instance_id) WHERE parent_instance_id IS NOT NULL;
+
+        CREATE TABLE history (
+            id INTEGER PRIMARY KEY,
+            instance_id TEXT NOT NULL,
+            generation INTEGER NOT NULL,
+            block BLOB NOT NULL
+        );
+        CREATE INDEX history_instance ON history (instance_id);
+
+        CREATE TABLE entities (
+            instance_id TEXT NOT NULL PRIMARY KEY,
+            last_modified INTEGER NOT NULL,
+            record BLOB NOT NULL
+        );
+        """,
+    ];
+}

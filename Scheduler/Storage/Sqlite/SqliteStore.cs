@@ -1,0 +1,606 @@
+using System.Diagnostics;
+using DurableTask.Scheduler.Storage.Records;
+using Google.Protobuf;
+using Microsoft.Data.Sqlite;
+
+namespace DurableTask.Scheduler.Storage.Sqlite;
+
+/// <summary>
+/// One task hub in one SQLite database (WAL journal). A batch is one transaction on a dedicated write connection
+/// whose statements are prepared once and reused; history reads for evicted instances use a second connection, so
+/// they never wait for a commit. A lock file next to the database keeps a second scheduler process out.
+/// </summary>
+/// <remarks>
+/// With <c>synchronous=NORMAL</c> (the default) a commit is in the WAL file, not yet flushed to the disk, when it is
+/// acknowledged: it survives a kill of the process; <c>FULL</c> flushes every commit and also survives a power loss.
+/// A transaction torn by a crash is rolled back by SQLite when the file is next opened.
+/// </remarks>
+public sealed class SqliteStore : ITaskHubStore
+{
+    const int SqliteCorrupt = 11;
+    const int SqliteNotADatabase = 26;
+
+    readonly SqliteStoreOptions _options;
+    readonly ILogger _logger;
+    readonly SemaphoreSlim _writeGate = new(1, 1);
+    readonly SemaphoreSlim _readGate = new(1, 1);
+
+    FileStream? _lockFile;
+    SqliteConnection? _write;
+    SqliteConnection? _read;
+    Statements? _statements;
+    SqliteCommand? _readHistory;
+    bool _disposed;
+
+    public SqliteStore(string path, SqliteStoreOptions options, ILogger logger)
+    {
+        Path = path;
+        _options = options;
+        _logger = logger;
+    }
+
+    /// <summary>The database file.</summary>
+    public string Path { get; }
+
+    public bool IsDurable => true;
+
+    public async Task<StoredHub> LoadAsync(CancellationToken cancellationToken)
+    {
+        await _writeGate.WaitAsync(cancellationToken);
+        try
+        {
+            var connection = EnsureOpen();
+            var stopwatch = Stopwatch.StartNew();
+            var hub = new StoredHub();
+            var byId = new Dictionary<string, StoredInstance>(StringComparer.Ordinal);
+            int blocks = 0;
+            try
+            {
+                // One read transaction: a consistent snapshot of the three tables.
+                using var transaction = connection.BeginTransaction(deferred: true);
+                using (var command = Command(connection, transaction, "SELECT instance_id, record FROM instances"))
+                using (var reader = command.ExecuteReader())
+                {
+                    while (reader.Read())
+                    {
+                        string id = reader.GetString(0);
+                        var record = Parse(InstanceRecord.Parser, reader, 1, "instance", id);
+                        if (record.InstanceId != id)
+                            throw Corrupted($"the row of instance '{id}' holds the record of instance '{record.InstanceId}'");
+                        var instance = new StoredInstance { Record = record };
+                        byId[id] = instance;
+                        hub.Instances.Add(instance);
+                    }
+                }
+
+                // Rowid order is commit order.
+                using (var command = Command(connection, transaction, "SELECT instance_id, generation, block FROM history ORDER BY id"))
+                using (var reader = command.ExecuteReader())
+                {
+                    while (reader.Read())
+                    {
+                        string id = reader.GetString(0);
+                        if (!byId.TryGetValue(id, out var instance) || reader.GetInt32(1) != instance.Record.HistoryGeneration) continue;
+                        instance.History.Add(Parse(HistoryBlock.Parser, reader, 2, "history of instance", id));
+                        blocks++;
+                    }
+                }
+
+                using (var command = Command(connection, transaction, "SELECT instance_id, record FROM entities"))
+                using (var reader = command.ExecuteReader())
+                {
+                    while (reader.Read())
+                    {
+                        string id = reader.GetString(0);
+                        var record = Parse(EntityRecord.Parser, reader, 1, "entity", id);
+                        if (record.InstanceId != id)
+                            throw Corrupted($"the row of entity '{id}' holds the record of entity '{record.InstanceId}'");
+                        hub.Entities.Add(record);
+                    }
+                }
+
+                transaction.Commit();
+            }
+            catch (SqliteException ex)
+            {
+                throw Translate(ex, "reading the task hub");
+            }
+
+            SqliteLogs.Loaded(_logger, Path, hub.Instances.Count, blocks, hub.Entities.Count, stopwatch.ElapsedMilliseconds);
+            return hub;
+        }
+        finally
+        {
+            _writeGate.Release();
+        }
+    }
+
+    public async Task CommitAsync(CommitBatch batch, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        if (batch.IsEmpty) return;
+        await _writeGate.WaitAsync(cancellationToken);
+        try
+        {
+            var connection = EnsureOpen();
+            var s = _statements!;
+            SqliteTransaction? transaction = null;
+            try
+            {
+                transaction = connection.BeginTransaction();
+                s.Enlist(transaction);
+
+                foreach (var change in batch.Instances)
+                {
+                    var record = change.Record;
+                    if (change.ReplaceHistory)
+                    {
+                        s.DeleteHistoryId.Value = record.InstanceId;
+                        s.DeleteHistory.ExecuteNonQuery();
+                    }
+
+                    s.InstanceId.Value = record.InstanceId;
+                    s.InstanceName.Value = record.Name;
+                    s.InstanceStatus.Value = record.Status;
+                    s.InstanceCreatedAt.Value = record.CreatedAt;
+                    s.InstanceLastUpdatedAt.Value = record.LastUpdatedAt;
+                    s.InstanceCompletedAt.Value = record.HasCompletedAt ? record.CompletedAt : DBNull.Value;
+                    s.InstanceParent.Value = record.HasParentInstanceId ? record.ParentInstanceId : DBNull.Value;
+                    s.InstanceGeneration.Value = record.HistoryGeneration;
+                    s.InstanceRecord.Value = record.ToByteArray();
+                    s.UpsertInstance.ExecuteNonQuery();
+
+                    if (change.Append is { } block)
+                    {
+                        s.AppendHistoryId.Value = record.InstanceId;
+                        s.AppendHistoryGeneration.Value = block.Generation;
+                        s.AppendHistoryBlock.Value = block.ToByteArray();
+                        s.AppendHistory.ExecuteNonQuery();
+                    }
+                }
+
+                foreach (string id in batch.DeletedInstances)
+                {
+                    s.DeleteHistoryId.Value = id;
+                    s.DeleteHistory.ExecuteNonQuery();
+                    s.DeleteInstanceId.Value = id;
+                    s.DeleteInstance.ExecuteNonQuery();
+                }
+
+                foreach (var entity in batch.Entities)
+                {
+                    s.EntityId.Value = entity.InstanceId;
+                    s.EntityLastModified.Value = entity.LastModified;
+                    s.EntityRecord.Value = entity.ToByteArray();
+                    s.UpsertEntity.ExecuteNonQuery();
+                }
+
+                foreach (string id in batch.DeletedEntities)
+                {
+                    s.DeleteEntityId.Value = id;
+                    s.DeleteEntity.ExecuteNonQuery();
+                }
+
+                transaction.Commit();
+            }
+            catch (SqliteException ex)
+            {
+                RollBack(transaction);
+                throw Translate(ex, "committing a batch");
+            }
+            catch
+            {
+                RollBack(transaction);
+                throw;
+            }
+            finally
+            {
+                transaction?.Dispose();
+            }
+        }
+        finally
+        {
+            _writeGate.Release();
+        }
+    }
+
+    public async Task<IReadOnlyList<HistoryBlock>> ReadHistoryAsync(string instanceId, CancellationToken cancellationToken)
+    {
+        await _readGate.WaitAsync(cancellationToken);
+        try
+        {
+            var command = await EnsureReadCommandAsync(cancellationToken);
+            command.Parameters[0].Value = instanceId;
+            var blocks = new List<HistoryBlock>();
+            try
+            {
+                using var reader = command.ExecuteReader();
+                while (reader.Read())
+                {
+                    blocks.Add(Parse(HistoryBlock.Parser, reader, 0, "history of instance", instanceId));
+                }
+            }
+            catch (SqliteException ex)
+            {
+                throw Translate(ex, $"reading the history of instance '{instanceId}'");
+            }
+
+            return blocks;
+        }
+        finally
+        {
+            _readGate.Release();
+        }
+    }
+
+    public async Task<bool> IsHealthyAsync(CancellationToken cancellationToken)
+    {
+        if (_disposed) return false;
+        await _readGate.WaitAsync(cancellationToken);
+        try
+        {
+            if (_read is null) await EnsureReadCommandAsync(cancellationToken);
+            using var command = _read!.CreateCommand();
+            command.CommandText = "SELECT version FROM schema_version";
+            return command.ExecuteScalar() is not null;
+        }
+        catch (Exception ex) when (ex is SqliteException or StoreCorruptedException or StoreUnavailableException or ObjectDisposedException)
+        {
+            return false;
+        }
+        finally
+        {
+            _readGate.Release();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed) return;
+        // Same order as a first history read, which opens the database: read gate, then write gate.
+        await _readGate.WaitAsync();
+        await _writeGate.WaitAsync();
+        try
+        {
+            if (_disposed) return;
+            _disposed = true;
+            CloseConnections();
+        }
+        finally
+        {
+            _writeGate.Release();
+            _readGate.Release();
+        }
+    }
+
+    /// <summary>Opens the database on first use: takes the lock file, creates or upgrades the schema, prepares the statements.</summary>
+    SqliteConnection EnsureOpen()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_write is not null) return _write;
+
+        var stopwatch = Stopwatch.StartNew();
+        try
+        {
+            Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!);
+            _lockFile = AcquireLock();
+            var connection = new SqliteConnection(ConnectionString(SqliteOpenMode.ReadWriteCreate));
+            _write = connection;
+            connection.Open();
+
+            int version = ReadSchemaVersion(connection);
+            if (version > SqliteSchema.CurrentVersion)
+            {
+                throw new StoreCorruptedException(
+                    $"SQLite database '{Path}' has schema version {version}, but this scheduler knows versions up to {SqliteSchema.CurrentVersion}: " +
+                    "it was written by a newer scheduler. Run that version, or point Scheduler:DataPath to another folder.");
+            }
+
+            Execute(connection, "PRAGMA journal_mode=WAL");
+            Execute(connection, $"PRAGMA synchronous={_options.SynchronousPragma}");
+            Execute(connection, "PRAGMA temp_store=MEMORY");
+
+            if (version < SqliteSchema.CurrentVersion) Upgrade(connection, version);
+
+            if (_options.IntegrityCheckOnOpen)
+            {
+                using var check = connection.CreateCommand();
+                check.CommandText = "PRAGMA quick_check";
+                var result = check.ExecuteScalar() as string;
+                if (result != "ok") throw Corrupted($"integrity check failed: {result}");
+            }
+
+            _statements = new Statements(connection);
+            SqliteLogs.Opened(_logger, Path, SqliteSchema.CurrentVersion, _options.SynchronousPragma, stopwatch.ElapsedMilliseconds);
+            return connection;
+        }
+        catch (Exception ex)
+        {
+            CloseConnections();
+            if (ex is SqliteException sqlite) throw Translate(sqlite, "opening the database");
+            throw;
+        }
+    }
+
+    async Task<SqliteCommand> EnsureReadCommandAsync(CancellationToken cancellationToken)
+    {
+        if (_readHistory is not null) return _readHistory;
+
+        // The write connection creates the file and schema first.
+        await _writeGate.WaitAsync(cancellationToken);
+        try
+        {
+            EnsureOpen();
+            try
+            {
+                _read = new SqliteConnection(ConnectionString(SqliteOpenMode.ReadWrite));
+                _read.Open();
+                var command = _read.CreateCommand();
+                command.CommandText =
+                    "SELECT block FROM history WHERE instance_id = $id AND generation = " +
+                    "(SELECT history_generation FROM instances WHERE instance_id = $id) ORDER BY id";
+                command.Parameters.Add("$id", SqliteType.Text);
+                command.Prepare();
+                _readHistory = command;
+                return command;
+            }
+            catch (SqliteException ex)
+            {
+                _read?.Dispose();
+                _read = null;
+                throw Translate(ex, "opening the database for reading");
+            }
+        }
+        finally
+        {
+            _writeGate.Release();
+        }
+    }
+
+    string ConnectionString(SqliteOpenMode mode) => new SqliteConnectionStringBuilder
+    {
+        DataSource = Path,
+        Mode = mode,
+        Cache = SqliteCacheMode.Private,
+        Pooling = false,
+        DefaultTimeout = 5,
+    }.ToString();
+
+    FileStream AcquireLock()
+    {
+        string lockPath = Path + ".lock";
+        try
+        {
+            return new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
+        }
+        catch (IOException ex)
+        {
+            throw new StoreUnavailableException(
+                $"SQLite database '{Path}' is in use by another scheduler process (its lock file '{lockPath}' is held). " +
+                "Each data folder can be served by one scheduler at a time.", ex);
+        }
+    }
+
+    int ReadSchemaVersion(SqliteConnection connection)
+    {
+        long objects = (long)Scalar(connection, "SELECT count(*) FROM sqlite_master")!;
+        if (objects == 0) return 0;
+
+        long applicationId = (long)Scalar(connection, "PRAGMA application_id")!;
+        long versionTables = (long)Scalar(connection, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'")!;
+        if (applicationId != SqliteSchema.ApplicationId || versionTables == 0)
+        {
+            throw new StoreCorruptedException(
+                $"'{Path}' is a SQLite database, but not a task hub database of the scheduler (it has no scheduler schema). " +
+                "Move it away or point Scheduler:DataPath to another folder.");
+        }
+
+        var version = Scalar(connection, "SELECT version FROM schema_version");
+        if (version is not long v) throw Corrupted("its schema_version table is empty");
+        return (int)v;
+    }
+
+    void Upgrade(SqliteConnection connection, int from)
+    {
+        using var transaction = connection.BeginTransaction();
+        for (int step = from; step < SqliteSchema.CurrentVersion; step++)
+        {
+            using var command = Command(connection, transaction, SqliteSchema.Steps[step]);
+            command.ExecuteNonQuery();
+        }
+
+        using (var command = Command(connection, transaction, $"UPDATE schema_version SET version = {SqliteSchema.CurrentVersion}"))
+            command.ExecuteNonQuery();
+        using (var command = Command(connection, transaction, $"PRAGMA application_id = {SqliteSchema.ApplicationId}"))
+            command.ExecuteNonQuery();
+        transaction.Commit();
+
+        if (from == 0) SqliteLogs.Created(_logger, Path, SqliteSchema.CurrentVersion);
+        else SqliteLogs.Upgraded(_logger, Path, from, SqliteSchema.CurrentVersion);
+    }
+
+    void CloseConnections()
+    {
+        _statements?.Dispose();
+        _statements = null;
+        _readHistory?.Dispose();
+        _readHistory = null;
+        _read?.Dispose();
+        _read = null;
+        _write?.Dispose();
+        _write = null;
+        _lockFile?.Dispose();
+        _lockFile = null;
+    }
+
+    static void RollBack(SqliteTransaction? transaction)
+    {
+        if (transaction is null) return;
+        try
+        {
+            transaction.Rollback();
+        }
+        catch (Exception)
+        {
+            // SQLite may already have rolled the transaction back (I/O error, disk full); nothing of it is applied.
+        }
+    }
+
+    T Parse<T>(MessageParser<T> parser, SqliteDataReader reader, int column, string what, string id) where T : IMessage<T>
+    {
+        try
+        {
+            return parser.ParseFrom(reader.GetFieldValue<byte[]>(column));
+        }
+        catch (InvalidProtocolBufferException ex)
+        {
+            throw Corrupted($"the stored {what} '{id}' cannot be read ({ex.Message})", ex);
+        }
+    }
+
+    StoreCorruptedException Corrupted(string what, Exception? inner = null) =>
+        new($"SQLite database '{Path}' is damaged: {what}.", inner);
+
+    Exception Translate(SqliteException ex, string operation) => ex.SqliteErrorCode switch
+    {
+        SqliteCorrupt or SqliteNotADatabase => new StoreCorruptedException(
+            $"SQLite database '{Path}' is damaged or is not a database ({ex.Message}) while {operation}. " +
+            "Restore it from a backup or move it away to start the task hub empty.", ex),
+        // I/O error, disk full, cannot open, read-only, busy/locked, out of memory, permission.
+        10 or 13 or 14 or 8 or 5 or 6 or 7 or 3 or 15 => new StoreUnavailableException(
+            $"SQLite database '{Path}' is not usable while {operation}: {ex.Message}", ex),
+        _ => ex,
+    };
+
+    static SqliteCommand Command(SqliteConnection connection, SqliteTransaction? transaction, string sql)
+    {
+        var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        return command;
+    }
+
+    static void Execute(SqliteConnection connection, string sql)
+    {
+        using var command = Command(connection, null, sql);
+        command.ExecuteNonQuery();
+    }
+
+    static object? Scalar(SqliteConnection connection, string sql)
+    {
+        using var command = Command(connection, null, sql);
+        return command.ExecuteScalar();
+    }
+
+    /// <summary>The write statements, prepared once per connection; a commit only sets parameter values.</summary>
+    sealed class Statements : IDisposable
+    {
+        readonly SqliteCommand[] _all;
+
+        public Statements(SqliteConnection connection)
+        {
+            UpsertInstance = Create(connection,
+                """
+                INSERT INTO instances (instance_id, name, status, created_at, last_updated_at, completed_at, parent_instance_id, history_generation, record)
+                VALUES ($id, $name, $status, $created, $updated, $completed, $parent, $generation, $record)
+                ON CONFLICT (instance_id) DO UPDATE SET
+                    name = excluded.name, status = excluded.status, created_at = excluded.created_at,
+                    last_updated_at = excluded.last_updated_at, completed_at = excluded.completed_at,
+                    parent_instance_id = excluded.parent_instance_id, history_generation = excluded.history_generation,
+                    record = excluded.record
+                """);
+            InstanceId = UpsertInstance.Parameters.Add("$id", SqliteType.Text);
+            InstanceName = UpsertInstance.Parameters.Add("$name", SqliteType.Text);
+            InstanceStatus = UpsertInstance.Parameters.Add("$status", SqliteType.Integer);
+            InstanceCreatedAt = UpsertInstance.Parameters.Add("$created", SqliteType.Integer);
+            InstanceLastUpdatedAt = UpsertInstance.Parameters.Add("$updated", SqliteType.Integer);
+            InstanceCompletedAt = UpsertInstance.Parameters.Add("$completed", SqliteType.Integer);
+            InstanceParent = UpsertInstance.Parameters.Add("$parent", SqliteType.Text);
+            InstanceGeneration = UpsertInstance.Parameters.Add("$generation", SqliteType.Integer);
+            InstanceRecord = UpsertInstance.Parameters.Add("$record", SqliteType.Blob);
+
+            DeleteInstance = Create(connection, "DELETE FROM instances WHERE instance_id = $id");
+            DeleteInstanceId = DeleteInstance.Parameters.Add("$id", SqliteType.Text);
+
+            AppendHistory = Create(connection, "INSERT INTO history (instance_id, generation, block) VALUES ($id, $generation, $block)");
+            AppendHistoryId = AppendHistory.Parameters.Add("$id", SqliteType.Text);
+            AppendHistoryGeneration = AppendHistory.Parameters.Add("$generation", SqliteType.Integer);
+            AppendHistoryBlock = AppendHistory.Parameters.Add("$block", SqliteType.Blob);
+
+            DeleteHistory = Create(connection, "DELETE FROM history WHERE instance_id = $id");
+            DeleteHistoryId = DeleteHistory.Parameters.Add("$id", SqliteType.Text);
+
+            UpsertEntity = Create(connection,
+                """
+                INSERT INTO entities (instance_id, last_modified, record) VALUES ($id, $modified, $record)
+                ON CONFLICT (instance_id) DO UPDATE SET last_modified = excluded.last_modified, record = excluded.record
+                """);
+            EntityId = UpsertEntity.Parameters.Add("$id", SqliteType.Text);
+            EntityLastModified = UpsertEntity.Parameters.Add("$modified", SqliteType.Integer);
+            EntityRecord = UpsertEntity.Parameters.Add("$record", SqliteType.Blob);
+
+            DeleteEntity = Create(connection, "DELETE FROM entities WHERE instance_id = $id");
+            DeleteEntityId = DeleteEntity.Parameters.Add("$id", SqliteType.Text);
+
+            _all = [UpsertInstance, DeleteInstance, AppendHistory, DeleteHistory, UpsertEntity, DeleteEntity];
+            foreach (var command in _all) command.Prepare();
+        }
+
+        public SqliteCommand UpsertInstance { get; }
+        public SqliteParameter InstanceId { get; }
+        public SqliteParameter InstanceName { get; }
+        public SqliteParameter InstanceStatus { get; }
+        public SqliteParameter InstanceCreatedAt { get; }
+        public SqliteParameter InstanceLastUpdatedAt { get; }
+        public SqliteParameter InstanceCompletedAt { get; }
+        public SqliteParameter InstanceParent { get; }
+        public SqliteParameter InstanceGeneration { get; }
+        public SqliteParameter InstanceRecord { get; }
+        public SqliteCommand DeleteInstance { get; }
+        public SqliteParameter DeleteInstanceId { get; }
+        public SqliteCommand AppendHistory { get; }
+        public SqliteParameter AppendHistoryId { get; }
+        public SqliteParameter AppendHistoryGeneration { get; }
+        public SqliteParameter AppendHistoryBlock { get; }
+        public SqliteCommand DeleteHistory { get; }
+        public SqliteParameter DeleteHistoryId { get; }
+        public SqliteCommand UpsertEntity { get; }
+        public SqliteParameter EntityId { get; }
+        public SqliteParameter EntityLastModified { get; }
+        public SqliteParameter EntityRecord { get; }
+        public SqliteCommand DeleteEntity { get; }
+        public SqliteParameter DeleteEntityId { get; }
+
+        public void Enlist(SqliteTransaction transaction)
+        {
+            foreach (var command in _all) command.Transaction = transaction;
+        }
+
+        public void Dispose()
+        {
+            foreach (var command in _all) command.Dispose();
+        }
+
+        static SqliteCommand Create(SqliteConnection connection, string sql)
+        {
+            var command = connection.CreateCommand();
+            command.CommandText = sql;
+            return command;
+        }
+    }
+}
+
+static partial class SqliteLogs
+{
+    [LoggerMessage(101, LogLevel.Information, "Created SQLite database '{Path}' (schema version {Version}).")]
+    public static partial void Created(ILogger logger, string path, int version);
+
+    [LoggerMessage(102, LogLevel.Warning, "Upgraded SQLite database '{Path}' from schema version {From} to {To}.")]
+    public static partial void Upgraded(ILogger logger, string path, int from, int to);
+
+    [LoggerMessage(103, LogLevel.Debug, "Opened SQLite database '{Path}' (schema version {Version}, synchronous={Synchronous}) in {Milliseconds} ms.")]
+    public static partial void Opened(ILogger logger, string path, int version, string synchronous, long milliseconds);
+
+    [LoggerMessage(104, LogLevel.Information, "Loaded {Instances} instances ({Blocks} history blocks) and {Entities} entities from '{Path}' in {Milliseconds} ms.")]
+    public static partial void Loaded(ILogger logger, string path, int instances, int blocks, int entities, long milliseconds);
+}

@@ -1,0 +1,134 @@
+using System.Globalization;
+
+namespace DurableTask.Benchmarks;
+
+/// <summary>Command-line options shared by all roles (each role reads the ones it needs).</summary>
+sealed class BenchOptions
+{
+    public static readonly string[] AllScenarios = ["hello-cities", "fan-out", "entity-signals", "large-history"];
+    public static readonly string[] AllBackends = ["ours", "reference"];
+
+    public const string Usage = """
+        Usage: Benchmarks [options]                  run every scenario against every backend, print a table
+               Benchmarks --role backend-ours|backend-reference|load [options]
+
+        Options (defaults in brackets):
+          --scenarios a,b       hello-cities,fan-out,entity-signals,large-history [all]
+          --backends a,b        ours,reference [both]
+          --n N                 hello-cities orchestrations [5000]
+          --warmup N            untimed hello-cities orchestrations before each timed run [500]
+          --fan-out N           activities in the fan-out/fan-in orchestration [10000]
+          --signals N           entity signals [10000]
+          --entities N          counter entities the signals are spread over [100]
+          --steps N             sequential activities in the large-history orchestration [1000]
+          --store memory|sqlite store passed to our scheduler [memory]
+          --scheduler-dll PATH  built scheduler to run [Scheduler/bin/<Configuration>/net10.0/Scheduler.dll]
+          --timeout SECONDS     limit for one scenario run [300]
+          --json PATH           also write all results as JSON
+        Roles:
+          --port P              backend gRPC port (backend roles)
+          --address URL         backend gRPC address (load role)
+          --scenario NAME       scenario to run (load role)
+          --backend-pid PID     process whose CPU time and memory the load role measures
+          --out PATH            where the load role writes its JSON result
+        """;
+
+    public string Role { get; private set; } = "orchestrate";
+    public bool Help { get; private set; }
+    public IReadOnlyList<string> Scenarios { get; private set; } = AllScenarios;
+    public IReadOnlyList<string> Backends { get; private set; } = AllBackends;
+    public int Orchestrations { get; private set; } = 5000;
+    public int Warmup { get; private set; } = 500;
+    public int FanOut { get; private set; } = 10_000;
+    public int Signals { get; private set; } = 10_000;
+    public int Entities { get; private set; } = 100;
+    public int Steps { get; private set; } = 1000;
+    public string Store { get; private set; } = "memory";
+    public string? SchedulerDll { get; private set; }
+    public int TimeoutSeconds { get; private set; } = 300;
+    public string? JsonPath { get; private set; }
+    public int Port { get; private set; }
+    public string? Address { get; private set; }
+    public string? Scenario { get; private set; }
+    public int? BackendPid { get; private set; }
+    public string? OutPath { get; private set; }
+
+    public static BenchOptions Parse(string[] args)
+    {
+        var o = new BenchOptions();
+        for (var i = 0; i < args.Length; i++)
+        {
+            var arg = args[i];
+            if (arg is "-h" or "--help" or "-?")
+            {
+                o.Help = true;
+                continue;
+            }
+
+            if (!arg.StartsWith("--", StringComparison.Ordinal))
+                throw new ArgumentException($"unexpected argument '{arg}'");
+
+            string name, value;
+            var eq = arg.IndexOf('=');
+            if (eq > 0)
+            {
+                name = arg[2..eq];
+                value = arg[(eq + 1)..];
+            }
+            else
+            {
+                name = arg[2..];
+                if (i + 1 >= args.Length)
+                    throw new ArgumentException($"option '--{name}' needs a value");
+                value = args[++i];
+            }
+
+            switch (name)
+            {
+                case "role": o.Role = value; break;
+                case "scenarios": o.Scenarios = List(value, AllScenarios, name); break;
+                case "backends": o.Backends = List(value, AllBackends, name); break;
+                case "n": o.Orchestrations = Positive(value, name); break;
+                case "warmup": o.Warmup = NonNegative(value, name); break;
+                case "fan-out": o.FanOut = Positive(value, name); break;
+                case "signals": o.Signals = Positive(value, name); break;
+                case "entities": o.Entities = Positive(value, name); break;
+                case "steps": o.Steps = Positive(value, name); break;
+                case "store": o.Store = value; break;
+                case "scheduler-dll": o.SchedulerDll = value; break;
+                case "timeout": o.TimeoutSeconds = Positive(value, name); break;
+                case "json": o.JsonPath = value; break;
+                case "port": o.Port = Positive(value, name); break;
+                case "address": o.Address = value; break;
+                case "scenario": o.Scenario = List(value, AllScenarios, name).Single(); break;
+                case "backend-pid": o.BackendPid = Positive(value, name); break;
+                case "out": o.OutPath = value; break;
+                default: throw new ArgumentException($"unknown option '--{name}'");
+            }
+        }
+
+        return o;
+    }
+
+    static IReadOnlyList<string> List(string value, string[] allowed, string name)
+    {
+        var items = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        foreach (var item in items)
+        {
+            if (!allowed.Contains(item))
+                throw new ArgumentException($"--{name}: unknown value '{item}' (allowed: {string.Join(", ", allowed)})");
+        }
+
+        return items.Length > 0 ? items.Distinct().ToArray() : throw new ArgumentException($"--{name} is empty");
+    }
+
+    static int Positive(string value, string name) =>
+        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0
+            ? n
+            : throw new ArgumentException($"--{name} must be a positive integer, not '{value}'");
+
+    static int NonNegative(string value, string name) =>
+        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var n)
+            ? n
+            : throw new ArgumentException($"--{name} must be a non-negative integer, not '{value}'");
+}

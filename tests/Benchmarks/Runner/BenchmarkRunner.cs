@@ -1,0 +1,200 @@
+using System.Diagnostics;
+using DurableTask.Benchmarks.Backends;
+
+namespace DurableTask.Benchmarks.Runner;
+
+/// <summary>
+/// The default role: for each scenario and backend, a fresh backend process and a fresh load process; then one
+/// markdown table comparing the backends.
+/// </summary>
+static class BenchmarkRunner
+{
+    public static async Task<int> RunAsync(BenchOptions options)
+    {
+        if (options.Backends.Contains("ours") && OursBackend.LocateScheduler(options.SchedulerDll) is null)
+        {
+            Console.Error.WriteLine("Scheduler.dll not found: build it (dotnet build -c Release Scheduler) or pass --scheduler-dll PATH.");
+            return 2;
+        }
+
+        var total = Stopwatch.StartNew();
+        var results = new List<ScenarioResult>();
+        foreach (var scenario in options.Scenarios)
+        {
+            foreach (var backend in options.Backends)
+            {
+                Console.WriteLine($"== {scenario} on {backend}");
+                var result = await RunOneAsync(options, scenario, backend);
+                results.Add(result);
+            }
+        }
+
+        Console.WriteLine();
+        Console.WriteLine(ResultTable.Render(options, results, total.Elapsed));
+
+        if (options.JsonPath is not null)
+            await File.WriteAllTextAsync(options.JsonPath, ScenarioResult.ToJson(results));
+
+        return results.Any(r => r.Failed) ? 1 : 0;
+    }
+
+    static async Task<ScenarioResult> RunOneAsync(BenchOptions options, string scenario, string backend)
+    {
+        var port = Ports.GetFree();
+        var backendArgs = new List<string> { "--role", $"backend-{backend}", "--port", $"{port}" };
+        if (backend == "ours")
+        {
+            backendArgs.AddRange(["--store", options.Store]);
+            if (options.SchedulerDll is not null)
+                backendArgs.AddRange(["--scheduler-dll", Path.GetFullPath(options.SchedulerDll)]);
+        }
+
+        var backendLog = new OutputTail();
+        using var backendProcess = StartSelf(backendArgs, redirectStdin: true);
+        var ready = new TaskCompletionSource<(int Pid, string Address)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        backendProcess.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null)
+                return;
+            if (Ready.TryParse(e.Data, out var pid, out var address))
+                ready.TrySetResult((pid, address));
+            else
+                backendLog.Add(e.Data);
+        };
+        backendProcess.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+                backendLog.Add(e.Data);
+        };
+        backendProcess.BeginOutputReadLine();
+        backendProcess.BeginErrorReadLine();
+
+        try
+        {
+            var started = await Task.WhenAny(ready.Task, backendProcess.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(90)));
+            if (started != ready.Task)
+                return Failed(scenario, backend, $"backend did not start: {backendLog}");
+
+            var (backendPid, backendAddress) = await ready.Task;
+            var outPath = Path.Combine(Path.GetTempPath(), $"dts-bench-{Guid.NewGuid():N}.json");
+            var loadArgs = new List<string>
+            {
+                "--role", "load", "--scenario", scenario, "--address", backendAddress, "--backend-pid", $"{backendPid}",
+                "--out", outPath, "--n", $"{options.Orchestrations}", "--warmup", $"{options.Warmup}",
+                "--fan-out", $"{options.FanOut}", "--signals", $"{options.Signals}", "--entities", $"{options.Entities}",
+                "--steps", $"{options.Steps}", "--timeout", $"{options.TimeoutSeconds}",
+            };
+
+            using var load = StartSelf(loadArgs, redirectStdin: false);
+            load.OutputDataReceived += (_, e) =>
+            {
+                if (e.Data is not null)
+                    Console.WriteLine($"   {e.Data}");
+            };
+            load.ErrorDataReceived += (_, e) =>
+            {
+                if (e.Data is not null)
+                    Console.WriteLine($"   {e.Data}");
+            };
+            load.BeginOutputReadLine();
+            load.BeginErrorReadLine();
+
+            await Task.WhenAny(load.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(options.TimeoutSeconds + 60)));
+            if (!load.HasExited)
+            {
+                load.Kill(entireProcessTree: true);
+                return Failed(scenario, backend, "load process did not finish");
+            }
+
+            if (!File.Exists(outPath))
+                return Failed(scenario, backend, $"load process exited with {load.ExitCode} and no result; backend output: {backendLog}");
+
+            var result = ScenarioResult.FromJson(await File.ReadAllTextAsync(outPath));
+            File.Delete(outPath);
+            result.Backend = backend;
+            if (backendProcess.HasExited)
+            {
+                result.Failed = true;
+                result.Message = $"backend exited during the run ({backendProcess.ExitCode}): {backendLog}";
+            }
+            else if (result.Failed && backendLog.Count > 0)
+            {
+                result.Message += $"; backend output: {backendLog}";
+            }
+
+            return result;
+        }
+        finally
+        {
+            await StopAsync(backendProcess);
+        }
+    }
+
+    static async Task StopAsync(Process backend)
+    {
+        if (backend.HasExited)
+            return;
+
+        // Closing standard input asks the backend role to stop (and to stop the scheduler it started).
+        try
+        {
+            backend.StandardInput.Close();
+        }
+        catch (IOException)
+        {
+        }
+
+        await Task.WhenAny(backend.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(10)));
+        if (!backend.HasExited)
+        {
+            backend.Kill(entireProcessTree: true);
+            await backend.WaitForExitAsync();
+        }
+    }
+
+    static Process StartSelf(IEnumerable<string> args, bool redirectStdin)
+    {
+        var start = new ProcessStartInfo(Dotnet.HostPath)
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = redirectStdin,
+        };
+        start.ArgumentList.Add(typeof(BenchOptions).Assembly.Location);
+        foreach (var arg in args)
+            start.ArgumentList.Add(arg);
+        Dotnet.ScrubEnvironment(start);
+        return Process.Start(start) ?? throw new InvalidOperationException("could not start a benchmark process");
+    }
+
+    static ScenarioResult Failed(string scenario, string backend, string message) =>
+        new() { Scenario = scenario, Backend = backend, Failed = true, Message = message };
+
+    /// <summary>The last lines a backend printed, for error messages.</summary>
+    sealed class OutputTail
+    {
+        readonly Queue<string> _lines = new();
+
+        public int Count
+        {
+            get { lock (_lines) return _lines.Count; }
+        }
+
+        public void Add(string line)
+        {
+            lock (_lines)
+            {
+                _lines.Enqueue(line);
+                while (_lines.Count > 20)
+                    _lines.Dequeue();
+            }
+        }
+
+        public override string ToString()
+        {
+            lock (_lines)
+                return _lines.Count == 0 ? "(none)" : string.Join(" | ", _lines);
+        }
+    }
+}

@@ -1,0 +1,160 @@
+using System.Globalization;
+using System.Text;
+
+namespace DurableTask.Benchmarks.Runner;
+
+/// <summary>Renders the results as one markdown table: a row per scenario metric, a column per backend, and the ratio.</summary>
+static class ResultTable
+{
+    enum Better { Higher, Lower, None }
+
+    sealed record Metric(string Name, Better Better, Func<ScenarioResult, double?> Value, string Format);
+
+    static readonly Metric[] Common =
+    [
+        new("backend CPU ms / {unit}", Better.Lower, r => r.BackendCpuMsPerUnit, "F3"),
+        new("backend peak RSS MiB", Better.Lower, r => r.BackendPeakRssBytes / 1048576.0, "F0"),
+        new("backend RSS growth KiB / {unit}", Better.Lower, r => r.BackendRssBytesPerUnit / 1024, "F2"),
+        new("SDK worker+client CPU ms / {unit}", Better.None, r => r.Count > 0 ? r.LoadCpuSeconds * 1000 / r.Count : null, "F3"),
+    ];
+
+    static Metric[] MetricsFor(string scenario) => scenario switch
+    {
+        "hello-cities" =>
+        [
+            new("orchestrations/s", Better.Higher, r => r.Throughput, "F0"),
+            new("latency p50 ms", Better.Lower, r => r.LatencyP50Ms, "F0"),
+            new("latency p99 ms", Better.Lower, r => r.LatencyP99Ms, "F0"),
+            new("work items/s", Better.Higher, r => r.WorkItemsPerSecond, "F0"),
+            new("orchestrator work items", Better.None, r => r.OrchestratorWorkItems, "F0"),
+            .. Common,
+        ],
+        "fan-out" =>
+        [
+            new("activities/s", Better.Higher, r => r.Throughput, "F0"),
+            new("orchestrator work items", Better.None, r => r.OrchestratorWorkItems, "F0"),
+            .. Common,
+        ],
+        "entity-signals" =>
+        [
+            new("operations/s", Better.Higher, r => r.Throughput, "F0"),
+            .. Common,
+        ],
+        "large-history" =>
+        [
+            new("steps/s", Better.Higher, r => r.Throughput, "F1"),
+            new("ms / step, first {window} steps", Better.Lower, r => r.FirstStepsMs, "F2"),
+            new("ms / step, last {window} steps", Better.Lower, r => r.LastStepsMs, "F2"),
+            new("growth last/first", Better.Lower, r => r.FirstStepsMs > 0 ? r.LastStepsMs / r.FirstStepsMs : null, "F2"),
+            new("backend CPU ms / step, first {window}", Better.Lower, r => r.FirstStepsBackendCpuMs, "F2"),
+            new("backend CPU ms / step, last {window}", Better.Lower, r => r.LastStepsBackendCpuMs, "F2"),
+            .. Common,
+        ],
+        _ => Common,
+    };
+
+    public static string Render(BenchOptions options, IReadOnlyList<ScenarioResult> results, TimeSpan elapsed)
+    {
+        var backends = options.Backends;
+        var compare = backends.Contains("ours") && backends.Contains("reference");
+        var sb = new StringBuilder();
+        sb.AppendLine(CultureInfo.InvariantCulture,
+            $"Durable Task backends, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, " +
+            $"{System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}, store={options.Store}, " +
+            $"warm-up {options.Warmup} orchestrations, total {elapsed.TotalMinutes:F1} min");
+        sb.AppendLine("reference = Microsoft.DurableTask.InProcessTestHost 0.2.3-preview.1 with its dispatcher throttle removed");
+        sb.AppendLine();
+
+        sb.Append("| scenario | metric |");
+        foreach (var b in backends)
+            sb.Append(CultureInfo.InvariantCulture, $" {b} |");
+        if (compare)
+            sb.Append(" ours/reference |");
+        sb.AppendLine();
+        sb.Append("|---|---|");
+        foreach (var _ in backends)
+            sb.Append("---:|");
+        if (compare)
+            sb.Append("---:|");
+        sb.AppendLine();
+
+        var notes = new List<string>();
+        foreach (var scenario in options.Scenarios)
+        {
+            var byBackend = backends.ToDictionary(b => b, b => results.FirstOrDefault(r => r.Scenario == scenario && r.Backend == b));
+            foreach (var r in byBackend.Values)
+            {
+                if (r is { Skipped: true } or { Failed: true })
+                    notes.Add($"{scenario} on {r.Backend}: {(r.Skipped ? "n/a" : "FAILED")}: {r.Message}");
+            }
+
+            var unit = byBackend.Values.FirstOrDefault(r => r is { Unit.Length: > 0 })?.Unit ?? "unit";
+            var window = byBackend.Values.FirstOrDefault(r => r?.StepWindow is not null)?.StepWindow ?? 100;
+            var first = true;
+            foreach (var metric in MetricsFor(scenario))
+            {
+                var label = Title(scenario, options);
+                sb.Append(CultureInfo.InvariantCulture, $"| {(first ? label : "")} | {metric.Name.Replace("{unit}", unit).Replace("{window}", window.ToString(CultureInfo.InvariantCulture))}{Arrow(metric.Better)} |");
+                first = false;
+
+                var values = new Dictionary<string, double?>();
+                foreach (var b in backends)
+                {
+                    var r = byBackend[b];
+                    string cell;
+                    if (r is null)
+                        cell = "-";
+                    else if (r.Skipped)
+                        cell = "n/a";
+                    else if (r.Failed)
+                        cell = "FAILED";
+                    else
+                    {
+                        var v = metric.Value(r);
+                        values[b] = v;
+                        cell = v is double d && double.IsFinite(d) ? d.ToString(metric.Format, CultureInfo.InvariantCulture) : "-";
+                    }
+
+                    sb.Append(CultureInfo.InvariantCulture, $" {cell} |");
+                }
+
+                if (compare)
+                {
+                    var ratio = values.GetValueOrDefault("ours") is double o && values.GetValueOrDefault("reference") is double f && o > 0 && f > 0
+                        ? (o / f).ToString("F2", CultureInfo.InvariantCulture)
+                        : "n/a";
+                    sb.Append(CultureInfo.InvariantCulture, $" {ratio} |");
+                }
+
+                sb.AppendLine();
+            }
+        }
+
+        sb.AppendLine();
+        sb.AppendLine("↑ higher is better, ↓ lower is better. Throughput counts from the first start call to the last completion seen by the client;");
+        sb.AppendLine("latency is per orchestration, start call issued -> completion observed (WaitForInstanceCompletion long-poll).");
+        sb.AppendLine("CPU and RSS are the backend process's (/proc), measured around the timed run only; RSS growth = (RSS after - RSS before) / count");
+        sb.AppendLine("(negative when a GC shrank the heap during the run). CPU time has 10 ms resolution. Ratios are shown only for positive values.");
+        sb.AppendLine("Rows without an arrow are context (work the SDK did against each backend), not scores.");
+        sb.AppendLine("Backend, SDK worker and client share the same machine: numbers are noisy, compare ratios from one run.");
+        foreach (var note in notes)
+            sb.AppendLine(CultureInfo.InvariantCulture, $"- {note}");
+        return sb.ToString();
+    }
+
+    static string Title(string scenario, BenchOptions o) => scenario switch
+    {
+        "hello-cities" => $"hello-cities ({o.Orchestrations} x 5 activities)",
+        "fan-out" => $"fan-out/fan-in ({o.FanOut} activities)",
+        "entity-signals" => $"entity signals ({o.Signals} to {o.Entities} counters)",
+        "large-history" => $"large history ({o.Steps} sequential activities)",
+        _ => scenario,
+    };
+
+    static string Arrow(Better better) => better switch
+    {
+        Better.Higher => " ↑",
+        Better.Lower => " ↓",
+        _ => "",
+    };
+}

@@ -1,0 +1,296 @@
+using System.Text.RegularExpressions;
+using Microsoft.DurableTask;
+using Microsoft.DurableTask.Client;
+using Microsoft.Playwright;
+using static Microsoft.Playwright.Assertions;
+
+namespace DurableTask.Dashboard.Tests;
+
+/// <summary>
+/// The dashboard in a real browser, against the real scheduler, with instances run by the real SDK: filter the list,
+/// open an instance with its timeline and history, drill into a sub-orchestration, terminate one instance and purge a
+/// filtered set, then check the results through the SDK. Saves the screenshots the documentation shows.
+/// </summary>
+[Collection(DashboardCollection.Name)]
+public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : IClassFixture<BrowserFixture>
+{
+    static readonly string Screenshots = Path.Combine(BrowserFixture.RepoRoot(), "docs", "screenshots");
+
+    async Task<IPage> OpenAsync(string path)
+    {
+        var context = await browser.Browser.NewContextAsync(new BrowserNewContextOptions
+        {
+            BaseURL = fx.DashboardAddress,
+            ViewportSize = new ViewportSize { Width = 1440, Height = 900 },
+        });
+        var page = await context.NewPageAsync();
+        await page.GotoAsync(path);
+        return page;
+    }
+
+    static Task Shot(IPage page, string name, bool fullPage = false)
+    {
+        Directory.CreateDirectory(Screenshots);
+        return page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Screenshots, name), FullPage = fullPage });
+    }
+
+    [Fact]
+    public async Task ManageOrchestrationsInTheBrowser()
+    {
+        var p = $"ui{Guid.NewGuid():N}"[..8] + "-";
+        var tags = new Dictionary<string, string> { ["team"] = "payments" };
+        for (int i = 1; i <= 2; i++) await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.Parent, $"City{i}", new StartOrchestrationOptions($"{p}order-{i}"));
+        for (int i = 1; i <= 3; i++) await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.Greet, "Tokyo", new StartOrchestrationOptions($"{p}greet-{i}") { Tags = tags });
+        await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.Failing, "gearbox", new StartOrchestrationOptions($"{p}payment-fail"));
+        for (int i = 1; i <= 2; i++) await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.WaitForApproval, null, new StartOrchestrationOptions($"{p}approval-{i}"));
+        foreach (var id in new[] { "order-1", "order-2", "greet-1", "greet-2", "greet-3", "payment-fail" }) await fx.CompleteAsync(p + id);
+        for (int i = 1; i <= 2; i++) await fx.StartedAsync($"{p}approval-{i}");
+        const int all = 2 + 4 + 3 + 1 + 2; // parents, their children, greetings, the failure, the waiting ones
+
+        // Overview: counts, throughput, backlog, workers, and the banner about authentication.
+        var page = await OpenAsync("hubs/default");
+        await Expect(page.GetByTestId("auth-banner")).ToContainTextAsync("Authentication is off: anyone who can reach this dashboard can manage orchestrations");
+        await Expect(page.GetByTestId("status-counts")).ToBeVisibleAsync();
+        await Expect(page.GetByTestId("throughput")).ToBeVisibleAsync();
+        await Expect(page.GetByTestId("workers").Locator("tbody tr")).ToHaveCountAsync(1);
+        await Shot(page, "overview.png", fullPage: true);
+
+        // 1) Filter the list; filters live in the address, so Back restores the previous list.
+        await page.GetByRole(AriaRole.Link, new() { Name = "Orchestrations", Exact = true }).ClickAsync();
+        var rows = page.GetByTestId("row");
+        await Expect(page.GetByTestId("orchestrations")).ToBeVisibleAsync();
+        await page.GetByTestId("filter-prefix").FillAsync(p);
+        await page.GetByTestId("filter-apply").ClickAsync();
+        await Expect(rows).ToHaveCountAsync(all);
+        Assert.Contains("prefix=" + p, page.Url);
+        await Expect(page.GetByTestId("matching")).ToHaveTextAsync($"{all} matching");
+        await Shot(page, "orchestrations.png", fullPage: true);
+
+        await page.GetByTestId("chip-Failed").ClickAsync();
+        await Expect(rows).ToHaveCountAsync(1);
+        await Expect(rows.First).ToHaveAttributeAsync("data-instance-id", p + "payment-fail");
+        Assert.Contains("status=Failed", page.Url);
+        await page.GoBackAsync();
+        await Expect(rows).ToHaveCountAsync(all);
+
+        await page.GetByTestId("filter-name").FillAsync("Parent");
+        await page.GetByTestId("filter-hide-sub").CheckAsync();
+        await page.GetByTestId("filter-apply").ClickAsync();
+        await Expect(rows).ToHaveCountAsync(2);
+        await Expect(page.GetByTestId("status-chips")).ToContainTextAsync("Completed 2");
+
+        // A shared link shows the same list.
+        var shared = await OpenAsync(page.Url);
+        await Expect(shared.GetByTestId("row")).ToHaveCountAsync(2);
+        await shared.Context.CloseAsync();
+
+        // 2) Open an instance: its timeline and history.
+        await page.GetByRole(AriaRole.Link, new() { Name = p + "order-1", Exact = true }).ClickAsync();
+        await Expect(page.GetByTestId("instance-id")).ToHaveTextAsync(p + "order-1");
+        await Expect(page.GetByTestId("properties").GetByTestId("status")).ToHaveTextAsync("Completed");
+        var timeline = page.GetByTestId("timeline-item");
+        await Expect(timeline).ToHaveCountAsync(3);
+        await Expect(page.Locator("[data-testid=timeline-item][data-kind=SubOrchestration]")).ToHaveCountAsync(2);
+        await Expect(page.Locator("[data-testid=timeline-item][data-kind=Activity]")).ToHaveCountAsync(1);
+        await Expect(page.Locator("[data-testid=history-event][data-type=ExecutionStarted]")).ToHaveCountAsync(1);
+        await Expect(page.Locator("[data-testid=history-event][data-type=ExecutionCompleted]")).ToHaveCountAsync(1);
+        await Expect(page.Locator("[data-testid=history-event][data-type=SubOrchestrationInstanceCompleted]")).ToHaveCountAsync(2);
+        await Expect(page.GetByTestId("payload-output")).ToContainTextAsync("Hello, City1-0!");
+        await Shot(page, "instance.png", fullPage: true);
+
+        // 3) Drill into a sub-orchestration and back to its parent.
+        await page.GetByTestId("timeline-suborchestration").First.ClickAsync();
+        await Expect(page.GetByTestId("instance-id")).ToHaveTextAsync(p + "order-1-child-0");
+        await Expect(page.Locator("[data-testid=timeline-item][data-kind=Timer]")).ToHaveCountAsync(1);
+        await page.GetByTestId("parent-link").ClickAsync();
+        await Expect(page.GetByTestId("instance-id")).ToHaveTextAsync(p + "order-1");
+
+        // The failed instance shows its failure with the inner-failure chain.
+        await page.GotoAsync($"hubs/default/orchestration?id={Uri.EscapeDataString(p + "payment-fail")}");
+        await Expect(page.GetByTestId("failure").First).ToContainTextAsync("the activity gave up");
+        await Expect(page.Locator(".inner-failure").First).ToContainTextAsync("the gearbox is broken");
+
+        // 4) Terminate one instance with a reason...
+        await page.GotoAsync($"hubs/default/orchestration?id={Uri.EscapeDataString(p + "approval-1")}");
+        await Expect(page.GetByTestId("properties").GetByTestId("status")).ToHaveTextAsync("Running");
+        await page.GetByTestId("action-terminate").ClickAsync();
+        await Expect(page.GetByTestId("confirm-dialog")).ToBeVisibleAsync();
+        await page.GetByTestId("reason").FillAsync("cancelled by the operator");
+        await page.GetByTestId("confirm").ClickAsync();
+        await Expect(page.GetByTestId("action-result")).ToHaveTextAsync("Termination requested.");
+        await Expect(page.GetByTestId("confirm-dialog")).ToHaveCountAsync(0);
+
+        // ...and purge a filtered set (the three greetings), confirming first.
+        await page.GotoAsync($"hubs/default/orchestrations?prefix={Uri.EscapeDataString(p)}&name=Greet");
+        await Expect(rows).ToHaveCountAsync(3);
+        await page.GetByTestId("bulk-purge").ClickAsync();
+        await Expect(page.GetByTestId("bulk-target")).ToContainTextAsync("all 3 instances matching");
+        await page.GetByTestId("confirm").ClickAsync();
+        await Expect(page.GetByTestId("action-result")).ToHaveTextAsync("Purged 3 instances.");
+        await Expect(page.GetByTestId("empty")).ToBeVisibleAsync();
+
+        // An action the scheduler refuses shows its error in the dialog.
+        await page.GotoAsync($"hubs/default/orchestration?id={Uri.EscapeDataString(p + "approval-2")}");
+        await page.GetByTestId("action-restart").ClickAsync();
+        await page.GetByTestId("confirm").ClickAsync();
+        await Expect(page.GetByTestId("action-error")).ToContainTextAsync("409");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Cancel" }).ClickAsync();
+
+        // 5) The SDK sees the results.
+        var terminated = await fx.CompleteAsync(p + "approval-1");
+        Assert.Equal(OrchestrationRuntimeStatus.Terminated, terminated.RuntimeStatus);
+        Assert.Equal("\"cancelled by the operator\"", terminated.SerializedOutput);
+        for (int i = 1; i <= 3; i++) Assert.Null(await fx.Client.GetInstanceAsync($"{p}greet-{i}"));
+        Assert.Equal(OrchestrationRuntimeStatus.Running, (await fx.Client.GetInstanceAsync(p + "approval-2"))!.RuntimeStatus);
+        Assert.NotNull(await fx.Client.GetInstanceAsync(p + "order-1"));
+
+        // Workers page.
+        await page.GetByRole(AriaRole.Link, new() { Name = "Workers", Exact = true }).ClickAsync();
+        await Expect(page.GetByTestId("workers").Locator("tbody tr")).ToHaveCountAsync(1);
+        await Shot(page, "workers.png");
+
+        await fx.Client.TerminateInstanceAsync(p + "approval-2");
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task StartAnOrchestrationFromTheBrowser()
+    {
+        var id = $"ui{Guid.NewGuid():N}"[..8] + "-started";
+        var page = await OpenAsync("hubs/default/start");
+        await page.GetByTestId("start-name").FillAsync(Orchestrations.Greet);
+        await page.GetByTestId("start-id").FillAsync(id);
+        await page.GetByTestId("start-input").FillAsync("\"Nairobi\"");
+        await page.GetByTestId("start-tags").FillAsync("source=browser");
+        await page.GetByTestId("start-submit").ClickAsync();
+        await page.GetByTestId("confirm").ClickAsync();
+        await Expect(page.GetByTestId("instance-id")).ToHaveTextAsync(id);
+
+        var done = await fx.CompleteAsync(id);
+        Assert.Equal("\"Hello, Nairobi! Hello, London!\"", done.SerializedOutput);
+        Assert.Equal("browser", done.Tags["source"]);
+
+        // Bad input is refused before anything is sent.
+        await page.GotoAsync("hubs/default/start");
+        await page.GetByTestId("start-name").FillAsync(Orchestrations.Greet);
+        await page.GetByTestId("start-input").FillAsync("{broken");
+        await page.GetByTestId("start-submit").ClickAsync();
+        await Expect(page.GetByTestId("error")).ToContainTextAsync("not valid JSON");
+
+        // Entities: signal one, see its state, delete the state.
+        var key = id.Replace("-started", "-counter");
+        await page.GotoAsync($"hubs/default/entities?prefix=counter@{key}");
+        await Expect(page.GetByTestId("no-entities")).ToBeVisibleAsync();
+        await page.GetByTestId("signal-new").ClickAsync();
+        await page.GetByTestId("signal-entity-id").FillAsync($"@counter@{key}");
+        await page.GetByTestId("signal-operation").FillAsync("Add");
+        await page.GetByTestId("signal-input").FillAsync("3");
+        await page.GetByTestId("confirm").ClickAsync();
+        await Expect(page.GetByTestId("action-result")).ToHaveTextAsync($"Signalled @counter@{key}: Add.");
+        var entityId = new Microsoft.DurableTask.Entities.EntityInstanceId("Counter", key);
+        await DashboardFixture.Eventually(async () => (await fx.Client.Entities.GetEntityAsync(entityId))?.State.ReadAs<int>() == 3, "the counter is 3");
+        await page.GetByTestId("reload").ClickAsync();
+        await Expect(page.GetByTestId("entity-state")).ToHaveTextAsync("3");
+        await Shot(page, "entities.png");
+        await page.GetByTestId("entity-delete").ClickAsync();
+        await page.GetByTestId("confirm").ClickAsync();
+        await Expect(page.GetByTestId("no-entities")).ToBeVisibleAsync();
+        Assert.Null(await fx.Client.Entities.GetEntityAsync(entityId));
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task LargePayloadsAreCutWithADownload()
+    {
+        var id = $"ui{Guid.NewGuid():N}"[..8] + "-big";
+        await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.BigOutput, 50_000, new StartOrchestrationOptions(id));
+        await fx.CompleteAsync(id);
+
+        var page = await OpenAsync($"hubs/default/orchestration?id={Uri.EscapeDataString(id)}");
+        var output = page.GetByTestId("payload-output");
+        await Expect(output).ToContainTextAsync("Showing 2000 of 48.8 K characters");
+        var download = await page.RunAndWaitForDownloadAsync(() => output.GetByTestId("download").ClickAsync());
+        var path = await download.PathAsync();
+        Assert.Equal(50_002, (await File.ReadAllTextAsync(path)).Length);
+        Assert.EndsWith(".json", download.SuggestedFilename);
+
+        // The relay answers the scheduler's problem for what does not exist.
+        using var http = new HttpClient { BaseAddress = new Uri(fx.DashboardAddress) };
+        using var missing = await http.GetAsync($"download/default/payload?id={Uri.EscapeDataString(id)}&kind=customStatus");
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, missing.StatusCode);
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task AutoRefreshAndTheHubPicker()
+    {
+        var p = $"ui{Guid.NewGuid():N}"[..8] + "-";
+        var page = await OpenAsync($"hubs/default/orchestrations?prefix={p}");
+        await Expect(page.GetByTestId("empty")).ToBeVisibleAsync();
+        await page.GetByTestId("auto-refresh").CheckAsync();
+        await Expect(page).ToHaveURLAsync(new Regex("refresh=true"));
+        await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.Greet, "Lagos", new StartOrchestrationOptions(p + "late"));
+        await fx.CompleteAsync(p + "late");
+        await Expect(page.GetByTestId("row")).ToHaveCountAsync(1);
+        await Expect(page.GetByTestId("row").GetByTestId("status")).ToHaveTextAsync("Completed");
+
+        // Switching hubs keeps the page and drops the other hub's filters.
+        await page.GetByTestId("hub-picker").SelectOptionAsync("sales");
+        await Expect(page).ToHaveURLAsync(new Regex("hubs/sales/orchestrations$"));
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Orchestrations" })).ToBeVisibleAsync();
+        await Expect(page.Locator($"[data-instance-id='{p}late']")).ToHaveCountAsync(0);
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task SuspendResumeRaiseEventAndRewindInTheBrowser()
+    {
+        var id = $"ui{Guid.NewGuid():N}"[..8] + "-approval";
+        await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.WaitForApproval, null, new StartOrchestrationOptions(id));
+        await fx.StartedAsync(id);
+
+        var page = await OpenAsync($"hubs/default/orchestration?id={Uri.EscapeDataString(id)}");
+        var status = page.GetByTestId("properties").GetByTestId("status");
+        await Expect(status).ToHaveTextAsync("Running");
+
+        await page.GetByTestId("action-suspend").ClickAsync();
+        await page.GetByTestId("reason").FillAsync("audit");
+        await page.GetByTestId("confirm").ClickAsync();
+        await Expect(page.GetByTestId("action-result")).ToHaveTextAsync("Suspend requested.");
+        await DashboardFixture.Eventually(async () => (await fx.Client.GetInstanceAsync(id))?.RuntimeStatus == OrchestrationRuntimeStatus.Suspended, "suspended");
+        await page.GetByTestId("reload").ClickAsync();
+        await Expect(status).ToHaveTextAsync("Suspended");
+
+        await page.GetByTestId("action-resume").ClickAsync();
+        await page.GetByTestId("confirm").ClickAsync();
+        await DashboardFixture.Eventually(async () => (await fx.Client.GetInstanceAsync(id))?.RuntimeStatus == OrchestrationRuntimeStatus.Running, "resumed");
+
+        // A payload that is not JSON is refused in the dialog; a good one reaches the orchestration.
+        await page.GetByTestId("reload").ClickAsync();
+        await page.GetByTestId("action-raise").ClickAsync();
+        await page.GetByTestId("event-name").FillAsync("approve");
+        await page.GetByTestId("event-payload").FillAsync("Grace");
+        await page.GetByTestId("confirm").ClickAsync();
+        await Expect(page.GetByTestId("action-error")).ToContainTextAsync("not valid JSON");
+        await page.GetByTestId("event-payload").FillAsync("\"Grace\"");
+        await page.GetByTestId("confirm").ClickAsync();
+        await Expect(page.GetByTestId("action-result")).ToHaveTextAsync("Event 'approve' raised.");
+        var done = await fx.CompleteAsync(id);
+        Assert.Equal("\"approved by Grace\"", done.SerializedOutput);
+        await page.GetByTestId("reload").ClickAsync();
+        await Expect(page.Locator("[data-testid=history-event][data-type=EventRaised]")).ToHaveCountAsync(1);
+        await Expect(page.Locator("[data-testid=history-event][data-type=ExecutionSuspended]")).ToHaveCountAsync(1);
+
+        // Rewind a failed instance from its page: the flaky activity succeeds the second time.
+        var flaky = id.Replace("-approval", "-flaky");
+        await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.Flaky, flaky, new StartOrchestrationOptions(flaky));
+        Assert.Equal(OrchestrationRuntimeStatus.Failed, (await fx.CompleteAsync(flaky)).RuntimeStatus);
+        await page.GotoAsync($"hubs/default/orchestration?id={Uri.EscapeDataString(flaky)}");
+        await page.GetByTestId("action-rewind").ClickAsync();
+        await page.GetByTestId("confirm").ClickAsync();
+        await Expect(page.GetByTestId("action-result")).ToHaveTextAsync("Rewind requested.");
+
+        await DashboardFixture.Eventually(async () => (await fx.Client.GetInstanceAsync(flaky))?.RuntimeStatus == OrchestrationRuntimeStatus.Completed, "completed");
+        await page.Context.CloseAsync();
+    }
+}

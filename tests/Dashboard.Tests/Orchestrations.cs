@@ -1,0 +1,97 @@
+using Microsoft.DurableTask;
+using Microsoft.DurableTask.Entities;
+
+namespace DurableTask.Dashboard.Tests;
+
+/// <summary>The orchestrations the tests run on the real SDK worker.</summary>
+static class Orchestrations
+{
+    public const string Greet = "Greet";
+    public const string Parent = "Parent";
+    public const string Child = "Child";
+    public const string Failing = "Failing";
+    public const string Flaky = "Flaky";
+    public const string WaitForApproval = "WaitForApproval";
+    public const string BigOutput = "BigOutput";
+    public const string LockAndWait = "LockAndWait";
+
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> FlakyCalls = new();
+
+    public static void Register(DurableTaskRegistry r)
+    {
+        r.AddActivityFunc<string, string>("Say", (_, city) => $"Hello, {city}!");
+        r.AddOrchestratorFunc<string, string>(Greet, async (ctx, city) =>
+        {
+            var a = await ctx.CallActivityAsync<string>("Say", city ?? "Tokyo");
+            var b = await ctx.CallActivityAsync<string>("Say", "London");
+            return a + " " + b;
+        });
+
+        // Two sub-orchestrations with predictable ids, then an activity.
+        r.AddOrchestratorFunc<string, string>(Parent, async (ctx, city) =>
+        {
+            var children = new List<Task<string>>();
+            for (int i = 0; i < 2; i++)
+            {
+                children.Add(ctx.CallSubOrchestratorAsync<string>(Child, $"{city}-{i}",
+                    new SubOrchestrationOptions { InstanceId = $"{ctx.InstanceId}-child-{i}" }));
+            }
+
+            var results = await Task.WhenAll(children);
+            var last = await ctx.CallActivityAsync<string>("Say", city ?? "Paris");
+            return string.Join(" | ", results.Append(last));
+        });
+        r.AddOrchestratorFunc<string, string>(Child, async (ctx, city) =>
+        {
+            await ctx.CreateTimer(TimeSpan.FromMilliseconds(200), CancellationToken.None);
+            return await ctx.CallActivityAsync<string>("Say", city);
+        });
+
+        r.AddActivityFunc<string, string>("Explode", string (_, what) =>
+        {
+            try
+            {
+                throw new ArgumentException($"the {what} is broken");
+            }
+            catch (ArgumentException inner)
+            {
+                throw new InvalidOperationException("the activity gave up", inner);
+            }
+        });
+        r.AddOrchestratorFunc<string, string>(Failing, (ctx, what) => ctx.CallActivityAsync<string>("Explode", what ?? "engine"));
+
+        // Fails the first time it runs for an input, succeeds afterwards: a rewind makes it complete.
+        r.AddActivityFunc<string, string>("FailOnce", (_, value) =>
+            FlakyCalls.AddOrUpdate(value ?? "", 1, (_, n) => n + 1) == 1 ? throw new InvalidOperationException("first attempt fails") : $"ok {value}");
+        r.AddOrchestratorFunc<string, string>(Flaky, (ctx, value) => ctx.CallActivityAsync<string>("FailOnce", value ?? "x"));
+
+        r.AddOrchestratorFunc<string, string>(WaitForApproval, async (ctx, _) =>
+        {
+            ctx.SetCustomStatus("waiting for approval");
+            var approval = await ctx.WaitForExternalEvent<string>("approve");
+            return $"approved by {approval}";
+        });
+
+        r.AddOrchestratorFunc<int, string>(BigOutput, (ctx, size) => Task.FromResult(new string('x', size)));
+
+        r.AddEntity<Counter>();
+        // Holds the lock of the entity named by its input until the event "release" arrives.
+        r.AddOrchestratorFunc<string, string>(LockAndWait, async (ctx, key) =>
+        {
+            var entity = new EntityInstanceId(nameof(Counter), key!);
+            await using (await ctx.Entities.LockEntitiesAsync(entity))
+            {
+                await ctx.WaitForExternalEvent<string>("release");
+            }
+
+            return "released";
+        });
+    }
+}
+
+public sealed class Counter : TaskEntity<int>
+{
+    public void Add(int amount) => State += amount;
+
+    public int Get() => State;
+}

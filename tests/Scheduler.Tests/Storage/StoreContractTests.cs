@@ -1,0 +1,427 @@
+using System.Diagnostics;
+using DurableTask.Scheduler.Storage;
+using DurableTask.Scheduler.Storage.Records;
+using Xunit.Abstractions;
+using static DurableTask.Scheduler.Tests.Storage.StoreTestData;
+
+namespace DurableTask.Scheduler.Tests.Storage;
+
+/// <summary>
+/// The store contract (<see cref="ITaskHubStore"/>), run against every store: what holds for any store here,
+/// what holds for durable stores in <see cref="DurableStoreContractTests"/>. Every test uses a task hub of its own.
+/// </summary>
+public abstract class StoreContractTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    readonly List<ITaskHubStore> _opened = new();
+
+    protected ITestOutputHelper Output { get; } = output;
+
+    /// <summary>Opens the store of <paramref name="hub"/> (again, after a dispose, to read what was persisted).</summary>
+    protected abstract ITaskHubStore OpenStore(string hub);
+
+    protected abstract bool ExpectDurable { get; }
+
+    protected ITaskHubStore Open(string hub)
+    {
+        var store = OpenStore(hub);
+        _opened.Add(store);
+        return store;
+    }
+
+    protected static string NewHub() => "s" + Guid.NewGuid().ToString("N")[..12];
+
+    public virtual Task InitializeAsync() => Task.CompletedTask;
+
+    public virtual async Task DisposeAsync()
+    {
+        foreach (var store in _opened) await store.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task OpenStore_IsHealthyAndSaysWhetherItIsDurable()
+    {
+        var store = Open(NewHub());
+        Assert.Equal(ExpectDurable, store.IsDurable);
+        Assert.True(await store.IsHealthyAsync(CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task NewHub_LoadsEmpty()
+    {
+        var store = Open(NewHub());
+        var hub = await store.LoadAsync(CancellationToken.None);
+        Assert.Empty(hub.Instances);
+        Assert.Empty(hub.Entities);
+        Assert.Empty(await store.ReadHistoryAsync("nobody", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Commits_OfEmptyAndFullBatches_Succeed()
+    {
+        var store = Open(NewHub());
+        await store.CommitAsync(new CommitBatch(), CancellationToken.None);
+        var batch = Batch(Change(Instance("a"), Block("a", 0)));
+        batch.Entities.Add(Entity("@counter@x"));
+        batch.DeletedInstances.Add("gone");
+        batch.DeletedEntities.Add("@counter@gone");
+        await store.CommitAsync(batch, CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task Dispose_TwiceIsHarmless()
+    {
+        var store = OpenStore(NewHub());
+        await store.LoadAsync(CancellationToken.None);
+        await store.DisposeAsync();
+        await store.DisposeAsync();
+    }
+}
+
+/// <summary>The contract of stores whose commits survive a restart.</summary>
+public abstract class DurableStoreContractTests(ITestOutputHelper output) : StoreContractTests(output)
+{
+    protected override bool ExpectDurable => true;
+
+    /// <summary>Changes the backend so that the next commit of <paramref name="hub"/> fails part-way; disposing the result undoes it.</summary>
+    protected abstract Task<IAsyncDisposable> BreakCommitsAsync(string hub);
+
+    /// <summary>Overwrites the stored record of <paramref name="instanceId"/> with bytes that are not a record.</summary>
+    protected abstract Task DamageInstanceRecordAsync(string hub, string instanceId);
+
+    protected async Task<StoredHub> ReopenAndLoadAsync(string hub, ITaskHubStore current)
+    {
+        await current.DisposeAsync();
+        return await Open(hub).LoadAsync(CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task InstancesAndHistory_RoundTripAcrossCommits()
+    {
+        string hub = NewHub();
+        var store = Open(hub);
+        var a0 = Instance("a", 0);
+        var b0 = Instance("b", 0, parent: "a");
+        await store.CommitAsync(Batch(Change(a0, Block("a", 0)), Change(b0, Block("b", 0))), CancellationToken.None);
+        var a1 = Instance("a", 1);
+        await store.CommitAsync(Batch(Change(a1, Block("a", 1))), CancellationToken.None);
+        var a5 = Instance("a", 5);
+        var b1 = Instance("b", 1, parent: "a");
+        await store.CommitAsync(Batch(Change(a5, Block("a", 2)), Change(b1)), CancellationToken.None);
+
+        var expected = new Dictionary<string, (InstanceRecord, HistoryBlock[])>
+        {
+            ["a"] = (a5, [Block("a", 0), Block("a", 1), Block("a", 2)]),
+            ["b"] = (b1, [Block("b", 0)]),
+        };
+        AssertHub(expected, await store.LoadAsync(CancellationToken.None));
+        AssertHistory(expected["a"].Item2, await store.ReadHistoryAsync("a", CancellationToken.None));
+        AssertHistory(expected["b"].Item2, await store.ReadHistoryAsync("b", CancellationToken.None));
+        AssertHub(expected, await ReopenAndLoadAsync(hub, store));
+    }
+
+    [Fact]
+    public async Task ReplaceHistory_DropsEveryEarlierBlock()
+    {
+        string hub = NewHub();
+        var store = Open(hub);
+        await store.CommitAsync(Batch(Change(Instance("a", 0), Block("a", 0))), CancellationToken.None);
+        await store.CommitAsync(Batch(Change(Instance("a", 1), Block("a", 1))), CancellationToken.None);
+
+        // Continue-as-new: a new generation starts with a fresh history.
+        var next = Instance("a", 0);
+        next.HistoryGeneration = 1;
+        await store.CommitAsync(Batch(Change(next, Block("a", 0, generation: 1), replaceHistory: true)), CancellationToken.None);
+        await store.CommitAsync(Batch(Change(next, Block("a", 1, generation: 1))), CancellationToken.None);
+        var expected = new Dictionary<string, (InstanceRecord, HistoryBlock[])>
+        {
+            ["a"] = (next, [Block("a", 0, 1), Block("a", 1, 1)]),
+        };
+        AssertHub(expected, await store.LoadAsync(CancellationToken.None));
+        AssertHistory(expected["a"].Item2, await store.ReadHistoryAsync("a", CancellationToken.None));
+
+        // Replacing with nothing leaves an empty history.
+        next.HistoryGeneration = 2;
+        await store.CommitAsync(Batch(Change(next, replaceHistory: true)), CancellationToken.None);
+        Assert.Empty((await store.LoadAsync(CancellationToken.None)).Instances.Single().History);
+        Assert.Empty(await store.ReadHistoryAsync("a", CancellationToken.None));
+        Assert.Empty((await ReopenAndLoadAsync(hub, store)).Instances.Single().History);
+    }
+
+    [Fact]
+    public async Task BlocksOfAnEarlierGeneration_AreNotReturned()
+    {
+        var store = Open(NewHub());
+        await store.CommitAsync(Batch(Change(Instance("a", 0), Block("a", 0, generation: 0))), CancellationToken.None);
+        var next = Instance("a", 0);
+        next.HistoryGeneration = 1;
+        await store.CommitAsync(Batch(Change(next, Block("a", 0, generation: 1))), CancellationToken.None);
+
+        var loaded = (await store.LoadAsync(CancellationToken.None)).Instances.Single();
+        AssertHistory([Block("a", 0, 1)], loaded.History);
+        AssertHistory([Block("a", 0, 1)], await store.ReadHistoryAsync("a", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task DeletedInstances_AreGoneWithTheirHistory()
+    {
+        string hub = NewHub();
+        var store = Open(hub);
+        var keep = Instance("keep", 1);
+        await store.CommitAsync(Batch(
+            Change(Instance("a", 0), Block("a", 0)),
+            Change(Instance("b", 0), Block("b", 0)),
+            Change(keep, Block("keep", 0))), CancellationToken.None);
+
+        var purge = new CommitBatch();
+        purge.DeletedInstances.Add("a");
+        purge.DeletedInstances.Add("b");
+        purge.DeletedInstances.Add("never-existed");
+        await store.CommitAsync(purge, CancellationToken.None);
+        Assert.Empty(await store.ReadHistoryAsync("a", CancellationToken.None));
+
+        // An id used again starts from scratch.
+        var again = Instance("b", 0);
+        await store.CommitAsync(Batch(Change(again, Block("b", 3))), CancellationToken.None);
+
+        var expected = new Dictionary<string, (InstanceRecord, HistoryBlock[])>
+        {
+            ["keep"] = (keep, [Block("keep", 0)]),
+            ["b"] = (again, [Block("b", 3)]),
+        };
+        AssertHub(expected, await store.LoadAsync(CancellationToken.None));
+        AssertHub(expected, await ReopenAndLoadAsync(hub, store));
+    }
+
+    [Fact]
+    public async Task Entities_AreUpsertedAndDeleted()
+    {
+        string hub = NewHub();
+        var store = Open(hub);
+        var first = new CommitBatch();
+        first.Entities.Add(Entity("@counter@a", 1));
+        first.Entities.Add(Entity("@counter@b", 2));
+        first.Entities.Add(Entity("@counter@c", 3));
+        await store.CommitAsync(first, CancellationToken.None);
+
+        var second = new CommitBatch();
+        var a2 = Entity("@counter@a", 20);
+        a2.LockedBy = "orchestration-1";
+        a2.LockCriticalSectionId = "cs-1";
+        a2.Scheduled.Add(new EntityMessageRecord { Event = Google.Protobuf.ByteString.CopyFromUtf8("x"), DueAt = Epoch.Ticks, Legacy = true });
+        second.Entities.Add(a2);
+        second.DeletedEntities.Add("@counter@b");
+        second.DeletedEntities.Add("@counter@never");
+        await store.CommitAsync(second, CancellationToken.None);
+
+        var c = Entity("@counter@c", 3);
+        void Check(StoredHub loaded)
+        {
+            Assert.Empty(loaded.Instances);
+            var byId = loaded.Entities.ToDictionary(e => e.InstanceId);
+            Assert.Equal(["@counter@a", "@counter@c"], byId.Keys.Order(StringComparer.Ordinal));
+            Assert.Equal(a2, byId["@counter@a"]);
+            Assert.Equal(c.State, byId["@counter@c"].State);
+            Assert.Equal(c.LastModified, byId["@counter@c"].LastModified);
+        }
+
+        Check(await store.LoadAsync(CancellationToken.None));
+        Check(await ReopenAndLoadAsync(hub, store));
+    }
+
+    [Fact]
+    public async Task FailedCommit_LeavesNothingOfTheBatch()
+    {
+        string hub = NewHub();
+        var store = Open(hub);
+        var a = Instance("a", 1);
+        var b = Instance("b", 1);
+        var before = new CommitBatch();
+        before.Instances.Add(Change(a, Block("a", 0)));
+        before.Instances.Add(Change(b, Block("b", 0)));
+        before.Entities.Add(Entity("@counter@x", 1));
+        await store.CommitAsync(before, CancellationToken.None);
+
+        // Touches every kind of change; the backend refuses it part-way.
+        var failing = new CommitBatch();
+        failing.Instances.Add(Change(Instance("a", 2), Block("a", 1)));
+        failing.Instances.Add(Change(Instance("new", 0), Block("new", 0)));
+        failing.Instances.Add(Change(Instance("b", 0), Block("b", 9), replaceHistory: true));
+        failing.DeletedInstances.Add("never");
+        failing.Entities.Add(Entity("@counter@x", 99));
+        failing.Entities.Add(Entity("@counter@y", 5));
+        failing.Entities.Add(Entity("@boom@z", 5));
+        await using (await BreakCommitsAsync(hub))
+        {
+            var error = await Assert.ThrowsAnyAsync<Exception>(() => store.CommitAsync(failing, CancellationToken.None));
+            Output.WriteLine($"the broken commit failed with {error.GetType().Name}: {error.Message}");
+        }
+
+        var expected = new Dictionary<string, (InstanceRecord, HistoryBlock[])>
+        {
+            ["a"] = (a, [Block("a", 0)]),
+            ["b"] = (b, [Block("b", 0)]),
+        };
+        var loaded = await store.LoadAsync(CancellationToken.None);
+        AssertHub(expected, loaded);
+        Assert.Equal("1", Assert.Single(loaded.Entities).State);
+
+        // The store goes on working after the failure.
+        await store.CommitAsync(failing, CancellationToken.None);
+        var after = await ReopenAndLoadAsync(hub, store);
+        Assert.Equal(["a", "b", "new"], after.Instances.Select(i => i.Record.InstanceId).Order(StringComparer.Ordinal));
+        AssertHistory([Block("b", 9)], after.Instances.Single(i => i.Record.InstanceId == "b").History);
+        Assert.Equal(3, after.Entities.Count);
+    }
+
+    [Fact]
+    public async Task CanceledCommit_AppliesNothing()
+    {
+        var store = Open(NewHub());
+        using var canceled = new CancellationTokenSource();
+        canceled.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => store.CommitAsync(Batch(Change(Instance("a"), Block("a", 0))), canceled.Token));
+        Assert.Empty((await store.LoadAsync(CancellationToken.None)).Instances);
+    }
+
+    [Fact]
+    public async Task MegabytePayloads_RoundTrip()
+    {
+        string hub = NewHub();
+        var store = Open(hub);
+        string big = new string('x', 1024 * 1024);
+        var record = Instance("big", 5, input: big);
+        record.Output = big + "!";
+        record.CustomStatus = big + "?";
+        var block = Block("big", 0);
+        block.Events.Add(Google.Protobuf.ByteString.CopyFromUtf8(big));
+        var entity = Entity("@blob@big", state: big);
+        var batch = Batch(Change(record, block));
+        batch.Entities.Add(entity);
+        await store.CommitAsync(batch, CancellationToken.None);
+        await store.CommitAsync(Batch(Change(record, block)), CancellationToken.None);
+
+        var loaded = await ReopenAndLoadAsync(hub, store);
+        var instance = Assert.Single(loaded.Instances);
+        Assert.Equal(record, instance.Record);
+        AssertHistory([block, block], instance.History);
+        Assert.Equal(entity, Assert.Single(loaded.Entities));
+    }
+
+    [Fact]
+    public async Task TenThousandInstances_LoadBackCompletely()
+    {
+        const int Batches = 10, PerBatch = 1000;
+        string hub = NewHub();
+        var store = Open(hub);
+        var expected = new Dictionary<string, InstanceRecord>();
+        var commit = Stopwatch.StartNew();
+        for (int b = 0; b < Batches; b++)
+        {
+            var batch = new CommitBatch();
+            for (int i = 0; i < PerBatch; i++)
+            {
+                string id = $"inst-{b:D2}-{i:D4}";
+                var record = Instance(id, i % 6, parent: i % 10 == 0 ? "root" : null);
+                expected[id] = record;
+                batch.Instances.Add(Change(record, Block(id, i % 6)));
+            }
+
+            await store.CommitAsync(batch, CancellationToken.None);
+        }
+
+        commit.Stop();
+        await store.DisposeAsync();
+        var reopened = Open(hub);
+        var load = Stopwatch.StartNew();
+        var loaded = await reopened.LoadAsync(CancellationToken.None);
+        load.Stop();
+        Output.WriteLine($"{GetType().Name}: committed {Batches * PerBatch:N0} instances in {Batches} batches in {commit.ElapsedMilliseconds} ms; " +
+                         $"loaded them in {load.ElapsedMilliseconds} ms");
+
+        Assert.Equal(expected.Count, loaded.Instances.Count);
+        foreach (var instance in loaded.Instances)
+        {
+            Assert.Equal(expected[instance.Record.InstanceId], instance.Record);
+            var only = Assert.Single(instance.History);
+            Assert.Equal(Block(instance.Record.InstanceId, 0).Events.Count, only.Events.Count);
+        }
+    }
+
+    [Fact]
+    public async Task HistoryReads_DuringCommits_SeeEveryCommittedBlockInOrder()
+    {
+        var store = Open(NewHub());
+        await store.CommitAsync(Batch(Change(Instance("a", 0), Block("a", 0)), Change(Instance("b", 0), Block("b", 0))), CancellationToken.None);
+        using var done = new CancellationTokenSource();
+        var writer = Task.Run(async () =>
+        {
+            for (int step = 1; step <= 200; step++)
+            {
+                await store.CommitAsync(Batch(Change(Instance("a", step % 5), Block("a", step)), Change(Instance("b", step % 5), Block("b", step))), CancellationToken.None);
+            }
+        });
+
+        int reads = 0, seen = 1;
+        while (!writer.IsCompleted)
+        {
+            // Never fewer blocks than a read before, and always in commit order.
+            var a = await store.ReadHistoryAsync("a", CancellationToken.None);
+            Assert.InRange(a.Count, seen, 201);
+            for (int i = 0; i < a.Count; i++)
+            {
+                var scheduled = Microsoft.DurableTask.Protobuf.HistoryEvent.Parser.ParseFrom(a[i].Events[^2]);
+                Assert.Equal(i, scheduled.EventId);
+            }
+
+            seen = a.Count;
+            reads++;
+        }
+
+        await writer;
+        Assert.Equal(201, (await store.ReadHistoryAsync("a", CancellationToken.None)).Count);
+        Output.WriteLine($"{reads} history reads during 200 commits");
+    }
+
+    [Fact]
+    public async Task DamagedRecord_IsReportedWithTheInstanceId()
+    {
+        string hub = NewHub();
+        var store = Open(hub);
+        await store.CommitAsync(Batch(Change(Instance("fine", 0), Block("fine", 0)), Change(Instance("victim-42", 0), Block("victim-42", 0))), CancellationToken.None);
+        await store.DisposeAsync();
+
+        await DamageInstanceRecordAsync(hub, "victim-42");
+        var error = await Assert.ThrowsAsync<StoreCorruptedException>(() => Open(hub).LoadAsync(CancellationToken.None));
+        Output.WriteLine(error.Message);
+        Assert.Contains("victim-42", error.Message);
+    }
+
+    protected static void AssertHub(Dictionary<string, (InstanceRecord Record, HistoryBlock[] History)> expected, StoredHub actual)
+    {
+        Assert.Equal(expected.Keys.Order(StringComparer.Ordinal), actual.Instances.Select(i => i.Record.InstanceId).Order(StringComparer.Ordinal));
+        foreach (var instance in actual.Instances)
+        {
+            var (record, history) = expected[instance.Record.InstanceId];
+            Assert.Equal(record, instance.Record);
+            AssertHistory(history, instance.History);
+        }
+    }
+
+    protected static void AssertHistory(IReadOnlyList<HistoryBlock> expected, IReadOnlyList<HistoryBlock> actual)
+    {
+        Assert.Equal(expected.Count, actual.Count);
+        for (int i = 0; i < expected.Count; i++)
+        {
+            Assert.Equal(expected[i].Generation, actual[i].Generation);
+            Assert.Equal(expected[i].Events.Count, actual[i].Events.Count);
+            // Blocks are compared without the random execution id of an ExecutionStarted event.
+            for (int e = 0; e < expected[i].Events.Count; e++)
+            {
+                var x = Microsoft.DurableTask.Protobuf.HistoryEvent.Parser.ParseFrom(expected[i].Events[e]);
+                var y = Microsoft.DurableTask.Protobuf.HistoryEvent.Parser.ParseFrom(actual[i].Events[e]);
+                if (x.ExecutionStarted is not null) x.ExecutionStarted.OrchestrationInstance.ExecutionId = y.ExecutionStarted?.OrchestrationInstance?.ExecutionId ?? "";
+                Assert.Equal(x, y);
+            }
+        }
+    }
+}
