@@ -39,7 +39,7 @@ public sealed class AuthSchedulerFixture : IAsyncLifetime
     /// <summary>Endpoints shaped like the JSON API, protected the way the API is meant to be.</summary>
     public static void MapSampleApi(WebApplication app)
     {
-        var api = app.MapGroup("/api/v1");
+        var api = app.MapGroup("/api/sample");
         api.MapGet("/taskhubs", (HttpContext http, AccessControl access) =>
                 new[] { "a", "b" }.Where(h => access.IsAllowed(http.User, Permission.Read, h)).ToArray())
             .RequirePermission(Permission.Read);

@@ -56,6 +56,8 @@ public sealed class FuzzTests(ITestOutputHelper output)
             .. TestApiKeys.Settings,
             "--Scheduler:HealthPingInterval=00:00:01",
         ]);
+        // The JSON API is fuzzed on a second scheduler with authentication off, so requests reach the handlers.
+        await using var open = await SchedulerProcess.StartAsync(["--DTS_TASK_HUB_NAMES=default,f1", "--DTS_USE_DYNAMIC_TASK_HUBS=false"]);
         using var channel = GrpcChannel.ForAddress(host.GrpcAddress, new GrpcChannelOptions { MaxReceiveMessageSize = null, MaxSendMessageSize = null });
         var asContributor = new HeadersInterceptor(new Metadata { { "authorization", "Bearer " + contributor } });
 
@@ -208,9 +210,11 @@ public sealed class FuzzTests(ITestOutputHelper output)
         async Task HttpLoop()
         {
             var rng = new Random(seed + 100);
-            using var http = new HttpClient { BaseAddress = new Uri(host.HttpAddress), Timeout = TimeSpan.FromSeconds(10) };
+            using var secured = new HttpClient { BaseAddress = new Uri(host.HttpAddress), Timeout = TimeSpan.FromSeconds(10) };
+            using var anonymous = new HttpClient { BaseAddress = new Uri(open.HttpAddress), Timeout = TimeSpan.FromSeconds(10) };
             while (!stop.IsCancellationRequested)
             {
+                var http = rng.Next(4) == 0 ? secured : anonymous;
                 string path = rng.Next(5) == 0 ? "/r/" + Uri.EscapeDataString(Convert.ToBase64String(RandomBytes(rng, rng.Next(1, 200))))
                     : FillRoute(routes[rng.Next(routes.Length)], rng);
                 var method = new[] { HttpMethod.Get, HttpMethod.Post, HttpMethod.Put, HttpMethod.Delete, HttpMethod.Patch, HttpMethod.Head, HttpMethod.Options }[rng.Next(7)];
@@ -279,8 +283,8 @@ public sealed class FuzzTests(ITestOutputHelper output)
         // The scheduler must outlive the run; if it dies, stop at once and show why.
         async Task Watchdog()
         {
-            while (!stop.IsCancellationRequested && !host.HasExited) await Task.Delay(100);
-            if (host.HasExited) await stop.CancelAsync();
+            while (!stop.IsCancellationRequested && !host.HasExited && !open.HasExited) await Task.Delay(100);
+            if (host.HasExited || open.HasExited) await stop.CancelAsync();
         }
 
         int loops = 3;
@@ -290,10 +294,14 @@ public sealed class FuzzTests(ITestOutputHelper output)
         foreach (var (key, count) in statuses.OrderBy(p => p.Key)) output.WriteLine($"  {key}: {count}");
         await Task.Delay(1500);
         Assert.False(host.HasExited, $"FUZZ_SEED={seed}: the scheduler crashed. {host.Obituary}");
+        Assert.False(open.HasExited, $"FUZZ_SEED={seed}: the scheduler serving the fuzzed JSON API crashed. {open.Obituary}");
 
         // Still healthy, state still readable, and a normal orchestration still runs on both hubs.
         using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) })
+        {
             Assert.Equal("Healthy", await http.GetStringAsync($"{host.HttpAddress}/healthz"));
+            Assert.Equal("Healthy", await http.GetStringAsync($"{open.HttpAddress}/healthz"));
+        }
         var reader = new P.TaskHubSidecarService.TaskHubSidecarServiceClient(channel.Intercept(asContributor).Intercept(new TaskHubInterceptor("f1")));
         string? token = null;
         int pages = 0, instances = 0;
@@ -318,7 +326,7 @@ public sealed class FuzzTests(ITestOutputHelper output)
 
         Assert.False(host.HasExited, $"FUZZ_SEED={seed}: the scheduler crashed. {host.Obituary}");
         // Console log lines of errors start with "fail:" or "crit:"; keep each with the line after it (the message).
-        var lines = host.Output;
+        var lines = host.Output.Concat(open.Output).ToList();
         var crashes = lines.Select((line, i) => (line, i)).Where(l => l.line.StartsWith("fail:") || l.line.StartsWith("crit:"))
             .Select(l => l.line + " " + (l.i + 1 < lines.Count ? lines[l.i + 1].Trim() : "")).Distinct().Take(20).ToList();
         foreach (var c in crashes) output.WriteLine("server log: " + c);

@@ -124,7 +124,7 @@ public sealed class IsolationAndAuditTests(AuthSchedulerFixture fixture)
     public async Task Changing_http_api_calls_are_audited()
     {
         using var http = fixture.Host.CreateHttpClient();
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/taskhubs/a/orchestrations/http-audit-1/terminate");
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/sample/taskhubs/a/orchestrations/http-audit-1/terminate");
         request.Headers.Add("x-api-key", TestApiKeys.ContributorKey);
         using var response = await http.SendAsync(request);
         response.EnsureSuccessStatusCode();
@@ -132,7 +132,7 @@ public sealed class IsolationAndAuditTests(AuthSchedulerFixture fixture)
             () => Task.FromResult(fixture.Host.Logs.Category(AuditLog.Category).FirstOrDefault(e => e.Message.Contains("http-audit-1"))),
             e => e is not null, "the audit line of the HTTP call");
         Assert.Contains("apikey:ops", line!.Message);
-        Assert.Contains("POST /api/v1/taskhubs/{hub}/orchestrations/{id}/terminate on task hub 'a'", line.Message);
+        Assert.Contains("POST /api/sample/taskhubs/{hub}/orchestrations/{id}/terminate on task hub 'a'", line.Message);
         Assert.Contains("id='http-audit-1'", line.Message);
         Assert.EndsWith("HTTP 202", line.Message);
     }

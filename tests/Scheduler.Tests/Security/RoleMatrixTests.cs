@@ -141,23 +141,23 @@ public sealed class RoleMatrixTests(AuthSchedulerFixture fixture, ITestOutputHel
         var nobody = Principals[5].Credential;
 
         Assert.Equal(HttpStatusCode.OK, await Send(HttpMethod.Get, "/healthz", null));
-        Assert.Equal(HttpStatusCode.Unauthorized, await Send(HttpMethod.Get, "/api/v1/taskhubs/a/orchestrations", null));
-        Assert.Equal(HttpStatusCode.Unauthorized, await Send(HttpMethod.Get, "/api/v1/taskhubs/a/orchestrations", Credential.Bearer("x", "eyJhbGciOiJIUzI1NiJ9.e30.c2ln")));
-        Assert.Equal(HttpStatusCode.OK, await Send(HttpMethod.Get, "/api/v1/taskhubs/a/orchestrations", auditor));
-        Assert.Equal(HttpStatusCode.Forbidden, await Send(HttpMethod.Get, "/api/v1/taskhubs/b/orchestrations", auditor));
-        Assert.Equal(HttpStatusCode.Forbidden, await Send(HttpMethod.Get, "/api/v1/taskhubs/nosuch/orchestrations", auditor));
-        Assert.Equal(HttpStatusCode.Forbidden, await Send(HttpMethod.Post, "/api/v1/taskhubs/a/orchestrations/i1/terminate", auditor));
-        Assert.Equal(HttpStatusCode.Accepted, await Send(HttpMethod.Post, "/api/v1/taskhubs/a/orchestrations/i1/terminate", workerOfA));
-        Assert.Equal(HttpStatusCode.Forbidden, await Send(HttpMethod.Post, "/api/v1/taskhubs/b/orchestrations/i1/terminate", workerOfA));
-        Assert.Equal(HttpStatusCode.Forbidden, await Send(HttpMethod.Delete, "/api/v1/taskhubs/a/orchestrations/i1", workerOfA));
-        Assert.Equal(HttpStatusCode.NoContent, await Send(HttpMethod.Delete, "/api/v1/taskhubs/a/orchestrations/i1", contributor));
-        Assert.Equal(HttpStatusCode.OK, await Send(HttpMethod.Get, "/api/v1/taskhubs/a/workitems", workerOfA));
-        Assert.Equal(HttpStatusCode.Forbidden, await Send(HttpMethod.Get, "/api/v1/taskhubs/a/workitems", auditor));
-        Assert.Equal(HttpStatusCode.Forbidden, await Send(HttpMethod.Get, "/api/v1/taskhubs", nobody));
+        Assert.Equal(HttpStatusCode.Unauthorized, await Send(HttpMethod.Get, "/api/sample/taskhubs/a/orchestrations", null));
+        Assert.Equal(HttpStatusCode.Unauthorized, await Send(HttpMethod.Get, "/api/sample/taskhubs/a/orchestrations", Credential.Bearer("x", "eyJhbGciOiJIUzI1NiJ9.e30.c2ln")));
+        Assert.Equal(HttpStatusCode.OK, await Send(HttpMethod.Get, "/api/sample/taskhubs/a/orchestrations", auditor));
+        Assert.Equal(HttpStatusCode.Forbidden, await Send(HttpMethod.Get, "/api/sample/taskhubs/b/orchestrations", auditor));
+        Assert.Equal(HttpStatusCode.Forbidden, await Send(HttpMethod.Get, "/api/sample/taskhubs/nosuch/orchestrations", auditor));
+        Assert.Equal(HttpStatusCode.Forbidden, await Send(HttpMethod.Post, "/api/sample/taskhubs/a/orchestrations/i1/terminate", auditor));
+        Assert.Equal(HttpStatusCode.Accepted, await Send(HttpMethod.Post, "/api/sample/taskhubs/a/orchestrations/i1/terminate", workerOfA));
+        Assert.Equal(HttpStatusCode.Forbidden, await Send(HttpMethod.Post, "/api/sample/taskhubs/b/orchestrations/i1/terminate", workerOfA));
+        Assert.Equal(HttpStatusCode.Forbidden, await Send(HttpMethod.Delete, "/api/sample/taskhubs/a/orchestrations/i1", workerOfA));
+        Assert.Equal(HttpStatusCode.NoContent, await Send(HttpMethod.Delete, "/api/sample/taskhubs/a/orchestrations/i1", contributor));
+        Assert.Equal(HttpStatusCode.OK, await Send(HttpMethod.Get, "/api/sample/taskhubs/a/workitems", workerOfA));
+        Assert.Equal(HttpStatusCode.Forbidden, await Send(HttpMethod.Get, "/api/sample/taskhubs/a/workitems", auditor));
+        Assert.Equal(HttpStatusCode.Forbidden, await Send(HttpMethod.Get, "/api/sample/taskhubs", nobody));
         // An API endpoint that declares no permission is closed.
-        Assert.Equal(HttpStatusCode.Forbidden, await Send(HttpMethod.Get, "/api/v1/forgotten", contributor));
+        Assert.Equal(HttpStatusCode.Forbidden, await Send(HttpMethod.Get, "/api/sample/forgotten", contributor));
 
-        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/v1/taskhubs");
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/sample/taskhubs");
         request.Headers.Authorization = AuthenticationHeaderValue.Parse(auditor.Headers.Single().Value);
         using var response = await http.SendAsync(request);
         Assert.Equal("[\"a\"]", await response.Content.ReadAsStringAsync());
@@ -167,7 +167,7 @@ public sealed class RoleMatrixTests(AuthSchedulerFixture fixture, ITestOutputHel
     public async Task Unauthorized_http_answers_carry_a_bearer_challenge()
     {
         using var http = fixture.Host.CreateHttpClient();
-        using var response = await http.GetAsync("/api/v1/taskhubs/a/orchestrations");
+        using var response = await http.GetAsync("/api/sample/taskhubs/a/orchestrations");
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
         Assert.Contains(response.Headers.WwwAuthenticate, h => h.Scheme == "Bearer");
     }
