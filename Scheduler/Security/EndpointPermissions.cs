@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.Metadata;
 using Microsoft.AspNetCore.Routing.Patterns;
 
@@ -56,13 +57,20 @@ public sealed class PermissionAuthorizationHandler(AccessControl access) : Autho
 /// HTTP side of the security: refuses API endpoints that declare no permission (fail closed when authentication is on),
 /// and writes changing API calls (non-GET endpoints with a permission) to the audit log with principal, hub, target and status.
 /// </summary>
-public sealed class HttpSecurityMiddleware(RequestDelegate next, AccessControl access, ILoggerFactory loggers)
+public sealed class HttpSecurityMiddleware(RequestDelegate next, AccessControl access, ILoggerFactory loggers, SchedulerSecurity security,
+    Hosting.SchedulerOptions options)
 {
     public const string ApiPrefix = "/api";
     readonly ILogger _audit = loggers.CreateLogger(AuditLog.Category);
+    readonly long _httpBodyLimit = security.HttpBodyLimit(options);
+    readonly long _grpcBodyLimit = security.GrpcBodyLimit(options);
 
     public async Task InvokeAsync(HttpContext context)
     {
+        // gRPC messages are bounded by the gRPC limit (answered ResourceExhausted), other bodies by the HTTP limit (413).
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodySize)
+            bodySize.MaxRequestBodySize = IsGrpc(context.Request) ? _grpcBodyLimit : _httpBodyLimit;
+
         var endpoint = context.GetEndpoint();
         if (endpoint is null)
         {
@@ -110,6 +118,9 @@ public sealed class HttpSecurityMiddleware(RequestDelegate next, AccessControl a
             }
         }
     }
+
+    static bool IsGrpc(HttpRequest request) =>
+        request.ContentType is { } type && type.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase);
 
     static bool IsApi(Endpoint endpoint) =>
         endpoint is RouteEndpoint route && route.RoutePattern.RawText is { } raw

@@ -42,7 +42,8 @@ public static class SecurityExtensions
             k.Limits.Http2.MaxStreamsPerConnection = limits.MaxStreamsPerConnection;
             k.Limits.MaxRequestHeadersTotalSize = limits.MaxRequestHeadersBytes;
             k.Limits.Http2.MaxRequestHeaderFieldSize = Math.Max(limits.MaxRequestHeadersBytes, 16 * 1024);
-            k.Limits.MaxRequestBodySize = limits.MaxRequestBodyBytes ?? Math.Max(8L * 1024 * 1024, 4L * options.MaxPayloadBytes);
+            // Per request, HttpSecurityMiddleware applies the JSON API's body limit or the gRPC message limit.
+            k.Limits.MaxRequestBodySize = Math.Max(security.HttpBodyLimit(options), security.GrpcBodyLimit(options));
         });
 
         var authentication = services.AddAuthentication(o =>

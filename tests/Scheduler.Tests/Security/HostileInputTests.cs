@@ -94,6 +94,9 @@ public sealed class HostileInputTests(HostileInputFixture fixture) : IClassFixtu
             StatusCode.InvalidArgument, "limit is 100");
         await Fails(() => client.StartInstanceAsync(new P.CreateInstanceRequest { Name = "A", Input = new string('p', 1_100_000) }).ResponseAsync,
             StatusCode.InvalidArgument, "MaxPayloadBytes");
+        // Above the HTTP body limit (8 MiB) but below the gRPC message limit (16 MiB): the payload check answers, not the transport.
+        await Fails(() => client.StartInstanceAsync(new P.CreateInstanceRequest { Name = "A", Input = new string('p', 10 * 1024 * 1024) }).ResponseAsync,
+            StatusCode.InvalidArgument, "MaxPayloadBytes");
         await Fails(() => client.StartInstanceAsync(new P.CreateInstanceRequest { Name = new string('n', 5000) }).ResponseAsync,
             StatusCode.InvalidArgument, "limit is 1024");
         await Fails(() => client.RaiseEventAsync(new P.RaiseEventRequest { InstanceId = "x\u0000y", Name = "e" }).ResponseAsync,
@@ -204,6 +207,19 @@ public sealed class HostileInputTests(HostileInputFixture fixture) : IClassFixtu
             request.Headers.TryAddWithoutValidation("X-Huge", new string('h', 64 * 1024));
             using var response = await http.SendAsync(request);
             Assert.Equal(System.Net.HttpStatusCode.RequestHeaderFieldsTooLarge, response.StatusCode);
+        }
+
+        using (var huge = new StringContent("{\"name\":\"A\",\"input\":\"" + new string('x', 9 * 1024 * 1024) + "\"}", Encoding.UTF8, "application/json"))
+        {
+            try
+            {
+                using var response = await http.PostAsync("/api/v1/taskhubs/h1/orchestrations", huge);
+                Assert.Equal(System.Net.HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+            }
+            catch (HttpRequestException)
+            {
+                // Refused before the whole body was sent.
+            }
         }
 
         using (var deep = new StringContent(new string('{', 100_000), Encoding.UTF8, "application/json"))
