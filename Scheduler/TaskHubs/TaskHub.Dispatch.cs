@@ -223,7 +223,7 @@ public sealed partial class TaskHub
         worker.Leases.Add(lease.Token, lease);
         worker.InFlightOrchestrations++;
         worker.Outbox.Writer.TryWrite(new WorkItem { OrchestratorRequest = request, CompletionToken = lease.Token });
-        SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "orchestrator"));
+        SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "orchestrator"), new KeyValuePair<string, object?>("hub", Name));
         SchedulerTelemetry.TraceDispatch(Name, "orchestrator", instance.Name, instance.InstanceId, instance.ParentTraceContext);
     }
 
@@ -234,7 +234,7 @@ public sealed partial class TaskHub
         worker.Leases.Add(lease.Token, lease);
         worker.InFlightActivities++;
         worker.Outbox.Writer.TryWrite(new WorkItem { ActivityRequest = task.Request, CompletionToken = lease.Token });
-        SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "activity"));
+        SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "activity"), new KeyValuePair<string, object?>("hub", Name));
         SchedulerTelemetry.TraceDispatch(Name, "activity", task.Request.Name, task.InstanceId, task.Request.ParentTraceContext);
     }
 

@@ -324,7 +324,7 @@ public sealed partial class TaskHub
         worker.Leases.Add(lease.Token, lease);
         worker.InFlightEntities++;
         worker.Outbox.Writer.TryWrite(new WorkItem { EntityRequestV2 = request, CompletionToken = lease.Token });
-        SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "entity"));
+        SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "entity"), new KeyValuePair<string, object?>("hub", Name));
     }
 
     static void Requeue(Entity entity, List<EntityMessage> batch, int from)
@@ -403,7 +403,7 @@ public sealed partial class TaskHub
 
             Requeue(entity, batch, executed);
             MarkDirty(entity);
-            SchedulerTelemetry.WorkItemsCompleted.Add(1, new KeyValuePair<string, object?>("type", "entity"));
+            SchedulerTelemetry.WorkItemsCompleted.Add(1, new KeyValuePair<string, object?>("type", "entity"), new KeyValuePair<string, object?>("hub", Name));
             ProcessEntity(entity);
             Pump();
         }

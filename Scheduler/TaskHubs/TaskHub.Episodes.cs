@@ -34,6 +34,8 @@ public sealed partial class TaskHub
             {
                 lease.FirstChunkSeen = true;
                 lease.NumEventsProcessed = response.NumEventsProcessed;
+                // Handed back with the next work item, so the worker keeps one orchestration span across episodes.
+                if (response.OrchestrationTraceContext is { } trace) lease.Instance.TraceContext = trace;
             }
 
 #pragma warning disable CS0612 // chunked completions are deprecated but still sent by the .NET SDK
@@ -66,7 +68,7 @@ public sealed partial class TaskHub
                 ApplyEpisode(instance, lease, violation is null ? response.CustomStatus : null, actions);
             }
 
-            SchedulerTelemetry.WorkItemsCompleted.Add(1, new KeyValuePair<string, object?>("type", "orchestrator"));
+            SchedulerTelemetry.WorkItemsCompleted.Add(1, new KeyValuePair<string, object?>("type", "orchestrator"), new KeyValuePair<string, object?>("hub", Name));
             Pump();
         }
 
@@ -106,7 +108,7 @@ public sealed partial class TaskHub
             }
 
             Deliver(task.InstanceId, e, task.ExecutionId);
-            SchedulerTelemetry.WorkItemsCompleted.Add(1, new KeyValuePair<string, object?>("type", "activity"));
+            SchedulerTelemetry.WorkItemsCompleted.Add(1, new KeyValuePair<string, object?>("type", "activity"), new KeyValuePair<string, object?>("hub", Name));
             Pump();
         }
 
