@@ -334,6 +334,9 @@ public sealed partial class TaskHub
         MarkDirty(instance);
         CountFinished();
         instance.Inbox.Clear();
+        // A finished instance is kept only for reads: drop what only a running one needs.
+        instance.Inbox.TrimExcess();
+        instance.TraceContext = null;
         instance.DeferredStart = null;
         instance.ReplayRequested = false;
         ReleaseLocksHeldBy(instance.InstanceId);
@@ -489,7 +492,7 @@ public sealed partial class TaskHub
         var now = Now;
         var instance = new Instance(instanceId)
         {
-            Name = name,
+            Name = InternName(name),
             Version = version,
             ExecutionId = string.IsNullOrEmpty(executionId) ? NewExecutionId() : executionId,
             Status = OrchestrationStatus.Pending,
@@ -540,6 +543,16 @@ public sealed partial class TaskHub
         instance.Inbox.Insert(0, start);
         MarkDirty(instance);
         MakeReady(instance);
+    }
+
+    /// <summary>Orchestration names repeat across instances; they share one string per hub.</summary>
+    readonly Dictionary<string, string> _names = new(StringComparer.Ordinal);
+
+    string InternName(string name)
+    {
+        if (_names.TryGetValue(name, out var shared)) return shared;
+        if (_names.Count < 10_000) _names[name] = name;
+        return name;
     }
 
     static string NewExecutionId() => Guid.NewGuid().ToString("N");
