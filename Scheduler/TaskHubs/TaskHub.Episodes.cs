@@ -133,6 +133,11 @@ public sealed partial class TaskHub
                     Errors.CheckPayload(action.SendEvent.Data, $"the payload of event '{action.SendEvent.Name}'", limit),
                 OrchestratorAction.OrchestratorActionTypeOneofCase.CompleteOrchestration =>
                     Errors.CheckPayload(action.CompleteOrchestration.Result, "the orchestration output", limit),
+                OrchestratorAction.OrchestratorActionTypeOneofCase.CreateTimer =>
+                    action.CreateTimer.FireAt is null ? "a timer action has no fireAt time" : Errors.CheckTimestamp(action.CreateTimer.FireAt, "the fireAt time of a timer"),
+                OrchestratorAction.OrchestratorActionTypeOneofCase.SendEntityMessage =>
+                    Errors.CheckTimestamp(action.SendEntityMessage.EntityOperationSignaled?.ScheduledTime, "the scheduled time of an entity signal")
+                    ?? Errors.CheckTimestamp(action.SendEntityMessage.EntityOperationCalled?.ScheduledTime, "the scheduled time of an entity call"),
                 _ => null,
             };
             if (problem is not null) return problem;
