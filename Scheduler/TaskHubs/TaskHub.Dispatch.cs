@@ -60,7 +60,7 @@ public sealed partial class TaskHub
     {
         lock (_gate)
         {
-            return new BacklogInfo(_readyOrchestrations.Count, _readyActivities.Count, _readyEntities.Count);
+            return new BacklogInfo(_readyOrchestrations.Count, _readyActivities.Count, _readyEntities.Count, _leases.Count);
         }
     }
 
@@ -313,4 +313,8 @@ public sealed partial class TaskHub
 
 public sealed record WorkerInfo(string WorkerId, string TaskHub, DateTime ConnectedAt, int OrchestrationsInFlight, int ActivitiesInFlight, int EntitiesInFlight);
 
-public sealed record BacklogInfo(int Orchestrations, int Activities, int Entities);
+/// <summary>Work waiting for a worker, by type, and work items handed out but not yet completed.</summary>
+public sealed record BacklogInfo(int Orchestrations, int Activities, int Entities, int InFlight)
+{
+    public int Pending => Orchestrations + Activities + Entities;
+}
