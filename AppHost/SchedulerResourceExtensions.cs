@@ -29,6 +29,9 @@ public static class SchedulerResourceExtensions
             .WithHttpEndpoint(targetPort: publishing ? ContainerHttpPort : null, name: "http", env: "Scheduler__HttpPort")
             // Locally DCP's proxy reaches the scheduler on loopback; in a container it must listen on every interface.
             .WithEnvironment("Scheduler__BindAddress", publishing ? "*" : "localhost")
+            // In a container the scheduler listens on every interface of a private network (internal ingress only);
+            // without authentication configured it refuses that unless anonymous callers are accepted on purpose.
+            .WithEnvironment("Scheduler__Authentication__AllowAnonymousOnNetwork", publishing ? "true" : "false")
             .WithEnvironment("DTS_TASK_HUB_NAMES", taskHubNames)
             // The store parameter is "redis" (the Redis resource, ConnectionStrings__store); "sqlite" or "memory" also work.
             .WithEnvironment("Scheduler__Store", store)

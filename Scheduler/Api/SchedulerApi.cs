@@ -1,6 +1,7 @@
 using DurableTask.Scheduler.Entities;
 using DurableTask.Scheduler.Hosting;
 using DurableTask.Scheduler.Protocol;
+using DurableTask.Scheduler.Security;
 using DurableTask.Scheduler.TaskHubs;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
@@ -31,14 +32,18 @@ public static class SchedulerApi
 
     public static WebApplication MapSchedulerApi(this WebApplication app)
     {
+        const string Hub = "hub";
         var api = app.MapGroup(Prefix).AddEndpointFilter(HandleErrors);
-        api.MapGet("/", (TaskHubRegistry hubs) =>
-            Json(new ApiInfo("v1", AuthenticationEnabled: false, hubs.Hubs.Select(h => h.Name).Order(StringComparer.OrdinalIgnoreCase).ToList())));
-        api.MapGet("/taskhubs", (TaskHubRegistry hubs) =>
-            Json(hubs.Hubs.OrderBy(h => h.Name, StringComparer.OrdinalIgnoreCase)
-                .Select(h => new TaskHubSummary(h.Name, h.InstanceCount, h.GetWorkers().Count)).ToList()));
+        // Lists show only the task hubs the caller may read.
+        api.MapGet("/", (HttpContext http, AccessControl access, TaskHubRegistry hubs) =>
+                Json(new ApiInfo("v1", access.AuthenticationEnabled, Readable(hubs, access, http).Select(h => h.Name).Order(StringComparer.OrdinalIgnoreCase).ToList())))
+            .RequirePermission(Permission.Read);
+        api.MapGet("/taskhubs", (HttpContext http, AccessControl access, TaskHubRegistry hubs) =>
+                Json(Readable(hubs, access, http).OrderBy(h => h.Name, StringComparer.OrdinalIgnoreCase)
+                    .Select(h => new TaskHubSummary(h.Name, h.InstanceCount, h.GetWorkers().Count)).ToList()))
+            .RequirePermission(Permission.Read);
 
-        var hub = api.MapGroup("/taskhubs/{hub}");
+        var hub = api.MapGroup("/taskhubs/{hub}").RequirePermission(Permission.Read, Hub);
         hub.MapGet("/", Overview);
         hub.MapGet("/counts", (string hub, HttpRequest request, TaskHubRegistry hubs) =>
             Json(Counts(Find(hubs, hub), ApiRequests.Filter(request), CountCache.Key(request))));
@@ -47,41 +52,44 @@ public static class SchedulerApi
         hub.MapGet("/backlog", (string hub, TaskHubRegistry hubs) => Json(BacklogOf(Find(hubs, hub))));
         // The autoscaling signal: flat numbers that KEDA's metrics-api scaler reads with valueLocation (e.g. "total").
         hub.MapGet("/scale", (string hub, TaskHubRegistry hubs) => Json(ScaleOf(Find(hubs, hub))));
-        api.MapGet("/scale", (TaskHubRegistry hubs) =>
+        api.MapGet("/scale", (HttpContext http, AccessControl access, TaskHubRegistry hubs) =>
         {
-            var perHub = hubs.Hubs.OrderBy(h => h.Name, StringComparer.OrdinalIgnoreCase).Select(ScaleOf).ToList();
+            var perHub = Readable(hubs, access, http).OrderBy(h => h.Name, StringComparer.OrdinalIgnoreCase).Select(ScaleOf).ToList();
             return Json(new ScaleSummary(perHub.Sum(h => h.Pending), perHub.Sum(h => h.InFlight), perHub.Sum(h => h.Total), perHub));
-        });
+        }).RequirePermission(Permission.Read);
         hub.MapGet("/workers", (string hub, TaskHubRegistry hubs) => Json(Workers(Find(hubs, hub))));
 
         hub.MapGet("/orchestrations", List);
-        hub.MapPost("/orchestrations", Start);
+        hub.MapPost("/orchestrations", Start).RequirePermission(Permission.ClientWrite, Hub);
         var instance = hub.MapGroup("/orchestrations/{id}");
         instance.MapGet("/", Get);
-        instance.MapDelete("/", Purge);
+        instance.MapDelete("/", Purge).RequirePermission(Permission.Admin, Hub);
         instance.MapGet("/history", History);
         instance.MapGet("/history/{index:int}/payload", EventPayload);
         instance.MapGet("/timeline", TimelineOf);
         instance.MapGet("/payloads/{kind}", DownloadPayload);
-        instance.MapPost("/suspend", Suspend);
-        instance.MapPost("/resume", Resume);
-        instance.MapPost("/terminate", Terminate);
-        instance.MapPost("/restart", Restart);
-        instance.MapPost("/rewind", Rewind);
-        instance.MapPost("/events", RaiseEvent);
+        instance.MapPost("/suspend", Suspend).RequirePermission(Permission.ClientWrite, Hub);
+        instance.MapPost("/resume", Resume).RequirePermission(Permission.ClientWrite, Hub);
+        instance.MapPost("/terminate", Terminate).RequirePermission(Permission.ClientWrite, Hub);
+        instance.MapPost("/restart", Restart).RequirePermission(Permission.ClientWrite, Hub);
+        instance.MapPost("/rewind", Rewind).RequirePermission(Permission.ClientWrite, Hub);
+        instance.MapPost("/events", RaiseEvent).RequirePermission(Permission.ClientWrite, Hub);
 
-        hub.MapPost("/bulk/terminate", BulkTerminate);
-        hub.MapPost("/bulk/purge", BulkPurge);
-        hub.MapPost("/bulk/restart", BulkRestart);
+        hub.MapPost("/bulk/terminate", BulkTerminate).RequirePermission(Permission.ClientWrite, Hub);
+        hub.MapPost("/bulk/purge", BulkPurge).RequirePermission(Permission.Admin, Hub);
+        hub.MapPost("/bulk/restart", BulkRestart).RequirePermission(Permission.ClientWrite, Hub);
 
         hub.MapGet("/entities", ListEntities);
         var entity = hub.MapGroup("/entities/{entityId}");
         entity.MapGet("/", GetEntity);
         entity.MapGet("/state", DownloadEntityState);
-        entity.MapPost("/signal", SignalEntity);
-        entity.MapDelete("/", DeleteEntity);
+        entity.MapPost("/signal", SignalEntity).RequirePermission(Permission.ClientWrite, Hub);
+        entity.MapDelete("/", DeleteEntity).RequirePermission(Permission.Admin, Hub);
         return app;
     }
+
+    static IEnumerable<TaskHub> Readable(TaskHubRegistry hubs, AccessControl access, HttpContext http) =>
+        hubs.Hubs.Where(h => access.IsAllowed(http.User, Permission.Read, h.Name));
 
     static async ValueTask<object?> HandleErrors(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
     {

@@ -119,6 +119,7 @@ public sealed partial class InfraTests(ManifestFixture manifest) : IClassFixture
         Assert.Equal(Text(app, "properties.configuration.ingress.targetPort"), env["Scheduler__GrpcPort"]);
         Assert.Equal(Text(extraPort, "targetPort"), env["Scheduler__HttpPort"]);
         Assert.Equal("*", env["Scheduler__BindAddress"]);
+        Assert.Equal("true", env["Scheduler__Authentication__AllowAnonymousOnNetwork"]);
         Assert.Equal("1", Text(app, "properties.template.scale.maxReplicas"));
         Assert.Contains(List(app, "properties.template.containers")[0] is var c ? List(c, "probes") : [],
             probe => Text(probe, "httpGet.path") == "/healthz" && Text(probe, "httpGet.port") == env["Scheduler__HttpPort"]);

@@ -51,6 +51,7 @@ public sealed class ManifestTests(ManifestFixture manifest) : IClassFixture<Mani
         Assert.Equal("{scheduler.bindings.grpc.targetPort}", (string?)env["Scheduler__GrpcPort"]);
         Assert.Equal("{scheduler.bindings.http.targetPort}", (string?)env["Scheduler__HttpPort"]);
         Assert.Equal("*", (string?)env["Scheduler__BindAddress"]);
+        Assert.Equal("true", (string?)env["Scheduler__Authentication__AllowAnonymousOnNetwork"]);
         Assert.Equal("{store.connectionString}", (string?)env["ConnectionStrings__store"]);
         Assert.Equal("{task-hub-names.value}", (string?)env["DTS_TASK_HUB_NAMES"]);
         Assert.Equal("{scheduler-store.value}", (string?)env["Scheduler__Store"]);
