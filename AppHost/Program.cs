@@ -8,7 +8,7 @@ var store = builder.AddStore("store");
 
 // Services: the scheduler keeps its state in the store and serves the Durable Task protocol.
 var taskHubNames = builder.AddParameter("task-hub-names", "default", publishValueAsDefault: true);
-var schedulerStore = builder.AddParameter("scheduler-store", "memory", publishValueAsDefault: true);
+var schedulerStore = builder.AddParameter("scheduler-store", "redis", publishValueAsDefault: true);
 
 var scheduler = builder.AddScheduler("scheduler", taskHubNames, schedulerStore)
     .WithReference(store)

@@ -30,9 +30,7 @@ public static class SchedulerResourceExtensions
             // Locally DCP's proxy reaches the scheduler on loopback; in a container it must listen on every interface.
             .WithEnvironment("Scheduler__BindAddress", publishing ? "*" : "localhost")
             .WithEnvironment("DTS_TASK_HUB_NAMES", taskHubNames)
-            // Only the in-memory store exists today. The reference to the Redis store (ConnectionStrings__store) and the
-            // wait for it are already in place; the parameter switches to "redis" once the scheduler has a Redis store.
-            // Any other value makes the scheduler refuse to start, with a message naming the supported stores.
+            // The store parameter is "redis" (the Redis resource, ConnectionStrings__store); "sqlite" or "memory" also work.
             .WithEnvironment("Scheduler__Store", store)
             .WithHttpHealthCheck("/healthz", endpointName: "http")
             .WithUrlForEndpoint("grpc", u => u.DisplayText = "gRPC (HTTP/2)")

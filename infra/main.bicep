@@ -38,8 +38,8 @@ param taskHubNames string = 'default'
   'memory'
   'redis'
 ])
-@description('Store the scheduler keeps its state in (Scheduler__Store). Only "memory" is implemented today.')
-param schedulerStore string = 'memory'
+@description('Store the scheduler keeps its state in (Scheduler__Store): "redis" (the Redis container app) or "memory" (nothing survives a restart).')
+param schedulerStore string = 'redis'
 
 @allowed([
   'true'

@@ -17,6 +17,14 @@ public sealed record ThroughputMinute(DateTime Minute, long Started, long Comple
 
 public sealed record Backlog(int Orchestrations, int Activities, int Entities);
 
+/// <summary>
+/// Work of one task hub for autoscaling: waiting work items by type, their sum (<c>pending</c>), work items handed to
+/// workers and not yet completed (<c>inFlight</c>), and <c>total</c> = pending + inFlight.
+/// </summary>
+public sealed record HubScale(string TaskHub, int Orchestrations, int Activities, int Entities, int Pending, int InFlight, int Total);
+
+public sealed record ScaleSummary(int Pending, int InFlight, int Total, IReadOnlyList<HubScale> TaskHubs);
+
 public sealed record Worker(
     string WorkerId, string TaskHub, DateTime ConnectedAt,
     int OrchestrationsInFlight, int ActivitiesInFlight, int EntitiesInFlight);

@@ -45,6 +45,13 @@ public static class SchedulerApi
         hub.MapGet("/throughput", (string hub, HttpRequest request, TaskHubRegistry hubs) =>
             Json(Throughput(Find(hubs, hub), ApiRequests.Int(request, "minutes", 15, 1, 60))));
         hub.MapGet("/backlog", (string hub, TaskHubRegistry hubs) => Json(BacklogOf(Find(hubs, hub))));
+        // The autoscaling signal: flat numbers that KEDA's metrics-api scaler reads with valueLocation (e.g. "total").
+        hub.MapGet("/scale", (string hub, TaskHubRegistry hubs) => Json(ScaleOf(Find(hubs, hub))));
+        api.MapGet("/scale", (TaskHubRegistry hubs) =>
+        {
+            var perHub = hubs.Hubs.OrderBy(h => h.Name, StringComparer.OrdinalIgnoreCase).Select(ScaleOf).ToList();
+            return Json(new ScaleSummary(perHub.Sum(h => h.Pending), perHub.Sum(h => h.InFlight), perHub.Sum(h => h.Total), perHub));
+        });
         hub.MapGet("/workers", (string hub, TaskHubRegistry hubs) => Json(Workers(Find(hubs, hub))));
 
         hub.MapGet("/orchestrations", List);
@@ -159,6 +166,12 @@ public static class SchedulerApi
 
     static List<ThroughputMinute> Throughput(TaskHub hub, int minutes) =>
         hub.GetThroughput(minutes).Select(p => new ThroughputMinute(p.Minute, p.Started, p.Finished)).ToList();
+
+    static HubScale ScaleOf(TaskHub hub)
+    {
+        var b = hub.GetBacklog();
+        return new HubScale(hub.Name, b.Orchestrations, b.Activities, b.Entities, b.Pending, b.InFlight, b.Pending + b.InFlight);
+    }
 
     static Backlog BacklogOf(TaskHub hub)
     {

@@ -20,6 +20,18 @@ static partial class Logs
     [LoggerMessage(7, LogLevel.Information, "The store of task hub '{Hub}' accepts commits again.")]
     public static partial void StoreRecovered(ILogger logger, string hub);
 
+    [LoggerMessage(8, LogLevel.Warning, "The {Store} store cannot be reached yet; retrying in {Delay}.")]
+    public static partial void StoreUnavailableAtStart(ILogger logger, string store, TimeSpan delay, Exception ex);
+
+    [LoggerMessage(9, LogLevel.Warning, "The store of task hub '{Hub}' does not answer its health probe.")]
+    public static partial void StoreProbeFailed(ILogger logger, string hub);
+
+    [LoggerMessage(10, LogLevel.Information, "Retention purged {Count} {Status} instances from task hub '{Hub}'.")]
+    public static partial void RetentionPurged(ILogger logger, int count, string status, string hub);
+
+    [LoggerMessage(11, LogLevel.Warning, "Retention could not purge task hub '{Hub}'; it tries again at the next check.")]
+    public static partial void RetentionFailed(ILogger logger, string hub, Exception ex);
+
     [LoggerMessage(5, LogLevel.Debug, "Ignored a completion with unknown or stale token '{Token}' in task hub '{Hub}'.")]
     public static partial void StaleCompletion(ILogger logger, string token, string hub);
 }

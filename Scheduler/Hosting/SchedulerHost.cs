@@ -35,6 +35,7 @@ public static class SchedulerHost
         builder.Services.AddSingleton<TaskHubRegistry>();
         builder.Services.AddSingleton<SchedulerReadiness>();
         builder.Services.AddHostedService<SchedulerStartup>();
+        builder.Services.AddHostedService<RetentionService>();
 
         builder.Services.AddGrpc(o =>
         {
@@ -96,6 +97,8 @@ public static class SchedulerHost
             throw new InvalidOperationException("Scheduler:GrpcPort and Scheduler:HttpPort must be between 0 and 65535.");
         if (o.GrpcPort == o.HttpPort && o.GrpcPort != 0)
             throw new InvalidOperationException($"Scheduler:GrpcPort and Scheduler:HttpPort must differ (both are {o.GrpcPort}).");
+        if (o.RetentionCheckInterval <= TimeSpan.Zero)
+            throw new InvalidOperationException("Scheduler:RetentionCheckInterval must be positive.");
         if (o.MaxPayloadBytes <= 0)
             throw new InvalidOperationException("Scheduler:MaxPayloadBytes must be positive.");
         if (!StoreFactory.Supported.Contains(o.Store.ToLowerInvariant()))

@@ -63,6 +63,12 @@ public sealed class SchedulerOptions
     /// <summary>How long an RPC waits for its change to be committed before it answers Unavailable.</summary>
     public TimeSpan CommitTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>Retention policies by task hub name (<c>*</c> for every other hub); empty = keep everything.</summary>
+    public Dictionary<string, RetentionPolicy> Retention { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>How often the retention policies are applied.</summary>
+    public TimeSpan RetentionCheckInterval { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>Names of the task hubs (from <c>DTS_TASK_HUB_NAMES</c>, comma-separated).</summary>
     public List<string> TaskHubNames { get; set; } = new() { "default" };
 

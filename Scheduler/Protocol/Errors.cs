@@ -54,6 +54,16 @@ public static class Errors
             : null;
     }
 
+    // 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, the range protobuf timestamps allow.
+    const long MinTimestampSeconds = -62135596800L;
+    const long MaxTimestampSeconds = 253402300799L;
+
+    /// <summary>A message naming the field when a timestamp is outside what protobuf allows, else null.</summary>
+    public static string? CheckTimestamp(Google.Protobuf.WellKnownTypes.Timestamp? ts, string field) =>
+        ts is null || (ts.Seconds >= MinTimestampSeconds && ts.Seconds <= MaxTimestampSeconds && ts.Nanos is >= 0 and < 1_000_000_000)
+            ? null
+            : $"{field} is not a valid timestamp (seconds must be between {MinTimestampSeconds} and {MaxTimestampSeconds})";
+
     public static void ValidatePayload(string? value, string field, int limit)
     {
         var problem = CheckPayload(value, field, limit);

@@ -192,6 +192,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
                 if (f.Timeout is { } d)
                 {
                     if (d.Seconds < 0 || d.Nanos < 0) throw Errors.Invalid("timeout must not be negative");
+                    if (d.Seconds > MaxPurgeTimeoutSeconds) throw Errors.Invalid($"timeout is {d.Seconds} s; the limit is {MaxPurgeTimeoutSeconds} s");
                     timeout = d.ToTimeSpan();
                 }
 
@@ -380,13 +381,11 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
 
     static void ValidateTimestamp(Timestamp ts, string field)
     {
-        if (ts.Seconds < MinTimestampSeconds || ts.Seconds > MaxTimestampSeconds || ts.Nanos is < 0 or >= 1_000_000_000)
-            throw Errors.Invalid($"{field} is not a valid timestamp");
+        var problem = Errors.CheckTimestamp(ts, field);
+        if (problem is not null) throw Errors.Invalid(problem);
     }
 
-    // 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, the range protobuf timestamps allow.
-    const long MinTimestampSeconds = -62135596800L;
-    const long MaxTimestampSeconds = 253402300799L;
+    const long MaxPurgeTimeoutSeconds = 24 * 3600;
 
     static string Short(string s) => s.Length <= 40 ? s : s[..40] + "...";
 }

@@ -37,6 +37,9 @@ public interface IStoreProvider
     string Name { get; }
 
     ITaskHubStore Open(string taskHub);
+
+    /// <summary>The task hubs that have state in this store (hub names as stored, which may be lower-cased).</summary>
+    Task<IReadOnlyList<string>> ListTaskHubsAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>Everything a store holds for one hub.</summary>

@@ -128,7 +128,13 @@ public sealed partial class TaskHub
         var backoff = TimeSpan.FromMilliseconds(100);
         while (true)
         {
-            if (!_stopped) await _commitRequested.WaitAsync().ConfigureAwait(false);
+            if (!_stopped && !await _commitRequested.WaitAsync(StoreProbeInterval).ConfigureAwait(false))
+            {
+                // Idle: make sure the store is still there, so health and writes reflect an outage before a commit fails.
+                await ProbeStoreAsync().ConfigureAwait(false);
+                continue;
+            }
+
             CommitBatch batch;
             long epoch;
             TaskCompletionSource signal;
@@ -177,6 +183,26 @@ public sealed partial class TaskHub
 
             signal.TrySetResult();
         }
+    }
+
+    static readonly TimeSpan StoreProbeInterval = TimeSpan.FromSeconds(1);
+
+    async Task ProbeStoreAsync()
+    {
+        bool healthy;
+        try
+        {
+            healthy = await _store.IsHealthyAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            healthy = false;
+        }
+
+        if (healthy == _storeHealthy) return;
+        if (healthy) Logs.StoreRecovered(_logger, Name);
+        else Logs.StoreProbeFailed(_logger, Name);
+        _storeHealthy = healthy;
     }
 
     /// <summary>Snapshots every dirty record. Runs under the lock.</summary>

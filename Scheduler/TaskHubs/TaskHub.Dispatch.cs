@@ -60,7 +60,7 @@ public sealed partial class TaskHub
     {
         lock (_gate)
         {
-            return new BacklogInfo(_readyOrchestrations.Count, _readyActivities.Count, _readyEntities.Count);
+            return new BacklogInfo(_readyOrchestrations.Count, _readyActivities.Count, _readyEntities.Count, _leases.Count);
         }
     }
 
@@ -223,7 +223,7 @@ public sealed partial class TaskHub
         worker.Leases.Add(lease.Token, lease);
         worker.InFlightOrchestrations++;
         worker.Outbox.Writer.TryWrite(new WorkItem { OrchestratorRequest = request, CompletionToken = lease.Token });
-        SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "orchestrator"));
+        SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "orchestrator"), new KeyValuePair<string, object?>("hub", Name));
         SchedulerTelemetry.TraceDispatch(Name, "orchestrator", instance.Name, instance.InstanceId, instance.ParentTraceContext);
     }
 
@@ -234,7 +234,7 @@ public sealed partial class TaskHub
         worker.Leases.Add(lease.Token, lease);
         worker.InFlightActivities++;
         worker.Outbox.Writer.TryWrite(new WorkItem { ActivityRequest = task.Request, CompletionToken = lease.Token });
-        SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "activity"));
+        SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "activity"), new KeyValuePair<string, object?>("hub", Name));
         SchedulerTelemetry.TraceDispatch(Name, "activity", task.Request.Name, task.InstanceId, task.Request.ParentTraceContext);
     }
 
@@ -313,4 +313,8 @@ public sealed partial class TaskHub
 
 public sealed record WorkerInfo(string WorkerId, string TaskHub, DateTime ConnectedAt, int OrchestrationsInFlight, int ActivitiesInFlight, int EntitiesInFlight);
 
-public sealed record BacklogInfo(int Orchestrations, int Activities, int Entities);
+/// <summary>Work waiting for a worker, by type, and work items handed out but not yet completed.</summary>
+public sealed record BacklogInfo(int Orchestrations, int Activities, int Entities, int InFlight)
+{
+    public int Pending => Orchestrations + Activities + Entities;
+}

@@ -212,7 +212,7 @@ public sealed partial class TaskHub
                             RequestId = signal.RequestId, Operation = signal.Operation, Input = signal.Input, ScheduledTime = signal.ScheduledTime,
                         },
                     },
-                }, signal.ScheduledTime?.ToDateTime());
+                }, DueTime(signal.ScheduledTime));
                 break;
 
             case SendEntityMessageAction.EntityMessageTypeOneofCase.EntityOperationCalled:
@@ -232,7 +232,7 @@ public sealed partial class TaskHub
                     },
                     ParentInstanceId = instance.InstanceId,
                     ParentExecutionId = parentExecution,
-                }, call.ScheduledTime?.ToDateTime());
+                }, DueTime(call.ScheduledTime));
                 break;
 
             case SendEntityMessageAction.EntityMessageTypeOneofCase.EntityLockRequested:
@@ -261,6 +261,10 @@ public sealed partial class TaskHub
                 break;
         }
     }
+
+    /// <summary>A due time from a worker or client; one outside the representable range counts as "now".</summary>
+    static DateTime? DueTime(Timestamp? scheduled) =>
+        scheduled is not null && Errors.CheckTimestamp(scheduled, "") is null ? scheduled.ToDateTime() : null;
 
     void PumpEntities()
     {
@@ -324,7 +328,7 @@ public sealed partial class TaskHub
         worker.Leases.Add(lease.Token, lease);
         worker.InFlightEntities++;
         worker.Outbox.Writer.TryWrite(new WorkItem { EntityRequestV2 = request, CompletionToken = lease.Token });
-        SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "entity"));
+        SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "entity"), new KeyValuePair<string, object?>("hub", Name));
     }
 
     static void Requeue(Entity entity, List<EntityMessage> batch, int from)
@@ -403,7 +407,7 @@ public sealed partial class TaskHub
 
             Requeue(entity, batch, executed);
             MarkDirty(entity);
-            SchedulerTelemetry.WorkItemsCompleted.Add(1, new KeyValuePair<string, object?>("type", "entity"));
+            SchedulerTelemetry.WorkItemsCompleted.Add(1, new KeyValuePair<string, object?>("type", "entity"), new KeyValuePair<string, object?>("hub", Name));
             ProcessEntity(entity);
             Pump();
         }
@@ -448,7 +452,7 @@ public sealed partial class TaskHub
                             RequestId = Guid.NewGuid().ToString(), Operation = signal.Name, Input = signal.Input, ScheduledTime = signal.ScheduledTime,
                         },
                     },
-                }, signal.ScheduledTime?.ToDateTime());
+                }, DueTime(signal.ScheduledTime));
                 break;
 
             case OperationAction.OperationActionTypeOneofCase.StartNewOrchestration:
@@ -461,7 +465,7 @@ public sealed partial class TaskHub
                     RemoveInstance(existing);
                 }
 
-                CreateInstance(id, start.Name, start.Version, start.Input, null, null, start.ParentTraceContext, start.ScheduledTime?.ToDateTime(), null);
+                CreateInstance(id, start.Name, start.Version, start.Input, null, null, start.ParentTraceContext, DueTime(start.ScheduledTime), null);
                 break;
         }
     }
@@ -499,7 +503,7 @@ public sealed partial class TaskHub
                         RequestId = requestId, Operation = request.Name, Input = request.Input, ScheduledTime = request.ScheduledTime,
                     },
                 },
-            }, request.ScheduledTime?.ToDateTime());
+            }, DueTime(request.ScheduledTime));
             Pump();
         }
     }

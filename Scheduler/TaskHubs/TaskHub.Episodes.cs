@@ -34,6 +34,8 @@ public sealed partial class TaskHub
             {
                 lease.FirstChunkSeen = true;
                 lease.NumEventsProcessed = response.NumEventsProcessed;
+                // Handed back with the next work item, so the worker keeps one orchestration span across episodes.
+                if (response.OrchestrationTraceContext is { } trace) lease.Instance.TraceContext = trace;
             }
 
 #pragma warning disable CS0612 // chunked completions are deprecated but still sent by the .NET SDK
@@ -66,7 +68,7 @@ public sealed partial class TaskHub
                 ApplyEpisode(instance, lease, violation is null ? response.CustomStatus : null, actions);
             }
 
-            SchedulerTelemetry.WorkItemsCompleted.Add(1, new KeyValuePair<string, object?>("type", "orchestrator"));
+            SchedulerTelemetry.WorkItemsCompleted.Add(1, new KeyValuePair<string, object?>("type", "orchestrator"), new KeyValuePair<string, object?>("hub", Name));
             Pump();
         }
 
@@ -106,7 +108,7 @@ public sealed partial class TaskHub
             }
 
             Deliver(task.InstanceId, e, task.ExecutionId);
-            SchedulerTelemetry.WorkItemsCompleted.Add(1, new KeyValuePair<string, object?>("type", "activity"));
+            SchedulerTelemetry.WorkItemsCompleted.Add(1, new KeyValuePair<string, object?>("type", "activity"), new KeyValuePair<string, object?>("hub", Name));
             Pump();
         }
 
@@ -131,6 +133,11 @@ public sealed partial class TaskHub
                     Errors.CheckPayload(action.SendEvent.Data, $"the payload of event '{action.SendEvent.Name}'", limit),
                 OrchestratorAction.OrchestratorActionTypeOneofCase.CompleteOrchestration =>
                     Errors.CheckPayload(action.CompleteOrchestration.Result, "the orchestration output", limit),
+                OrchestratorAction.OrchestratorActionTypeOneofCase.CreateTimer =>
+                    action.CreateTimer.FireAt is null ? "a timer action has no fireAt time" : Errors.CheckTimestamp(action.CreateTimer.FireAt, "the fireAt time of a timer"),
+                OrchestratorAction.OrchestratorActionTypeOneofCase.SendEntityMessage =>
+                    Errors.CheckTimestamp(action.SendEntityMessage.EntityOperationSignaled?.ScheduledTime, "the scheduled time of an entity signal")
+                    ?? Errors.CheckTimestamp(action.SendEntityMessage.EntityOperationCalled?.ScheduledTime, "the scheduled time of an entity call"),
                 _ => null,
             };
             if (problem is not null) return problem;
@@ -332,6 +339,9 @@ public sealed partial class TaskHub
         MarkDirty(instance);
         CountFinished();
         instance.Inbox.Clear();
+        // A finished instance is kept only for reads: drop what only a running one needs.
+        instance.Inbox.TrimExcess();
+        instance.TraceContext = null;
         instance.DeferredStart = null;
         instance.ReplayRequested = false;
         ReleaseLocksHeldBy(instance.InstanceId);
@@ -487,7 +497,7 @@ public sealed partial class TaskHub
         var now = Now;
         var instance = new Instance(instanceId)
         {
-            Name = name,
+            Name = InternName(name),
             Version = version,
             ExecutionId = string.IsNullOrEmpty(executionId) ? NewExecutionId() : executionId,
             Status = OrchestrationStatus.Pending,
@@ -538,6 +548,16 @@ public sealed partial class TaskHub
         instance.Inbox.Insert(0, start);
         MarkDirty(instance);
         MakeReady(instance);
+    }
+
+    /// <summary>Orchestration names repeat across instances; they share one string per hub.</summary>
+    readonly Dictionary<string, string> _names = new(StringComparer.Ordinal);
+
+    string InternName(string name)
+    {
+        if (_names.TryGetValue(name, out var shared)) return shared;
+        if (_names.Count < 10_000) _names[name] = name;
+        return name;
     }
 
     static string NewExecutionId() => Guid.NewGuid().ToString("N");

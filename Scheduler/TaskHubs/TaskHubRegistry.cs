@@ -9,6 +9,7 @@ namespace DurableTask.Scheduler.TaskHubs;
 public sealed class TaskHubRegistry(SchedulerOptions options, TimeProvider time, ILoggerFactory loggers, IStoreProvider stores)
 {
     public const string DefaultHubName = "default";
+    readonly ILogger logger = loggers.CreateLogger<TaskHubRegistry>();
     readonly ConcurrentDictionary<string, TaskHub> _hubs = new(StringComparer.OrdinalIgnoreCase);
     readonly ConcurrentDictionary<string, Lazy<Task<TaskHub>>> _opening = new(StringComparer.OrdinalIgnoreCase);
 
@@ -17,11 +18,39 @@ public sealed class TaskHubRegistry(SchedulerOptions options, TimeProvider time,
     public static bool IsValidName(string name) =>
         name.Length is > 0 and <= 64 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_');
 
+    /// <summary>
+    /// Opens the configured hubs (and, with dynamic hubs, every hub the store holds state for), loading their state.
+    /// A store that cannot be reached yet is retried until it answers; the scheduler is not ready until then.
+    /// </summary>
     public async Task InitializeAsync(CancellationToken cancellationToken)
     {
-        foreach (var name in options.TaskHubNames)
+        var delay = TimeSpan.FromMilliseconds(250);
+        while (true)
         {
-            await OpenAsync(name, cancellationToken);
+            try
+            {
+                var names = new List<string>(options.TaskHubNames);
+                if (options.UseDynamicTaskHubs)
+                {
+                    foreach (var stored in await stores.ListTaskHubsAsync(cancellationToken))
+                    {
+                        if (IsValidName(stored) && !names.Contains(stored, StringComparer.OrdinalIgnoreCase)) names.Add(stored);
+                    }
+                }
+
+                foreach (var name in names)
+                {
+                    if (!_hubs.ContainsKey(name)) await GetOrCreateAsync(name);
+                }
+
+                return;
+            }
+            catch (StoreUnavailableException ex)
+            {
+                Logs.StoreUnavailableAtStart(logger, stores.Name, delay, ex);
+                await Task.Delay(delay, cancellationToken);
+                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 5000));
+            }
         }
     }
 

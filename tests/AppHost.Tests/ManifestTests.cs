@@ -55,7 +55,7 @@ public sealed class ManifestTests(ManifestFixture manifest) : IClassFixture<Mani
         Assert.Equal("{task-hub-names.value}", (string?)env["DTS_TASK_HUB_NAMES"]);
         Assert.Equal("{scheduler-store.value}", (string?)env["Scheduler__Store"]);
         Assert.Equal("default", DefaultOf("task-hub-names"));
-        Assert.Equal("memory", DefaultOf("scheduler-store"));
+        Assert.Equal("redis", DefaultOf("scheduler-store"));
     }
 
     [Theory]

@@ -74,7 +74,7 @@ public sealed class RunModeTests(AppHostFixture fixture)
         Assert.Contains("\"scheduler-grpc\"", env["Scheduler__GrpcPort"]);
         Assert.Contains("\"scheduler-http\"", env["Scheduler__HttpPort"]);
         Assert.Equal("localhost", env["Scheduler__BindAddress"]);
-        Assert.Equal("memory", env["Scheduler__Store"]);
+        Assert.Equal("redis", env["Scheduler__Store"]);
         Assert.Equal("default", env["DTS_TASK_HUB_NAMES"]);
         Assert.Equal(await fixture.App.GetConnectionStringAsync("store"), env["ConnectionStrings__store"]);
     }

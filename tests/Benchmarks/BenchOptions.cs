@@ -6,7 +6,7 @@ namespace DurableTask.Benchmarks;
 sealed class BenchOptions
 {
     public static readonly string[] AllScenarios = ["hello-cities", "fan-out", "entity-signals", "large-history"];
-    public static readonly string[] AllBackends = ["ours", "reference"];
+    public static readonly string[] AllBackends = ["ours", "ours-memory", "ours-sqlite", "reference"];
 
     public const string Usage = """
         Usage: Benchmarks [options]                  run every scenario against every backend, print a table
@@ -14,7 +14,7 @@ sealed class BenchOptions
 
         Options (defaults in brackets):
           --scenarios a,b       hello-cities,fan-out,entity-signals,large-history [all]
-          --backends a,b        ours,reference [both]
+          --backends a,b        ours (with --store), ours-memory, ours-sqlite, reference [ours,reference]
           --n N                 hello-cities orchestrations [5000]
           --warmup N            untimed hello-cities orchestrations before each timed run [500]
           --fan-out N           activities in the fan-out/fan-in orchestration [10000]
@@ -36,7 +36,10 @@ sealed class BenchOptions
     public string Role { get; private set; } = "orchestrate";
     public bool Help { get; private set; }
     public IReadOnlyList<string> Scenarios { get; private set; } = AllScenarios;
-    public IReadOnlyList<string> Backends { get; private set; } = AllBackends;
+    public IReadOnlyList<string> Backends { get; private set; } = ["ours", "reference"];
+
+    /// <summary>The store an "ours" backend runs with: its suffix (ours-sqlite), else <see cref="Store"/>.</summary>
+    public string StoreOf(string backend) => backend.StartsWith("ours-", StringComparison.Ordinal) ? backend["ours-".Length..] : Store;
     public int Orchestrations { get; private set; } = 5000;
     public int Warmup { get; private set; } = 500;
     public int FanOut { get; private set; } = 10_000;

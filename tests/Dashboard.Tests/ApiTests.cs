@@ -60,6 +60,32 @@ public sealed class ApiTests(DashboardFixture fx)
         await fx.Client.ScheduleNewOrchestrationInstanceAsync(name, input, new StartOrchestrationOptions(id) { Tags = tags ?? new Dictionary<string, string>() });
 
     [Fact]
+    public async Task Scale_reports_waiting_work_per_hub_for_autoscalers()
+    {
+        // The sales hub has no worker: what is started there waits, and the scale signal says so.
+        var p = NewPrefix();
+        var ids = Enumerable.Range(0, 3).Select(i => $"{p}scale-{i}").ToList();
+        foreach (var id in ids) await Post("api/v1/taskhubs/sales/orchestrations", new { name = "Greet", instanceId = id }, HttpStatusCode.Created);
+        try
+        {
+            var scale = await Get("api/v1/taskhubs/sales/scale");
+            Assert.Equal("sales", scale.GetProperty("taskHub").GetString());
+            Assert.True(scale.GetProperty("orchestrations").GetInt32() >= 3);
+            Assert.Equal(0, scale.GetProperty("inFlight").GetInt32());
+            Assert.Equal(scale.GetProperty("pending").GetInt32() + scale.GetProperty("inFlight").GetInt32(), scale.GetProperty("total").GetInt32());
+
+            var all = await Get("api/v1/scale");
+            var sales = Assert.Single(all.GetProperty("taskHubs").EnumerateArray(), h => h.GetProperty("taskHub").GetString() == "sales");
+            Assert.True(sales.GetProperty("total").GetInt32() >= 3);
+            Assert.True(all.GetProperty("total").GetInt32() >= sales.GetProperty("total").GetInt32());
+        }
+        finally
+        {
+            foreach (var id in ids) await Http.PostAsJsonAsync($"api/v1/taskhubs/sales/orchestrations/{id}/terminate", new { reason = "done" });
+        }
+    }
+
+    [Fact]
     public async Task InfoAndTaskHubs()
     {
         var info = await Get("api/v1");

@@ -8,6 +8,9 @@ public sealed class InMemoryStoreProvider : IStoreProvider
     public string Name => "memory";
 
     public ITaskHubStore Open(string taskHub) => new InMemoryStore();
+
+    public Task<IReadOnlyList<string>> ListTaskHubsAsync(CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<string>>([]);
 }
 
 public sealed class InMemoryStore : ITaskHubStore

@@ -29,6 +29,8 @@ public sealed class SqliteStoreProvider : IStoreProvider
     public string PathOf(string taskHub) => Path.Combine(DataPath, taskHub.ToLowerInvariant() + FileExtension);
 
     /// <summary>Hubs that have a database in <see cref="DataPath"/> (lower-case names), e.g. dynamic hubs to recover at start.</summary>
+    public Task<IReadOnlyList<string>> ListTaskHubsAsync(CancellationToken cancellationToken) => Task.FromResult(ListTaskHubs());
+
     public IReadOnlyList<string> ListTaskHubs() =>
         Directory.Exists(DataPath)
             ? Directory.EnumerateFiles(DataPath, "*" + FileExtension)

@@ -27,6 +27,7 @@ static class OursBackend
         }
 
         var httpPort = Ports.GetFree();
+        var dataPath = Path.Combine(Path.GetTempPath(), $"dts-bench-data-{Guid.NewGuid():N}");
         var start = new ProcessStartInfo(Dotnet.HostPath)
         {
             UseShellExecute = false,
@@ -39,6 +40,8 @@ static class OursBackend
                      $"--Scheduler:GrpcPort={options.Port}",
                      $"--Scheduler:HttpPort={httpPort}",
                      $"--Scheduler:Store={options.Store}",
+                     // A fresh, empty store for every run.
+                     $"--Scheduler:DataPath={dataPath}",
                      "--Scheduler:BindAddress=localhost",
                      // The same log level as the reference backend: warnings and errors only.
                      "--Logging:LogLevel:Default=Warning",
@@ -73,6 +76,8 @@ static class OursBackend
                 child.Kill(entireProcessTree: true);
                 await child.WaitForExitAsync();
             }
+
+            if (Directory.Exists(dataPath)) Directory.Delete(dataPath, recursive: true);
         }
     }
 

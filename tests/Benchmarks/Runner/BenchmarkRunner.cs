@@ -11,7 +11,7 @@ static class BenchmarkRunner
 {
     public static async Task<int> RunAsync(BenchOptions options)
     {
-        if (options.Backends.Contains("ours") && OursBackend.LocateScheduler(options.SchedulerDll) is null)
+        if (options.Backends.Any(b => b.StartsWith("ours", StringComparison.Ordinal)) && OursBackend.LocateScheduler(options.SchedulerDll) is null)
         {
             Console.Error.WriteLine("Scheduler.dll not found: build it (dotnet build -c Release Scheduler) or pass --scheduler-dll PATH.");
             return 2;
@@ -41,10 +41,11 @@ static class BenchmarkRunner
     static async Task<ScenarioResult> RunOneAsync(BenchOptions options, string scenario, string backend)
     {
         var port = Ports.GetFree();
-        var backendArgs = new List<string> { "--role", $"backend-{backend}", "--port", $"{port}" };
-        if (backend == "ours")
+        bool ours = backend.StartsWith("ours", StringComparison.Ordinal);
+        var backendArgs = new List<string> { "--role", ours ? "backend-ours" : $"backend-{backend}", "--port", $"{port}" };
+        if (ours)
         {
-            backendArgs.AddRange(["--store", options.Store]);
+            backendArgs.AddRange(["--store", options.StoreOf(backend)]);
             if (options.SchedulerDll is not null)
                 backendArgs.AddRange(["--scheduler-dll", Path.GetFullPath(options.SchedulerDll)]);
         }

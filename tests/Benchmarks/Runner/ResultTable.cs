@@ -56,11 +56,18 @@ static class ResultTable
     public static string Render(BenchOptions options, IReadOnlyList<ScenarioResult> results, TimeSpan elapsed)
     {
         var backends = options.Backends;
-        var compare = backends.Contains("ours") && backends.Contains("reference");
+        // One ratio column per scheduler backend against the reference, and durable against in-memory.
+        var ratios = new List<(string Over, string Under)>();
+        if (backends.Contains("reference"))
+        {
+            foreach (var b in backends.Where(b => b.StartsWith("ours", StringComparison.Ordinal))) ratios.Add((b, "reference"));
+        }
+
+        if (backends.Contains("ours-sqlite") && backends.Contains("ours-memory")) ratios.Add(("ours-sqlite", "ours-memory"));
         var sb = new StringBuilder();
         sb.AppendLine(CultureInfo.InvariantCulture,
             $"Durable Task backends, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, " +
-            $"{System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}, store={options.Store}, " +
+            $"{System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}, store of 'ours'={options.Store}, " +
             $"warm-up {options.Warmup} orchestrations, total {elapsed.TotalMinutes:F1} min");
         sb.AppendLine("reference = Microsoft.DurableTask.InProcessTestHost 0.2.3-preview.1 with its dispatcher throttle removed");
         sb.AppendLine();
@@ -68,13 +75,13 @@ static class ResultTable
         sb.Append("| scenario | metric |");
         foreach (var b in backends)
             sb.Append(CultureInfo.InvariantCulture, $" {b} |");
-        if (compare)
-            sb.Append(" ours/reference |");
+        foreach (var (over, under) in ratios)
+            sb.Append(CultureInfo.InvariantCulture, $" {over}/{under} |");
         sb.AppendLine();
         sb.Append("|---|---|");
         foreach (var _ in backends)
             sb.Append("---:|");
-        if (compare)
+        foreach (var _ in ratios)
             sb.Append("---:|");
         sb.AppendLine();
 
@@ -118,9 +125,9 @@ static class ResultTable
                     sb.Append(CultureInfo.InvariantCulture, $" {cell} |");
                 }
 
-                if (compare)
+                foreach (var (over, under) in ratios)
                 {
-                    var ratio = values.GetValueOrDefault("ours") is double o && values.GetValueOrDefault("reference") is double f && o > 0 && f > 0
+                    var ratio = values.GetValueOrDefault(over) is double o && values.GetValueOrDefault(under) is double f && o > 0 && f > 0
                         ? (o / f).ToString("F2", CultureInfo.InvariantCulture)
                         : "n/a";
                     sb.Append(CultureInfo.InvariantCulture, $" {ratio} |");

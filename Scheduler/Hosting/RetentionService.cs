@@ -1,0 +1,65 @@
+using DurableTask.Scheduler.TaskHubs;
+using Microsoft.DurableTask.Protobuf;
+
+namespace DurableTask.Scheduler.Hosting;
+
+/// <summary>
+/// How long finished instances are kept, in days, per terminal status. Off unless configured.
+/// <code>
+/// "Scheduler": { "Retention": { "*": { "Completed": 7, "Failed": 30, "Terminated": 7 }, "orders": { "Completed": 1 } } }
+/// </code>
+/// A task hub uses its own entry, else <c>*</c>. A status without a value is kept forever.
+/// </summary>
+public sealed class RetentionPolicy
+{
+    public double? Completed { get; set; }
+    public double? Failed { get; set; }
+    public double? Terminated { get; set; }
+
+    public IEnumerable<(OrchestrationStatus Status, TimeSpan Age)> Rules()
+    {
+        if (Completed is > 0 and var c) yield return (OrchestrationStatus.Completed, TimeSpan.FromDays(c));
+        if (Failed is > 0 and var f) yield return (OrchestrationStatus.Failed, TimeSpan.FromDays(f));
+        if (Terminated is > 0 and var t) yield return (OrchestrationStatus.Terminated, TimeSpan.FromDays(t));
+    }
+}
+
+/// <summary>
+/// Purges instances older than their hub's retention policy in the background, a small batch at a time (the hub's
+/// lock is released between batches), so the data plane never waits long.
+/// </summary>
+sealed class RetentionService(TaskHubRegistry hubs, SchedulerOptions options, SchedulerReadiness readiness, TimeProvider time, ILogger<RetentionService> logger)
+    : BackgroundService
+{
+    static readonly TimeSpan PassTimeLimit = TimeSpan.FromSeconds(5);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (options.Retention.Count == 0) return;
+        using var timer = new PeriodicTimer(options.RetentionCheckInterval, time);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            if (!readiness.IsReady) continue;
+            foreach (var hub in hubs.Hubs)
+            {
+                var policy = options.Retention.GetValueOrDefault(hub.Name) ?? options.Retention.GetValueOrDefault("*");
+                if (policy is null) continue;
+                foreach (var (status, age) in policy.Rules())
+                {
+                    try
+                    {
+                        var filter = new TaskHub.InstanceFilter(Statuses: [status], CompletedTo: time.GetUtcNow().UtcDateTime - age);
+                        var (deleted, _) = hub.Purge(filter, recursive: false, PassTimeLimit);
+                        if (deleted == 0) continue;
+                        await hub.FlushAsync();
+                        Logs.RetentionPurged(logger, deleted, status.ToString(), hub.Name);
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException)
+                    {
+                        Logs.RetentionFailed(logger, hub.Name, ex);
+                    }
+                }
+            }
+        }
+    }
+}
