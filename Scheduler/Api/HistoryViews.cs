@@ -1,3 +1,4 @@
+using DurableTask.Scheduler.Orchestration;
 using Microsoft.DurableTask.Protobuf;
 using EventType = Microsoft.DurableTask.Protobuf.HistoryEvent.EventTypeOneofCase;
 
@@ -21,21 +22,9 @@ static class HistoryViews
         return new Failure(details.ErrorType, details.ErrorMessage, details.StackTrace, details.IsNonRetriable, inner);
     }
 
-    public static string StatusName(OrchestrationStatus status) => status switch
-    {
-        OrchestrationStatus.Running => "Running",
-        OrchestrationStatus.Completed => "Completed",
-        OrchestrationStatus.ContinuedAsNew => "ContinuedAsNew",
-        OrchestrationStatus.Failed => "Failed",
-        OrchestrationStatus.Canceled => "Canceled",
-        OrchestrationStatus.Terminated => "Terminated",
-        OrchestrationStatus.Pending => "Pending",
-        OrchestrationStatus.Suspended => "Suspended",
-        _ => status.ToString(),
-    };
+    public static string StatusName(OrchestrationStatus status) => Statuses.Name(status);
 
-    public static bool IsTerminal(OrchestrationStatus status) => status is OrchestrationStatus.Completed
-        or OrchestrationStatus.Failed or OrchestrationStatus.Terminated or OrchestrationStatus.Canceled;
+    public static bool IsTerminal(OrchestrationStatus status) => Statuses.IsTerminal(status);
 
     static Dictionary<string, string>? Tags(OrchestrationState state) =>
         state.Tags.Count == 0 ? null : new Dictionary<string, string>(state.Tags);

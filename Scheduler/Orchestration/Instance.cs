@@ -129,8 +129,7 @@ public sealed class Instance
     public int PersistedGeneration { get; set; }
     public int PersistedHistoryCount { get; set; }
 
-    public bool IsTerminal => Status is OrchestrationStatus.Completed or OrchestrationStatus.Failed
-        or OrchestrationStatus.Terminated or OrchestrationStatus.Canceled;
+    public bool IsTerminal => Statuses.IsTerminal(Status);
 
     public bool HasStarted => History.Count > 0;
 

@@ -57,7 +57,8 @@ public sealed class SecurityInterceptor(AccessControl access, ILoggerFactory log
         var user = http.User;
         string method = policy.Method;
         var permission = policy.Permission;
-        string hub = HubOf(context);
+        // The same header reading as the hub lookup, so the checked hub is the hub the call reaches.
+        string hub = TaskHubRegistry.HubName(context);
 
         if (access.AuthenticationEnabled && !AccessControl.IsAuthenticated(user))
         {
@@ -78,17 +79,6 @@ public sealed class SecurityInterceptor(AccessControl access, ILoggerFactory log
         }
 
         return new Call(method, hub, principal, policy.Audited);
-    }
-
-    /// <summary>The hub the call addresses, read as <see cref="TaskHubRegistry.Resolve(ServerCallContext)"/> reads it.</summary>
-    static string HubOf(ServerCallContext context)
-    {
-        foreach (var entry in context.RequestHeaders)
-        {
-            if (string.Equals(entry.Key, "taskhub", StringComparison.OrdinalIgnoreCase) && !entry.IsBinary) return entry.Value;
-        }
-
-        return TaskHubRegistry.DefaultHubName;
     }
 
     async Task<TResponse> Audit<TRequest, TResponse>(TRequest request, ServerCallContext context, Call call, Func<Task<TResponse>> invocation)

@@ -562,16 +562,5 @@ public sealed partial class TaskHub
 
     static string NewExecutionId() => Guid.NewGuid().ToString("N");
 
-    static string StatusName(OrchestrationStatus status) => status switch
-    {
-        OrchestrationStatus.Running => "Running",
-        OrchestrationStatus.Completed => "Completed",
-        OrchestrationStatus.ContinuedAsNew => "ContinuedAsNew",
-        OrchestrationStatus.Failed => "Failed",
-        OrchestrationStatus.Canceled => "Canceled",
-        OrchestrationStatus.Terminated => "Terminated",
-        OrchestrationStatus.Pending => "Pending",
-        OrchestrationStatus.Suspended => "Suspended",
-        _ => status.ToString(),
-    };
+    static string StatusName(OrchestrationStatus status) => Statuses.Name(status);
 }
