@@ -1,4 +1,5 @@
 using DurableTask.Dashboard.Api;
+using DurableTask.Dashboard.Auth;
 using DurableTask.Dashboard.Components;
 using Microsoft.Extensions.Http.Resilience;
 
@@ -7,7 +8,8 @@ namespace DurableTask.Dashboard;
 /// <summary>
 /// Builds the dashboard: a Blazor app (interactive server rendering) that reads and manages task hubs through the
 /// scheduler's JSON API only. The API address comes from <c>Scheduler:ApiAddress</c>, else from Aspire service discovery
-/// (<c>services:scheduler:http:0</c>), else <c>http://localhost:8081</c>.
+/// (<c>services:scheduler:http:0</c>), else <c>http://localhost:8081</c>. When the scheduler has authentication on, people
+/// sign in (<c>Dashboard:Authentication</c>) and every API call carries their own credential.
 /// </summary>
 public static class DashboardApp
 {
@@ -28,6 +30,7 @@ public static class DashboardApp
         builder.Services.AddRazorComponents().AddInteractiveServerComponents();
 
         var apiAddress = ApiAddress(builder.Configuration);
+        builder.AddDashboardAuthentication(apiAddress);
         builder.Services.AddHttpClient<SchedulerClient>(c => c.BaseAddress = apiAddress);
         // Management actions are not idempotent: never retry them.
         builder.Services.Configure<HttpStandardResilienceOptions>($"{nameof(SchedulerClient)}-standard",
@@ -36,9 +39,12 @@ public static class DashboardApp
 
         var app = builder.Build();
         if (!app.Environment.IsDevelopment()) app.UseExceptionHandler("/error", createScopeForErrors: true);
+        app.UseAuthentication();
+        app.UseAuthorization();
         app.UseAntiforgery();
-        app.MapStaticAssets();
+        app.MapStaticAssets().AllowAnonymous();
         app.MapDefaultEndpoints();
+        app.MapDashboardSignIn();
         app.MapDownloads();
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
         return app;
@@ -56,8 +62,9 @@ public static class DashboardApp
     /// <summary>Full payloads, streamed from the scheduler API so the browser never needs to reach the scheduler itself.</summary>
     static void MapDownloads(this WebApplication app)
     {
-        app.MapGet("/download/{hub}/payload", async (string hub, string id, string? kind, int? eventIndex, SchedulerClient client, HttpContext context) =>
+        app.MapGet("/download/{hub}/payload", async (string hub, string id, string? kind, int? eventIndex, SchedulerClient client, SchedulerCredential credential, HttpContext context) =>
         {
+            credential.Use(context.User);
             try
             {
                 using var response = await client.DownloadAsync(hub, id, kind, eventIndex, context.RequestAborted);

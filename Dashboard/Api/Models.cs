@@ -97,3 +97,9 @@ public sealed record OrchestrationFilter
         hideSubOrchestrations = HideSubOrchestrations,
     };
 }
+
+/// <summary><c>GET /api/v1/me</c>: who the scheduler takes the caller for, and its permissions per task hub.</summary>
+public sealed record CallerIdentity(string Principal, string Name, bool AuthenticationEnabled, IReadOnlyList<string>? Roles,
+    IReadOnlyList<TaskHubPermissions>? TaskHubs);
+
+public sealed record TaskHubPermissions(string Name, IReadOnlyList<string> Permissions);

@@ -2,11 +2,15 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using DurableTask.Dashboard.Auth;
 
 namespace DurableTask.Dashboard.Api;
 
-/// <summary>Typed client of the scheduler's JSON API (<c>/api/v1</c>). Every failure surfaces as <see cref="SchedulerApiException"/>.</summary>
-public sealed class SchedulerClient(HttpClient http)
+/// <summary>
+/// Typed client of the scheduler's JSON API (<c>/api/v1</c>). Every call carries the signed-in user's credential
+/// (<see cref="SchedulerCredential"/>). Every failure surfaces as <see cref="SchedulerApiException"/>.
+/// </summary>
+public sealed class SchedulerClient(HttpClient http, SchedulerCredential credential)
 {
     static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -30,6 +34,8 @@ public sealed class SchedulerClient(HttpClient http)
     }
 
     public Task<ApiInfo> GetInfoAsync(CancellationToken ct = default) => GetAsync<ApiInfo>("api/v1", ct);
+
+    public Task<CallerIdentity> GetMeAsync(CancellationToken ct = default) => GetAsync<CallerIdentity>("api/v1/me", ct);
 
     public Task<List<TaskHubSummary>> GetTaskHubsAsync(CancellationToken ct = default) => GetAsync<List<TaskHubSummary>>("api/v1/taskhubs", ct);
 
@@ -139,6 +145,7 @@ public sealed class SchedulerClient(HttpClient http)
         HttpCompletionOption completion = HttpCompletionOption.ResponseContentRead)
     {
         HttpResponseMessage response;
+        await credential.ApplyAsync(request);
         try
         {
             response = await http.SendAsync(request, completion, ct);
@@ -155,8 +162,29 @@ public sealed class SchedulerClient(HttpClient http)
         if (response.IsSuccessStatusCode) return response;
         using (response)
         {
-            throw await ProblemAsync(response, ct);
+            var problem = await ProblemAsync(response, ct);
+            throw response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden
+                ? new SchedulerApiException(response.StatusCode, problem.Title, problem.Detail, RequiredPermission(request), HubOf(request))
+                : problem;
         }
+    }
+
+    /// <summary>The permission the scheduler requires for a call (docs/security.md), to explain a refusal.</summary>
+    static string RequiredPermission(HttpRequestMessage request)
+    {
+        var path = request.RequestUri?.OriginalString ?? "";
+        int q = path.IndexOf('?');
+        if (q >= 0) path = path[..q];
+        if (request.Method == HttpMethod.Get || request.Method == HttpMethod.Head) return UserAccess.Read;
+        if (request.Method == HttpMethod.Delete || path.EndsWith("/bulk/purge", StringComparison.Ordinal)) return UserAccess.Admin;
+        return UserAccess.ClientWrite;
+    }
+
+    static string? HubOf(HttpRequestMessage request)
+    {
+        var segments = (request.RequestUri?.OriginalString ?? "").Split('?')[0].Split('/', StringSplitOptions.RemoveEmptyEntries);
+        int i = Array.IndexOf(segments, "taskhubs");
+        return i >= 0 && i + 1 < segments.Length ? Uri.UnescapeDataString(segments[i + 1]) : null;
     }
 
     static async Task<SchedulerApiException> ProblemAsync(HttpResponseMessage response, CancellationToken ct)

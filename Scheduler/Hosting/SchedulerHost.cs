@@ -63,6 +63,7 @@ public static class SchedulerHost
         app.MapDefaultEndpoints();
         app.MapGrpcService<SidecarService>();
         app.MapSchedulerApi();
+        app.MapIdentityApi();
         app.MapGet("/healthz", (SchedulerReadiness ready, TaskHubRegistry hubs) =>
             !ready.IsReady ? Results.Text("Starting", statusCode: StatusCodes.Status503ServiceUnavailable)
             : !hubs.StoresHealthy ? Results.Text("Store unavailable", statusCode: StatusCodes.Status503ServiceUnavailable)
