@@ -56,7 +56,7 @@ public static class DurableTaskSetup
                 .Configure<GrpcChannel>((options, channel) =>
                 {
                     options.Channel = channel;
-                    options.Interceptors.Add(new TaskHubInterceptor(connection.TaskHub));
+                    options.Interceptors.Add(new TaskHubInterceptor(connection.TaskHub, connection.ApiKey));
                 });
         });
 
@@ -73,7 +73,7 @@ public static class DurableTaskSetup
                 .Configure<GrpcChannel>((options, channel) =>
                 {
                     options.Channel = channel;
-                    options.Interceptors.Add(new TaskHubInterceptor(connection.TaskHub));
+                    options.Interceptors.Add(new TaskHubInterceptor(connection.TaskHub, connection.ApiKey));
                 });
         });
 

@@ -14,11 +14,13 @@ namespace SampleFunctionApp.Hosting;
 /// <item><c>http://localhost:8080</c>, the scheduler's default gRPC port.</item>
 /// </list>
 /// The task hub is <c>Scheduler:TaskHub</c>, else the connection string's <c>TaskHub</c>, else <c>default</c>.
+/// A scheduler with authentication on takes <c>Scheduler:ApiKey</c>, sent as <c>Authorization: Bearer</c> on every call
+/// (use an <c>https://</c> address so it travels over TLS).
 /// <code>
-/// "Scheduler": { "Address": "http://localhost:8080", "TaskHub": "default" }
+/// "Scheduler": { "Address": "https://scheduler.example:8080", "TaskHub": "default", "ApiKey": "..." }
 /// </code>
 /// </remarks>
-public sealed record SchedulerConnection(Uri Address, string TaskHub)
+public sealed record SchedulerConnection(Uri Address, string TaskHub, string? ApiKey = null)
 {
     public const string DefaultAddress = "http://localhost:8080";
     public const string DefaultTaskHub = "default";
@@ -59,7 +61,8 @@ public sealed record SchedulerConnection(Uri Address, string TaskHub)
                 $"The scheduler address '{address}' is not an absolute http:// or https:// URI (e.g. {DefaultAddress}).");
         }
 
-        return new SchedulerConnection(uri, taskHub.Trim());
+        var apiKey = configuration["Scheduler:ApiKey"];
+        return new SchedulerConnection(uri, taskHub.Trim(), string.IsNullOrWhiteSpace(apiKey) ? null : apiKey.Trim());
     }
 
     /// <summary>Accepts either a bare address or <c>Endpoint=...;TaskHub=...</c>.</summary>

@@ -7,7 +7,7 @@ namespace SampleFunctionApp.Hosting;
 /// Adds the <c>taskhub</c> header to every call, the way the scheduler (like Azure Durable Task Scheduler) picks the
 /// task hub. An interceptor rather than call credentials, because credentials are dropped on cleartext channels.
 /// </summary>
-public sealed class TaskHubInterceptor(string taskHub) : Interceptor
+public sealed class TaskHubInterceptor(string taskHub, string? apiKey = null) : Interceptor
 {
     public const string HeaderName = "taskhub";
 
@@ -44,6 +44,11 @@ public sealed class TaskHubInterceptor(string taskHub) : Interceptor
         if (headers.Get(HeaderName) is null)
         {
             headers.Add(HeaderName, taskHub);
+        }
+
+        if (apiKey is not null && headers.Get("authorization") is null)
+        {
+            headers.Add("authorization", "Bearer " + apiKey);
         }
 
         return new ClientInterceptorContext<TRequest, TResponse>(context.Method, context.Host, context.Options.WithHeaders(headers));

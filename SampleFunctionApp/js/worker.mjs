@@ -40,12 +40,18 @@ export function taskHub(env = process.env) {
   return env.SCHEDULER_TASKHUB || env.Scheduler__TaskHub || "default";
 }
 
-export function createWorker({ address = schedulerAddress(), hub = taskHub() } = {}) {
+/** An API key for a scheduler with authentication on (sent as "authorization: Bearer"): SCHEDULER_API_KEY or Scheduler__ApiKey. */
+export function apiKey(env = process.env) {
+  return env.SCHEDULER_API_KEY || env.Scheduler__ApiKey || undefined;
+}
+
+export function createWorker({ address = schedulerAddress(), hub = taskHub(), key = apiKey() } = {}) {
   const worker = new TaskHubGrpcWorker({
     hostAddress: address,
     metadataGenerator: async () => {
       const metadata = new grpc.Metadata();
       metadata.set("taskhub", hub);
+      if (key) metadata.set("authorization", `Bearer ${key}`);
       return metadata;
     },
     // Tell the scheduler which orchestrations and activities this worker runs (generated from the registrations).

@@ -33,6 +33,7 @@ public sealed class JavaScriptWorkerTests(SamplesFixture fixture) : IAsyncLifeti
             {
                 ["services__scheduler__grpc__0"] = fixture.SchedulerAddress,
                 ["SCHEDULER_TASKHUB"] = SamplesFixture.TaskHub,
+                ["SCHEDULER_API_KEY"] = SamplesFixture.ApiKey,
             },
         };
         _worker = Process.Start(start)!;

@@ -11,11 +11,17 @@ namespace SampleFunctionApp.Tests;
 /// <summary>
 /// A real scheduler and the real sample app, both in this process on free loopback ports, talking gRPC and HTTP
 /// over sockets. The scheduler serves only the task hub <see cref="TaskHub"/>, so every call that reached it without
-/// the sample's <c>taskhub</c> header would fail.
+/// the sample's <c>taskhub</c> header would fail, and it requires an API key (contributor on that hub), so every call
+/// without the sample's <c>Scheduler:ApiKey</c> would be refused.
 /// </summary>
 public sealed class SamplesFixture : IAsyncLifetime
 {
     public const string TaskHub = "samples";
+
+    /// <summary>A key made for this run; the scheduler only knows its SHA-256 hash.</summary>
+    public static readonly string ApiKey = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+
+    static string ApiKeyHash => "sha256:" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(ApiKey))).ToLowerInvariant();
 
     WebApplication? _scheduler;
     WebApplication? _samples;
@@ -31,6 +37,10 @@ public sealed class SamplesFixture : IAsyncLifetime
         [
             $"--Scheduler:GrpcPort={grpc}", $"--Scheduler:HttpPort={http}", $"--DTS_TASK_HUB_NAMES={TaskHub}",
             "--Logging:LogLevel:Default=Warning", "--Scheduler:Store=memory",
+            "--Scheduler:Authentication:Mode=ApiKey",
+            "--Scheduler:Authentication:ApiKeys:0:Name=samples",
+            $"--Scheduler:Authentication:ApiKeys:0:Hash={ApiKeyHash}",
+            $"--Scheduler:Authentication:ApiKeys:0:Roles:0=contributor:{TaskHub}",
         ]);
         await _scheduler.StartAsync();
         SchedulerAddress = $"http://localhost:{grpc}";
@@ -38,6 +48,7 @@ public sealed class SamplesFixture : IAsyncLifetime
         _samples = SampleApp.Build(
         [
             $"--urls=http://127.0.0.1:{samples}", $"--Scheduler:Address={SchedulerAddress}", $"--Scheduler:TaskHub={TaskHub}",
+            $"--Scheduler:ApiKey={ApiKey}",
             "--Logging:LogLevel:Default=Warning",
         ]);
         await _samples.StartAsync();
