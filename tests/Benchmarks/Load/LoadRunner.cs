@@ -365,13 +365,23 @@ static class LoadRunner
         var finishedAt = await WithProgress(reached, () => $"{Interlocked.Read(ref Workload.EntityOperations)}/{signals} operations run ({Volatile.Read(ref sent)} sent)");
         var elapsed = Stopwatch.GetElapsedTime(started, finishedAt).TotalSeconds;
 
-        // The worker counted the operations; the backend's stored states must add up to the same total.
+        // The worker counted the operations when it ran them; the results of the last batches may still be on their way
+        // to the backend. Its stored states must then add up to the same total.
         long total = 0;
-        foreach (var id in ids)
+        var settle = Stopwatch.StartNew();
+        do
         {
-            var entity = await client.Entities.GetEntityAsync<int>(id, includeState: true, ct);
-            total += entity?.State ?? 0;
+            total = 0;
+            foreach (var id in ids)
+            {
+                var entity = await client.Entities.GetEntityAsync<int>(id, includeState: true, ct);
+                total += entity?.State ?? 0;
+            }
+
+            if (total == signals) break;
+            await Task.Delay(100, ct);
         }
+        while (settle.Elapsed < TimeSpan.FromSeconds(10));
 
         return new ScenarioResult
         {
