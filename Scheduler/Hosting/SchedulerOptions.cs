@@ -74,4 +74,7 @@ public sealed class SchedulerOptions
 
     /// <summary>Create a task hub on its first use (from <c>DTS_USE_DYNAMIC_TASK_HUBS</c>).</summary>
     public bool UseDynamicTaskHubs { get; set; }
+
+    /// <summary>Most task hubs created on first use, so callers cannot create hubs (and store files) without bound.</summary>
+    public int MaxDynamicTaskHubs { get; set; } = 1000;
 }

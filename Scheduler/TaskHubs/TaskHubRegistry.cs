@@ -83,7 +83,16 @@ public sealed class TaskHubRegistry(SchedulerOptions options, TimeProvider time,
         if (!IsValidName(name))
             throw new RpcException(new Status(StatusCode.InvalidArgument,
                 $"task hub name '{Truncate(name)}' is invalid: use 1-64 letters, digits, '-' or '_'"));
-        if (options.UseDynamicTaskHubs) return new ValueTask<TaskHub>(GetOrCreateAsync(name));
+        if (options.UseDynamicTaskHubs)
+        {
+            if (_hubs.Count >= options.TaskHubNames.Count + options.MaxDynamicTaskHubs)
+            {
+                throw new RpcException(new Status(StatusCode.ResourceExhausted,
+                    $"task hub '{Truncate(name)}' cannot be created: this scheduler already serves {_hubs.Count} task hubs (Scheduler:MaxDynamicTaskHubs is {options.MaxDynamicTaskHubs})"));
+            }
+
+            return new ValueTask<TaskHub>(GetOrCreateAsync(name));
+        }
         throw new RpcException(new Status(StatusCode.NotFound, $"task hub '{name}' not found"));
     }
 
