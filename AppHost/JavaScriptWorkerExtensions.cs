@@ -53,6 +53,9 @@ public static class JavaScriptWorkerExtensions
         var worker = builder.AddExecutable(name, node, folder, "worker.mjs")
             .WithReference(scheduler)
             .WaitFor(scheduler)
+            // The worker serves GET /health on this port while it runs, so it has a health check like every resource.
+            .WithHttpEndpoint(name: "health", env: "HEALTH_PORT")
+            .WithHttpHealthCheck("/health", endpointName: "health")
             .WithIconName("Code");
         if (install is not null)
         {

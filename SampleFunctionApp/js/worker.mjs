@@ -70,6 +70,15 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   await worker.start();
   console.log(`HelloCitiesJs worker started: scheduler ${address}, task hub '${hub}'. Ctrl+C to stop.`);
 
+  // With HEALTH_PORT set (the AppHost sets it), GET /health answers 200 while the worker runs, for health checks.
+  if (process.env.HEALTH_PORT) {
+    const { createServer } = await import("node:http");
+    createServer((req, res) => {
+      res.writeHead(req.url === "/health" ? 200 : 404, { "content-type": "text/plain" });
+      res.end(req.url === "/health" ? "Healthy" : "Not found");
+    }).listen(Number(process.env.HEALTH_PORT), "127.0.0.1");
+  }
+
   const shutdown = async (signal) => {
     console.log(`${signal}: stopping the worker.`);
     try {

@@ -26,6 +26,7 @@ public sealed class JavaScriptWorkerModelTests : IDisposable
         var waits = worker.Annotations.OfType<WaitAnnotation>().ToList();
         Assert.Contains(waits, w => w.Resource.Name == "scheduler" && w.WaitType == WaitType.WaitUntilHealthy);
         Assert.Contains(worker.Annotations.OfType<ResourceRelationshipAnnotation>(), r => r.Resource.Name == "scheduler" && r.Type == "Reference");
+        Assert.NotEmpty(worker.Annotations.OfType<HealthCheckAnnotation>());
 
         // npm ci runs first only when the packages are missing or stale, and the worker waits for it to finish.
         var install = builder.Resources.OfType<ExecutableResource>().SingleOrDefault(r => r.Name == "samples-js-install");

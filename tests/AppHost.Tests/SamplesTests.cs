@@ -41,6 +41,8 @@ public sealed class SamplesTests(AppHostFixture fixture)
             "(the test machines, CI included, must have it).");
         await fixture.WaitHealthyAsync("samples");
         await WaitWorkerRunningAsync();
+        // Its health check: the worker answers GET /health while it runs.
+        await fixture.WaitHealthyAsync(JavaScriptWorker);
         using var http = fixture.App.CreateHttpClient("samples");
 
         JsonObject status;
