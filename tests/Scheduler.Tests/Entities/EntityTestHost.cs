@@ -79,14 +79,7 @@ public sealed class WorkerHost(IHost host, GrpcChannel channel, DurableTaskClien
 
     public async ValueTask DisposeAsync()
     {
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        try
-        {
-            await host.StopAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-        }
+        await host.StopWithinAsync(TimeSpan.FromSeconds(10));
 
         host.Dispose();
         channel.Dispose();

@@ -74,14 +74,7 @@ public sealed class TestApp : IAsyncDisposable
     public async Task StopAsync()
     {
         if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
-        try
-        {
-            await _host.StopAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-        }
+        await _host.StopWithinAsync(TimeSpan.FromSeconds(15));
     }
 
     public async ValueTask DisposeAsync()

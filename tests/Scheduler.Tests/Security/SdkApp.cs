@@ -59,14 +59,7 @@ public sealed class SdkApp : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
-        try
-        {
-            await _host.StopAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-        }
+        await _host.StopWithinAsync(TimeSpan.FromSeconds(15));
 
         _host.Dispose();
     }

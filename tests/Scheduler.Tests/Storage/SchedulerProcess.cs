@@ -1,3 +1,4 @@
+using DurableTask.Scheduler.Tests.Infrastructure;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -192,14 +193,7 @@ public sealed class SdkHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        try
-        {
-            await _host.StopAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-        }
+        await _host.StopWithinAsync(TimeSpan.FromSeconds(10));
 
         _host.Dispose();
     }
