@@ -288,6 +288,48 @@ public sealed class EntityTests(EntityTestHost scheduler) : IClassFixture<Entity
         Assert.Equal(1, next.ReadOutputAs<int>());
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Entity_response_to_an_execution_that_continued_as_new_is_dropped(bool explicitEvents)
+    {
+        var hub = SchedulerFixture.NewHub("e");
+        await using var worker = await scheduler.StartWorkerAsync(hub, explicitEvents, r =>
+        {
+            Register(r);
+            r.AddOrchestratorFunc<int, string>("CallThenContinue", async (ctx, generation) =>
+            {
+                if (generation == 0)
+                {
+                    // The call's answer belongs to this execution; it must not reach the next one.
+                    _ = ctx.Entities.CallEntityAsync<int>(new EntityInstanceId(nameof(Counter), "stale"), nameof(Counter.Get));
+                    ctx.ContinueAsNew(1);
+                    return "continued";
+                }
+
+                await ctx.CreateTimer(TimeSpan.FromSeconds(1), CancellationToken.None);
+                return "second execution";
+            });
+        });
+
+        var done = await worker.RunAsync("CallThenContinue", 0);
+        Assert.Equal(OrchestrationRuntimeStatus.Completed, done.RuntimeStatus);
+        Assert.Equal("second execution", done.ReadOutputAs<string>());
+
+        // The entity ran the call (its answer was sent) ...
+        var entity = await Eventually(() => worker.Client.Entities.GetEntityAsync(new EntityInstanceId(nameof(Counter), "stale")), e => e is not null);
+        Assert.NotNull(entity);
+
+        // ... and the second execution's history holds no answer to it.
+        var raw = new P.TaskHubSidecarService.TaskHubSidecarServiceClient(scheduler.Invoker(hub));
+        using var stream = raw.StreamInstanceHistory(new P.StreamInstanceHistoryRequest { InstanceId = done.InstanceId });
+        var events = new List<P.HistoryEvent>();
+        while (await stream.ResponseStream.MoveNext(CancellationToken.None)) events.AddRange(stream.ResponseStream.Current.Events);
+        Assert.Contains(events, e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.TimerFired);
+        Assert.DoesNotContain(events, e => e.EventTypeCase is P.HistoryEvent.EventTypeOneofCase.EntityOperationCompleted
+            or P.HistoryEvent.EventTypeOneofCase.EntityOperationFailed or P.HistoryEvent.EventTypeOneofCase.EventRaised);
+    }
+
     [Fact]
     public async Task Entity_actions_signal_entities_and_start_orchestrations()
     {
