@@ -192,6 +192,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
                 if (f.Timeout is { } d)
                 {
                     if (d.Seconds < 0 || d.Nanos < 0) throw Errors.Invalid("timeout must not be negative");
+                    if (d.Nanos > 999_999_999) throw Errors.Invalid($"timeout has {d.Nanos} nanoseconds; at most 999999999 are allowed");
                     if (d.Seconds > MaxPurgeTimeoutSeconds) throw Errors.Invalid($"timeout is {d.Seconds} s; the limit is {MaxPurgeTimeoutSeconds} s");
                     timeout = d.ToTimeSpan();
                 }

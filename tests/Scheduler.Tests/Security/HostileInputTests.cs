@@ -157,6 +157,14 @@ public sealed class HostileInputTests(HostileInputFixture fixture) : IClassFixtu
             await Fails(() => client.PurgeInstancesAsync(purge).ResponseAsync, StatusCode.InvalidArgument, "timeout");
         }
 
+        // Nanoseconds past a second (found by the fuzz run).
+        var nanos = new P.PurgeInstancesRequest
+        {
+            PurgeInstanceFilter = new P.PurgeInstanceFilter { Timeout = new Duration { Seconds = 67, Nanos = 1_173_039_700 } },
+            Recursive = true,
+        };
+        await Fails(() => client.PurgeInstancesAsync(nanos).ResponseAsync, StatusCode.InvalidArgument, "timeout");
+
         await Fails(() => client.StartInstanceAsync(new P.CreateInstanceRequest { Name = "A", ScheduledStartTimestamp = new Timestamp { Seconds = long.MaxValue } }).ResponseAsync,
             StatusCode.InvalidArgument, "scheduledStartTimestamp");
         await Fails(() => client.QueryInstancesAsync(new P.QueryInstancesRequest { Query = new P.InstanceQuery { CreatedTimeFrom = new Timestamp { Nanos = -1 } } }).ResponseAsync,
