@@ -12,9 +12,6 @@ public abstract class Lease
     public required string Token { get; init; }
     public required WorkerConnection Worker { get; init; }
     public abstract WorkKind Kind { get; }
-
-    /// <summary>Set when the worker's stream closed; the work is redelivered unless a late completion arrives first.</summary>
-    public bool Orphaned { get; set; }
 }
 
 public sealed class OrchestrationLease : Lease

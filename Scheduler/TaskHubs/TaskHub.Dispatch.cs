@@ -36,7 +36,6 @@ public sealed partial class TaskHub
 
             // A completion may still arrive on a separate call; give it a moment before handing the work to someone else.
             var orphans = worker.Leases.Values.ToList();
-            foreach (var lease in orphans) lease.Orphaned = true;
             Schedule(Now + _options.DisconnectGracePeriod, () =>
             {
                 foreach (var lease in orphans)

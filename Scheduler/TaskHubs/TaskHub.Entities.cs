@@ -609,12 +609,4 @@ public sealed partial class TaskHub
             return 1;
         }
     }
-
-    public int EntityCount
-    {
-        get
-        {
-            lock (_gate) return _entities.Count;
-        }
-    }
 }

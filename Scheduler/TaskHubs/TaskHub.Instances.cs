@@ -9,12 +9,6 @@ namespace DurableTask.Scheduler.TaskHubs;
 /// <summary>Client operations on single instances: start, read, wait, raise, terminate, suspend, resume, restart, rewind.</summary>
 public sealed partial class TaskHub
 {
-    static readonly OrchestrationStatus[] AllStatuses =
-    [
-        OrchestrationStatus.Running, OrchestrationStatus.Completed, OrchestrationStatus.ContinuedAsNew, OrchestrationStatus.Failed,
-        OrchestrationStatus.Canceled, OrchestrationStatus.Terminated, OrchestrationStatus.Pending, OrchestrationStatus.Suspended,
-    ];
-
     public string StartInstance(CreateInstanceRequest request)
     {
         var scheduled = request.ScheduledStartTimestamp?.ToDateTime();
@@ -250,6 +244,4 @@ public sealed partial class TaskHub
 
         Append(instance, e);
     }
-
-    static Timestamp Ts(DateTime value) => Timestamp.FromDateTime(value);
 }
