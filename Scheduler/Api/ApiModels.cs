@@ -9,7 +9,8 @@ namespace DurableTask.Scheduler.Api;
 
 public sealed record ApiInfo(string ApiVersion, bool AuthenticationEnabled, IReadOnlyList<string> TaskHubs);
 
-public sealed record TaskHubSummary(string Name, int InstanceCount, int WorkerCount);
+/// <summary>A task hub: its instances (in memory and, past <c>MaxFinishedInstancesInMemory</c>, only in the store) and connected workers.</summary>
+public sealed record TaskHubSummary(string Name, int InstanceCount, int WorkerCount, int InstancesInMemory);
 
 public sealed record StatusCounts(IReadOnlyDictionary<string, int> Counts, int Total);
 

@@ -21,7 +21,7 @@ static class CountCache
 
     static readonly ConditionalWeakTable<TaskHub, Entries> Hubs = new();
 
-    public static Dictionary<OrchestrationStatus, int> Get(TaskHub hub, TaskHub.InstanceFilter filter, string key)
+    public static async Task<Dictionary<OrchestrationStatus, int>> Get(TaskHub hub, TaskHub.InstanceFilter filter, string key)
     {
         var entries = Hubs.GetValue(hub, _ => new Entries());
         long now = Environment.TickCount64;
@@ -30,7 +30,7 @@ static class CountCache
             if (entries.Items.TryGetValue(key, out var hit) && now - hit.At < Lifetime.TotalMilliseconds) return hit.Counts;
         }
 
-        var counts = hub.CountByStatus(filter);
+        var counts = await hub.CountByStatusAsync(filter);
         lock (entries.Gate)
         {
             if (entries.Items.Count >= MaxEntries) entries.Items.Clear();

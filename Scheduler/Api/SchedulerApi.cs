@@ -1,3 +1,4 @@
+using DurableTask.Scheduler.Storage;
 using DurableTask.Scheduler.Entities;
 using DurableTask.Scheduler.Hosting;
 using DurableTask.Scheduler.Protocol;
@@ -40,13 +41,13 @@ public static class SchedulerApi
             .RequirePermission(Permission.Read);
         api.MapGet("/taskhubs", (HttpContext http, AccessControl access, TaskHubRegistry hubs) =>
                 Json(Readable(hubs, access, http).OrderBy(h => h.Name, StringComparer.OrdinalIgnoreCase)
-                    .Select(h => new TaskHubSummary(h.Name, h.InstanceCount, h.GetWorkers().Count)).ToList()))
+                    .Select(h => new TaskHubSummary(h.Name, h.InstanceCount, h.GetWorkers().Count, h.InstancesInMemory)).ToList()))
             .RequirePermission(Permission.Read);
 
         var hub = api.MapGroup("/taskhubs/{hub}").RequirePermission(Permission.Read, Hub);
         hub.MapGet("/", Overview);
-        hub.MapGet("/counts", (string hub, HttpRequest request, TaskHubRegistry hubs) =>
-            Json(Counts(Find(hubs, hub), ApiRequests.Filter(request), CountCache.Key(request))));
+        hub.MapGet("/counts", async (string hub, HttpRequest request, TaskHubRegistry hubs) =>
+            Json(await Counts(Find(hubs, hub), ApiRequests.Filter(request), CountCache.Key(request))));
         hub.MapGet("/throughput", (string hub, HttpRequest request, TaskHubRegistry hubs) =>
             Json(Throughput(Find(hubs, hub), ApiRequests.Int(request, "minutes", 15, 1, 60))));
         hub.MapGet("/backlog", (string hub, TaskHubRegistry hubs) => Json(BacklogOf(Find(hubs, hub))));
@@ -138,20 +139,20 @@ public static class SchedulerApi
 
     // ---- Hub overview ----
 
-    static IResult Overview(string hub, HttpRequest request, TaskHubRegistry hubs)
+    static async Task<IResult> Overview(string hub, HttpRequest request, TaskHubRegistry hubs)
     {
         var h = Find(hubs, hub);
         var filter = ApiRequests.Filter(request);
         int minutes = ApiRequests.Int(request, "minutes", 15, 1, 60);
-        return Json(new HubOverview(h.Name, h.InstanceCount, Counts(h, filter, CountCache.Key(request)), Throughput(h, minutes), BacklogOf(h), Workers(h)));
+        return Json(new HubOverview(h.Name, h.InstanceCount, await Counts(h, filter, CountCache.Key(request)), Throughput(h, minutes), BacklogOf(h), Workers(h)));
     }
 
     static readonly TaskHub.InstanceFilter Unfiltered = new();
 
-    static StatusCounts Counts(TaskHub hub, TaskHub.InstanceFilter filter, string key)
+    static async Task<StatusCounts> Counts(TaskHub hub, TaskHub.InstanceFilter filter, string key)
     {
         // Without a filter the hub's live counters answer at once; a filter needs a scan (reused for a moment).
-        var counts = filter with { Statuses = null } == Unfiltered ? LiveCounts(hub) : CountCache.Get(hub, filter, key);
+        var counts = filter with { Statuses = null } == Unfiltered ? LiveCounts(hub) : await CountCache.Get(hub, filter, key);
         var result = new Dictionary<string, int>(ShownStatuses.Length);
         int total = 0;
         foreach (var status in ShownStatuses)
@@ -193,7 +194,7 @@ public static class SchedulerApi
 
     // ---- Orchestrations ----
 
-    static IResult List(string hub, HttpRequest request, TaskHubRegistry hubs)
+    static async Task<IResult> List(string hub, HttpRequest request, TaskHubRegistry hubs)
     {
         var h = Find(hubs, hub);
         var filter = ApiRequests.Filter(request);
@@ -205,7 +206,7 @@ public static class SchedulerApi
 
         if (before is null)
         {
-            var (page, next) = h.Query(filter, pageSize, after, includePayloads: false);
+            var (page, next) = await h.QueryAsync(filter, pageSize, after, includePayloads: false);
             string? previous = after is not null && page.Count > 0 ? page[0].InstanceId : null;
             return Json(new OrchestrationPage(page.Select(s => ToSummary(s, now)).ToList(), next, previous));
         }
@@ -216,10 +217,10 @@ public static class SchedulerApi
         bool done = false;
         while (!done)
         {
-            var (ids, next) = h.ListIds(filter, TaskHub.MaxPageSize, cursor);
+            var (ids, next) = await h.ListIdsAsync(filter, TaskHub.MaxPageSize, cursor);
             foreach (var id in ids)
             {
-                if (string.CompareOrdinal(id, before) >= 0)
+                if (InstanceIdOrder.Instance.Compare(id, before) >= 0)
                 {
                     done = true;
                     break;
@@ -238,8 +239,8 @@ public static class SchedulerApi
         if (more) start = window.Dequeue();
         if (window.Count == 0) return Json(new OrchestrationPage([], null, null));
         string last = window.Last();
-        var (items, _) = h.Query(filter, window.Count, start, includePayloads: false);
-        items.RemoveAll(s => string.CompareOrdinal(s.InstanceId, last) > 0);
+        var (items, _) = await h.QueryAsync(filter, window.Count, start, includePayloads: false);
+        items.RemoveAll(s => InstanceIdOrder.Instance.Compare(s.InstanceId, last) > 0);
         return Json(new OrchestrationPage(items.Select(s => ToSummary(s, now)).ToList(),
             items.Count > 0 ? items[^1].InstanceId : null, more && items.Count > 0 ? items[0].InstanceId : null));
     }
@@ -273,56 +274,56 @@ public static class SchedulerApi
         }
 
         if (ApiRequests.Utc(body.ScheduledStartTime) is { } at && at > Now) create.ScheduledStartTimestamp = Timestamp.FromDateTime(at);
-        var id = h.StartInstance(create);
+        var id = await h.StartInstanceAsync(create);
         return Results.Json(new StartResponse(id), ApiJson.Options, statusCode: StatusCodes.Status201Created);
     }
 
-    static IResult Get(string hub, string id, HttpContext context, TaskHubRegistry hubs)
+    static async Task<IResult> Get(string hub, string id, HttpContext context, TaskHubRegistry hubs)
     {
         var h = Find(hubs, hub);
         var instanceId = Id(context, id);
         int limit = ApiRequests.Int(context.Request, "payloadLimit", ApiRequests.DefaultPayloadLimit, 0, ApiRequests.MaxPayloadLimit);
-        var state = h.GetState(instanceId, includePayloads: true) ?? throw Errors.InstanceNotFound(instanceId);
+        var state = await h.GetStateAsync(instanceId, includePayloads: true) ?? throw Errors.InstanceNotFound(instanceId);
         return Json(HistoryViews.ToDetail(state, Now, limit));
     }
 
-    static List<HistoryEvent> RequireHistory(TaskHub hub, string instanceId) =>
-        hub.GetHistory(instanceId, null) ?? throw Errors.InstanceNotFound(instanceId);
+    static async Task<List<HistoryEvent>> RequireHistory(TaskHub hub, string instanceId) =>
+        await hub.GetHistoryAsync(instanceId, null) ?? throw Errors.InstanceNotFound(instanceId);
 
-    static IResult History(string hub, string id, HttpContext context, TaskHubRegistry hubs)
+    static async Task<IResult> History(string hub, string id, HttpContext context, TaskHubRegistry hubs)
     {
         var h = Find(hubs, hub);
         var instanceId = Id(context, id);
         int limit = ApiRequests.Int(context.Request, "payloadLimit", ApiRequests.DefaultPayloadLimit, 0, ApiRequests.MaxPayloadLimit);
-        var history = RequireHistory(h, instanceId);
+        var history = await RequireHistory(h, instanceId);
         var views = new List<HistoryEventView>(history.Count);
         for (int i = 0; i < history.Count; i++) views.Add(HistoryViews.ToView(history[i], i, limit));
         return Json(views);
     }
 
-    static IResult EventPayload(string hub, string id, int index, HttpContext context, TaskHubRegistry hubs)
+    static async Task<IResult> EventPayload(string hub, string id, int index, HttpContext context, TaskHubRegistry hubs)
     {
         var h = Find(hubs, hub);
         var instanceId = Id(context, id);
-        var history = RequireHistory(h, instanceId);
+        var history = await RequireHistory(h, instanceId);
         if (index < 0 || index >= history.Count)
             throw ApiException.NotFound($"orchestration instance '{instanceId}' has {history.Count} history events; there is no event {index}");
         var payload = HistoryViews.PayloadOf(history[index]) ?? throw ApiException.NotFound($"history event {index} has no payload");
         return Download(payload, $"{instanceId}-event-{index}.json");
     }
 
-    static IResult TimelineOf(string hub, string id, HttpContext context, TaskHubRegistry hubs)
+    static async Task<IResult> TimelineOf(string hub, string id, HttpContext context, TaskHubRegistry hubs)
     {
         var h = Find(hubs, hub);
         var instanceId = Id(context, id);
-        return Json(HistoryViews.ToTimeline(RequireHistory(h, instanceId)));
+        return Json(HistoryViews.ToTimeline(await RequireHistory(h, instanceId)));
     }
 
-    static IResult DownloadPayload(string hub, string id, string kind, HttpContext context, TaskHubRegistry hubs)
+    static async Task<IResult> DownloadPayload(string hub, string id, string kind, HttpContext context, TaskHubRegistry hubs)
     {
         var h = Find(hubs, hub);
         var instanceId = Id(context, id);
-        var state = h.GetState(instanceId, includePayloads: true) ?? throw Errors.InstanceNotFound(instanceId);
+        var state = await h.GetStateAsync(instanceId, includePayloads: true) ?? throw Errors.InstanceNotFound(instanceId);
         string? value = kind.ToLowerInvariant() switch
         {
             "input" => state.Input,
@@ -349,7 +350,7 @@ public static class SchedulerApi
         var instanceId = Id(context, id);
         var body = await ApiRequests.Body<ReasonRequest>(context.Request);
         Errors.ValidatePayload(body.Reason, "reason", options.MaxPayloadBytes);
-        h.Suspend(instanceId, body.Reason);
+        await h.SuspendAsync(instanceId, body.Reason);
         return Results.Accepted();
     }
 
@@ -359,7 +360,7 @@ public static class SchedulerApi
         var instanceId = Id(context, id);
         var body = await ApiRequests.Body<ReasonRequest>(context.Request);
         Errors.ValidatePayload(body.Reason, "reason", options.MaxPayloadBytes);
-        h.Resume(instanceId, body.Reason);
+        await h.ResumeAsync(instanceId, body.Reason);
         return Results.Accepted();
     }
 
@@ -370,7 +371,7 @@ public static class SchedulerApi
         var body = await ApiRequests.Body<TerminateRequest>(context.Request);
         var output = TerminationOutput(body.Reason);
         Errors.ValidatePayload(output, "reason", options.MaxPayloadBytes);
-        h.Terminate(instanceId, output, body.Recursive);
+        await h.TerminateAsync(instanceId, output, body.Recursive);
         return Results.Accepted();
     }
 
@@ -383,7 +384,7 @@ public static class SchedulerApi
         var h = Find(hubs, hub);
         var instanceId = Id(context, id);
         var body = await ApiRequests.Body<RestartRequest>(context.Request);
-        return Json(new StartResponse(h.Restart(instanceId, body.NewInstanceId)));
+        return Json(new StartResponse(await h.RestartAsync(instanceId, body.NewInstanceId)));
     }
 
     static async Task<IResult> Rewind(string hub, string id, HttpContext context, TaskHubRegistry hubs, SchedulerOptions options)
@@ -392,7 +393,7 @@ public static class SchedulerApi
         var instanceId = Id(context, id);
         var body = await ApiRequests.Body<ReasonRequest>(context.Request);
         Errors.ValidatePayload(body.Reason, "reason", options.MaxPayloadBytes);
-        h.Rewind(instanceId, body.Reason);
+        await h.RewindAsync(instanceId, body.Reason);
         return Results.Accepted();
     }
 
@@ -404,17 +405,17 @@ public static class SchedulerApi
         Errors.RequireName(body.Name);
         var input = ApiRequests.Serialized(body.Input);
         Errors.ValidatePayload(input, $"the payload of event '{body.Name}'", options.MaxPayloadBytes);
-        h.RaiseEvent(instanceId, body.Name!, input);
+        await h.RaiseEventAsync(instanceId, body.Name!, input);
         return Results.Accepted();
     }
 
-    static IResult Purge(string hub, string id, HttpContext context, TaskHubRegistry hubs)
+    static async Task<IResult> Purge(string hub, string id, HttpContext context, TaskHubRegistry hubs)
     {
         var h = Find(hubs, hub);
         var instanceId = Id(context, id);
         bool recursive = ApiRequests.Bool(context.Request, "recursive", true);
-        if (h.GetState(instanceId, includePayloads: false) is null) throw Errors.InstanceNotFound(instanceId);
-        return Json(new PurgeResponse(h.Purge(instanceId, recursive), true));
+        if (await h.GetStateAsync(instanceId, includePayloads: false) is null) throw Errors.InstanceNotFound(instanceId);
+        return Json(new PurgeResponse(await h.PurgeAsync(instanceId, recursive), true));
     }
 
     // ---- Bulk actions ----
@@ -423,7 +424,7 @@ public static class SchedulerApi
     /// The instances a bulk action targets, collected before acting so that instances the action itself creates or
     /// changes are never visited twice. At most <paramref name="limit"/>; Complete says whether the selection was exhausted.
     /// </summary>
-    static (List<OrchestrationState> Targets, bool Complete) SelectTargets(TaskHub hub, BulkRequest body, int limit)
+    static async Task<(List<OrchestrationState> Targets, bool Complete)> SelectTargets(TaskHub hub, BulkRequest body, int limit)
     {
         var targets = new List<OrchestrationState>();
         if (body.InstanceIds is { } ids)
@@ -432,7 +433,7 @@ public static class SchedulerApi
             foreach (var id in ids.Distinct(StringComparer.Ordinal))
             {
                 Errors.ValidateInstanceId(id, "instanceIds");
-                if (hub.GetState(id, includePayloads: false) is { } state) targets.Add(state);
+                if (await hub.GetStateAsync(id, includePayloads: false) is { } state) targets.Add(state);
             }
 
             return (targets, true);
@@ -442,7 +443,7 @@ public static class SchedulerApi
         string? after = null;
         while (true)
         {
-            var (page, next) = hub.Query(filter, Math.Min(TaskHub.MaxPageSize, limit - targets.Count + 1), after, includePayloads: false);
+            var (page, next) = await hub.QueryAsync(filter, Math.Min(TaskHub.MaxPageSize, limit - targets.Count + 1), after, includePayloads: false);
             foreach (var state in page)
             {
                 if (targets.Count == limit) return (targets, false);
@@ -467,7 +468,7 @@ public static class SchedulerApi
         var body = await ApiRequests.Body<BulkRequest>(request);
         var output = TerminationOutput(body.Reason);
         Errors.ValidatePayload(output, "reason", options.MaxPayloadBytes);
-        var (targets, complete) = SelectTargets(h, body, BulkLimit(body));
+        var (targets, complete) = await SelectTargets(h, body, BulkLimit(body));
         int succeeded = 0, skipped = 0;
         var failures = new List<BulkFailure>();
         foreach (var state in targets)
@@ -480,7 +481,7 @@ public static class SchedulerApi
 
             try
             {
-                h.Terminate(state.InstanceId, output, body.Recursive);
+                await h.TerminateAsync(state.InstanceId, output, body.Recursive);
                 succeeded++;
             }
             catch (RpcException e)
@@ -496,7 +497,7 @@ public static class SchedulerApi
     {
         var h = Find(hubs, hub);
         var body = await ApiRequests.Body<BulkRequest>(request);
-        var (targets, complete) = SelectTargets(h, body, BulkLimit(body));
+        var (targets, complete) = await SelectTargets(h, body, BulkLimit(body));
         int succeeded = 0, skipped = 0;
         var failures = new List<BulkFailure>();
         var newIds = new List<string>();
@@ -511,7 +512,7 @@ public static class SchedulerApi
 
             try
             {
-                newIds.Add(h.Restart(state.InstanceId, body.NewInstanceId));
+                newIds.Add(await h.RestartAsync(state.InstanceId, body.NewInstanceId));
                 succeeded++;
             }
             catch (RpcException e)
@@ -531,10 +532,10 @@ public static class SchedulerApi
         {
             if (ids.Count > MaxPurgeIds) throw ApiException.BadRequest($"instanceIds has {ids.Count} entries; the limit is {MaxPurgeIds}");
             foreach (var id in ids) Errors.ValidateInstanceId(id, "instanceIds");
-            return Json(new PurgeResponse(h.Purge(ids, body.Recursive), true));
+            return Json(new PurgeResponse(await h.PurgeAsync(ids, body.Recursive), true));
         }
 
-        var (deleted, complete) = h.Purge(ApiRequests.Filter(body.Filter), body.Recursive, BulkPurgeTimeout);
+        var (deleted, complete) = await h.PurgeAsync(ApiRequests.Filter(body.Filter), body.Recursive, BulkPurgeTimeout);
         return Json(new PurgeResponse(deleted, complete));
     }
 

@@ -63,6 +63,12 @@ public sealed class SchedulerOptions
     /// <summary>How long an RPC waits for its change to be committed before it answers Unavailable.</summary>
     public TimeSpan CommitTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Most finished instances a task hub keeps in memory with a durable store (the most recently finished or read);
+    /// older ones are read back from the store when used, and queries read the store. Unfinished instances always stay.
+    /// </summary>
+    public int MaxFinishedInstancesInMemory { get; set; } = 100_000;
+
     /// <summary>Retention policies by task hub name (<c>*</c> for every other hub); empty = keep everything.</summary>
     public Dictionary<string, RetentionPolicy> Retention { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 

@@ -98,6 +98,12 @@ public sealed class Instance
     /// <summary>The in-flight orchestrator work item, if any. At most one per instance.</summary>
     public Dispatch.OrchestrationLease? Lease { get; set; }
 
+    /// <summary>Its place among the hub's finished instances in memory (null while unfinished).</summary>
+    internal LinkedListNode<Instance>? FinishedNode { get; set; }
+
+    /// <summary>Kept in memory at least until then (read back from the store, or just used).</summary>
+    public DateTime PinnedUntil { get; set; }
+
     /// <summary>True while the instance sits in the hub's ready queue.</summary>
     public bool Queued { get; set; }
 

@@ -61,6 +61,7 @@ public sealed partial class SidecarService
     {
         var hub = await hubs.ResolveAsync(context);
         hub.EnsureWritable();
+        await hub.PreloadAsync(request, context.CancellationToken);
         hub.CompleteEntity(request);
         return await Committed(hub, CompleteResponse);
     }

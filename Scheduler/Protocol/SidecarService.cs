@@ -44,7 +44,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         }
 
         hub.EnsureWritable();
-        var instanceId = hub.StartInstance(request);
+        var instanceId = await hub.StartInstanceAsync(request, context.CancellationToken);
         return await Committed(hub, new CreateInstanceResponse { InstanceId = instanceId });
     }
 
@@ -52,7 +52,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
     {
         var hub = await hubs.ResolveAsync(context);
         Errors.ValidateInstanceId(request.InstanceId);
-        var state = hub.GetState(request.InstanceId, request.GetInputsAndOutputs);
+        var state = await hub.GetStateAsync(request.InstanceId, request.GetInputsAndOutputs, context.CancellationToken);
         return (state is null ? new GetInstanceResponse { Exists = false } : new GetInstanceResponse { Exists = true, OrchestrationState = state });
     }
 
@@ -84,7 +84,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         Errors.RequireName(request.Name);
         Errors.ValidatePayload(request.Input, $"the payload of event '{request.Name}'", Limit);
         hub.EnsureWritable();
-        hub.RaiseEvent(request.InstanceId, request.Name, request.Input);
+        await hub.RaiseEventAsync(request.InstanceId, request.Name, request.Input, context.CancellationToken);
         return await Committed(hub, new RaiseEventResponse());
     }
 
@@ -94,7 +94,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         Errors.ValidateInstanceId(request.InstanceId);
         Errors.ValidatePayload(request.Output, "output", Limit);
         hub.EnsureWritable();
-        hub.Terminate(request.InstanceId, request.Output, request.Recursive);
+        await hub.TerminateAsync(request.InstanceId, request.Output, request.Recursive, context.CancellationToken);
         return await Committed(hub, new TerminateResponse());
     }
 
@@ -104,7 +104,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         Errors.ValidateInstanceId(request.InstanceId);
         Errors.ValidatePayload(request.Reason, "reason", Limit);
         hub.EnsureWritable();
-        hub.Suspend(request.InstanceId, request.Reason);
+        await hub.SuspendAsync(request.InstanceId, request.Reason, context.CancellationToken);
         return await Committed(hub, new SuspendResponse());
     }
 
@@ -114,7 +114,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         Errors.ValidateInstanceId(request.InstanceId);
         Errors.ValidatePayload(request.Reason, "reason", Limit);
         hub.EnsureWritable();
-        hub.Resume(request.InstanceId, request.Reason);
+        await hub.ResumeAsync(request.InstanceId, request.Reason, context.CancellationToken);
         return await Committed(hub, new ResumeResponse());
     }
 
@@ -123,7 +123,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         var hub = await hubs.ResolveAsync(context);
         Errors.ValidateInstanceId(request.InstanceId);
         hub.EnsureWritable();
-        var instanceId = hub.Restart(request.InstanceId, request.RestartWithNewInstanceId);
+        var instanceId = await hub.RestartAsync(request.InstanceId, request.RestartWithNewInstanceId, context.CancellationToken);
         return await Committed(hub, new RestartInstanceResponse { InstanceId = instanceId });
     }
 
@@ -133,7 +133,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         Errors.ValidateInstanceId(request.InstanceId);
         Errors.ValidatePayload(request.Reason, "reason", Limit);
         hub.EnsureWritable();
-        hub.Rewind(request.InstanceId, request.Reason);
+        await hub.RewindAsync(request.InstanceId, request.Reason, context.CancellationToken);
         return await Committed(hub, new RewindInstanceResponse());
     }
 
@@ -147,7 +147,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
             CreatedFrom: Time(query.CreatedTimeFrom, "createdTimeFrom"),
             CreatedTo: Time(query.CreatedTimeTo, "createdTimeTo"),
             Prefix: query.InstanceIdPrefix);
-        var (page, next) = hub.Query(filter, pageSize, Cursor(query.ContinuationToken), query.FetchInputsAndOutputs);
+        var (page, next) = await hub.QueryAsync(filter, pageSize, Cursor(query.ContinuationToken), query.FetchInputsAndOutputs, context.CancellationToken);
         var response = new QueryInstancesResponse { ContinuationToken = next };
         response.OrchestrationState.AddRange(page);
         return (response);
@@ -161,7 +161,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
             Statuses: request.RuntimeStatus.Count > 0 ? request.RuntimeStatus.ToHashSet() : null,
             CompletedFrom: Time(request.CompletedTimeFrom, "completedTimeFrom"),
             CompletedTo: Time(request.CompletedTimeTo, "completedTimeTo"));
-        var (ids, next) = hub.ListIds(filter, pageSize, Cursor(request.LastInstanceKey));
+        var (ids, next) = await hub.ListIdsAsync(filter, pageSize, Cursor(request.LastInstanceKey), context.CancellationToken);
         var response = new ListInstanceIdsResponse { LastInstanceKey = next };
         response.InstanceIds.AddRange(ids);
         return (response);
@@ -180,7 +180,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
             case PurgeInstancesRequest.RequestOneofCase.InstanceId:
                 Errors.ValidateInstanceId(request.InstanceId);
                 hub.EnsureWritable();
-                return await Committed(hub, new PurgeInstancesResponse { DeletedInstanceCount = hub.Purge(request.InstanceId, request.Recursive), IsComplete = true });
+                return await Committed(hub, new PurgeInstancesResponse { DeletedInstanceCount = await hub.PurgeAsync(request.InstanceId, request.Recursive, context.CancellationToken), IsComplete = true });
 
             case PurgeInstancesRequest.RequestOneofCase.PurgeInstanceFilter:
                 var f = request.PurgeInstanceFilter;
@@ -198,7 +198,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
                 }
 
                 hub.EnsureWritable();
-                var (deleted, complete) = hub.Purge(filter, request.Recursive, timeout);
+                var (deleted, complete) = await hub.PurgeAsync(filter, request.Recursive, timeout, context.CancellationToken);
                 return await Committed(hub, new PurgeInstancesResponse { DeletedInstanceCount = deleted, IsComplete = complete });
 
             case PurgeInstancesRequest.RequestOneofCase.InstanceBatch:
@@ -206,7 +206,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
                 if (ids.Count > 500) throw Errors.Invalid($"instanceBatch has {ids.Count} instance ids; the limit is 500");
                 foreach (var id in ids) Errors.ValidateInstanceId(id, "instanceBatch.instanceIds");
                 hub.EnsureWritable();
-                return await Committed(hub, new PurgeInstancesResponse { DeletedInstanceCount = hub.Purge(ids, request.Recursive), IsComplete = true });
+                return await Committed(hub, new PurgeInstancesResponse { DeletedInstanceCount = await hub.PurgeAsync(ids, request.Recursive, context.CancellationToken), IsComplete = true });
 
             default:
                 throw Errors.Invalid("a purge request needs an instanceId, a purgeInstanceFilter or an instanceBatch");
@@ -217,7 +217,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
     {
         var hub = await hubs.ResolveAsync(context);
         Errors.ValidateInstanceId(request.InstanceId);
-        var history = hub.GetHistory(request.InstanceId, request.ExecutionId) ?? throw Errors.InstanceNotFound(request.InstanceId);
+        var history = await hub.GetHistoryAsync(request.InstanceId, request.ExecutionId, context.CancellationToken) ?? throw Errors.InstanceNotFound(request.InstanceId);
         var chunk = new HistoryChunk();
         int size = 0;
         foreach (var e in history)
@@ -293,6 +293,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
     {
         var hub = await hubs.ResolveAsync(context);
         hub.EnsureWritable();
+        await hub.PreloadAsync(request, context.CancellationToken);
         var violation = hub.CompleteOrchestration(request);
         await hub.FlushAsync();
         if (violation is not null) throw Errors.Invalid(violation);

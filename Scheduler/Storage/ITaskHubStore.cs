@@ -19,13 +19,30 @@ public interface ITaskHubStore : IAsyncDisposable
     bool IsDurable { get; }
 
     /// <summary>Reads everything persisted for the hub.</summary>
-    Task<StoredHub> LoadAsync(CancellationToken cancellationToken);
+    Task<StoredHub> LoadAsync(CancellationToken cancellationToken) => LoadAsync(int.MaxValue, cancellationToken);
+
+    /// <summary>
+    /// Reads what the hub needs in memory: every unfinished instance, the <paramref name="maxFinishedInstances"/> most
+    /// recently finished ones and every entity. Finished instances left in the store are counted per status in
+    /// <see cref="StoredHub.FinishedInStore"/>; they are read on demand (<see cref="ReadInstanceAsync"/>,
+    /// <see cref="ScanInstancesAsync"/>).
+    /// </summary>
+    Task<StoredHub> LoadAsync(int maxFinishedInstances, CancellationToken cancellationToken);
 
     /// <summary>Atomically applies one batch.</summary>
     Task CommitAsync(CommitBatch batch, CancellationToken cancellationToken);
 
     /// <summary>Reads one instance's history (all blocks of its current generation), for instances whose history is not in memory.</summary>
     Task<IReadOnlyList<HistoryBlock>> ReadHistoryAsync(string instanceId, CancellationToken cancellationToken);
+
+    /// <summary>One instance's record and the history of its current generation; null when the store does not have it.</summary>
+    Task<StoredInstance?> ReadInstanceAsync(string instanceId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Instance records in instance id order (<see cref="InstanceIdOrder"/>), after <see cref="InstanceScan.After"/>,
+    /// narrowed by what the scan names. Reads in pages, so a caller that stops early reads little.
+    /// </summary>
+    IAsyncEnumerable<InstanceRecord> ScanInstancesAsync(InstanceScan scan, CancellationToken cancellationToken);
 
     /// <summary>True when the store can take commits right now.</summary>
     Task<bool> IsHealthyAsync(CancellationToken cancellationToken);
@@ -46,6 +63,9 @@ public interface IStoreProvider
 public sealed class StoredHub
 {
     public List<StoredInstance> Instances { get; } = new();
+
+    /// <summary>Finished instances not loaded, indexed by <c>OrchestrationStatus</c> value.</summary>
+    public int[] FinishedInStore { get; } = new int[8];
     public List<EntityRecord> Entities { get; } = new();
 }
 
@@ -78,6 +98,44 @@ public sealed class InstanceChange
 
     /// <summary>History events added since the last commit (null when none).</summary>
     public HistoryBlock? Append { get; init; }
+}
+
+/// <summary>What <see cref="ITaskHubStore.ScanInstancesAsync"/> reads: ids after <paramref name="After"/> (exclusive),
+/// starting with <paramref name="Prefix"/>, with one of <paramref name="Statuses"/> (OrchestrationStatus values; all when null).</summary>
+public sealed record InstanceScan(string? After = null, string? Prefix = null, IReadOnlyCollection<int>? Statuses = null);
+
+/// <summary>
+/// The order of instance ids in queries and cursors: by Unicode code point, which is the byte order of their UTF-8
+/// form (SQLite's and Redis's order). It differs from ordinal UTF-16 order only for characters above U+D7FF.
+/// </summary>
+public sealed class InstanceIdOrder : IComparer<string>
+{
+    public static readonly InstanceIdOrder Instance = new();
+
+    public int Compare(string? x, string? y)
+    {
+        if (ReferenceEquals(x, y)) return 0;
+        if (x is null) return -1;
+        if (y is null) return 1;
+        int common = x.AsSpan().CommonPrefixLength(y);
+        if (common == x.Length || common == y.Length) return x.Length - y.Length;
+        return Rank(x[common]) - Rank(y[common]);
+    }
+
+    // Surrogates (U+D800-U+DFFF) encode code points above U+FFFF: they sort after U+E000-U+FFFF.
+    static int Rank(char c) => c >= 0xE000 ? c - 0x800 : c >= 0xD800 ? c + 0x2000 : c;
+}
+
+/// <summary>The finished (terminal) statuses as stored: OrchestrationStatus values.</summary>
+public static class FinishedStatuses
+{
+    public static readonly int[] Values = Enum.GetValues<Microsoft.DurableTask.Protobuf.OrchestrationStatus>()
+        .Where(Orchestration.Statuses.IsTerminal).Select(s => (int)s).ToArray();
+
+    public static bool Contains(int status) => Array.IndexOf(Values, status) >= 0;
+
+    /// <summary>The values as a SQL list, e.g. <c>1, 3, 4, 5</c>.</summary>
+    public static readonly string SqlList = string.Join(", ", Values);
 }
 
 public sealed class StoreCorruptedException(string message, Exception? inner = null) : Exception(message, inner);

@@ -130,8 +130,10 @@ public sealed partial class TaskHub
         {
             if (!_stopped && !await _commitRequested.WaitAsync(StoreProbeInterval).ConfigureAwait(false))
             {
-                // Idle: make sure the store is still there, so health and writes reflect an outage before a commit fails.
+                // Idle: make sure the store is still there, so health and writes reflect an outage before a commit fails,
+                // and let finished instances whose pin expired leave memory.
                 await ProbeStoreAsync().ConfigureAwait(false);
+                lock (_gate) EvictFinished();
                 continue;
             }
 
@@ -178,6 +180,8 @@ public sealed partial class TaskHub
             {
                 _committedEpoch = epoch;
                 if (ReferenceEquals(_inFlightCommit, signal)) _inFlightCommit = null;
+                _deletesInFlight.Clear();
+                EvictFinished();
                 Pump();
             }
 
@@ -209,7 +213,12 @@ public sealed partial class TaskHub
     CommitBatch BuildBatch()
     {
         var batch = new CommitBatch();
-        foreach (var id in _deletedInstances) batch.DeletedInstances.Add(id);
+        foreach (var id in _deletedInstances)
+        {
+            batch.DeletedInstances.Add(id);
+            _deletesInFlight.Add(id);
+        }
+
         foreach (var instance in _dirtyInstances) batch.Instances.Add(Snapshot(instance));
         foreach (var id in _deletedEntities) batch.DeletedEntities.Add(id);
         foreach (var entity in _dirtyEntities) batch.Entities.Add(Snapshot(entity));

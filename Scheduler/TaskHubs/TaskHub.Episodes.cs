@@ -337,6 +337,7 @@ public sealed partial class TaskHub
         instance.Failure = failure;
         instance.CompletedAt = now;
         MarkDirty(instance);
+        TrackFinished(instance);
         CountFinished();
         instance.Inbox.Clear();
         // A finished instance is kept only for reads: drop what only a running one needs.
@@ -520,6 +521,9 @@ public sealed partial class TaskHub
             ParentTraceContext = trace,
         };
         if (tags is not null) start.ExecutionStarted.Tags.Add(tags);
+        // The store may still hold history of an earlier instance with this id (deleted in the batch now gathering,
+        // or a finished instance that is only in the store): the first commit replaces it.
+        if (_durable && (_spilled || _deletedInstances.Contains(instanceId))) instance.PersistedGeneration = -1;
         AddInstance(instance);
         MarkDirty(instance);
         CountStarted();

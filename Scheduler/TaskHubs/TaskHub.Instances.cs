@@ -46,6 +46,7 @@ public sealed partial class TaskHub
     /// <summary>Waits until the instance has started (or finished). Instances that do not exist yet are awaited too.</summary>
     public async Task<OrchestrationState> WaitAsync(string instanceId, bool untilCompletion, bool includePayloads, CancellationToken cancellationToken)
     {
+        if (await FinishedInStoreAsync(instanceId, includePayloads, cancellationToken).ConfigureAwait(false) is { } finished) return finished;
         Waiter waiter;
         lock (_gate)
         {
@@ -72,12 +73,9 @@ public sealed partial class TaskHub
             }
         }
 
-        lock (_gate)
-        {
-            return _instances.TryGetValue(instanceId, out var instance)
-                ? instance.ToState(includePayloads)
-                : throw Errors.InstanceNotFound(instanceId);
-        }
+        // A finished instance may already have left memory (its state is then read from the store).
+        return await GetStateAsync(instanceId, includePayloads, cancellationToken).ConfigureAwait(false)
+            ?? throw Errors.InstanceNotFound(instanceId);
     }
 
     public void RaiseEvent(string instanceId, string name, string? input)

@@ -102,17 +102,18 @@ public sealed partial class TaskHub
         IEnumerable<string> ids = _ids;
         string? prefix = string.IsNullOrEmpty(filter.Prefix) ? null : filter.Prefix;
         string? lower = prefix;
-        if (after is not null && (lower is null || string.CompareOrdinal(after, lower) >= 0)) lower = after;
+        var order = Storage.InstanceIdOrder.Instance;
+        if (after is not null && (lower is null || order.Compare(after, lower) >= 0)) lower = after;
         if (lower is not null && _ids.Count > 0)
         {
             var max = _ids.Max!;
-            if (string.CompareOrdinal(lower, max) > 0) yield break;
+            if (order.Compare(lower, max) > 0) yield break;
             ids = _ids.GetViewBetween(lower, max);
         }
 
         foreach (var id in ids)
         {
-            if (after is not null && string.CompareOrdinal(id, after) <= 0) continue;
+            if (after is not null && order.Compare(id, after) <= 0) continue;
             if (prefix is not null && !id.StartsWith(prefix, StringComparison.Ordinal)) yield break;
             var instance = _instances[id];
             if (filter.Matches(instance)) yield return instance;
@@ -198,11 +199,20 @@ public sealed partial class TaskHub
         return deleted;
     }
 
-    public int InstanceCount
+    /// <summary>Instances held in memory (unfinished ones and the most recent finished ones).</summary>
+    public int InstancesInMemory
     {
         get
         {
             lock (_gate) return _instances.Count;
+        }
+    }
+
+    public int InstanceCount
+    {
+        get
+        {
+            lock (_gate) return _instances.Count + _finishedInStore.Sum();
         }
     }
 }

@@ -17,7 +17,8 @@ public sealed partial class TaskHub
     /// <summary>Attaches the store, loads what it holds and starts the commit loop.</summary>
     public async Task OpenAsync(ITaskHubStore store, CancellationToken cancellationToken)
     {
-        var stored = await store.LoadAsync(cancellationToken).ConfigureAwait(false);
+        int cap = store.IsDurable ? Math.Max(0, _options.MaxFinishedInstancesInMemory) : int.MaxValue;
+        var stored = await store.LoadAsync(cap, cancellationToken).ConfigureAwait(false);
         lock (_gate)
         {
             _store = store;
@@ -26,6 +27,9 @@ public sealed partial class TaskHub
             foreach (var item in stored.Instances) Restore(item);
             foreach (var record in stored.Entities) Restore(record);
             foreach (var instance in _instances.Values) ResumeOwedWork(instance);
+            foreach (var instance in _instances.Values.Where(i => i.IsTerminal).OrderBy(i => i.CompletedAt ?? i.LastUpdatedAt)) TrackFinished(instance);
+            stored.FinishedInStore.CopyTo(_finishedInStore, 0);
+            if (_finishedInStore.Any(n => n > 0)) _spilled = true;
             foreach (var entity in _entities.Values.ToList()) ProcessEntity(entity);
             Pump();
         }
@@ -35,14 +39,29 @@ public sealed partial class TaskHub
 
     void Restore(StoredInstance stored)
     {
-        var r = stored.Record;
+        var instance = FromRecord(stored.Record, stored.History);
+        if (instance.DeferredStart is { } start)
+        {
+            var at = instance.ScheduledStartAt ?? Now;
+            Schedule(at, () => StartDeferred(instance, start));
+        }
+
+        AddInstance(instance);
+    }
+
+    /// <summary>
+    /// Rebuilds an instance from its stored record and history blocks (only the summary when <paramref name="history"/>
+    /// is null, for queries). Does not register it with the hub.
+    /// </summary>
+    Instance FromRecord(InstanceRecord r, IReadOnlyList<HistoryBlock>? history)
+    {
         if (r.FormatVersion > RecordFormatVersion)
             throw new StoreCorruptedException($"instance '{r.InstanceId}' in task hub '{Name}' has record format {r.FormatVersion}, newer than this scheduler understands ({RecordFormatVersion})");
         try
         {
             var instance = new Instance(r.InstanceId)
             {
-                Name = r.Name,
+                Name = InternName(r.Name),
                 Version = r.HasVersion ? r.Version : null,
                 ExecutionId = r.ExecutionId,
                 Status = (OrchestrationStatus)r.Status,
@@ -56,7 +75,6 @@ public sealed partial class TaskHub
                 Failure = r.Failure.IsEmpty ? null : TaskFailureDetails.Parser.ParseFrom(r.Failure),
                 ParentInstanceId = r.HasParentInstanceId ? r.ParentInstanceId : null,
                 ReplayRequested = r.ReplayRequested,
-                TraceContext = r.TraceContext.IsEmpty ? null : OrchestrationTraceContext.Parser.ParseFrom(r.TraceContext),
                 HistoryGeneration = r.HistoryGeneration,
                 PersistedGeneration = r.HistoryGeneration,
             };
@@ -66,7 +84,10 @@ public sealed partial class TaskHub
                 instance.Tags.Add(r.Tags);
             }
 
-            foreach (var block in stored.History)
+            if (history is null) return instance;
+
+            instance.TraceContext = r.TraceContext.IsEmpty ? null : OrchestrationTraceContext.Parser.ParseFrom(r.TraceContext);
+            foreach (var block in history)
             {
                 if (block.Generation != r.HistoryGeneration) continue;
                 foreach (var bytes in block.Events) Append(instance, HistoryEvent.Parser.ParseFrom(bytes));
@@ -74,15 +95,8 @@ public sealed partial class TaskHub
 
             instance.PersistedHistoryCount = instance.History.Count;
             foreach (var bytes in r.Inbox) instance.Inbox.Add(HistoryEvent.Parser.ParseFrom(bytes));
-            if (!r.DeferredStart.IsEmpty)
-            {
-                var start = HistoryEvent.Parser.ParseFrom(r.DeferredStart);
-                instance.DeferredStart = start;
-                var at = instance.ScheduledStartAt ?? Now;
-                Schedule(at, () => StartDeferred(instance, start));
-            }
-
-            AddInstance(instance);
+            if (!r.DeferredStart.IsEmpty) instance.DeferredStart = HistoryEvent.Parser.ParseFrom(r.DeferredStart);
+            return instance;
         }
         catch (Google.Protobuf.InvalidProtocolBufferException ex)
         {

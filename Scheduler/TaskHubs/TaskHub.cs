@@ -20,7 +20,7 @@ public sealed partial class TaskHub
     readonly Dictionary<string, Instance> _instances = new(StringComparer.Ordinal);
 
     /// <summary>Instance ids in ordinal order: query cursors and prefix scans walk it.</summary>
-    readonly SortedSet<string> _ids = new(StringComparer.Ordinal);
+    readonly SortedSet<string> _ids = new(Storage.InstanceIdOrder.Instance);
 
     readonly LinkedList<Instance> _readyOrchestrations = new();
     readonly LinkedList<ActivityTask> _readyActivities = new();
@@ -114,9 +114,15 @@ public sealed partial class TaskHub
     /// <summary>Instances per <see cref="OrchestrationStatus"/> value, kept up to date as statuses change.</summary>
     readonly int[] _statusCounts = new int[8];
 
+    /// <summary>Instances per status, in memory and (finished ones) only in the store.</summary>
     public int[] GetStatusCounts()
     {
-        lock (_gate) return (int[])_statusCounts.Clone();
+        lock (_gate)
+        {
+            var counts = (int[])_statusCounts.Clone();
+            for (int i = 0; i < counts.Length; i++) counts[i] += _finishedInStore[i];
+            return counts;
+        }
     }
 
     void AddInstance(Instance instance)
@@ -139,6 +145,8 @@ public sealed partial class TaskHub
         }
 
         MarkDeleted(instance);
+        UntrackFinished(instance);
+        _departures++;
         instance.Inbox.Clear();
         instance.DeferredStart = null;
         ReleaseLocksHeldBy(instance.InstanceId);

@@ -17,7 +17,12 @@ public sealed class InMemoryStore : ITaskHubStore
 {
     public bool IsDurable => false;
 
-    public Task<StoredHub> LoadAsync(CancellationToken cancellationToken) => Task.FromResult(new StoredHub());
+    public Task<StoredHub> LoadAsync(int maxFinishedInstances, CancellationToken cancellationToken) => Task.FromResult(new StoredHub());
+
+    public Task<StoredInstance?> ReadInstanceAsync(string instanceId, CancellationToken cancellationToken) => Task.FromResult<StoredInstance?>(null);
+
+    public IAsyncEnumerable<InstanceRecord> ScanInstancesAsync(InstanceScan scan, CancellationToken cancellationToken) =>
+        AsyncEnumerable.Empty<InstanceRecord>();
 
     public Task CommitAsync(CommitBatch batch, CancellationToken cancellationToken) => Task.CompletedTask;
 

@@ -10,11 +10,13 @@ namespace DurableTask.Scheduler.Storage.Redis;
 /// batch is one MULTI/EXEC transaction even on Redis Cluster.
 /// </summary>
 /// <remarks>
-/// Layout (version 1), with <c>P</c> = key prefix and <c>H</c> = hub name in lower case:
+/// Layout (version 2), with <c>P</c> = key prefix and <c>H</c> = hub name in lower case:
 /// <list type="bullet">
 /// <item><c>P:{H}:meta</c> hash: <c>layout</c> = layout version.</item>
 /// <item><c>P:{H}:commit</c> string: token of the last batch (makes the retry of a batch whose answer was lost safe).</item>
 /// <item><c>P:{H}:instances</c> sorted set: instance ids, scored by creation time (milliseconds since 0001-01-01 UTC).</item>
+/// <item><c>P:{H}:ids</c> sorted set: the same ids, all scored 0, so they are in byte order for paged scans (layout 2;
+/// built from <c>instances</c> when a layout 1 hub is loaded).</item>
 /// <item><c>P:{H}:i:ID</c> hash: <c>record</c> (InstanceRecord bytes) and the query fields <c>status</c>, <c>name</c>,
 /// <c>created</c>, <c>updated</c>, <c>completed</c>, <c>parent</c> (UTC ticks; empty when absent) and <c>generation</c>.</item>
 /// <item><c>P:{H}:h:ID</c> list: HistoryBlock bytes in commit order.</item>
@@ -27,7 +29,7 @@ namespace DurableTask.Scheduler.Storage.Redis;
 /// </remarks>
 public sealed class RedisStore : ITaskHubStore
 {
-    public const int LayoutVersion = 1;
+    public const int LayoutVersion = 2;
 
     static readonly RedisValue RecordField = "record";
     static readonly RedisValue GenerationField = "generation";
@@ -50,6 +52,7 @@ public sealed class RedisStore : ITaskHubStore
         MetaKey = _keyBase + "meta";
         CommitKey = _keyBase + "commit";
         IndexKey = _keyBase + "instances";
+        IdsKey = _keyBase + "ids";
         EntityIndexKey = _keyBase + "entities";
     }
 
@@ -60,12 +63,13 @@ public sealed class RedisStore : ITaskHubStore
     internal RedisKey MetaKey { get; }
     internal RedisKey CommitKey { get; }
     internal RedisKey IndexKey { get; }
+    internal RedisKey IdsKey { get; }
     internal RedisKey EntityIndexKey { get; }
     internal RedisKey InstanceKey(string id) => _keyBase + "i:" + id;
     internal RedisKey HistoryKey(string id) => _keyBase + "h:" + id;
     internal RedisKey EntityKey(string id) => _keyBase + "e:" + id;
 
-    public async Task<StoredHub> LoadAsync(CancellationToken cancellationToken)
+    public async Task<StoredHub> LoadAsync(int maxFinishedInstances, CancellationToken cancellationToken)
     {
         var db = await DatabaseAsync(cancellationToken);
         var stopwatch = Stopwatch.StartNew();
@@ -82,42 +86,29 @@ public sealed class RedisStore : ITaskHubStore
             }
 
             int page = _provider.Options.LoadPageSize;
+            if (layout.HasValue && (int)layout < 2) await BuildIdIndexAsync(db, page);
+
+            // With a cap, only the statuses are read first; records and histories follow for the instances kept.
+            PriorityQueue<string, long>? newestFinished = maxFinishedInstances == int.MaxValue ? null : new();
             for (long start = 0; ; start += page)
             {
                 var ids = await db.SortedSetRangeByRankAsync(IndexKey, start, start + page - 1);
                 if (ids.Length == 0) break;
-                var records = new Task<RedisValue>[ids.Length];
-                var histories = new Task<RedisValue[]>[ids.Length];
-                for (int i = 0; i < ids.Length; i++)
-                {
-                    string id = ids[i]!;
-                    records[i] = db.HashGetAsync(InstanceKey(id), RecordField);
-                    histories[i] = db.ListRangeAsync(HistoryKey(id));
-                }
-
-                await Task.WhenAll(Task.WhenAll(records), Task.WhenAll(histories));
-                for (int i = 0; i < ids.Length; i++)
-                {
-                    string id = ids[i]!;
-                    var bytes = records[i].Result;
-                    if (bytes.IsNull)
-                        throw Corrupted($"instance '{id}' is listed in '{IndexKey}' but '{InstanceKey(id)}' has no record");
-                    var record = Parse(InstanceRecord.Parser, bytes, $"the record of instance '{id}' in '{InstanceKey(id)}'");
-                    if (record.InstanceId != id)
-                        throw Corrupted($"'{InstanceKey(id)}' holds the record of instance '{record.InstanceId}'");
-                    var instance = new StoredInstance { Record = record };
-                    foreach (var blockBytes in histories[i].Result)
-                    {
-                        var block = Parse(HistoryBlock.Parser, blockBytes, $"a history block of instance '{id}' in '{HistoryKey(id)}'");
-                        if (block.Generation != record.HistoryGeneration) continue;
-                        instance.History.Add(block);
-                        blocks++;
-                    }
-
-                    hub.Instances.Add(instance);
-                }
-
+                var load = newestFinished is null ? ids : await KeepUnfinishedAsync(db, ids, hub, newestFinished, maxFinishedInstances);
+                blocks += await ReadInstancesAsync(db, load, hub);
                 if (ids.Length < page) break;
+            }
+
+            if (newestFinished is not null)
+            {
+                var kept = new List<RedisValue>(newestFinished.Count);
+                while (newestFinished.TryDequeue(out var id, out _)) kept.Add(id);
+                foreach (var chunk in kept.Chunk(page)) blocks += await ReadInstancesAsync(db, chunk, hub);
+                foreach (var instance in hub.Instances)
+                {
+                    int status = instance.Record.Status;
+                    if (FinishedStatuses.Contains(status) && status < hub.FinishedInStore.Length) hub.FinishedInStore[status]--;
+                }
             }
 
             var entityIds = new List<string>();
@@ -153,6 +144,151 @@ public sealed class RedisStore : ITaskHubStore
 
         RedisLogs.Loaded(_provider.Logger, Hub, hub.Instances.Count, blocks, hub.Entities.Count, stopwatch.ElapsedMilliseconds);
         return hub;
+    }
+
+    /// <summary>Upgrades layout 1: fills the id index from the creation index.</summary>
+    async Task BuildIdIndexAsync(IDatabase db, int page)
+    {
+        for (long start = 0; ; start += page)
+        {
+            var ids = await db.SortedSetRangeByRankAsync(IndexKey, start, start + page - 1);
+            if (ids.Length == 0) break;
+            await db.SortedSetAddAsync(IdsKey, ids.Select(id => new SortedSetEntry(id, 0)).ToArray());
+            if (ids.Length < page) break;
+        }
+
+        await db.HashSetAsync(MetaKey, LayoutField, LayoutVersion);
+        RedisLogs.Upgraded(_provider.Logger, Hub, 1, LayoutVersion);
+    }
+
+    /// <summary>
+    /// Of one page of ids, returns the unfinished ones; finished ones compete for the <paramref name="max"/> places of
+    /// the most recently finished, and every finished one is counted in <see cref="StoredHub.FinishedInStore"/>.
+    /// </summary>
+    async Task<RedisValue[]> KeepUnfinishedAsync(IDatabase db, RedisValue[] ids, StoredHub hub, PriorityQueue<string, long> newest, int max)
+    {
+        var fields = new Task<RedisValue[]>[ids.Length];
+        RedisValue[] names = ["status", "completed"];
+        for (int i = 0; i < ids.Length; i++) fields[i] = db.HashGetAsync(InstanceKey(ids[i]!), names);
+        await Task.WhenAll(fields);
+        var unfinished = new List<RedisValue>(ids.Length);
+        for (int i = 0; i < ids.Length; i++)
+        {
+            var values = fields[i].Result;
+            if (values[0].IsNull || !values[0].TryParse(out int status))
+                throw Corrupted($"instance '{ids[i]}' is listed in '{IndexKey}' but '{InstanceKey(ids[i]!)}' has no status");
+            if (!FinishedStatuses.Contains(status))
+            {
+                unfinished.Add(ids[i]);
+                continue;
+            }
+
+            if (status < hub.FinishedInStore.Length) hub.FinishedInStore[status]++;
+            long completed = values[1].TryParse(out long ticks) ? ticks : 0;
+            if (max <= 0) continue;
+            if (newest.Count < max) newest.Enqueue(ids[i]!, completed);
+            else if (newest.TryPeek(out _, out long oldest) && completed > oldest) newest.EnqueueDequeue(ids[i]!, completed);
+        }
+
+        return unfinished.ToArray();
+    }
+
+    /// <summary>Reads the records and current histories of <paramref name="ids"/> into <paramref name="hub"/>; returns the blocks read.</summary>
+    async Task<int> ReadInstancesAsync(IDatabase db, RedisValue[] ids, StoredHub hub)
+    {
+        var records = new Task<RedisValue>[ids.Length];
+        var histories = new Task<RedisValue[]>[ids.Length];
+        for (int i = 0; i < ids.Length; i++)
+        {
+            string id = ids[i]!;
+            records[i] = db.HashGetAsync(InstanceKey(id), RecordField);
+            histories[i] = db.ListRangeAsync(HistoryKey(id));
+        }
+
+        await Task.WhenAll(Task.WhenAll(records), Task.WhenAll(histories));
+        int blocks = 0;
+        for (int i = 0; i < ids.Length; i++)
+        {
+            var instance = ToStored(ids[i]!, records[i].Result, histories[i].Result);
+            if (instance is null)
+                throw Corrupted($"instance '{ids[i]}' is listed in '{IndexKey}' but '{InstanceKey(ids[i]!)}' has no record");
+            blocks += instance.History.Count;
+            hub.Instances.Add(instance);
+        }
+
+        return blocks;
+    }
+
+    StoredInstance? ToStored(string id, RedisValue recordBytes, RedisValue[] blocks)
+    {
+        if (recordBytes.IsNull) return null;
+        var record = Parse(InstanceRecord.Parser, recordBytes, $"the record of instance '{id}' in '{InstanceKey(id)}'");
+        if (record.InstanceId != id)
+            throw Corrupted($"'{InstanceKey(id)}' holds the record of instance '{record.InstanceId}'");
+        var instance = new StoredInstance { Record = record };
+        foreach (var blockBytes in blocks)
+        {
+            var block = Parse(HistoryBlock.Parser, blockBytes, $"a history block of instance '{id}' in '{HistoryKey(id)}'");
+            if (block.Generation == record.HistoryGeneration) instance.History.Add(block);
+        }
+
+        return instance;
+    }
+
+    public async Task<StoredInstance?> ReadInstanceAsync(string instanceId, CancellationToken cancellationToken)
+    {
+        var db = await DatabaseAsync(cancellationToken);
+        try
+        {
+            // One transaction: the record and the history are of the same commit.
+            var transaction = db.CreateTransaction();
+            var record = transaction.HashGetAsync(InstanceKey(instanceId), RecordField);
+            var blocks = transaction.ListRangeAsync(HistoryKey(instanceId));
+            await transaction.ExecuteAsync();
+            return ToStored(instanceId, await record, await blocks);
+        }
+        catch (Exception ex) when (IsUnavailable(ex))
+        {
+            throw Unavailable($"reading instance '{instanceId}'", ex);
+        }
+    }
+
+    public async IAsyncEnumerable<InstanceRecord> ScanInstancesAsync(InstanceScan scan, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        const int Page = 256;
+        var db = await DatabaseAsync(cancellationToken);
+        string? prefix = string.IsNullOrEmpty(scan.Prefix) ? null : scan.Prefix;
+        RedisValue min = scan.After is { } after ? "(" + after : "-";
+        if (prefix is not null && (scan.After is null || InstanceIdOrder.Instance.Compare(prefix, scan.After) > 0)) min = "[" + prefix;
+        while (true)
+        {
+            RedisValue[] ids;
+            RedisValue[] records;
+            try
+            {
+                ids = await db.ExecuteAsync("ZRANGE", IdsKey, min, "+", "BYLEX", "LIMIT", 0, Page) is { } result ? (RedisValue[])result! : [];
+                var reads = new Task<RedisValue>[ids.Length];
+                for (int i = 0; i < ids.Length; i++) reads[i] = db.HashGetAsync(InstanceKey(ids[i]!), RecordField);
+                records = await Task.WhenAll(reads);
+            }
+            catch (Exception ex) when (IsUnavailable(ex))
+            {
+                throw Unavailable("querying instances", ex);
+            }
+
+            foreach (var (idValue, bytes) in ids.Zip(records))
+            {
+                string id = idValue!;
+                if (prefix is not null && !id.StartsWith(prefix, StringComparison.Ordinal)) yield break;
+                if (bytes.IsNull) continue; // deleted between the two reads
+                var record = Parse(InstanceRecord.Parser, bytes, $"the record of instance '{id}' in '{InstanceKey(id)}'");
+                if (scan.Statuses is { Count: > 0 } statuses && !statuses.Contains(record.Status)) continue;
+                yield return record;
+            }
+
+            if (ids.Length < Page) yield break;
+            min = "(" + (string)ids[^1]!;
+        }
     }
 
     public async Task CommitAsync(CommitBatch batch, CancellationToken cancellationToken)
@@ -195,6 +331,7 @@ public sealed class RedisStore : ITaskHubStore
                 new HashEntry(GenerationField, record.HistoryGeneration),
             ]));
             queued.Add(transaction.SortedSetAddAsync(IndexKey, id, record.CreatedAt / TimeSpan.TicksPerMillisecond));
+            queued.Add(transaction.SortedSetAddAsync(IdsKey, id, 0));
             if (change.Append is { } block) queued.Add(transaction.ListRightPushAsync(HistoryKey(id), block.ToByteArray()));
         }
 
@@ -202,6 +339,7 @@ public sealed class RedisStore : ITaskHubStore
         {
             queued.Add(transaction.KeyDeleteAsync([InstanceKey(id), HistoryKey(id)]));
             queued.Add(transaction.SortedSetRemoveAsync(IndexKey, id));
+            queued.Add(transaction.SortedSetRemoveAsync(IdsKey, id));
         }
 
         foreach (var entity in batch.Entities)

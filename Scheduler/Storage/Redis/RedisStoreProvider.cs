@@ -138,4 +138,7 @@ static partial class RedisLogs
 
     [LoggerMessage(202, LogLevel.Information, "Loaded {Instances} instances ({Blocks} history blocks) and {Entities} entities of task hub '{Hub}' from Redis in {Milliseconds} ms.")]
     public static partial void Loaded(ILogger logger, string hub, int instances, int blocks, int entities, long milliseconds);
+
+    [LoggerMessage(203, LogLevel.Warning, "Upgraded task hub '{Hub}' in Redis from layout version {From} to {To}.")]
+    public static partial void Upgraded(ILogger logger, string hub, int from, int to);
 }

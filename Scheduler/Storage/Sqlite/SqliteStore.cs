@@ -30,6 +30,7 @@ public sealed class SqliteStore : ITaskHubStore
     SqliteConnection? _read;
     Statements? _statements;
     SqliteCommand? _readHistory;
+    SqliteCommand? _readInstance;
     bool _disposed;
 
     public SqliteStore(string path, SqliteStoreOptions options, ILogger logger)
@@ -44,7 +45,7 @@ public sealed class SqliteStore : ITaskHubStore
 
     public bool IsDurable => true;
 
-    public async Task<StoredHub> LoadAsync(CancellationToken cancellationToken)
+    public async Task<StoredHub> LoadAsync(int maxFinishedInstances, CancellationToken cancellationToken)
     {
         await _writeGate.WaitAsync(cancellationToken);
         try
@@ -58,9 +59,10 @@ public sealed class SqliteStore : ITaskHubStore
             {
                 // One read transaction: a consistent snapshot of the three tables.
                 using var transaction = connection.BeginTransaction(deferred: true);
-                using (var command = Command(connection, transaction, "SELECT instance_id, record FROM instances"))
-                using (var reader = command.ExecuteReader())
+                void ReadInstances(string sql)
                 {
+                    using var command = Command(connection, transaction, sql);
+                    using var reader = command.ExecuteReader();
                     while (reader.Read())
                     {
                         string id = reader.GetString(0);
@@ -70,6 +72,32 @@ public sealed class SqliteStore : ITaskHubStore
                         var instance = new StoredInstance { Record = record };
                         byId[id] = instance;
                         hub.Instances.Add(instance);
+                    }
+                }
+
+                if (maxFinishedInstances == int.MaxValue)
+                {
+                    ReadInstances("SELECT instance_id, record FROM instances");
+                }
+                else
+                {
+                    // Unfinished instances, then the most recently finished ones; the rest stay in the file.
+                    ReadInstances($"SELECT instance_id, record FROM instances WHERE status NOT IN ({FinishedStatuses.SqlList})");
+                    ReadInstances($"SELECT instance_id, record FROM instances WHERE status IN ({FinishedStatuses.SqlList}) " +
+                        $"ORDER BY completed_at DESC LIMIT {Math.Max(0, maxFinishedInstances)}");
+                    using var counts = Command(connection, transaction,
+                        $"SELECT status, count(*) FROM instances WHERE status IN ({FinishedStatuses.SqlList}) GROUP BY status");
+                    using var reader = counts.ExecuteReader();
+                    while (reader.Read())
+                    {
+                        int status = reader.GetInt32(0);
+                        if (status >= 0 && status < hub.FinishedInStore.Length) hub.FinishedInStore[status] += reader.GetInt32(1);
+                    }
+
+                    foreach (var instance in hub.Instances)
+                    {
+                        int status = instance.Record.Status;
+                        if (FinishedStatuses.Contains(status) && status < hub.FinishedInStore.Length) hub.FinishedInStore[status]--;
                     }
                 }
 
@@ -233,6 +261,111 @@ public sealed class SqliteStore : ITaskHubStore
         }
     }
 
+    public async Task<StoredInstance?> ReadInstanceAsync(string instanceId, CancellationToken cancellationToken)
+    {
+        await _readGate.WaitAsync(cancellationToken);
+        try
+        {
+            var command = await EnsureReadCommandAsync(cancellationToken);
+            var read = _readInstance!;
+            read.Parameters[0].Value = instanceId;
+            try
+            {
+                // One read transaction, so the record and its history are of the same commit.
+                using var transaction = _read!.BeginTransaction(deferred: true);
+                read.Transaction = transaction;
+                command.Transaction = transaction;
+                StoredInstance? stored = null;
+                using (var reader = read.ExecuteReader())
+                {
+                    if (reader.Read())
+                    {
+                        var record = Parse(InstanceRecord.Parser, reader, 0, "instance", instanceId);
+                        if (record.InstanceId != instanceId)
+                            throw Corrupted($"the row of instance '{instanceId}' holds the record of instance '{record.InstanceId}'");
+                        stored = new StoredInstance { Record = record };
+                    }
+                }
+
+                if (stored is not null)
+                {
+                    command.Parameters[0].Value = instanceId;
+                    using var reader = command.ExecuteReader();
+                    while (reader.Read()) stored.History.Add(Parse(HistoryBlock.Parser, reader, 0, "history of instance", instanceId));
+                }
+
+                transaction.Commit();
+                return stored;
+            }
+            catch (SqliteException ex)
+            {
+                throw Translate(ex, $"reading instance '{instanceId}'");
+            }
+            finally
+            {
+                read.Transaction = null;
+                command.Transaction = null;
+            }
+        }
+        finally
+        {
+            _readGate.Release();
+        }
+    }
+
+    public async IAsyncEnumerable<InstanceRecord> ScanInstancesAsync(InstanceScan scan, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        const int Page = 256;
+        var sql = new System.Text.StringBuilder("SELECT instance_id, record FROM instances WHERE instance_id > $after");
+        string? prefix = string.IsNullOrEmpty(scan.Prefix) ? null : scan.Prefix;
+        if (prefix is not null) sql.Append(" AND substr(instance_id, 1, length($prefix)) = $prefix");
+        if (scan.Statuses is { Count: > 0 } statuses) sql.Append(" AND status IN (").AppendJoin(", ", statuses.Select(s => (int)s)).Append(')');
+        sql.Append(" ORDER BY instance_id LIMIT ").Append(Page);
+
+        // The first page starts at the later of the cursor and the prefix (an id equal to the prefix is included).
+        string after = scan.After ?? "";
+        bool includeAfter = false;
+        if (prefix is not null && InstanceIdOrder.Instance.Compare(prefix, after) > 0)
+        {
+            after = prefix;
+            includeAfter = true;
+        }
+
+        while (true)
+        {
+            var page = new List<InstanceRecord>(Page);
+            await _readGate.WaitAsync(cancellationToken);
+            try
+            {
+                await EnsureReadCommandAsync(cancellationToken);
+                using var command = _read!.CreateCommand();
+                command.CommandText = includeAfter ? sql.ToString().Replace("instance_id > $after", "instance_id >= $after") : sql.ToString();
+                command.Parameters.AddWithValue("$after", after);
+                if (prefix is not null) command.Parameters.AddWithValue("$prefix", prefix);
+                using var reader = command.ExecuteReader();
+                while (reader.Read())
+                {
+                    string id = reader.GetString(0);
+                    var record = Parse(InstanceRecord.Parser, reader, 1, "instance", id);
+                    page.Add(record);
+                    after = id;
+                }
+            }
+            catch (SqliteException ex)
+            {
+                throw Translate(ex, "querying instances");
+            }
+            finally
+            {
+                _readGate.Release();
+            }
+
+            includeAfter = false;
+            foreach (var record in page) yield return record;
+            if (page.Count < Page) yield break;
+        }
+    }
+
     public async Task<bool> IsHealthyAsync(CancellationToken cancellationToken)
     {
         if (_disposed) return false;
@@ -341,6 +474,11 @@ public sealed class SqliteStore : ITaskHubStore
                     "(SELECT history_generation FROM instances WHERE instance_id = $id) ORDER BY id";
                 command.Parameters.Add("$id", SqliteType.Text);
                 command.Prepare();
+                var instance = _read.CreateCommand();
+                instance.CommandText = "SELECT record FROM instances WHERE instance_id = $id";
+                instance.Parameters.Add("$id", SqliteType.Text);
+                instance.Prepare();
+                _readInstance = instance;
                 _readHistory = command;
                 return command;
             }
@@ -425,6 +563,8 @@ public sealed class SqliteStore : ITaskHubStore
         _statements = null;
         _readHistory?.Dispose();
         _readHistory = null;
+        _readInstance?.Dispose();
+        _readInstance = null;
         _read?.Dispose();
         _read = null;
         _write?.Dispose();

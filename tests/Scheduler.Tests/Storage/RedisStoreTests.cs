@@ -43,7 +43,7 @@ public sealed class RedisStoreTests(RedisServerFixture redis, ITestOutputHelper 
         Admin.HashSetAsync($"dts:{{{hub}}}:i:{instanceId}", "record", new byte[] { 0x12, 0xff, 0x01 });
 
     [Fact]
-    public async Task KeyLayout_IsVersionOne()
+    public async Task KeyLayout_IsVersionTwo()
     {
         string hub = NewHub();
         var store = Open(hub);
@@ -55,8 +55,9 @@ public sealed class RedisStoreTests(RedisServerFixture redis, ITestOutputHelper 
 
         string p = $"dts:{{{hub}}}:";
         var keys = _admin!.GetServer(redis.Server.ConnectionString).Keys(pattern: p + "*").Select(k => k.ToString()).Order(StringComparer.Ordinal).ToArray();
-        Assert.Equal([p + "commit", p + "e:@counter@x", p + "entities", p + "h:child", p + "i:child", p + "instances", p + "meta"], keys);
-        Assert.Equal("1", (string?)await Admin.HashGetAsync(p + "meta", "layout"));
+        Assert.Equal([p + "commit", p + "e:@counter@x", p + "entities", p + "h:child", p + "i:child", p + "ids", p + "instances", p + "meta"], keys);
+        Assert.Equal("2", (string?)await Admin.HashGetAsync(p + "meta", "layout"));
+        Assert.Equal(0, await Admin.SortedSetScoreAsync(p + "ids", "child"));
         Assert.Equal(child.CreatedAt / TimeSpan.TicksPerMillisecond, await Admin.SortedSetScoreAsync(p + "instances", "child"));
         var fields = (await Admin.HashGetAllAsync(p + "i:child")).ToDictionary(e => e.Name.ToString(), e => e.Value);
         Assert.Equal(child.ToByteArray(), (byte[])fields["record"]!);
@@ -74,6 +75,25 @@ public sealed class RedisStoreTests(RedisServerFixture redis, ITestOutputHelper 
 
         // The hash tag puts a hub in one cluster slot, so MULTI/EXEC works on Redis Cluster.
         Assert.Single(keys.Select(k => _admin.HashSlot(k)).Distinct());
+    }
+
+    [Fact]
+    public async Task LayoutOne_IsUpgradedOnLoad_AndItsInstancesCanBeScanned()
+    {
+        string hub = NewHub();
+        var store = Open(hub);
+        await store.CommitAsync(Batch(Change(Instance("b", 5), Block("b", 0)), Change(Instance("a", 1), Block("a", 0))), CancellationToken.None);
+        // What a layout 1 scheduler left: no id index.
+        string p = $"dts:{{{hub}}}:";
+        await Admin.KeyDeleteAsync(p + "ids");
+        await Admin.HashSetAsync(p + "meta", "layout", 1);
+
+        var loaded = await Open(hub).LoadAsync(CancellationToken.None);
+        Assert.Equal(2, loaded.Instances.Count);
+        Assert.Equal("2", (string?)await Admin.HashGetAsync(p + "meta", "layout"));
+        var ids = new List<string>();
+        await foreach (var r in Open(hub).ScanInstancesAsync(new InstanceScan(), CancellationToken.None)) ids.Add(r.InstanceId);
+        Assert.Equal(["a", "b"], ids);
     }
 
     [Fact]

@@ -120,6 +120,97 @@ public abstract class DurableStoreContractTests(ITestOutputHelper output) : Stor
     }
 
     [Fact]
+    public async Task ReadInstance_ReturnsTheRecordWithItsCurrentHistory_OrNull()
+    {
+        string hub = NewHub();
+        var store = Open(hub);
+        var a1 = Instance("a", 1);
+        await store.CommitAsync(Batch(Change(Instance("a", 0), Block("a", 0)), Change(Instance("b", 5), Block("b", 0))), CancellationToken.None);
+        await store.CommitAsync(Batch(Change(a1, Block("a", 1))), CancellationToken.None);
+
+        var read = await store.ReadInstanceAsync("a", CancellationToken.None);
+        Assert.NotNull(read);
+        Assert.Equal(a1, read.Record);
+        AssertHistory([Block("a", 0), Block("a", 1)], read.History);
+        Assert.Null(await store.ReadInstanceAsync("nobody", CancellationToken.None));
+
+        await store.CommitAsync(new CommitBatch { DeletedInstances = { "a" } }, CancellationToken.None);
+        Assert.Null(await store.ReadInstanceAsync("a", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task ScanInstances_PagesInIdOrder_WithCursorPrefixAndStatuses()
+    {
+        string hub = NewHub();
+        var store = Open(hub);
+        // 600 instances (more than one page of any store), every third one finished, ids inserted out of order;
+        // two ids with characters whose UTF-16 order differs from their code point order.
+        var ids = Enumerable.Range(0, 600).Select(i => $"i-{(i * 7919) % 600:D4}").ToList();
+        ids.Add("z-\uFF21");
+        ids.Add("z-\U0001F600");
+        var batch = new CommitBatch();
+        foreach (var (id, i) in ids.Select((id, i) => (id, i))) batch.Instances.Add(Change(Instance(id, i % 3 == 0 ? 5 : 1)));
+        await store.CommitAsync(batch, CancellationToken.None);
+
+        async Task<List<InstanceRecord>> ScanAsync(InstanceScan scan, int take = int.MaxValue)
+        {
+            var list = new List<InstanceRecord>();
+            await foreach (var r in store.ScanInstancesAsync(scan, CancellationToken.None))
+            {
+                list.Add(r);
+                if (list.Count == take) break;
+            }
+
+            return list;
+        }
+
+        var expected = ids.Order(InstanceIdOrder.Instance).ToList();
+        Assert.Equal("z-\uFF21", expected[^2]);
+        Assert.Equal(expected, (await ScanAsync(new InstanceScan())).Select(r => r.InstanceId));
+        Assert.Equal(expected.Where(id => InstanceIdOrder.Instance.Compare(id, "i-0299") > 0),
+            (await ScanAsync(new InstanceScan(After: "i-0299"))).Select(r => r.InstanceId));
+        Assert.Equal(expected.Where(id => id.StartsWith("i-01", StringComparison.Ordinal)),
+            (await ScanAsync(new InstanceScan(Prefix: "i-01"))).Select(r => r.InstanceId));
+        Assert.Equal(["i-0150", "i-0151"], (await ScanAsync(new InstanceScan(After: "i-0149", Prefix: "i-01"), take: 2)).Select(r => r.InstanceId));
+        var finished = await ScanAsync(new InstanceScan(Statuses: FinishedStatuses.Values));
+        Assert.Equal(expected.Where(id => ids.IndexOf(id) % 3 == 0), finished.Select(r => r.InstanceId));
+        Assert.Empty(await ScanAsync(new InstanceScan(After: expected[^1])));
+    }
+
+    [Fact]
+    public async Task LoadWithACap_ReadsUnfinishedAndTheNewestFinished_AndCountsTheRest()
+    {
+        string hub = NewHub();
+        var store = Open(hub);
+        var batch = new CommitBatch();
+        for (int i = 0; i < 30; i++)
+        {
+            var record = Instance($"f{i:D2}", 5);
+            record.CompletedAt = Epoch.AddMinutes(i).Ticks;
+            if (i % 5 == 0) record.Status = (int)Microsoft.DurableTask.Protobuf.OrchestrationStatus.Failed;
+            batch.Instances.Add(Change(record, Block(record.InstanceId, 0)));
+        }
+
+        for (int i = 0; i < 4; i++) batch.Instances.Add(Change(Instance($"r{i}", 2), Block($"r{i}", 0)));
+        await store.CommitAsync(batch, CancellationToken.None);
+
+        await store.DisposeAsync();
+        var reopened = Open(hub);
+        var loaded = await reopened.LoadAsync(CancellationToken.None);
+        await reopened.DisposeAsync();
+        Assert.Equal(34, loaded.Instances.Count);
+        Assert.All(loaded.FinishedInStore, n => Assert.Equal(0, n));
+
+        var capped = await Open(hub).LoadAsync(7, CancellationToken.None);
+        var loadedIds = capped.Instances.Select(i => i.Record.InstanceId).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(["f23", "f24", "f25", "f26", "f27", "f28", "f29", "r0", "r1", "r2", "r3"], loadedIds);
+        Assert.All(capped.Instances, i => Assert.NotEmpty(i.History));
+        // Not loaded: f00-f22, of which f00, f05, f10, f15 and f20 failed.
+        Assert.Equal(18, capped.FinishedInStore[(int)Microsoft.DurableTask.Protobuf.OrchestrationStatus.Completed]);
+        Assert.Equal(5, capped.FinishedInStore[(int)Microsoft.DurableTask.Protobuf.OrchestrationStatus.Failed]);
+    }
+
+    [Fact]
     public async Task ReplaceHistory_DropsEveryEarlierBlock()
     {
         string hub = NewHub();

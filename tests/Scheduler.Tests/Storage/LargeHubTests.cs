@@ -1,0 +1,189 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using DurableTask.Scheduler.Tests.Infrastructure;
+using Grpc.Net.Client;
+using Microsoft.DurableTask;
+using Microsoft.DurableTask.Client;
+using Xunit.Abstractions;
+using P = Microsoft.DurableTask.Protobuf;
+
+namespace DurableTask.Scheduler.Tests.Storage;
+
+/// <summary>
+/// A hub with more finished instances than it may keep in memory (<c>Scheduler:MaxFinishedInstancesInMemory</c>, here
+/// 10): the rest live only in the store, and every read, query, reuse and purge still sees them, before and after a
+/// restart. Runs the scheduler as a process on SQLite and on a real redis-server.
+/// </summary>
+public sealed class LargeHubTests(ITestOutputHelper output)
+{
+    const int Cap = 10;
+    const int Echoes = 40;
+    const int Failures = 5;
+
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("redis")]
+    public async Task FinishedInstancesBeyondTheCap_AreServedFromTheStore(string store)
+    {
+        using var work = new TempFolder("largehub");
+        Directory.CreateDirectory(work.Path);
+        await using var redis = store == "redis" ? await RedisServer.StartAsync() : null;
+        string[] settings = store == "redis"
+            ? ["--Scheduler:Store=redis", $"--ConnectionStrings:store={redis!.ConnectionString}", $"--Scheduler:MaxFinishedInstancesInMemory={Cap}"]
+            : ["--Scheduler:Store=sqlite", $"--Scheduler:DataPath={work.Path}", $"--Scheduler:MaxFinishedInstancesInMemory={Cap}"];
+        await using var scheduler = new SchedulerProcess(output, work.Path, settings);
+        await scheduler.StartAsync();
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{scheduler.HttpPort}/") };
+
+        await using (var sdk = await StartSdkAsync(scheduler))
+        {
+            var client = sdk.Client;
+            var started = new List<string>();
+            for (int i = 0; i < Echoes; i++) started.Add(await client.ScheduleNewOrchestrationInstanceAsync("Echo", i, new StartOrchestrationOptions($"big-{i:D3}")));
+            for (int i = 0; i < Failures; i++) started.Add(await client.ScheduleNewOrchestrationInstanceAsync("Fail", i, new StartOrchestrationOptions($"bad-{i:D3}")));
+            foreach (var id in started) await client.CompletionAsync(id);
+
+            // Only the cap's worth of finished instances stays in memory; the hub still counts all of them.
+            var hub = await Waits.UntilAsync(() => HubAsync(http), h => h.InMemory <= Cap, "the hub to evict finished instances");
+            Assert.Equal(Echoes + Failures, hub.Instances);
+
+            // An evicted instance reads back with its output and its whole history.
+            var first = await client.GetInstanceAsync("big-000", getInputsAndOutputs: true);
+            Assert.NotNull(first);
+            Assert.Equal(OrchestrationRuntimeStatus.Completed, first.RuntimeStatus);
+            Assert.Equal(0, first.ReadOutputAs<int>());
+            var history = await HistoryAsync(scheduler, "big-001");
+            Assert.Single(history, e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted);
+            Assert.Single(history, e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionCompleted);
+
+            await AssertQueriesSeeEveryInstanceAsync(client, Echoes + Failures);
+
+            // The dashboard's API: filtered counts and pages see the store too.
+            var counts = await http.GetFromJsonAsync<JsonElement>("api/v1/taskhubs/default/counts?prefix=big-01");
+            Assert.Equal(10, counts.GetProperty("counts").GetProperty("Completed").GetInt32());
+            Assert.Equal(10, counts.GetProperty("total").GetInt32());
+            var listed = new List<string>();
+            string? after = null;
+            do
+            {
+                var page = await http.GetFromJsonAsync<JsonElement>($"api/v1/taskhubs/default/orchestrations?pageSize=6&name=Fail{(after is null ? "" : "&after=" + after)}");
+                listed.AddRange(page.GetProperty("items").EnumerateArray().Select(i => i.GetProperty("instanceId").GetString()!));
+                after = page.TryGetProperty("next", out var next) ? next.GetString() : null;
+            }
+            while (after is not null);
+            Assert.Equal(Enumerable.Range(0, Failures).Select(i => $"bad-{i:D3}"), listed);
+
+            // A message for an evicted (finished) instance is dropped, as for any finished instance.
+            await client.RaiseEventAsync("big-002", "late", "x");
+
+            // Reusing the id of an evicted instance replaces it, history included.
+            await client.ScheduleNewOrchestrationInstanceAsync("Echo", 100, new StartOrchestrationOptions("big-003"));
+            var reused = await client.CompletionAsync("big-003");
+            Assert.Equal(100, reused.ReadOutputAs<int>());
+            var reusedHistory = await HistoryAsync(scheduler, "big-003");
+            Assert.Single(reusedHistory, e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted);
+            Assert.Contains("100", reusedHistory.Single(e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted).ExecutionStarted.Input);
+        }
+
+        // After a crash the scheduler loads only the cap's worth of finished instances, and still serves the rest.
+        await scheduler.KillAsync();
+        await scheduler.StartAsync();
+        await using (var sdk = await StartSdkAsync(scheduler))
+        {
+            var client = sdk.Client;
+            var hub = await HubAsync(http);
+            Assert.Equal(Echoes + Failures, hub.Instances);
+            Assert.True(hub.InMemory <= Cap, $"{hub.InMemory} instances in memory after the restart; the cap is {Cap}");
+            await AssertQueriesSeeEveryInstanceAsync(client, Echoes + Failures);
+            var evicted = await client.GetInstanceAsync("big-004", getInputsAndOutputs: true);
+            Assert.Equal(4, evicted!.ReadOutputAs<int>());
+            var reused = await client.GetInstanceAsync("big-003", getInputsAndOutputs: true);
+            Assert.Equal(100, reused!.ReadOutputAs<int>());
+            Assert.Single(await HistoryAsync(scheduler, "big-003"), e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted);
+
+            // Purge by filter reaches instances that are only in the store.
+            var purged = await client.PurgeAllInstancesAsync(new PurgeInstancesFilter(Statuses: [OrchestrationRuntimeStatus.Completed]));
+            Assert.Equal(Echoes, purged.PurgedInstanceCount);
+            var left = new List<string>();
+            await foreach (var m in client.GetAllInstancesAsync(new OrchestrationQuery { PageSize = 3 })) left.Add(m.InstanceId);
+            Assert.Equal(Enumerable.Range(0, Failures).Select(i => $"bad-{i:D3}"), left);
+            Assert.Null(await client.GetInstanceAsync("big-000"));
+            Assert.Equal(Failures, (await HubAsync(http)).Instances);
+        }
+    }
+
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("redis")]
+    public async Task ReusedInstanceId_KeepsOnlyTheNewHistory_AfterARestart(string store)
+    {
+        using var work = new TempFolder("reuse");
+        Directory.CreateDirectory(work.Path);
+        await using var redis = store == "redis" ? await RedisServer.StartAsync() : null;
+        string[] settings = store == "redis"
+            ? ["--Scheduler:Store=redis", $"--ConnectionStrings:store={redis!.ConnectionString}"]
+            : ["--Scheduler:Store=sqlite", $"--Scheduler:DataPath={work.Path}"];
+        await using var scheduler = new SchedulerProcess(output, work.Path, settings);
+        await scheduler.StartAsync();
+        await using (var sdk = await StartSdkAsync(scheduler))
+        {
+            // The second start replaces the finished first one in the same commit as its own creation.
+            await sdk.Client.ScheduleNewOrchestrationInstanceAsync("Echo", 1, new StartOrchestrationOptions("same"));
+            await sdk.Client.CompletionAsync("same");
+            await sdk.Client.ScheduleNewOrchestrationInstanceAsync("Echo", 2, new StartOrchestrationOptions("same"));
+            Assert.Equal(2, (await sdk.Client.CompletionAsync("same")).ReadOutputAs<int>());
+        }
+
+        await scheduler.KillAsync();
+        await scheduler.StartAsync();
+        var history = await HistoryAsync(scheduler, "same");
+        var started = Assert.Single(history, e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted);
+        Assert.Equal("2", started.ExecutionStarted.Input);
+        Assert.Single(history, e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionCompleted);
+    }
+
+    /// <summary>Pages through the hub with small pages (so pages mix memory and store) and with filters.</summary>
+    static async Task AssertQueriesSeeEveryInstanceAsync(DurableTaskClient client, int total)
+    {
+        var expected = Enumerable.Range(0, Failures).Select(i => $"bad-{i:D3}").Concat(Enumerable.Range(0, Echoes).Select(i => $"big-{i:D3}")).ToList();
+        Assert.Equal(total, expected.Count);
+        var all = new List<string>();
+        await foreach (var m in client.GetAllInstancesAsync(new OrchestrationQuery { PageSize = 7, FetchInputsAndOutputs = true }))
+        {
+            all.Add(m.InstanceId);
+            Assert.True(m.RuntimeStatus is OrchestrationRuntimeStatus.Completed or OrchestrationRuntimeStatus.Failed, $"{m.InstanceId} is {m.RuntimeStatus}");
+            if (m.RuntimeStatus == OrchestrationRuntimeStatus.Completed) Assert.NotNull(m.SerializedOutput);
+        }
+
+        Assert.Equal(expected, all);
+
+        var failed = new List<string>();
+        await foreach (var m in client.GetAllInstancesAsync(new OrchestrationQuery { Statuses = [OrchestrationRuntimeStatus.Failed], PageSize = 2 })) failed.Add(m.InstanceId);
+        Assert.Equal(expected.Take(Failures), failed);
+
+        var prefixed = new List<string>();
+        await foreach (var m in client.GetAllInstancesAsync(new OrchestrationQuery { InstanceIdPrefix = "big-01", PageSize = 4 })) prefixed.Add(m.InstanceId);
+        Assert.Equal(Enumerable.Range(10, 10).Select(i => $"big-{i:D3}"), prefixed);
+    }
+
+    static Task<SdkHost> StartSdkAsync(SchedulerProcess scheduler) => SdkHost.StartAsync(scheduler.Address, r => r
+        .AddOrchestratorFunc<int, int>("Echo", (_, input) => Task.FromResult(input))
+        .AddOrchestratorFunc<int, int>("Fail", (_, _) => Task.FromException<int>(new InvalidOperationException("boom"))));
+
+    static async Task<(int Instances, int InMemory)> HubAsync(HttpClient http)
+    {
+        var hubs = await http.GetFromJsonAsync<JsonElement>("api/v1/taskhubs");
+        var hub = hubs.EnumerateArray().Single(h => h.GetProperty("name").GetString() == "default");
+        return (hub.GetProperty("instanceCount").GetInt32(), hub.GetProperty("instancesInMemory").GetInt32());
+    }
+
+    static async Task<List<P.HistoryEvent>> HistoryAsync(SchedulerProcess scheduler, string instanceId)
+    {
+        using var channel = GrpcChannel.ForAddress(scheduler.Address);
+        var client = new P.TaskHubSidecarService.TaskHubSidecarServiceClient(channel);
+        var events = new List<P.HistoryEvent>();
+        using var call = client.StreamInstanceHistory(new P.StreamInstanceHistoryRequest { InstanceId = instanceId });
+        while (await call.ResponseStream.MoveNext(CancellationToken.None)) events.AddRange(call.ResponseStream.Current.Events);
+        return events;
+    }
+}
