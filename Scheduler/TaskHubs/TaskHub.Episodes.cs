@@ -81,7 +81,8 @@ public sealed partial class TaskHub
         string? violation = null;
         lock (_gate)
         {
-            if (!_leases.TryGetValue(response.CompletionToken, out var found) || found is not ActivityLease lease)
+            if (!_leases.TryGetValue(response.CompletionToken, out var found) || found is not ActivityLease lease
+                || (response.InstanceId.Length > 0 && (response.InstanceId != lease.Task.InstanceId || response.TaskId != lease.Task.TaskId)))
             {
                 Logs.StaleCompletion(_logger, response.CompletionToken, Name);
                 return null;

@@ -72,7 +72,13 @@ public sealed partial class TaskHub
         await _store.DisposeAsync().ConfigureAwait(false);
     }
 
-    string NewToken(char kind) => string.Create(null, stackalloc char[24], $"{kind}{++_tokenSequence:x}");
+    /// <summary>
+    /// Differs between runs of the scheduler, so a completion a worker sends after a restart for work handed out before
+    /// it never matches work handed out since (a sequence alone starts again at 1).
+    /// </summary>
+    readonly uint _tokenRun = (uint)Random.Shared.Next() | 1u << 31;
+
+    string NewToken(char kind) => string.Create(null, stackalloc char[32], $"{kind}{_tokenRun:x8}{++_tokenSequence:x}");
 
     static HistoryEvent NewEvent(DateTime now, int eventId = -1) =>
         new() { EventId = eventId, Timestamp = Timestamp.FromDateTime(now) };
