@@ -34,9 +34,6 @@ public sealed partial class TaskHub
 
     int MaxFinishedInMemory => _durable ? Math.Max(0, _options.MaxFinishedInstancesInMemory) : int.MaxValue;
 
-    /// <summary>True when some finished instances are only in the store.</summary>
-    public bool HasInstancesOutsideMemory => _spilled;
-
     void TrackFinished(Instance instance)
     {
         if (!_durable || instance.FinishedNode is not null) return;
