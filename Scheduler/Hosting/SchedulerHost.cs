@@ -35,6 +35,9 @@ public static class SchedulerHost
         builder.Services.AddSingleton<TaskHubRegistry>();
         builder.Services.AddSingleton<SchedulerReadiness>();
         builder.Services.AddHostedService<SchedulerStartup>();
+        builder.Services.AddSingleton<ScaleOut.HubOwnership>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ScaleOut.HubOwnership>());
+        builder.Services.AddSingleton<ScaleOut.ReplicaForwarder>();
         builder.Services.AddHostedService<RetentionService>();
 
         builder.Services.AddGrpc(o =>
@@ -60,13 +63,15 @@ public static class SchedulerHost
     public static WebApplication MapScheduler(this WebApplication app)
     {
         app.UseSchedulerSecurity();
+        var forwarder = app.Services.GetRequiredService<ScaleOut.ReplicaForwarder>();
+        app.Use(forwarder.InvokeAsync);
         app.MapDefaultEndpoints();
         app.MapGrpcService<SidecarService>();
         app.MapSchedulerApi();
         app.MapIdentityApi();
-        app.MapGet("/healthz", (SchedulerReadiness ready, TaskHubRegistry hubs) =>
+        app.MapGet("/healthz", (SchedulerReadiness ready, TaskHubRegistry hubs, ScaleOut.HubOwnership ownership) =>
             !ready.IsReady ? Results.Text("Starting", statusCode: StatusCodes.Status503ServiceUnavailable)
-            : !hubs.StoresHealthy ? Results.Text("Store unavailable", statusCode: StatusCodes.Status503ServiceUnavailable)
+            : !hubs.StoresHealthy || !ownership.Healthy ? Results.Text("Store unavailable", statusCode: StatusCodes.Status503ServiceUnavailable)
             : Results.Text("Healthy"));
         return app;
     }
@@ -102,6 +107,7 @@ public static class SchedulerHost
             throw new InvalidOperationException("Scheduler:RetentionCheckInterval must be positive.");
         if (o.MaxPayloadBytes <= 0)
             throw new InvalidOperationException("Scheduler:MaxPayloadBytes must be positive.");
+        o.ScaleOut.Validate();
         if (!StoreFactory.Supported.Contains(o.Store.ToLowerInvariant()))
             throw new InvalidOperationException($"Scheduler:Store '{o.Store}' is not supported. Supported stores: {string.Join(", ", StoreFactory.Supported)}.");
         foreach (var hub in o.TaskHubNames)
@@ -151,7 +157,8 @@ sealed class SchedulerStartup(TaskHubRegistry hubs, SchedulerReadiness readiness
     {
         await hubs.InitializeAsync(cancellationToken);
         SchedulerTelemetry.Observe(hubs);
-        readiness.MarkReady();
+        // With leases, the hubs open as their leases are taken, after the server listens (HubOwnership marks ready).
+        if (!hubs.Leased) readiness.MarkReady();
     }
 
     public Task StopAsync(CancellationToken cancellationToken)

@@ -81,6 +81,9 @@ public sealed class SchedulerOptions
     /// <summary>Create a task hub on its first use (from <c>DTS_USE_DYNAMIC_TASK_HUBS</c>).</summary>
     public bool UseDynamicTaskHubs { get; set; }
 
+    /// <summary>Replicas sharing one Redis: leases and forwarding (used with <c>Store = redis</c>).</summary>
+    public ScaleOut.ScaleOutOptions ScaleOut { get; set; } = new();
+
     /// <summary>Most task hubs created on first use, so callers cannot create hubs (and store files) without bound.</summary>
     public int MaxDynamicTaskHubs { get; set; } = 1000;
 }

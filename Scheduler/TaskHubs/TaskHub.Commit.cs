@@ -117,9 +117,57 @@ public sealed partial class TaskHub
     /// <summary>Fails fast while the store is down, before anything is changed.</summary>
     public void EnsureWritable()
     {
+        if (_fencedReason is not null) throw MovedError();
         if (_durable && !_storeHealthy)
         {
             throw new RpcException(new Status(StatusCode.Unavailable, $"the store of task hub '{Name}' is unavailable; retry later"));
+        }
+    }
+
+    /// <summary>Why this hub object may no longer commit (its lease is gone); null while it may.</summary>
+    volatile string? _fencedReason;
+
+    /// <summary>Called once when the hub is fenced, so its owner can drop it.</summary>
+    public Action<TaskHub>? Fenced { get; set; }
+
+    public bool IsFenced => _fencedReason is not null;
+
+    RpcException MovedError() => new(new Status(StatusCode.Unavailable,
+        $"task hub '{Name}' moved to another scheduler replica ({_fencedReason}); retry"));
+
+    /// <summary>
+    /// Stops this hub object for good without writing anything more: another replica owns the hub now and loads its
+    /// state from the store. Work handed out is not completed here; the new owner hands it out again.
+    /// </summary>
+    public void Fence(string reason)
+    {
+        TaskCompletionSource pending;
+        TaskCompletionSource? inFlight;
+        List<Waiter> waiters = new();
+        lock (_gate)
+        {
+            if (_fencedReason is not null) return;
+            _fencedReason = reason;
+            _stopped = true;
+            _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            foreach (var worker in _workers) worker.Outbox.Writer.TryComplete();
+            foreach (var list in _waiters.Values) waiters.AddRange(list);
+            _waiters.Clear();
+            pending = _pendingCommit;
+            inFlight = _inFlightCommit;
+            _commitRequested.Release();
+        }
+
+        Logs.HubFenced(_logger, Name, reason);
+        var error = MovedError();
+        foreach (var waiter in waiters) waiter.Signal.TrySetException(error);
+        Observe(pending, error);
+        if (inFlight is not null) Observe(inFlight, error);
+        Fenced?.Invoke(this);
+
+        static void Observe(TaskCompletionSource signal, Exception error)
+        {
+            if (signal.TrySetException(error)) _ = signal.Task.Exception;
         }
     }
 
@@ -128,6 +176,7 @@ public sealed partial class TaskHub
         var backoff = TimeSpan.FromMilliseconds(100);
         while (true)
         {
+            if (_fencedReason is not null) return;
             if (!_stopped && !await _commitRequested.WaitAsync(StoreProbeInterval).ConfigureAwait(false))
             {
                 // Idle: make sure the store is still there, so health and writes reflect an outage before a commit fails,
@@ -167,8 +216,14 @@ public sealed partial class TaskHub
                     backoff = TimeSpan.FromMilliseconds(100);
                     break;
                 }
+                catch (StoreFencedException ex)
+                {
+                    Fence(ex.Message);
+                    return;
+                }
                 catch (Exception ex)
                 {
+                    if (_fencedReason is not null) return;
                     if (_storeHealthy) Logs.CommitFailed(_logger, Name, ex);
                     _storeHealthy = false;
                     await Task.Delay(backoff).ConfigureAwait(false);

@@ -24,6 +24,8 @@ public sealed class TaskHubRegistry(SchedulerOptions options, TimeProvider time,
     /// </summary>
     public async Task InitializeAsync(CancellationToken cancellationToken)
     {
+        // With leases, hubs open as their leases are taken (HubOwnership).
+        if (Leased) return;
         var delay = TimeSpan.FromMilliseconds(250);
         while (true)
         {
@@ -83,6 +85,15 @@ public sealed class TaskHubRegistry(SchedulerOptions options, TimeProvider time,
         if (!IsValidName(name))
             throw new RpcException(new Status(StatusCode.InvalidArgument,
                 $"task hub name '{Truncate(name)}' is invalid: use 1-64 letters, digits, '-' or '_'"));
+        if (Leased)
+        {
+            // Replicas: a hub opens here only when this replica takes its lease; calls for hubs owned elsewhere are
+            // forwarded before they get here.
+            if (_opening.TryGetValue(name, out var opening)) return new ValueTask<TaskHub>(opening.Value);
+            if (!Serves(name)) throw new RpcException(new Status(StatusCode.NotFound, $"task hub '{name}' not found"));
+            throw new RpcException(new Status(StatusCode.Unavailable,
+                $"task hub '{name}' is not served by this scheduler replica right now (it is moving between replicas); retry"));
+        }
         if (options.UseDynamicTaskHubs)
         {
             if (_hubs.Count >= options.TaskHubNames.Count + options.MaxDynamicTaskHubs)
@@ -104,6 +115,67 @@ public sealed class TaskHubRegistry(SchedulerOptions options, TimeProvider time,
         await hub.OpenAsync(stores.Open(name), cancellationToken);
         _hubs[name] = hub;
         return hub;
+    }
+
+    /// <summary>True when hubs are owned through leases (replicas sharing one store): they open as leases are taken.</summary>
+    public bool Leased => stores is IHubLeases;
+
+    /// <summary>True when calls for <paramref name="name"/> can be served: a configured hub, or any valid name with dynamic hubs.</summary>
+    public bool Serves(string name) =>
+        IsValidName(name) && (options.UseDynamicTaskHubs || options.TaskHubNames.Contains(name, StringComparer.OrdinalIgnoreCase));
+
+    /// <summary>Raised when a hub stops because its lease is gone (a fenced commit).</summary>
+    public event Action<string>? HubFenced;
+
+    /// <summary>Opens a hub whose lease this replica just took; its commits are conditioned on the lease.</summary>
+    public async Task<TaskHub> OpenLeasedAsync(string name, HubLease lease, CancellationToken cancellationToken)
+    {
+        var leases = (IHubLeases)stores;
+        var opening = new Lazy<Task<TaskHub>>(async () =>
+        {
+            var hub = new TaskHub(name, options, time, loggers.CreateLogger<TaskHub>());
+            hub.Fenced = h => HubFenced?.Invoke(h.Name);
+            await hub.OpenAsync(leases.OpenFenced(name, lease), cancellationToken);
+            _hubs[name] = hub;
+            return hub;
+        });
+        _opening[name] = opening;
+        try
+        {
+            return await opening.Value;
+        }
+        catch
+        {
+            _opening.TryRemove(new KeyValuePair<string, Lazy<Task<TaskHub>>>(name, opening));
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Removes a hub from this replica. With <paramref name="fenceReason"/> it stops at once without committing (its
+    /// lease is gone); without, it commits what is pending first (the lease is given up afterwards).
+    /// </summary>
+    public async Task DropAsync(string name, string? fenceReason)
+    {
+        _opening.TryRemove(name, out var opening);
+        TaskHub? hub = _hubs.TryRemove(name, out var open) ? open : null;
+        if (hub is null && opening is not null)
+        {
+            try
+            {
+                hub = await opening.Value;
+                _hubs.TryRemove(name, out _);
+            }
+            catch (Exception)
+            {
+                return;
+            }
+        }
+
+        if (hub is null) return;
+        if (fenceReason is not null) hub.Fence(fenceReason);
+        else hub.Stop();
+        await hub.CloseAsync();
     }
 
     /// <summary>Creates a hub on first use (dynamic task hubs); it loads whatever its store already holds.</summary>

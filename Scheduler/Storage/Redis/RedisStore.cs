@@ -44,9 +44,13 @@ public sealed class RedisStore : ITaskHubStore
     CommitBatch? _uncertainBatch;
     string? _uncertainToken;
 
-    internal RedisStore(RedisStoreProvider provider, string hub)
+    /// <summary>The lease every commit is conditioned on (scale-out); null for a scheduler that runs alone.</summary>
+    readonly string? _fence;
+
+    internal RedisStore(RedisStoreProvider provider, string hub, string? fence = null)
     {
         _provider = provider;
+        _fence = fence;
         Hub = hub;
         _keyBase = $"{provider.Options.KeyPrefix}:{{{hub}}}:";
         MetaKey = _keyBase + "meta";
@@ -309,6 +313,7 @@ public sealed class RedisStore : ITaskHubStore
         }
 
         var transaction = db.CreateTransaction();
+        var fenced = _fence is null ? null : transaction.AddCondition(Condition.StringEqual(_provider.LeaseKey(Hub), _fence));
         if (retry) transaction.AddCondition(Condition.StringNotEqual(CommitKey, token));
         var queued = new List<Task>(batch.Instances.Count * 3 + batch.DeletedInstances.Count * 2 + batch.Entities.Count * 2 + batch.DeletedEntities.Count * 2 + 2);
         if (!_registered) queued.Add(transaction.HashSetAsync(MetaKey, LayoutField, LayoutVersion));
@@ -356,12 +361,19 @@ public sealed class RedisStore : ITaskHubStore
 
         try
         {
-            // No conditions: EXEC either runs every queued command or (EXECABORT: a command was refused while queueing,
+            // EXEC either runs every queued command or (EXECABORT: a command was refused while queueing,
             // e.g. out of memory) none.
             if (!await transaction.ExecuteAsync())
             {
-                // The condition failed: the earlier attempt of this batch was applied.
                 Observe(queued);
+                if (fenced is { WasSatisfied: false })
+                {
+                    // Another replica took the hub over (this one's lease expired): it must not write.
+                    throw new StoreFencedException(
+                        $"task hub '{Hub}' is no longer leased to this scheduler replica in Redis at {_provider.Endpoint}; the batch was not applied");
+                }
+
+                // The earlier attempt of this batch was applied.
                 Settled(batch);
                 return;
             }

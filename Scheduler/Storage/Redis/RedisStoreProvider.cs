@@ -7,7 +7,7 @@ namespace DurableTask.Scheduler.Storage.Redis;
 /// The connection is made in the background and remade by itself after an outage; while Redis cannot be reached
 /// every call fails at once with <see cref="StoreUnavailableException"/> instead of queueing.
 /// </summary>
-public sealed class RedisStoreProvider : IStoreProvider, IAsyncDisposable, IDisposable
+public sealed class RedisStoreProvider : IStoreProvider, IHubLeases, IAsyncDisposable, IDisposable
 {
     readonly Task<ConnectionMultiplexer> _connection;
     readonly ILogger _logger;
@@ -109,6 +109,117 @@ public sealed class RedisStoreProvider : IStoreProvider, IAsyncDisposable, IDisp
         catch (Exception)
         {
             // INFO may be disabled on managed Redis; the check is advisory.
+        }
+    }
+
+    // Leases: P:{H}:lease holds "replica|epoch|endpoints" with an expiry; P:{H}:epoch counts acquisitions. Both carry
+    // the hub's hash tag, so they live in the hub's cluster slot and a commit can be conditioned on the lease.
+    static readonly LuaScript AcquireScript = LuaScript.Prepare("""
+        local current = redis.call('GET', @lease)
+        if current then
+          local bar = string.find(current, '|', 1, true)
+          if not bar or string.sub(current, 1, bar - 1) ~= @replica then return current end
+        end
+        if @take ~= '1' then return current end
+        local epoch = redis.call('INCR', @epoch)
+        local value = @replica .. '|' .. epoch .. '|' .. @endpoints
+        redis.call('SET', @lease, value, 'PX', @ms)
+        return value
+        """);
+
+    static readonly LuaScript RenewScript = LuaScript.Prepare("""
+        if redis.call('GET', @lease) == @value then
+          redis.call('PEXPIRE', @lease, @ms)
+          return 1
+        end
+        return 0
+        """);
+
+    static readonly LuaScript ReleaseScript = LuaScript.Prepare("""
+        if redis.call('GET', @lease) == @value then
+          redis.call('DEL', @lease)
+          return 1
+        end
+        return 0
+        """);
+
+    internal RedisKey LeaseKey(string hub) => $"{Options.KeyPrefix}:{{{hub.ToLowerInvariant()}}}:lease";
+
+    RedisKey EpochKey(string hub) => $"{Options.KeyPrefix}:{{{hub.ToLowerInvariant()}}}:epoch";
+
+    RedisKey ReplicasKey => $"{Options.KeyPrefix}:replicas";
+
+    public async Task<HubLease?> TryAcquireAsync(string hub, string replicaId, string endpoints, TimeSpan duration, bool take, CancellationToken cancellationToken)
+    {
+        var db = await LeaseDatabaseAsync(cancellationToken);
+        var result = await Guard(() => db.ScriptEvaluateAsync(AcquireScript, new
+        {
+            lease = LeaseKey(hub),
+            epoch = EpochKey(hub),
+            replica = replicaId,
+            endpoints,
+            take = take ? "1" : "0",
+            ms = (long)duration.TotalMilliseconds,
+        }), $"taking the lease of task hub '{hub}'");
+        return HubLease.Parse((string?)result);
+    }
+
+    public async Task<bool> RenewAsync(string hub, HubLease lease, TimeSpan duration, CancellationToken cancellationToken)
+    {
+        var db = await LeaseDatabaseAsync(cancellationToken);
+        var result = await Guard(() => db.ScriptEvaluateAsync(RenewScript, new
+        {
+            lease = LeaseKey(hub),
+            value = lease.Value,
+            ms = (long)duration.TotalMilliseconds,
+        }), $"renewing the lease of task hub '{hub}'");
+        return (int)result == 1;
+    }
+
+    public async Task ReleaseAsync(string hub, HubLease lease, CancellationToken cancellationToken)
+    {
+        var db = await LeaseDatabaseAsync(cancellationToken);
+        await Guard(() => db.ScriptEvaluateAsync(ReleaseScript, new { lease = LeaseKey(hub), value = lease.Value }),
+            $"releasing the lease of task hub '{hub}'");
+    }
+
+    public async Task<int> HeartbeatAsync(string replicaId, TimeSpan window, CancellationToken cancellationToken)
+    {
+        var db = await LeaseDatabaseAsync(cancellationToken);
+        long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        return await Guard(async () =>
+        {
+            var add = db.SortedSetAddAsync(ReplicasKey, replicaId, now);
+            var trim = db.SortedSetRemoveRangeByScoreAsync(ReplicasKey, double.NegativeInfinity, now - (long)window.TotalMilliseconds * 10);
+            var alive = db.SortedSetLengthAsync(ReplicasKey, now - (long)window.TotalMilliseconds, double.PositiveInfinity);
+            await Task.WhenAll(add, trim, alive);
+            return (int)Math.Max(1, alive.Result);
+        }, "recording this replica's heartbeat");
+    }
+
+    public ITaskHubStore OpenFenced(string hub, HubLease lease) => new RedisStore(this, hub.ToLowerInvariant(), lease.Value);
+
+    async Task<IDatabase> LeaseDatabaseAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await DatabaseAsync(cancellationToken);
+        }
+        catch (Exception ex) when (RedisStore.IsUnavailable(ex))
+        {
+            throw new StoreUnavailableException($"Redis at {Endpoint} cannot be reached: {ex.Message}", ex);
+        }
+    }
+
+    async Task<T> Guard<T>(Func<Task<T>> call, string what)
+    {
+        try
+        {
+            return await call();
+        }
+        catch (Exception ex) when (RedisStore.IsUnavailable(ex))
+        {
+            throw new StoreUnavailableException($"Redis at {Endpoint} cannot be reached ({what}): {ex.Message}", ex);
         }
     }
 

@@ -23,7 +23,7 @@ public sealed class CrashCollection
 [Collection(CrashCollection.Name)]
 public sealed class CrashTests(ITestOutputHelper output)
 {
-    const int Sequences = 2000;
+    internal const int Sequences = 2000;
     static readonly string[] Cities = ["Tokyo", "Seattle", "London", "Cairo", "Lima"];
     static readonly string ExpectedOutput = string.Join(" ", Cities.Select(c => $"Hello, {c}!"));
 
@@ -113,23 +113,7 @@ public sealed class CrashTests(ITestOutputHelper output)
         // A steady stream of new sequences keeps commits going through the outage; only acknowledged starts count.
         var acknowledged = new ConcurrentBag<string>();
         using var stopLoad = new CancellationTokenSource();
-        var load = Task.Run(async () =>
-        {
-            for (int i = 0; !stopLoad.IsCancellationRequested; i++)
-            {
-                string id = $"load-{i:D4}";
-                try
-                {
-                    await client.ScheduleNewOrchestrationInstanceAsync("CitySequence", new StartOrchestrationOptions(id));
-                    acknowledged.Add(id);
-                }
-                catch (Exception ex) when (IsTransient(ex))
-                {
-                }
-
-                await Task.Delay(20);
-            }
-        });
+        var load = StartLoadAsync(client, acknowledged, TimeSpan.FromMilliseconds(20), stopLoad.Token);
         await Task.Delay(1000);
 
         // Redis goes away (killed; it keeps its append-only file).
@@ -293,7 +277,7 @@ public sealed class CrashTests(ITestOutputHelper output)
         }
     }
 
-    static void AddSequence(DurableTaskRegistry r, ConcurrentDictionary<string, int> runs)
+    internal static void AddSequence(DurableTaskRegistry r, ConcurrentDictionary<string, int> runs)
     {
         r.AddOrchestratorFunc<string?, string>("CitySequence", async (ctx, _) =>
         {
@@ -317,10 +301,30 @@ public sealed class CrashTests(ITestOutputHelper output)
         : $"{state.RuntimeStatus}, custom status {state.SerializedCustomStatus ?? "null"}, output {state.SerializedOutput ?? "null"}" +
           (state.FailureDetails is null ? "" : $", failure {state.FailureDetails.ErrorType}: {state.FailureDetails.ErrorMessage}");
 
-    static int Executions(ConcurrentDictionary<string, int> runs) => runs.Values.Sum();
+    /// <summary>Starts <c>load-NNNN</c> sequences one after another until cancelled; adds the acknowledged ones to <paramref name="acknowledged"/>.</summary>
+    internal static Task StartLoadAsync(DurableTaskClient client, ConcurrentBag<string> acknowledged, TimeSpan pause, CancellationToken stop) =>
+        Task.Run(async () =>
+        {
+            for (int i = 0; !stop.IsCancellationRequested; i++)
+            {
+                string id = $"load-{i:D4}";
+                try
+                {
+                    await client.ScheduleNewOrchestrationInstanceAsync("CitySequence", new StartOrchestrationOptions(id));
+                    acknowledged.Add(id);
+                }
+                catch (Exception ex) when (IsTransient(ex))
+                {
+                }
+
+                await Task.Delay(pause);
+            }
+        });
+
+    internal static int Executions(ConcurrentDictionary<string, int> runs) => runs.Values.Sum();
 
     /// <summary>Starts an instance, retrying while the scheduler is down; a start whose answer was lost is found by id.</summary>
-    static async Task ScheduleAsync(DurableTaskClient client, string id, TimeSpan timeout)
+    internal static async Task ScheduleAsync(DurableTaskClient client, string id, TimeSpan timeout)
     {
         var sw = Stopwatch.StartNew();
         bool retried = false;
@@ -340,12 +344,12 @@ public sealed class CrashTests(ITestOutputHelper output)
         }
     }
 
-    static bool IsTransient(Exception ex) =>
+    internal static bool IsTransient(Exception ex) =>
         ex is RpcException { StatusCode: StatusCode.Unavailable or StatusCode.Internal or StatusCode.Unknown or StatusCode.Cancelled or StatusCode.DeadlineExceeded }
         || ex is HttpRequestException or IOException or OperationCanceledException;
 
     /// <summary>Waits until <paramref name="count"/> instances with <paramref name="prefix"/> are Completed; fails at once when one failed.</summary>
-    async Task WaitAllCompletedAsync(DurableTaskClient client, int count, TimeSpan timeout, string? prefix)
+    internal static async Task WaitAllCompletedAsync(DurableTaskClient client, int count, TimeSpan timeout, string? prefix)
     {
         var sw = Stopwatch.StartNew();
         int completed = 0;
@@ -376,7 +380,7 @@ public sealed class CrashTests(ITestOutputHelper output)
         return n;
     }
 
-    static async Task CheckOutputsAsync(DurableTaskClient client, string prefix, int count)
+    internal static async Task CheckOutputsAsync(DurableTaskClient client, string prefix, int count)
     {
         var query = new OrchestrationQuery { InstanceIdPrefix = prefix, PageSize = 1000, FetchInputsAndOutputs = true };
         int n = 0;
