@@ -196,3 +196,7 @@ public static class ApiJson
         return options;
     }
 }
+
+/// <summary><c>GET /api/v1/scaleout</c>: this replica, the hubs it owns, and the owner of each hub it knows of.</summary>
+public sealed record ScaleOutView(bool Enabled, string ReplicaId, bool Healthy, int LiveReplicas, int FairShare,
+    List<string> OwnedHubs, SortedDictionary<string, string> Owners);

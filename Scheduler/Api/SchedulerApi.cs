@@ -44,6 +44,12 @@ public static class SchedulerApi
                     .Select(h => new TaskHubSummary(h.Name, h.InstanceCount, h.GetWorkers().Count, h.InstancesInMemory)).ToList()))
             .RequirePermission(Permission.Read);
 
+        // Replicas on one Redis: which replica this is and which task hubs each one owns, as this replica knows it.
+        api.MapGet("/scaleout", (ScaleOut.HubOwnership o) => Json(new ScaleOutView(
+                o.Enabled, o.ReplicaId, o.Healthy, o.LiveReplicas, o.FairShare, o.OwnedHubs.ToList(),
+                new SortedDictionary<string, string>(o.Owners.ToDictionary(), StringComparer.OrdinalIgnoreCase))))
+            .RequirePermission(Permission.Read);
+
         var hub = api.MapGroup("/taskhubs/{hub}").RequirePermission(Permission.Read, Hub);
         hub.MapGet("/", Overview);
         hub.MapGet("/counts", async (string hub, HttpRequest request, TaskHubRegistry hubs) =>

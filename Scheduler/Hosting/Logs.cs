@@ -49,4 +49,7 @@ static partial class Logs
 
     [LoggerMessage(16, LogLevel.Warning, "Replica '{Replica}' could not open task hub '{Hub}' after taking its lease; it gives the lease back.")]
     public static partial void LeasedOpenFailed(ILogger logger, string replica, string hub, Exception ex);
+
+    [LoggerMessage(17, LogLevel.Information, "Replica '{Replica}' hands task hub '{Hub}' over: {Reason}.")]
+    public static partial void LeaseHandedOver(ILogger logger, string replica, string hub, string reason);
 }

@@ -55,6 +55,9 @@ public sealed class HubOwnership(
     readonly ConcurrentDictionary<string, HubLease> _owners = new(StringComparer.OrdinalIgnoreCase);
     readonly ConcurrentDictionary<string, int> _freeRounds = new(StringComparer.OrdinalIgnoreCase);
     readonly ConcurrentDictionary<string, byte> _requested = new(StringComparer.OrdinalIgnoreCase);
+
+    // Hubs this replica is handing over (and when it gave them up): not taken back by a call's claim meanwhile.
+    readonly ConcurrentDictionary<string, long> _handedOver = new(StringComparer.OrdinalIgnoreCase);
     readonly SemaphoreSlim _claims = new(1, 1);
     readonly SemaphoreSlim _nudge = new(0, 1);
     string _endpoints = "";
@@ -107,7 +110,9 @@ public sealed class HubOwnership(
             var route = Route(hub);
             if (route.Kind == HubRouteKind.Local) return route;
             _requested.TryAdd(hub, 0);
-            await ConsiderAsync(_leases, hub, take: true, cancellationToken);
+            // A hub just handed over goes to a replica with fewer hubs first (the next round settles it otherwise).
+            bool take = !_handedOver.TryGetValue(hub, out long since) || Elapsed(since) > _scale.RenewInterval * 2;
+            await ConsiderAsync(_leases, hub, take, cancellationToken);
             return Route(hub);
         }
         finally
@@ -195,6 +200,11 @@ public sealed class HubOwnership(
 
     async Task RoundAsync(IHubLeases leases, CancellationToken cancellationToken)
     {
+        foreach (var (name, since) in _handedOver.ToArray())
+        {
+            if (Elapsed(since) > _scale.RenewInterval * 3) _handedOver.TryRemove(name, out _);
+        }
+
         // Renew first: nothing else in the round matters as much.
         var renewals = _held.ToArray().Select(async entry =>
         {
@@ -205,7 +215,9 @@ public sealed class HubOwnership(
         }).ToList();
         await Task.WhenAll(renewals);
 
-        int replicas = await leases.HeartbeatAsync(ReplicaId, _scale.LeaseDuration, cancellationToken);
+        // Alive: heard from within three rounds (a dead replica stops counting long before its leases expire).
+        int replicas = await leases.HeartbeatAsync(ReplicaId, _scale.RenewInterval * 3, cancellationToken);
+        LiveReplicas = replicas;
         var names = new HashSet<string>(options.TaskHubNames, StringComparer.OrdinalIgnoreCase);
         if (options.UseDynamicTaskHubs)
         {
@@ -217,6 +229,15 @@ public sealed class HubOwnership(
 
         foreach (var name in _requested.Keys) names.Add(name);
         int fairShare = (names.Count + replicas - 1) / Math.Max(1, replicas);
+        FairShare = fairShare;
+
+        // More hubs than the fair share means another replica has fewer (when it joined later, say): hand one over per
+        // round, so load spreads as replicas are added without moving many hubs at once.
+        if (_held.Count > fairShare && replicas > 1 && _handedOver.IsEmpty)
+        {
+            string surplus = _held.Keys.Order(StringComparer.OrdinalIgnoreCase).Last();
+            await HandOverAsync(leases, surplus, "this replica holds more than its share of the hubs", cancellationToken);
+        }
 
         await _claims.WaitAsync(cancellationToken);
         try
@@ -226,7 +247,7 @@ public sealed class HubOwnership(
                 if (_held.ContainsKey(name)) continue;
                 // A free hub is taken at once while this replica has less than its share; otherwise only after it
                 // stayed free for a round (its fairer owner had the chance first).
-                bool take = _held.Count < fairShare || _freeRounds.GetValueOrDefault(name) >= 1;
+                bool take = (_held.Count < fairShare && !_handedOver.ContainsKey(name)) || _freeRounds.GetValueOrDefault(name) >= 1;
                 await ConsiderAsync(leases, name, take, cancellationToken);
             }
         }
@@ -258,8 +279,8 @@ public sealed class HubOwnership(
 
         if (!take)
         {
-            // Left by an earlier run of this replica: take it back.
-            await ConsiderAsync(leases, name, take: true, cancellationToken);
+            // Left by an earlier run of this replica: take it back (unless this replica is handing it over right now).
+            if (!_handedOver.ContainsKey(name)) await ConsiderAsync(leases, name, take: true, cancellationToken);
             return;
         }
 
@@ -309,6 +330,30 @@ public sealed class HubOwnership(
             }
         }
     }
+
+    /// <summary>Gives a hub up cleanly: what is pending is committed, the hub stops here, then the lease is released.</summary>
+    async Task HandOverAsync(IHubLeases leases, string name, string reason, CancellationToken cancellationToken)
+    {
+        if (!_held.TryGetValue(name, out var held)) return;
+        _handedOver[name] = Stopwatch.GetTimestamp();
+        _held.TryRemove(name, out _);
+        _owners.TryRemove(name, out _);
+        Logs.LeaseHandedOver(logger, ReplicaId, name, reason);
+        await hubs.DropAsync(name, null);
+        await leases.ReleaseAsync(name, held.Lease, cancellationToken);
+    }
+
+    static TimeSpan Elapsed(long since) => Stopwatch.GetElapsedTime(since);
+
+    /// <summary>Replicas heard from recently, as of the last round.</summary>
+    public int LiveReplicas { get; private set; }
+
+    /// <summary>The number of hubs each replica should hold, as of the last round.</summary>
+    public int FairShare { get; private set; }
+
+    /// <summary>Owners known to this replica, by hub (this replica's own hubs included).</summary>
+    public IReadOnlyDictionary<string, string> Owners =>
+        _owners.ToDictionary(e => e.Key, e => e.Value.ReplicaId, StringComparer.OrdinalIgnoreCase);
 
     async Task LoseAsync(string name, string reason)
     {

@@ -92,7 +92,7 @@ public sealed class ReplicaForwarder
         if (hub is null || !_hubs.Serves(hub)) { await next(context); return; }
 
         var route = _ownership.Route(hub);
-        if (route.Kind == HubRouteKind.Local) { await next(context); return; }
+        if (route.Kind == HubRouteKind.Local) { await ServeHereAsync(context, next, hub); return; }
         if (route.Kind == HubRouteKind.Unknown && _ownership.AtDynamicHubLimit(hub))
         {
             await RefuseAsync(context, grpc, $"task hub '{hub}' cannot be created: the scheduler already serves the most task hubs allowed (Scheduler:MaxDynamicTaskHubs)",
@@ -107,7 +107,7 @@ public sealed class ReplicaForwarder
             route = forwarded
                 ? await _ownership.WaitForNewRouteAsync(hub, route, TimeSpan.FromSeconds(2), context.RequestAborted)
                 : await _ownership.ClaimAsync(hub, context.RequestAborted);
-            if (route.Kind == HubRouteKind.Local) { await next(context); return; }
+            if (route.Kind == HubRouteKind.Local) { await ServeHereAsync(context, next, hub); return; }
             if (forwarded || route.Kind == HubRouteKind.Unknown)
             {
                 await RefuseAsync(context, grpc, $"task hub '{hub}' has no reachable owner among the scheduler replicas right now; retry");
@@ -132,13 +132,20 @@ public sealed class ReplicaForwarder
 
             // The owner is gone or gave the hub up: wait for the next one, then send the call again.
             route = await _ownership.WaitForNewRouteAsync(hub, route, deadline - DateTime.UtcNow, context.RequestAborted);
-            if (route.Kind == HubRouteKind.Local) { await next(context); return; }
+            if (route.Kind == HubRouteKind.Local) { await ServeHereAsync(context, next, hub); return; }
             if (route.Kind == HubRouteKind.Unknown)
             {
                 await RefuseAsync(context, grpc, $"task hub '{hub}' has no reachable owner among the scheduler replicas right now; retry");
                 return;
             }
         }
+    }
+
+    /// <summary>Serves a call for a hub this replica owns, once the hub is loaded (its lease may just have been taken).</summary>
+    async Task ServeHereAsync(HttpContext context, RequestDelegate next, string hub)
+    {
+        await _hubs.WhenOpenAsync(hub);
+        await next(context);
     }
 
     enum Outcome

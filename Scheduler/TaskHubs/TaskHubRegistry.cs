@@ -151,6 +151,20 @@ public sealed class TaskHubRegistry(SchedulerOptions options, TimeProvider time,
         }
     }
 
+    /// <summary>Completes once a hub this replica is opening (its lease just taken) is loaded; at once otherwise.</summary>
+    public async ValueTask WhenOpenAsync(string name)
+    {
+        if (_hubs.ContainsKey(name) || !_opening.TryGetValue(name, out var opening)) return;
+        try
+        {
+            await opening.Value;
+        }
+        catch (Exception)
+        {
+            // The call finds the hub missing and answers as it would for any hub this replica does not serve.
+        }
+    }
+
     /// <summary>
     /// Removes a hub from this replica. With <paramref name="fenceReason"/> it stops at once without committing (its
     /// lease is gone); without, it commits what is pending first (the lease is given up afterwards).

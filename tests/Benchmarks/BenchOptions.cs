@@ -6,7 +6,7 @@ namespace DurableTask.Benchmarks;
 sealed class BenchOptions
 {
     public static readonly string[] AllScenarios = ["hello-cities", "fan-out", "entity-signals", "large-history"];
-    public static readonly string[] AllBackends = ["ours", "ours-memory", "ours-sqlite", "reference"];
+    public static readonly string[] AllBackends = ["ours", "ours-memory", "ours-sqlite", "ours-redis", "reference"];
 
     public const string Usage = """
         Usage: Benchmarks [options]                  run every scenario against every backend, print a table
@@ -14,22 +14,25 @@ sealed class BenchOptions
 
         Options (defaults in brackets):
           --scenarios a,b       hello-cities,fan-out,entity-signals,large-history [all]
-          --backends a,b        ours (with --store), ours-memory, ours-sqlite, reference [ours,reference]
+          --backends a,b        ours (with --store), ours-memory, ours-sqlite, ours-redis, reference [ours,reference]
+          --replicas N,M        scheduler replicas sharing one fresh redis-server, for a redis store; each count is
+                                its own run and column (ours-redis-x2) [1]
           --n N                 hello-cities orchestrations [5000]
           --warmup N            untimed hello-cities orchestrations before each timed run [500]
           --fan-out N           activities in the fan-out/fan-in orchestration [10000]
           --signals N           entity signals [10000]
           --entities N          counter entities the signals are spread over [100]
           --steps N             sequential activities in the large-history orchestration [1000]
-          --store memory|sqlite store passed to our scheduler [memory]
+          --store memory|sqlite|redis  store passed to our scheduler [memory]
           --scheduler-dll PATH  built scheduler to run [Scheduler/bin/<Configuration>/net10.0/Scheduler.dll]
           --timeout SECONDS     limit for one scenario run [300]
           --json PATH           also write all results as JSON
         Roles:
-          --port P              backend gRPC port (backend roles)
-          --address URL         backend gRPC address (load role)
+          --port P              backend gRPC port (backend roles; the first replica's)
+          --address URL,URL     backend gRPC addresses, one worker each; the client uses the first (load role)
           --scenario NAME       scenario to run (load role)
-          --backend-pid PID     process whose CPU time and memory the load role measures
+          --backend-pid PID,PID processes whose summed CPU time and memory the load role measures
+          --redis-pid PID       redis-server whose CPU time the load role measures
           --out PATH            where the load role writes its JSON result
         """;
 
@@ -37,6 +40,15 @@ sealed class BenchOptions
     public bool Help { get; private set; }
     public IReadOnlyList<string> Scenarios { get; private set; } = AllScenarios;
     public IReadOnlyList<string> Backends { get; private set; } = ["ours", "reference"];
+    public IReadOnlyList<int> Replicas { get; private set; } = [1];
+
+    /// <summary>One run (and table column) per backend, and per replica count for a scheduler on Redis.</summary>
+    public IReadOnlyList<BackendRun> Runs =>
+    [
+        .. Backends.SelectMany(b => b.StartsWith("ours", StringComparison.Ordinal) && StoreOf(b) == "redis"
+            ? Replicas.Select(n => new BackendRun($"{b}-x{n}", b, n))
+            : [new BackendRun(b, b, 1)]),
+    ];
 
     /// <summary>The store an "ours" backend runs with: its suffix (ours-sqlite), else <see cref="Store"/>.</summary>
     public string StoreOf(string backend) => backend.StartsWith("ours-", StringComparison.Ordinal) ? backend["ours-".Length..] : Store;
@@ -51,9 +63,10 @@ sealed class BenchOptions
     public int TimeoutSeconds { get; private set; } = 300;
     public string? JsonPath { get; private set; }
     public int Port { get; private set; }
-    public string? Address { get; private set; }
+    public IReadOnlyList<string> Addresses { get; private set; } = [];
     public string? Scenario { get; private set; }
-    public int? BackendPid { get; private set; }
+    public IReadOnlyList<int> BackendPids { get; private set; } = [];
+    public int? RedisPid { get; private set; }
     public string? OutPath { get; private set; }
 
     public static BenchOptions Parse(string[] args)
@@ -91,6 +104,7 @@ sealed class BenchOptions
                 case "role": o.Role = value; break;
                 case "scenarios": o.Scenarios = List(value, AllScenarios, name); break;
                 case "backends": o.Backends = List(value, AllBackends, name); break;
+                case "replicas": o.Replicas = Positives(value, name); break;
                 case "n": o.Orchestrations = Positive(value, name); break;
                 case "warmup": o.Warmup = NonNegative(value, name); break;
                 case "fan-out": o.FanOut = Positive(value, name); break;
@@ -102,9 +116,10 @@ sealed class BenchOptions
                 case "timeout": o.TimeoutSeconds = Positive(value, name); break;
                 case "json": o.JsonPath = value; break;
                 case "port": o.Port = Positive(value, name); break;
-                case "address": o.Address = value; break;
+                case "address": o.Addresses = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); break;
                 case "scenario": o.Scenario = List(value, AllScenarios, name).Single(); break;
-                case "backend-pid": o.BackendPid = Positive(value, name); break;
+                case "backend-pid": o.BackendPids = Positives(value, name); break;
+                case "redis-pid": o.RedisPid = Positive(value, name); break;
                 case "out": o.OutPath = value; break;
                 default: throw new ArgumentException($"unknown option '--{name}'");
             }
@@ -125,6 +140,12 @@ sealed class BenchOptions
         return items.Length > 0 ? items.Distinct().ToArray() : throw new ArgumentException($"--{name} is empty");
     }
 
+    static IReadOnlyList<int> Positives(string value, string name)
+    {
+        var items = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return items.Length > 0 ? items.Select(v => Positive(v, name)).Distinct().ToArray() : throw new ArgumentException($"--{name} is empty");
+    }
+
     static int Positive(string value, string name) =>
         int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0
             ? n
@@ -135,3 +156,6 @@ sealed class BenchOptions
             ? n
             : throw new ArgumentException($"--{name} must be a non-negative integer, not '{value}'");
 }
+
+/// <summary>One backend run: <see cref="Name"/> labels its results, <see cref="Replicas"/> scheduler processes serve it.</summary>
+sealed record BackendRun(string Name, string Backend, int Replicas);

@@ -47,6 +47,10 @@ sealed class ScenarioResult
     public double BackendRssBytesPerUnit { get; set; }
     public double LoadCpuSeconds { get; set; }
 
+    /// <summary>The redis-server's CPU time; only for a scheduler on Redis.</summary>
+    public double? RedisCpuSeconds { get; set; }
+    public double? RedisCpuMsPerUnit { get; set; }
+
     static readonly JsonSerializerOptions Json = new()
     {
         WriteIndented = true,

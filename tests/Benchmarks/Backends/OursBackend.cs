@@ -6,7 +6,8 @@ namespace DurableTask.Benchmarks.Backends;
 
 /// <summary>
 /// Runs the built scheduler exactly as a user would (<c>dotnet Scheduler.dll</c>) and reports the child's pid, so
-/// the measured process is the scheduler alone.
+/// the measured process is the scheduler alone. With a Redis store it also starts a fresh redis-server, and
+/// <c>--replicas N</c> schedulers on it, reporting every replica's pid and address and the redis-server's pid.
 /// </summary>
 static class OursBackend
 {
@@ -18,6 +19,12 @@ static class OursBackend
             return 2;
         }
 
+        if (options.Replicas is not [var replicas] || (replicas > 1 && options.Store != "redis"))
+        {
+            Console.Error.WriteLine("backend-ours takes one --replicas count, more than 1 only with --store redis");
+            return 2;
+        }
+
         var dll = LocateScheduler(options.SchedulerDll);
         if (dll is null)
         {
@@ -26,66 +33,95 @@ static class OursBackend
             return 2;
         }
 
-        var httpPort = Ports.GetFree();
+        // A fresh, empty store for every run.
         var dataPath = Path.Combine(Path.GetTempPath(), $"dts-bench-data-{Guid.NewGuid():N}");
-        var start = new ProcessStartInfo(Dotnet.HostPath)
-        {
-            UseShellExecute = false,
-            RedirectStandardInput = true,
-            WorkingDirectory = Path.GetDirectoryName(dll)!,
-        };
-        foreach (var arg in new[]
-                 {
-                     dll,
-                     $"--Scheduler:GrpcPort={options.Port}",
-                     $"--Scheduler:HttpPort={httpPort}",
-                     $"--Scheduler:Store={options.Store}",
-                     // A fresh, empty store for every run.
-                     $"--Scheduler:DataPath={dataPath}",
-                     "--Scheduler:BindAddress=localhost",
-                     // The same log level as the reference backend: warnings and errors only.
-                     "--Logging:LogLevel:Default=Warning",
-                 })
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        Dotnet.ScrubEnvironment(start);
-
-        using var child = Process.Start(start) ?? throw new InvalidOperationException("could not start the scheduler");
+        List<string> storeArgs = [$"--Scheduler:Store={options.Store}", $"--Scheduler:DataPath={dataPath}"];
+        RedisServer? redis = null;
+        var children = new List<Process>();
         try
         {
-            if (!await WaitHealthyAsync(child, httpPort, TimeSpan.FromSeconds(60)))
+            if (options.Store == "redis")
             {
-                Console.Error.WriteLine($"the scheduler did not become healthy on port {httpPort} (exit: {(child.HasExited ? child.ExitCode : "still running")})");
-                return 1;
+                redis = await RedisServer.StartAsync(TimeSpan.FromSeconds(30));
+                storeArgs.Add($"--ConnectionStrings:store={redis.Endpoint}");
             }
 
-            Ready.Announce(child.Id, $"http://127.0.0.1:{options.Port}");
+            // The first replica serves before the others start, so it takes the task hub's lease and the others
+            // forward to it.
+            int[] grpcPorts = [options.Port, .. Enumerable.Range(1, replicas - 1).Select(_ => Ports.GetFree())];
+            if (!await WaitHealthyAsync(Start(grpcPorts[0])))
+                return 1;
+            foreach (var replica in grpcPorts[1..].Select(Start).ToList())
+            {
+                if (!await WaitHealthyAsync(replica))
+                    return 1;
+            }
+
+            Ready.Announce(new(children.Select(c => c.Id).ToArray(), grpcPorts.Select(p => $"http://127.0.0.1:{p}").ToArray(), redis?.Pid));
 
             using var stopping = new CancellationTokenSource();
             using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(
                 System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stopping.Cancel(); });
-            await Task.WhenAny(Ready.WaitForShutdownAsync(stopping.Token), child.WaitForExitAsync());
-            return child.HasExited ? 1 : 0;
+            await Task.WhenAny([Ready.WaitForShutdownAsync(stopping.Token), .. children.Select(c => c.WaitForExitAsync())]);
+            return children.Any(c => c.HasExited) ? 1 : 0;
+        }
+        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            Console.Error.WriteLine($"backend-ours could not start: {e.Message}");
+            return 1;
         }
         finally
         {
-            if (!child.HasExited)
+            foreach (var child in children)
             {
-                child.Kill(entireProcessTree: true);
-                await child.WaitForExitAsync();
+                if (!child.HasExited)
+                {
+                    child.Kill(entireProcessTree: true);
+                    await child.WaitForExitAsync();
+                }
+
+                child.Dispose();
             }
 
+            if (redis is not null) await redis.DisposeAsync();
             if (Directory.Exists(dataPath)) Directory.Delete(dataPath, recursive: true);
+        }
+
+        (Process Child, int HttpPort) Start(int grpcPort)
+        {
+            var httpPort = Ports.GetFree();
+            var start = new ProcessStartInfo(Dotnet.HostPath)
+            {
+                UseShellExecute = false,
+                RedirectStandardInput = true,
+                WorkingDirectory = Path.GetDirectoryName(dll)!,
+            };
+            string[] args =
+            [
+                dll,
+                $"--Scheduler:GrpcPort={grpcPort}",
+                $"--Scheduler:HttpPort={httpPort}",
+                .. storeArgs,
+                "--Scheduler:BindAddress=localhost",
+                // The same log level as the reference backend: warnings and errors only.
+                "--Logging:LogLevel:Default=Warning",
+            ];
+            foreach (var arg in args)
+                start.ArgumentList.Add(arg);
+
+            Dotnet.ScrubEnvironment(start);
+            var child = Process.Start(start) ?? throw new InvalidOperationException("could not start the scheduler");
+            children.Add(child);
+            return (child, httpPort);
         }
     }
 
-    static async Task<bool> WaitHealthyAsync(Process child, int httpPort, TimeSpan limit)
+    static async Task<bool> WaitHealthyAsync((Process Child, int HttpPort) replica)
     {
+        var (child, httpPort) = replica;
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         var deadline = Stopwatch.StartNew();
-        while (deadline.Elapsed < limit && !child.HasExited)
+        while (deadline.Elapsed < TimeSpan.FromSeconds(60) && !child.HasExited)
         {
             try
             {
@@ -100,6 +136,7 @@ static class OursBackend
             await Task.Delay(100);
         }
 
+        Console.Error.WriteLine($"the scheduler did not become healthy on port {httpPort} (exit: {(child.HasExited ? child.ExitCode : "still running")})");
         return false;
     }
 

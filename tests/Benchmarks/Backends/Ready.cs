@@ -5,28 +5,42 @@ static class Ready
 {
     const string Prefix = "BENCH-READY ";
 
-    public static void Announce(int pid, string address)
+    /// <summary>
+    /// What a backend serves with: the processes to measure, the gRPC address of each (in the same order), and the
+    /// redis-server they share, if any.
+    /// </summary>
+    public sealed record Backend(IReadOnlyList<int> Pids, IReadOnlyList<string> Addresses, int? RedisPid);
+
+    public static void Announce(Backend backend)
     {
-        Console.Out.WriteLine($"{Prefix}pid={pid} address={address}");
+        var redis = backend.RedisPid is int pid ? $" redis-pid={pid}" : "";
+        Console.Out.WriteLine($"{Prefix}pid={string.Join(',', backend.Pids)} address={string.Join(',', backend.Addresses)}{redis}");
         Console.Out.Flush();
     }
 
-    public static bool TryParse(string line, out int pid, out string address)
+    public static bool TryParse(string line, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Backend? backend)
     {
-        pid = 0;
-        address = "";
+        backend = null;
         if (!line.StartsWith(Prefix, StringComparison.Ordinal))
             return false;
 
+        int[] pids = [];
+        string[] addresses = [];
+        int? redisPid = null;
         foreach (var part in line[Prefix.Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries))
         {
             if (part.StartsWith("pid=", StringComparison.Ordinal))
-                pid = int.Parse(part[4..], System.Globalization.CultureInfo.InvariantCulture);
+                pids = part[4..].Split(',').Select(p => int.Parse(p, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
             else if (part.StartsWith("address=", StringComparison.Ordinal))
-                address = part[8..];
+                addresses = part[8..].Split(',');
+            else if (part.StartsWith("redis-pid=", StringComparison.Ordinal))
+                redisPid = int.Parse(part[10..], System.Globalization.CultureInfo.InvariantCulture);
         }
 
-        return pid > 0 && address.Length > 0;
+        if (pids.Length == 0 || pids.Length != addresses.Length)
+            return false;
+        backend = new Backend(pids, addresses, redisPid);
+        return true;
     }
 
     /// <summary>A backend runs until its standard input closes (the parent exited or closed it) or it is signalled.</summary>

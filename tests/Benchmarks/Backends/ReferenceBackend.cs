@@ -48,7 +48,7 @@ static class ReferenceBackend
         app.MapGrpcService<TaskHubGrpcServer>();
 
         await app.StartAsync();
-        Ready.Announce(Environment.ProcessId, $"http://127.0.0.1:{options.Port}");
+        Ready.Announce(new([Environment.ProcessId], [$"http://127.0.0.1:{options.Port}"], RedisPid: null));
         await Ready.WaitForShutdownAsync(app.Lifetime.ApplicationStopping);
         await app.StopAsync();
         return 0;

@@ -9,14 +9,15 @@ using Microsoft.DurableTask.Worker;
 namespace DurableTask.Benchmarks.Load;
 
 /// <summary>
-/// The load role: an official SDK worker and client in one process against a backend address. Runs the warm-up and
-/// one timed scenario, measuring the backend process (by pid) around the timed part only.
+/// The load role: official SDK workers and a client in one process against a backend: a worker per address (scheduler
+/// replica), the client on the first. Runs the warm-up and one timed scenario, measuring the backend processes (by
+/// pid) around the timed part only.
 /// </summary>
 static class LoadRunner
 {
     public static async Task<int> RunAsync(BenchOptions options)
     {
-        if (options.Address is null || options.Scenario is null)
+        if (options.Addresses.Count == 0 || options.Scenario is null)
         {
             Console.Error.WriteLine("load needs --address and --scenario");
             return 2;
@@ -27,27 +28,34 @@ static class LoadRunner
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(options.TimeoutSeconds));
 
         // Separate channels: the client's thousands of completion long-polls must not queue the worker's calls.
-        using var workerChannel = CreateChannel(options.Address);
-        using var clientChannel = CreateChannel(options.Address);
+        var workerChannels = options.Addresses.Select(CreateChannel).ToArray();
+        using var clientChannel = CreateChannel(options.Addresses[0]);
         var entities = scenario == "entity-signals";
 
         var builder = Host.CreateApplicationBuilder([]);
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Services.AddDurableTaskWorker(b =>
+        // One worker per scheduler replica, each as a single backend's: workers on replicas other than the task hub's
+        // owner are served through forwarding, as behind a load balancer.
+        for (var i = 0; i < workerChannels.Length; i++)
         {
-            b.AddTasks(Workload.Register);
-            b.UseGrpc(workerChannel);
-            b.Configure(o =>
+            var workerChannel = workerChannels[i];
+            builder.Services.AddDurableTaskWorker($"worker-{i}", b =>
             {
-                // The SDK default is 100 x cores; raise it so the worker never limits what the backend may hand out.
-                o.Concurrency.MaximumConcurrentOrchestrationWorkItems = 1000;
-                o.Concurrency.MaximumConcurrentActivityWorkItems = 1000;
-                o.Concurrency.MaximumConcurrentEntityWorkItems = 1000;
-                o.EnableEntitySupport = entities;
+                b.AddTasks(Workload.Register);
+                b.UseGrpc(workerChannel);
+                b.Configure(o =>
+                {
+                    // The SDK default is 100 x cores; raise it so the worker never limits what the backend may hand out.
+                    o.Concurrency.MaximumConcurrentOrchestrationWorkItems = 1000;
+                    o.Concurrency.MaximumConcurrentActivityWorkItems = 1000;
+                    o.Concurrency.MaximumConcurrentEntityWorkItems = 1000;
+                    o.EnableEntitySupport = entities;
+                });
             });
-        });
+        }
+
         builder.Services.AddDurableTaskClient(b =>
         {
             b.UseGrpc(clientChannel);
@@ -57,7 +65,8 @@ static class LoadRunner
         using var host = builder.Build();
         await host.StartAsync(timeout.Token);
         var client = host.Services.GetRequiredService<DurableTaskClient>();
-        var probe = options.BackendPid is int pid ? new ProcessProbe(pid) : null;
+        var probe = options.BackendPids.Count > 0 ? new ProcessProbe(options.BackendPids) : null;
+        var redisProbe = options.RedisPid is int redisPid ? new ProcessProbe([redisPid]) : null;
 
         try
         {
@@ -86,12 +95,14 @@ static class LoadRunner
             await Task.Delay(TimeSpan.FromSeconds(1), timeout.Token);
             Workload.ResetCounters();
             var backendBefore = probe?.Read();
+            var redisBefore = redisProbe?.Read();
             var loadCpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
 
             Log($"timed run: {scenario}");
             var measured = await RunScenarioAsync(scenario, half: false);
 
             var backendAfter = probe?.Read();
+            var redisAfter = redisProbe?.Read();
             result = measured;
             result.Scenario = scenario;
             result.OrchestratorWorkItems = Interlocked.Read(ref Workload.OrchestratorWorkItems);
@@ -111,6 +122,13 @@ static class LoadRunner
                     result.BackendCpuMsPerUnit = result.BackendCpuSeconds * 1000 / result.Count;
                     result.BackendRssBytesPerUnit = (after.RssBytes - before.RssBytes) / (double)result.Count;
                 }
+            }
+
+            if (redisBefore is { } redisStart && redisAfter is { } redisEnd)
+            {
+                result.RedisCpuSeconds = (redisEnd.Cpu - redisStart.Cpu).TotalSeconds;
+                if (result.Count > 0)
+                    result.RedisCpuMsPerUnit = result.RedisCpuSeconds * 1000 / result.Count;
             }
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested)
@@ -166,6 +184,8 @@ static class LoadRunner
         {
         }
 
+        foreach (var channel in workerChannels)
+            channel.Dispose();
         return result.Failed ? 1 : 0;
     }
 

@@ -3,12 +3,27 @@ using System.Globalization;
 
 namespace DurableTask.Benchmarks.Load;
 
-/// <summary>CPU time and resident memory of another process, from /proc (Linux) or the Process API elsewhere.</summary>
-sealed class ProcessProbe(int pid)
+/// <summary>
+/// CPU time and resident memory of other processes, summed (the replicas of one backend), from /proc (Linux) or the
+/// Process API elsewhere.
+/// </summary>
+sealed class ProcessProbe(IReadOnlyList<int> pids)
 {
     public readonly record struct Sample(TimeSpan Cpu, long RssBytes, long PeakRssBytes);
 
     public Sample Read()
+    {
+        var total = new Sample();
+        foreach (var pid in pids)
+        {
+            var one = Read(pid);
+            total = new Sample(total.Cpu + one.Cpu, total.RssBytes + one.RssBytes, total.PeakRssBytes + one.PeakRssBytes);
+        }
+
+        return total;
+    }
+
+    static Sample Read(int pid)
     {
         if (OperatingSystem.IsLinux())
         {

@@ -21,10 +21,10 @@ static class BenchmarkRunner
         var results = new List<ScenarioResult>();
         foreach (var scenario in options.Scenarios)
         {
-            foreach (var backend in options.Backends)
+            foreach (var run in options.Runs)
             {
-                Console.WriteLine($"== {scenario} on {backend}");
-                var result = await RunOneAsync(options, scenario, backend);
+                Console.WriteLine($"== {scenario} on {run.Name}");
+                var result = await RunOneAsync(options, scenario, run);
                 results.Add(result);
             }
         }
@@ -38,27 +38,28 @@ static class BenchmarkRunner
         return results.Any(r => r.Failed) ? 1 : 0;
     }
 
-    static async Task<ScenarioResult> RunOneAsync(BenchOptions options, string scenario, string backend)
+    static async Task<ScenarioResult> RunOneAsync(BenchOptions options, string scenario, BackendRun run)
     {
+        var backend = run.Backend;
         var port = Ports.GetFree();
         bool ours = backend.StartsWith("ours", StringComparison.Ordinal);
         var backendArgs = new List<string> { "--role", ours ? "backend-ours" : $"backend-{backend}", "--port", $"{port}" };
         if (ours)
         {
-            backendArgs.AddRange(["--store", options.StoreOf(backend)]);
+            backendArgs.AddRange(["--store", options.StoreOf(backend), "--replicas", $"{run.Replicas}"]);
             if (options.SchedulerDll is not null)
                 backendArgs.AddRange(["--scheduler-dll", Path.GetFullPath(options.SchedulerDll)]);
         }
 
         var backendLog = new OutputTail();
         using var backendProcess = StartSelf(backendArgs, redirectStdin: true);
-        var ready = new TaskCompletionSource<(int Pid, string Address)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var ready = new TaskCompletionSource<Ready.Backend>(TaskCreationOptions.RunContinuationsAsynchronously);
         backendProcess.OutputDataReceived += (_, e) =>
         {
             if (e.Data is null)
                 return;
-            if (Ready.TryParse(e.Data, out var pid, out var address))
-                ready.TrySetResult((pid, address));
+            if (Ready.TryParse(e.Data, out var served))
+                ready.TrySetResult(served);
             else
                 backendLog.Add(e.Data);
         };
@@ -72,19 +73,24 @@ static class BenchmarkRunner
 
         try
         {
-            var started = await Task.WhenAny(ready.Task, backendProcess.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(90)));
+            // Further replicas start only once the first serves: two scheduler start-ups in a row.
+            var startLimit = TimeSpan.FromSeconds(run.Replicas > 1 ? 150 : 90);
+            var started = await Task.WhenAny(ready.Task, backendProcess.WaitForExitAsync(), Task.Delay(startLimit));
             if (started != ready.Task)
-                return Failed(scenario, backend, $"backend did not start: {backendLog}");
+                return Failed(scenario, run.Name, $"backend did not start: {backendLog}");
 
-            var (backendPid, backendAddress) = await ready.Task;
+            var served = await ready.Task;
             var outPath = Path.Combine(Path.GetTempPath(), $"dts-bench-{Guid.NewGuid():N}.json");
             var loadArgs = new List<string>
             {
-                "--role", "load", "--scenario", scenario, "--address", backendAddress, "--backend-pid", $"{backendPid}",
+                "--role", "load", "--scenario", scenario, "--address", string.Join(',', served.Addresses),
+                "--backend-pid", string.Join(',', served.Pids),
                 "--out", outPath, "--n", $"{options.Orchestrations}", "--warmup", $"{options.Warmup}",
                 "--fan-out", $"{options.FanOut}", "--signals", $"{options.Signals}", "--entities", $"{options.Entities}",
                 "--steps", $"{options.Steps}", "--timeout", $"{options.TimeoutSeconds}",
             };
+            if (served.RedisPid is int redisPid)
+                loadArgs.AddRange(["--redis-pid", $"{redisPid}"]);
 
             using var load = StartSelf(loadArgs, redirectStdin: false);
             load.OutputDataReceived += (_, e) =>
@@ -104,15 +110,15 @@ static class BenchmarkRunner
             if (!load.HasExited)
             {
                 load.Kill(entireProcessTree: true);
-                return Failed(scenario, backend, "load process did not finish");
+                return Failed(scenario, run.Name, "load process did not finish");
             }
 
             if (!File.Exists(outPath))
-                return Failed(scenario, backend, $"load process exited with {load.ExitCode} and no result; backend output: {backendLog}");
+                return Failed(scenario, run.Name, $"load process exited with {load.ExitCode} and no result; backend output: {backendLog}");
 
             var result = ScenarioResult.FromJson(await File.ReadAllTextAsync(outPath));
             File.Delete(outPath);
-            result.Backend = backend;
+            result.Backend = run.Name;
             if (backendProcess.HasExited)
             {
                 result.Failed = true;
@@ -136,7 +142,7 @@ static class BenchmarkRunner
         if (backend.HasExited)
             return;
 
-        // Closing standard input asks the backend role to stop (and to stop the scheduler it started).
+        // Closing standard input asks the backend role to stop (and to stop the schedulers and redis-server it started).
         try
         {
             backend.StandardInput.Close();

@@ -8,11 +8,13 @@ static class ResultTable
 {
     enum Better { Higher, Lower, None }
 
-    sealed record Metric(string Name, Better Better, Func<ScenarioResult, double?> Value, string Format);
+    /// <summary>An <paramref name="Optional"/> metric gets a row only when some backend has a value for it.</summary>
+    sealed record Metric(string Name, Better Better, Func<ScenarioResult, double?> Value, string Format, bool Optional = false);
 
     static readonly Metric[] Common =
     [
         new("backend CPU ms / {unit}", Better.Lower, r => r.BackendCpuMsPerUnit, "F3"),
+        new("redis CPU ms / {unit}", Better.Lower, r => r.RedisCpuMsPerUnit, "F3", Optional: true),
         new("backend peak RSS MiB", Better.Lower, r => r.BackendPeakRssBytes / 1048576.0, "F0"),
         new("backend RSS growth KiB / {unit}", Better.Lower, r => r.BackendRssBytesPerUnit / 1024, "F2"),
         new("SDK worker+client CPU ms / {unit}", Better.None, r => r.Count > 0 ? r.LoadCpuSeconds * 1000 / r.Count : null, "F3"),
@@ -55,7 +57,7 @@ static class ResultTable
 
     public static string Render(BenchOptions options, IReadOnlyList<ScenarioResult> results, TimeSpan elapsed)
     {
-        var backends = options.Backends;
+        var backends = options.Runs.Select(r => r.Name).ToList();
         // One ratio column per scheduler backend against the reference, and durable against in-memory.
         var ratios = new List<(string Over, string Under)>();
         if (backends.Contains("reference"))
@@ -98,7 +100,7 @@ static class ResultTable
             var unit = byBackend.Values.FirstOrDefault(r => r is { Unit.Length: > 0 })?.Unit ?? "unit";
             var window = byBackend.Values.FirstOrDefault(r => r?.StepWindow is not null)?.StepWindow ?? 100;
             var first = true;
-            foreach (var metric in MetricsFor(scenario))
+            foreach (var metric in MetricsFor(scenario).Where(m => !m.Optional || byBackend.Values.Any(r => r is not null && m.Value(r) is not null)))
             {
                 var label = Title(scenario, options);
                 sb.Append(CultureInfo.InvariantCulture, $"| {(first ? label : "")} | {metric.Name.Replace("{unit}", unit).Replace("{window}", window.ToString(CultureInfo.InvariantCulture))}{Arrow(metric.Better)} |");
@@ -142,6 +144,8 @@ static class ResultTable
         sb.AppendLine("latency is per orchestration, start call issued -> completion observed (WaitForInstanceCompletion long-poll).");
         sb.AppendLine("CPU and RSS are the backend process's (/proc), measured around the timed run only; RSS growth = (RSS after - RSS before) / count");
         sb.AppendLine("(negative when a GC shrank the heap during the run). CPU time has 10 ms resolution. Ratios are shown only for positive values.");
+        sb.AppendLine("ours-redis-xN: N scheduler replicas on one redis-server, an SDK worker on each, the client on the first; backend CPU,");
+        sb.AppendLine("RSS and RSS growth are summed over the replicas (peak RSS = the sum of each one's peak); redis-server's CPU is its own row.");
         sb.AppendLine("Rows without an arrow are context (work the SDK did against each backend), not scores.");
         sb.AppendLine("Backend, SDK worker and client share the same machine: numbers are noisy, compare ratios from one run.");
         foreach (var note in notes)

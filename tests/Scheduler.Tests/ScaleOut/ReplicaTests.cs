@@ -183,6 +183,70 @@ public sealed class ReplicaTests(ITestOutputHelper output)
         await AssertNoDuplicateSchedulingAsync(redis, expected.Count);
     }
 
+    [Fact]
+    public async Task SeveralHubs_SpreadOverTheReplicas_AndMoveAtOnceWhenAReplicaStops()
+    {
+        string[] hubs = ["alpha", "beta", "gamma", "delta"];
+        await using var redis = await RedisServer.StartAsync();
+        await using var cluster = await ReplicaSet.StartAsync(output, redis, [.. LeaseSettings, $"--DTS_TASK_HUB_NAMES={string.Join(",", hubs)}"]);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+
+        // The first replica took every hub; once the second one counts, it hands half of them over.
+        var sw = Stopwatch.StartNew();
+        while (true)
+        {
+            var first = await ViewAsync(http, cluster.First);
+            var second = await ViewAsync(http, cluster.Second);
+            if (first.OwnedHubs.Count == 2 && second.OwnedHubs.Count == 2 && !first.OwnedHubs.Intersect(second.OwnedHubs).Any()) break;
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(30),
+                $"hubs not spread 30 s after the second replica started: [{string.Join(",", first.OwnedHubs)}] and [{string.Join(",", second.OwnedHubs)}]");
+            await Task.Delay(200);
+        }
+
+        output.WriteLine($"hubs spread two and two {sw.ElapsedMilliseconds} ms after both replicas were up");
+
+        // Starts through either replica land on the owner of each hub.
+        foreach (string hub in hubs)
+        {
+            foreach (var (replica, i) in new[] { (cluster.First, 1), (cluster.Second, 2) })
+            {
+                using var start = await http.PostAsync($"http://127.0.0.1:{replica.HttpPort}/api/v1/taskhubs/{hub}/orchestrations",
+                    JsonContent($$"""{"name":"Anything","instanceId":"{{hub}}-via-{{i}}"}"""));
+                Assert.True(start.IsSuccessStatusCode, $"start on {hub} through replica {i}: {(int)start.StatusCode} {await start.Content.ReadAsStringAsync()}");
+            }
+        }
+
+        // A graceful stop hands its hubs over at once: no waiting for its leases to expire.
+        var stop = Stopwatch.StartNew();
+        await cluster.First.StopAsync(TimeSpan.FromSeconds(30));
+        while ((await ViewAsync(http, cluster.Second)).OwnedHubs.Count < hubs.Length)
+        {
+            Assert.True(stop.Elapsed < TimeSpan.FromSeconds(5), "the remaining replica did not own every hub within 5 s of a graceful stop");
+            await Task.Delay(100);
+        }
+
+        output.WriteLine($"the remaining replica owned every hub {stop.ElapsedMilliseconds} ms after the other one was asked to stop");
+        foreach (string hub in hubs)
+        {
+            for (int i = 1; i <= 2; i++)
+            {
+                using var get = await http.GetAsync($"http://127.0.0.1:{cluster.Second.HttpPort}/api/v1/taskhubs/{hub}/orchestrations/{hub}-via-{i}");
+                Assert.True(get.StatusCode == HttpStatusCode.OK,
+                    $"{hub}-via-{i} is missing after the hand-over: {(int)get.StatusCode} {await get.Content.ReadAsStringAsync()}");
+            }
+        }
+    }
+
+    sealed record ScaleOutView(string ReplicaId, List<string> OwnedHubs);
+
+    static async Task<ScaleOutView> ViewAsync(HttpClient http, SchedulerProcess replica)
+    {
+        var json = await http.GetStringAsync($"http://127.0.0.1:{replica.HttpPort}/api/v1/scaleout");
+        return System.Text.Json.JsonSerializer.Deserialize<ScaleOutView>(json, new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web))!;
+    }
+
+    static StringContent JsonContent(string json) => new(json, System.Text.Encoding.UTF8, "application/json");
+
     /// <summary>
     /// Reads every history from Redis: an orchestration run by two replicas at once would schedule an activity twice
     /// (two <c>TaskScheduled</c> events with one id) or record two results for one.

@@ -120,6 +120,55 @@ public sealed class RedisStoreTests(RedisServerFixture redis, ITestOutputHelper 
         await using var separate = other.Open(hub);
         Assert.Empty((await separate.LoadAsync(CancellationToken.None)).Instances);
     }
+
+    [Fact]
+    public async Task Lease_IsExclusive_AndFencesTheCommitsOfAReplicaThatLostIt()
+    {
+        string hub = NewHub();
+        IHubLeases leases = Provider;
+        var ct = CancellationToken.None;
+        var a = await leases.TryAcquireAsync(hub, "replica-a", "http://a:1 http://a:2", TimeSpan.FromSeconds(10), take: true, ct);
+        Assert.NotNull(a);
+        Assert.Equal("replica-a", a.ReplicaId);
+        Assert.Equal("http://a:1 http://a:2", a.Endpoints);
+
+        // Held: another replica sees the owner and cannot take it.
+        var seen = await leases.TryAcquireAsync(hub, "replica-b", "http://b:1 http://b:2", TimeSpan.FromSeconds(10), take: true, ct);
+        Assert.Equal(a, seen);
+        await using var storeA = leases.OpenFenced(hub, a);
+        await storeA.CommitAsync(Batch(Change(Instance("before"), Block("before", 0))), ct);
+
+        // Replica A's last renewal gives the lease 100 ms; then A stops renewing (paused or cut off). Once the lease
+        // expired, B takes it with a higher epoch.
+        Assert.True(await leases.RenewAsync(hub, a, TimeSpan.FromMilliseconds(100), ct));
+        await Task.Delay(300);
+        var b = await leases.TryAcquireAsync(hub, "replica-b", "http://b:1 http://b:2", TimeSpan.FromSeconds(10), take: true, ct);
+        Assert.NotNull(b);
+        Assert.Equal("replica-b", b.ReplicaId);
+        Assert.True(b.Epoch > a.Epoch, $"epoch {b.Epoch} after {a.Epoch}");
+        Assert.False(await leases.RenewAsync(hub, a, TimeSpan.FromSeconds(10), ct));
+
+        // A still believes it owns the hub: its commit is refused and nothing of it is applied.
+        var refused = await Assert.ThrowsAsync<StoreFencedException>(() =>
+            storeA.CommitAsync(Batch(Change(Instance("zombie"), Block("zombie", 0))), ct));
+        Output.WriteLine(refused.Message);
+        Assert.Contains(hub, refused.Message);
+        await using var storeB = leases.OpenFenced(hub, b);
+        await storeB.CommitAsync(Batch(Change(Instance("after"), Block("after", 0))), ct);
+        var ids = (await Open(hub).LoadAsync(ct)).Instances.Select(i => i.Record.InstanceId).Order().ToList();
+        Assert.Equal(["after", "before"], ids);
+
+        // B restarted under the same name takes its own lease back at once, with a new epoch that fences its old run.
+        var restarted = await leases.TryAcquireAsync(hub, "replica-b", "http://b:3 http://b:4", TimeSpan.FromSeconds(10), take: true, ct);
+        Assert.NotNull(restarted);
+        Assert.True(restarted.Epoch > b.Epoch);
+        await Assert.ThrowsAsync<StoreFencedException>(() => storeB.CommitAsync(Batch(Change(Instance("old-run"))), ct));
+
+        // Released: free for anyone at once; without take, a free lease is only reported as free.
+        await leases.ReleaseAsync(hub, restarted, ct);
+        Assert.Null(await leases.TryAcquireAsync(hub, "replica-c", "http://c:1 http://c:2", TimeSpan.FromSeconds(10), take: false, ct));
+        Assert.Equal("replica-c", (await leases.TryAcquireAsync(hub, "replica-c", "http://c:1 http://c:2", TimeSpan.FromSeconds(10), take: true, ct))?.ReplicaId);
+    }
 }
 
 /// <summary>Redis going away and coming back; each test has a redis-server of its own.</summary>

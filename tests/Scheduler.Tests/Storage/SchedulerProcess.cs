@@ -96,6 +96,17 @@ public sealed class SchedulerProcess : IAsyncDisposable
         _process = null;
     }
 
+    /// <summary>SIGTERM: the scheduler shuts down gracefully (commits what is pending, gives its leases up).</summary>
+    public async Task StopAsync(TimeSpan timeout)
+    {
+        if (_process is null) return;
+        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString()])) await kill.WaitForExitAsync();
+        using var cts = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cts.Token);
+        _process.Dispose();
+        _process = null;
+    }
+
     public async Task<bool> IsHealthyAsync(HttpClient http)
     {
         try
