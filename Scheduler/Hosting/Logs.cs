@@ -52,4 +52,7 @@ static partial class Logs
 
     [LoggerMessage(17, LogLevel.Information, "Replica '{Replica}' hands task hub '{Hub}' over: {Reason}.")]
     public static partial void LeaseHandedOver(ILogger logger, string replica, string hub, string reason);
+
+    [LoggerMessage(18, LogLevel.Critical, "The commit loop of task hub '{Hub}' failed; the hub takes no more changes until the scheduler restarts.")]
+    public static partial void CommitLoopFailed(ILogger logger, string hub, Exception ex);
 }

@@ -63,8 +63,9 @@ public static class SchedulerHost
     public static WebApplication MapScheduler(this WebApplication app)
     {
         app.UseSchedulerSecurity();
-        var forwarder = app.Services.GetRequiredService<ScaleOut.ReplicaForwarder>();
-        app.Use(forwarder.InvokeAsync);
+        // Replicas (a store with leases): calls for hubs owned elsewhere go to their owner.
+        if (app.Services.GetRequiredService<ScaleOut.HubOwnership>().Enabled)
+            app.Use(app.Services.GetRequiredService<ScaleOut.ReplicaForwarder>().InvokeAsync);
         app.MapDefaultEndpoints();
         app.MapGrpcService<SidecarService>();
         app.MapSchedulerApi();

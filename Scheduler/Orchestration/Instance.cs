@@ -135,6 +135,9 @@ public sealed class Instance
     public int PersistedGeneration { get; set; }
     public int PersistedHistoryCount { get; set; }
 
+    /// <summary>True once a snapshot of this instance (this object) went into a batch, or it was loaded from the store.</summary>
+    public bool InStore { get; set; }
+
     public bool IsTerminal => Statuses.IsTerminal(Status);
 
     public bool HasStarted => History.Count > 0;

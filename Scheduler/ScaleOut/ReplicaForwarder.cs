@@ -86,7 +86,6 @@ public sealed class ReplicaForwarder
 
     async Task RouteAsync(HttpContext context, RequestDelegate next)
     {
-        if (!_ownership.Enabled) { await next(context); return; }
         bool grpc = context.Request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true;
         string? hub = grpc ? GrpcHub(context) : ApiHub(context.Request.Path);
         if (hub is null || !_hubs.Serves(hub)) { await next(context); return; }

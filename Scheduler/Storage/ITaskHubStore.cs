@@ -98,6 +98,12 @@ public sealed class InstanceChange
 
     /// <summary>History events added since the last commit (null when none).</summary>
     public HistoryBlock? Append { get; init; }
+
+    /// <summary>
+    /// True when an earlier batch already stored this instance with the same id and creation time, so a store may skip
+    /// rewriting its index entries.
+    /// </summary>
+    public bool IndexUnchanged { get; init; }
 }
 
 /// <summary>What <see cref="ITaskHubStore.ScanInstancesAsync"/> reads: ids after <paramref name="After"/> (exclusive),

@@ -237,6 +237,7 @@ public sealed partial class TaskHub
                 if (ReferenceEquals(_inFlightCommit, signal)) _inFlightCommit = null;
                 _deletesInFlight.Clear();
                 EvictFinished();
+                ReleaseCommitted();
                 Pump();
             }
 
@@ -321,10 +322,12 @@ public sealed partial class TaskHub
             for (int i = from; i < instance.History.Count; i++) append.Events.Add(instance.History[i].ToByteString());
         }
 
+        bool indexed = instance.InStore && !replace;
+        instance.InStore = true;
         instance.PersistedGeneration = instance.HistoryGeneration;
         instance.PersistedHistoryCount = instance.History.Count;
         if (instance.IsTerminal) instance.PackHistory();
-        return new InstanceChange { Record = record, ReplaceHistory = replace, Append = append };
+        return new InstanceChange { Record = record, ReplaceHistory = replace, Append = append, IndexUnchanged = indexed };
     }
 
     static EntityRecord Snapshot(Entity entity)

@@ -59,7 +59,7 @@ public sealed partial class TaskHub
     {
         lock (_gate)
         {
-            return new BacklogInfo(_readyOrchestrations.Count, _readyActivities.Count, _readyEntities.Count, _leases.Count);
+            return new BacklogInfo(_readyOrchestrations.Count + _awaitingCommit.Count, _readyActivities.Count, _readyEntities.Count, _leases.Count);
         }
     }
 
@@ -70,6 +70,23 @@ public sealed partial class TaskHub
         if (_readyOrchestrations.Count > 0) PumpOrchestrations();
         if (_readyActivities.Count > 0) PumpActivities();
         if (_readyEntities.Count > 0) PumpEntities();
+    }
+
+    /// <summary>Ready instances whose latest change is not durable yet; they rejoin the ready queue after its commit.</summary>
+    readonly List<Instance> _awaitingCommit = new();
+
+    void ReleaseCommitted()
+    {
+        if (_awaitingCommit.Count == 0) return;
+        int kept = 0;
+        for (int i = 0; i < _awaitingCommit.Count; i++)
+        {
+            var instance = _awaitingCommit[i];
+            if (IsCommitted(instance.DirtyEpoch)) _readyOrchestrations.AddLast(instance);
+            else _awaitingCommit[kept++] = instance;
+        }
+
+        _awaitingCommit.RemoveRange(kept, _awaitingCommit.Count - kept);
     }
 
     void PumpOrchestrations()
@@ -91,6 +108,9 @@ public sealed partial class TaskHub
 
             if (!IsCommitted(instance.DirtyEpoch))
             {
+                // Parked until its batch is durable, so the pumps in between do not walk it again (it stays Queued).
+                _readyOrchestrations.Remove(node);
+                _awaitingCommit.Add(instance);
                 node = next;
                 continue;
             }
@@ -115,11 +135,9 @@ public sealed partial class TaskHub
         {
             var next = node.Next;
             var task = node.Value;
-            if (!IsCommitted(task.Epoch))
-            {
-                node = next;
-                continue;
-            }
+            // Tasks are queued in commit order, so the rest are not durable either (a redelivered task behind one
+            // waits for the next commit, after which the pump runs again).
+            if (!IsCommitted(task.Epoch)) return;
 
             var worker = PickWorker(WorkKind.Activity, task.Request.Name, out bool anyCapacity);
             if (!anyCapacity) return;

@@ -34,7 +34,17 @@ public sealed partial class TaskHub
             Pump();
         }
 
-        if (_durable) _commitLoop = Task.Run(CommitLoopAsync);
+        if (_durable)
+        {
+            _commitLoop = Task.Run(CommitLoopAsync);
+            // A fault here is a bug: report it loudly and turn unhealthy (so the platform restarts the scheduler)
+            // rather than leaving every write waiting.
+            _ = _commitLoop.ContinueWith(t =>
+            {
+                Logs.CommitLoopFailed(_logger, Name, t.Exception!.GetBaseException());
+                _storeHealthy = false;
+            }, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        }
     }
 
     void Restore(StoredInstance stored)
@@ -77,6 +87,7 @@ public sealed partial class TaskHub
                 ReplayRequested = r.ReplayRequested,
                 HistoryGeneration = r.HistoryGeneration,
                 PersistedGeneration = r.HistoryGeneration,
+                InStore = true,
             };
             if (r.Tags.Count > 0)
             {

@@ -335,8 +335,11 @@ public sealed class RedisStore : ITaskHubStore
                 new HashEntry("parent", record.HasParentInstanceId ? record.ParentInstanceId : RedisValue.EmptyString),
                 new HashEntry(GenerationField, record.HistoryGeneration),
             ]));
-            queued.Add(transaction.SortedSetAddAsync(IndexKey, id, record.CreatedAt / TimeSpan.TicksPerMillisecond));
-            queued.Add(transaction.SortedSetAddAsync(IdsKey, id, 0));
+            if (!change.IndexUnchanged)
+            {
+                queued.Add(transaction.SortedSetAddAsync(IndexKey, id, record.CreatedAt / TimeSpan.TicksPerMillisecond));
+                queued.Add(transaction.SortedSetAddAsync(IdsKey, id, 0));
+            }
             if (change.Append is { } block) queued.Add(transaction.ListRightPushAsync(HistoryKey(id), block.ToByteArray()));
         }
 
