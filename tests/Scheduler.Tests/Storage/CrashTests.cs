@@ -165,6 +165,61 @@ public sealed class CrashTests(ITestOutputHelper output)
         output.WriteLine($"{runs.Count:N0} activities, {repeated} ran more than once");
     }
 
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("redis")]
+    public async Task CompletionSeenByAClient_SurvivesAKillRightAfter(string store)
+    {
+        using var work = new TempFolder("seen-" + store);
+        Directory.CreateDirectory(work.Path);
+        await using var redis = store == "redis" ? await RedisServer.StartAsync() : null;
+        string[] settings = store == "redis"
+            ? ["--Scheduler:Store=redis", $"--ConnectionStrings:store={redis!.ConnectionString}"]
+            : ["--Scheduler:Store=sqlite", $"--Scheduler:DataPath={work.Path}"];
+        await using var scheduler = new SchedulerProcess(output, work.Path, settings);
+        await scheduler.StartAsync();
+
+        // Many sequences complete while the scheduler is killed just after the first few completions were seen.
+        var seen = new ConcurrentBag<string>();
+        var runs = new ConcurrentDictionary<string, int>();
+        await using (var sdk = await SdkHost.StartAsync(scheduler.Address, r => AddSequence(r, runs)))
+        {
+            // Starts keep coming, so completions are streaming in when the kill lands.
+            var waits = Enumerable.Range(0, 2000).Select(async i =>
+            {
+                string id = $"seen-{i:D4}";
+                try
+                {
+                    await Task.Delay(i * 2);
+                    await sdk.Client.ScheduleNewOrchestrationInstanceAsync("CitySequence", new StartOrchestrationOptions(id));
+                    var state = await sdk.Client.WaitForInstanceCompletionAsync(id);
+                    if (state.RuntimeStatus == OrchestrationRuntimeStatus.Completed) seen.Add(id);
+                }
+                catch (Exception ex) when (IsTransient(ex))
+                {
+                }
+            }).ToList();
+            var sw = Stopwatch.StartNew();
+            while (seen.Count < 200 && sw.Elapsed < TimeSpan.FromSeconds(60)) await Task.Delay(1);
+            await scheduler.KillAsync();
+            await Task.WhenAll(waits);
+        }
+
+        // Restarted without workers, so nothing runs again: every completion a client saw must be in the store.
+        output.WriteLine($"{seen.Count} completions seen before the kill");
+        Assert.NotEmpty(seen);
+        await scheduler.StartAsync();
+        using var channel = Grpc.Net.Client.GrpcChannel.ForAddress(scheduler.Address);
+        var client = new P.TaskHubSidecarService.TaskHubSidecarServiceClient(channel);
+        foreach (string id in seen)
+        {
+            var state = await client.GetInstanceAsync(new P.GetInstanceRequest { InstanceId = id });
+            Assert.True(state.Exists, $"{id} is missing after the restart");
+            Assert.True(state.OrchestrationState.OrchestrationStatus == P.OrchestrationStatus.Completed,
+                $"{id} was seen completed before the kill but is {state.OrchestrationState.OrchestrationStatus} after the restart");
+        }
+    }
+
     async Task RunSequencesWithKillsAsync(string workingDirectory, params string[] settings)
     {
         var total = Stopwatch.StartNew();
