@@ -173,10 +173,7 @@ public sealed class CrashTests(ITestOutputHelper output)
         using var work = new TempFolder("seen-" + store);
         Directory.CreateDirectory(work.Path);
         await using var redis = store == "redis" ? await RedisServer.StartAsync() : null;
-        string[] settings = store == "redis"
-            ? ["--Scheduler:Store=redis", $"--ConnectionStrings:store={redis!.ConnectionString}"]
-            : ["--Scheduler:Store=sqlite", $"--Scheduler:DataPath={work.Path}"];
-        await using var scheduler = new SchedulerProcess(output, work.Path, settings);
+        await using var scheduler = new SchedulerProcess(output, work.Path, SchedulerProcess.StoreSettings(redis, work.Path));
         await scheduler.StartAsync();
 
         // Many sequences complete while the scheduler is killed just after the first few completions were seen.

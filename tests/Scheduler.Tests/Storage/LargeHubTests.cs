@@ -120,10 +120,7 @@ public sealed class LargeHubTests(ITestOutputHelper output)
         using var work = new TempFolder("reuse");
         Directory.CreateDirectory(work.Path);
         await using var redis = store == "redis" ? await RedisServer.StartAsync() : null;
-        string[] settings = store == "redis"
-            ? ["--Scheduler:Store=redis", $"--ConnectionStrings:store={redis!.ConnectionString}"]
-            : ["--Scheduler:Store=sqlite", $"--Scheduler:DataPath={work.Path}"];
-        await using var scheduler = new SchedulerProcess(output, work.Path, settings);
+        await using var scheduler = new SchedulerProcess(output, work.Path, SchedulerProcess.StoreSettings(redis, work.Path));
         await scheduler.StartAsync();
         await using (var sdk = await StartSdkAsync(scheduler))
         {

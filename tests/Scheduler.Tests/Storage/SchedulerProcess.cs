@@ -34,6 +34,11 @@ public sealed class SchedulerProcess : IAsyncDisposable
         do HttpPort = FreePort(); while (HttpPort == GrpcPort);
     }
 
+    /// <summary>The settings of the Redis store on <paramref name="redis"/>, or of the SQLite store in <paramref name="dataPath"/> without one.</summary>
+    public static string[] StoreSettings(RedisServer? redis, string dataPath) => redis is not null
+        ? ["--Scheduler:Store=redis", $"--ConnectionStrings:store={redis.ConnectionString}"]
+        : ["--Scheduler:Store=sqlite", $"--Scheduler:DataPath={dataPath}"];
+
     public int GrpcPort { get; }
     public int HttpPort { get; }
     public string Address => $"http://127.0.0.1:{GrpcPort}";
