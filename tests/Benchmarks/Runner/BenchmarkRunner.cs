@@ -52,7 +52,7 @@ static class BenchmarkRunner
         }
 
         var backendLog = new OutputTail();
-        using var backendProcess = StartSelf(backendArgs, redirectStdin: true);
+        using var backendProcess = StartSelf(backendArgs, redirectStdin: true, ours ? null : SchedulerGc);
         var ready = new TaskCompletionSource<Ready.Backend>(TaskCreationOptions.RunContinuationsAsynchronously);
         backendProcess.OutputDataReceived += (_, e) =>
         {
@@ -159,7 +159,13 @@ static class BenchmarkRunner
         }
     }
 
-    static Process StartSelf(IEnumerable<string> args, bool redirectStdin)
+    /// <summary>
+    /// The garbage collector settings the scheduler ships with (Scheduler.csproj: server GC with one heap), given to
+    /// the reference's process too, so the comparison is like for like.
+    /// </summary>
+    static readonly Dictionary<string, string> SchedulerGc = new() { ["DOTNET_gcServer"] = "1", ["DOTNET_GCHeapCount"] = "1" };
+
+    static Process StartSelf(IEnumerable<string> args, bool redirectStdin, IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo(Dotnet.HostPath)
         {
@@ -172,6 +178,8 @@ static class BenchmarkRunner
         foreach (var arg in args)
             start.ArgumentList.Add(arg);
         Dotnet.ScrubEnvironment(start);
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+            start.Environment[key] = value;
         return Process.Start(start) ?? throw new InvalidOperationException("could not start a benchmark process");
     }
 
