@@ -19,12 +19,14 @@ public static class IdentityApi
 {
     public static WebApplication MapIdentityApi(this WebApplication app)
     {
-        app.MapGet(SchedulerApi.Prefix + "/me", (HttpContext http, AccessControl access, TaskHubRegistry hubs) =>
+        app.MapGet(SchedulerApi.Prefix + "/me", (HttpContext http, AccessControl access, TaskHubRegistry hubs, ScaleOut.HubOwnership ownership) =>
             {
                 var user = http.User;
                 bool authenticated = AccessControl.IsAuthenticated(user);
                 var hubPermissions = hubs.Hubs
                     .Select(h => h.Name)
+                    .Concat(ownership.RemoteHubs.Select(h => h.Hub))
+                    .Distinct(StringComparer.OrdinalIgnoreCase)
                     .Order(StringComparer.OrdinalIgnoreCase)
                     .Select(name => new TaskHubPermissions(name,
                         Enum.GetValues<Permission>().Where(p => access.IsAllowed(user, p, name)).Select(p => p.ToString()).ToList()))

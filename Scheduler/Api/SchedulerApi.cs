@@ -36,12 +36,17 @@ public static class SchedulerApi
         const string Hub = "hub";
         var api = app.MapGroup(Prefix).AddEndpointFilter(HandleErrors);
         // Lists show only the task hubs the caller may read.
-        api.MapGet("/", (HttpContext http, AccessControl access, TaskHubRegistry hubs) =>
-                Json(new ApiInfo("v1", access.AuthenticationEnabled, Readable(hubs, access, http).Select(h => h.Name).Order(StringComparer.OrdinalIgnoreCase).ToList())))
+        // With replicas, lists also name the hubs other replicas own (their numbers come from those replicas).
+        api.MapGet("/", (HttpContext http, AccessControl access, TaskHubRegistry hubs, ScaleOut.HubOwnership ownership) =>
+                Json(new ApiInfo("v1", access.AuthenticationEnabled, ReadableNames(hubs, ownership, access, http))))
             .RequirePermission(Permission.Read);
-        api.MapGet("/taskhubs", (HttpContext http, AccessControl access, TaskHubRegistry hubs) =>
-                Json(Readable(hubs, access, http).OrderBy(h => h.Name, StringComparer.OrdinalIgnoreCase)
-                    .Select(h => new TaskHubSummary(h.Name, h.InstanceCount, h.GetWorkers().Count, h.InstancesInMemory)).ToList()))
+        api.MapGet("/taskhubs", async (HttpContext http, AccessControl access, TaskHubRegistry hubs, ScaleOut.ReplicaForwarder replicas) =>
+            {
+                var local = Readable(hubs, access, http)
+                    .Select(h => new TaskHubSummary(h.Name, h.InstanceCount, h.GetWorkers().Count, h.InstancesInMemory)).ToList();
+                var remote = (await replicas.GatherAsync<List<TaskHubSummary>>(http, Prefix + "/taskhubs")).SelectMany(l => l);
+                return Json(Merge(local, remote, s => s.Name));
+            })
             .RequirePermission(Permission.Read);
 
         // Replicas on one Redis: which replica this is and which task hubs each one owns, as this replica knows it.
@@ -59,9 +64,11 @@ public static class SchedulerApi
         hub.MapGet("/backlog", (string hub, TaskHubRegistry hubs) => Json(BacklogOf(Find(hubs, hub))));
         // The autoscaling signal: flat numbers that KEDA's metrics-api scaler reads with valueLocation (e.g. "total").
         hub.MapGet("/scale", (string hub, TaskHubRegistry hubs) => Json(ScaleOf(Find(hubs, hub))));
-        api.MapGet("/scale", (HttpContext http, AccessControl access, TaskHubRegistry hubs) =>
+        api.MapGet("/scale", async (HttpContext http, AccessControl access, TaskHubRegistry hubs, ScaleOut.ReplicaForwarder replicas) =>
         {
-            var perHub = Readable(hubs, access, http).OrderBy(h => h.Name, StringComparer.OrdinalIgnoreCase).Select(ScaleOf).ToList();
+            var local = Readable(hubs, access, http).Select(ScaleOf).ToList();
+            var remote = (await replicas.GatherAsync<ScaleSummary>(http, Prefix + "/scale")).SelectMany(s => s.TaskHubs);
+            var perHub = Merge(local, remote, h => h.TaskHub);
             return Json(new ScaleSummary(perHub.Sum(h => h.Pending), perHub.Sum(h => h.InFlight), perHub.Sum(h => h.Total), perHub));
         }).RequirePermission(Permission.Read);
         hub.MapGet("/workers", (string hub, TaskHubRegistry hubs) => Json(Workers(Find(hubs, hub))));
@@ -97,6 +104,21 @@ public static class SchedulerApi
 
     static IEnumerable<TaskHub> Readable(TaskHubRegistry hubs, AccessControl access, HttpContext http) =>
         hubs.Hubs.Where(h => access.IsAllowed(http.User, Permission.Read, h.Name));
+
+    /// <summary>The hubs the caller may read: this replica's and, with replicas, the ones other replicas own.</summary>
+    static List<string> ReadableNames(TaskHubRegistry hubs, ScaleOut.HubOwnership ownership, AccessControl access, HttpContext http) =>
+        hubs.Hubs.Select(h => h.Name).Concat(ownership.RemoteHubs.Select(h => h.Hub))
+            .Distinct(StringComparer.OrdinalIgnoreCase)
+            .Where(name => access.IsAllowed(http.User, Permission.Read, name))
+            .Order(StringComparer.OrdinalIgnoreCase)
+            .ToList();
+
+    /// <summary>This replica's entries first; another replica's entry for the same hub is dropped (it moved meanwhile).</summary>
+    static List<T> Merge<T>(List<T> local, IEnumerable<T> remote, Func<T, string> name)
+    {
+        var names = new HashSet<string>(local.Select(name), StringComparer.OrdinalIgnoreCase);
+        return local.Concat(remote.Where(r => names.Add(name(r)))).OrderBy(name, StringComparer.OrdinalIgnoreCase).ToList();
+    }
 
     static async ValueTask<object?> HandleErrors(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
     {

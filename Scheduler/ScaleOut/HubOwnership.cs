@@ -351,6 +351,14 @@ public sealed class HubOwnership(
     /// <summary>The number of hubs each replica should hold, as of the last round.</summary>
     public int FairShare { get; private set; }
 
+    /// <summary>The hubs other replicas own, with the HTTP address of each owner.</summary>
+    public IReadOnlyList<(string Hub, string HttpUrl)> RemoteHubs =>
+        _owners.Where(e => e.Value.ReplicaId != ReplicaId && !_held.ContainsKey(e.Key))
+            .Select(e => (e.Key, new HubRoute(HubRouteKind.Remote, e.Value).HttpUrl))
+            .Where(e => e.HttpUrl is not null)
+            .Select(e => (e.Key, e.HttpUrl!))
+            .ToList();
+
     /// <summary>Owners known to this replica, by hub (this replica's own hubs included).</summary>
     public IReadOnlyDictionary<string, string> Owners =>
         _owners.ToDictionary(e => e.Key, e => e.Value.ReplicaId, StringComparer.OrdinalIgnoreCase);

@@ -70,6 +70,42 @@ public sealed class ReplicaForwarder
         _client = new HttpMessageInvoker(handler);
     }
 
+    /// <summary>
+    /// For lists across task hubs (<c>/api/v1/taskhubs</c>, <c>/api/v1/scale</c>): asks each replica that owns hubs
+    /// this one does not for <paramref name="path"/> (answered for its own hubs only), with the caller's credentials,
+    /// and returns the answers. A replica that does not answer within 3 s is left out. Empty without replicas, and
+    /// for a call that is itself such a request.
+    /// </summary>
+    public async Task<List<T>> GatherAsync<T>(HttpContext context, string path)
+    {
+        if (!_ownership.Enabled || context.Request.Headers.ContainsKey(ForwardedHeader)) return [];
+        var owners = _ownership.RemoteHubs.Select(h => h.HttpUrl).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+        var answers = await Task.WhenAll(owners.Select(async url =>
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, url + path) { Version = HttpVersion.Version11 };
+            foreach (string header in new[] { "Authorization", Security.SchedulerSecurity.ApiKeyHeader })
+            {
+                if (context.Request.Headers.TryGetValue(header, out var value)) request.Headers.TryAddWithoutValidation(header, (IEnumerable<string?>)value);
+            }
+
+            request.Headers.TryAddWithoutValidation(ForwardedHeader, _ownership.ReplicaId);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+            timeout.CancelAfter(TimeSpan.FromSeconds(3));
+            try
+            {
+                using var response = await _client.SendAsync(request, timeout.Token);
+                if (!response.IsSuccessStatusCode) return default;
+                return await System.Text.Json.JsonSerializer.DeserializeAsync<T>(
+                    await response.Content.ReadAsStreamAsync(timeout.Token), ApiJson.Options, timeout.Token);
+            }
+            catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or System.Text.Json.JsonException)
+            {
+                return default;
+            }
+        }));
+        return answers.Where(a => a is not null).Select(a => a!).ToList();
+    }
+
     /// <summary>Forwards calls for hubs owned elsewhere; everything else goes on to this replica's handlers.</summary>
     public async Task InvokeAsync(HttpContext context, RequestDelegate next)
     {

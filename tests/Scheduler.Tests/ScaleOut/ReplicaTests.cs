@@ -54,6 +54,16 @@ public sealed class ReplicaTests(ITestOutputHelper output)
             using var response = await http.GetAsync($"http://127.0.0.1:{replica.HttpPort}/api/v1/taskhubs/default/orchestrations/seq-0000");
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             Assert.Contains("\"Completed\"", await response.Content.ReadAsStringAsync());
+
+            // Lists across hubs (the dashboard's hub picker, the autoscaling signal) include the hubs other replicas own.
+            using var list = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync($"http://127.0.0.1:{replica.HttpPort}/api/v1/taskhubs"));
+            var hub = Assert.Single(list.RootElement.EnumerateArray());
+            Assert.Equal("default", hub.GetProperty("name").GetString());
+            Assert.Equal(Sequences, hub.GetProperty("instanceCount").GetInt32());
+            using var info = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync($"http://127.0.0.1:{replica.HttpPort}/api/v1"));
+            Assert.Equal(["default"], info.RootElement.GetProperty("taskHubs").EnumerateArray().Select(e => e.GetString()));
+            using var scale = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync($"http://127.0.0.1:{replica.HttpPort}/api/v1/scale"));
+            Assert.Equal("default", Assert.Single(scale.RootElement.GetProperty("taskHubs").EnumerateArray()).GetProperty("taskHub").GetString());
         }
 
         await AssertNoDuplicateSchedulingAsync(redis, Sequences);
