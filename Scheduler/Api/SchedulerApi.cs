@@ -50,9 +50,14 @@ public static class SchedulerApi
             .RequirePermission(Permission.Read);
 
         // Replicas on one Redis: which replica this is and which task hubs each one owns, as this replica knows it.
-        api.MapGet("/scaleout", (ScaleOut.HubOwnership o) => Json(new ScaleOutView(
-                o.Enabled, o.ReplicaId, o.Healthy, o.LiveReplicas, o.FairShare, o.OwnedHubs.ToList(),
-                new SortedDictionary<string, string>(o.Owners.ToDictionary(), StringComparer.OrdinalIgnoreCase))))
+        // Only hubs the caller may read are named.
+        api.MapGet("/scaleout", (HttpContext http, AccessControl access, ScaleOut.HubOwnership o) =>
+            {
+                bool Readable(string hub) => access.IsAllowed(http.User, Permission.Read, hub);
+                return Json(new ScaleOutView(
+                    o.Enabled, o.ReplicaId, o.Healthy, o.LiveReplicas, o.FairShare, o.OwnedHubs.Where(Readable).ToList(),
+                    new SortedDictionary<string, string>(o.Owners.Where(e => Readable(e.Key)).ToDictionary(), StringComparer.OrdinalIgnoreCase)));
+            })
             .RequirePermission(Permission.Read);
 
         var hub = api.MapGroup("/taskhubs/{hub}").RequirePermission(Permission.Read, Hub);

@@ -56,6 +56,9 @@ public sealed class HubOwnership(
     readonly ConcurrentDictionary<string, int> _freeRounds = new(StringComparer.OrdinalIgnoreCase);
     readonly ConcurrentDictionary<string, byte> _requested = new(StringComparer.OrdinalIgnoreCase);
 
+    static readonly TimeSpan ClaimInterval = TimeSpan.FromMilliseconds(200);
+    readonly ConcurrentDictionary<string, long> _lastClaim = new(StringComparer.OrdinalIgnoreCase);
+
     // Hubs this replica is handing over (and when it gave them up): not taken back by a call's claim meanwhile.
     readonly ConcurrentDictionary<string, long> _handedOver = new(StringComparer.OrdinalIgnoreCase);
     readonly SemaphoreSlim _claims = new(1, 1);
@@ -109,6 +112,9 @@ public sealed class HubOwnership(
         {
             var route = Route(hub);
             if (route.Kind == HubRouteKind.Local) return route;
+            // Many calls waiting for one hub's new owner ask the store once per interval, not once each.
+            if (_lastClaim.TryGetValue(hub, out long last) && Elapsed(last) < ClaimInterval) return route;
+            _lastClaim[hub] = Stopwatch.GetTimestamp();
             _requested.TryAdd(hub, 0);
             // A hub just handed over goes to a replica with fewer hubs first (the next round settles it otherwise).
             bool take = !_handedOver.TryGetValue(hub, out long since) || Elapsed(since) > _scale.RenewInterval * 2;

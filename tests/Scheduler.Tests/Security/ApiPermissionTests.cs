@@ -60,6 +60,13 @@ public sealed class ApiPermissionTests(AuthSchedulerFixture fixture)
             Assert.Equal(["a"], names);
         }
 
+        Assert.Equal(HttpStatusCode.Unauthorized, (await Send(HttpMethod.Get, "/api/v1/scaleout", null)).StatusCode);
+        using (var scaleOut = await Send(HttpMethod.Get, "/api/v1/scaleout", reader))
+        {
+            Assert.Equal(HttpStatusCode.OK, scaleOut.StatusCode);
+            Assert.False(JsonDocument.Parse(await scaleOut.Content.ReadAsStringAsync()).RootElement.GetProperty("enabled").GetBoolean());
+        }
+
         using (var info = await Send(HttpMethod.Get, "/api/v1/", contributor))
         {
             var root = JsonDocument.Parse(await info.Content.ReadAsStringAsync()).RootElement;
