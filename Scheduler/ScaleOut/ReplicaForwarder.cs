@@ -142,6 +142,9 @@ public sealed class ReplicaForwarder
             route = forwarded
                 ? await _ownership.WaitForNewRouteAsync(hub, route, TimeSpan.FromSeconds(2), context.RequestAborted)
                 : await _ownership.ClaimAsync(hub, context.RequestAborted);
+            // No owner for now (the hub is being handed over, or its owner's lease is running out): wait for the next.
+            if (!forwarded && route.Kind == HubRouteKind.Unknown)
+                route = await _ownership.WaitForNewRouteAsync(hub, route, _takeover, context.RequestAborted);
             if (route.Kind == HubRouteKind.Local) { await ServeHereAsync(context, next, hub); return; }
             if (forwarded || route.Kind == HubRouteKind.Unknown)
             {
