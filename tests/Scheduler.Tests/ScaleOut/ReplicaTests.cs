@@ -247,6 +247,33 @@ public sealed class ReplicaTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task DynamicHub_IsClaimedOnItsFirstCall_AndServedThroughEitherReplica()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        await using var cluster = await ReplicaSet.StartAsync(output, redis, [.. LeaseSettings, "--DTS_USE_DYNAMIC_TASK_HUBS=true"]);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(20) };
+
+        // A hub nobody has used yet: its first call (through the second replica) makes one replica its owner.
+        using (var start = await http.PostAsync($"http://127.0.0.1:{cluster.Second.HttpPort}/api/v1/taskhubs/fresh/orchestrations",
+                   JsonContent("""{"name":"Anything","instanceId":"first"}""")))
+        {
+            Assert.True(start.IsSuccessStatusCode, $"{(int)start.StatusCode} {await start.Content.ReadAsStringAsync()}");
+        }
+
+        var owners = new[] { await ViewAsync(http, cluster.First), await ViewAsync(http, cluster.Second) };
+        Assert.Single(owners, v => v.OwnedHubs.Contains("fresh", StringComparer.OrdinalIgnoreCase));
+        foreach (var replica in new[] { cluster.First, cluster.Second })
+        {
+            using var get = await http.GetAsync($"http://127.0.0.1:{replica.HttpPort}/api/v1/taskhubs/fresh/orchestrations/first");
+            Assert.Equal(HttpStatusCode.OK, get.StatusCode);
+        }
+
+        // An invalid name is refused by whichever replica gets it, as by a single scheduler.
+        using var invalid = await http.GetAsync($"http://127.0.0.1:{cluster.First.HttpPort}/api/v1/taskhubs/no%20spaces/orchestrations");
+        Assert.True((int)invalid.StatusCode is >= 400 and < 500, $"{(int)invalid.StatusCode}");
+    }
+
     sealed record ScaleOutView(string ReplicaId, List<string> OwnedHubs);
 
     static async Task<ScaleOutView> ViewAsync(HttpClient http, SchedulerProcess replica)
