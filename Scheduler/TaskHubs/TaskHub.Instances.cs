@@ -56,6 +56,8 @@ public sealed partial class TaskHub
                 return instance.ToState(includePayloads);
             }
 
+            // A hub object that stopped because another replica owns the hub now never signals new waiters.
+            if (_fencedReason is not null) throw MovedError();
             waiter = new Waiter(untilCompletion);
             if (!_waiters.TryGetValue(instanceId, out var list)) _waiters[instanceId] = list = new List<Waiter>(1);
             list.Add(waiter);
