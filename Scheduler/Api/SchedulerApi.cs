@@ -316,7 +316,7 @@ public static class SchedulerApi
         var h = Find(hubs, hub);
         var instanceId = Id(context, id);
         int limit = ApiRequests.Int(context.Request, "payloadLimit", ApiRequests.DefaultPayloadLimit, 0, ApiRequests.MaxPayloadLimit);
-        var state = await h.GetStateAsync(instanceId, includePayloads: true) ?? throw Errors.InstanceNotFound(instanceId);
+        var state = await h.GetCommittedStateAsync(instanceId, includePayloads: true) ?? throw Errors.InstanceNotFound(instanceId);
         return Json(HistoryViews.ToDetail(state, Now, limit));
     }
 

@@ -52,9 +52,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
     {
         var hub = await hubs.ResolveAsync(context);
         Errors.ValidateInstanceId(request.InstanceId);
-        var state = await hub.GetStateAsync(request.InstanceId, request.GetInputsAndOutputs, context.CancellationToken);
-        // Only durable state is shown: a status seen here survives a crash of the scheduler.
-        await hub.FlushAsync();
+        var state = await hub.GetCommittedStateAsync(request.InstanceId, request.GetInputsAndOutputs, context.CancellationToken);
         return (state is null ? new GetInstanceResponse { Exists = false } : new GetInstanceResponse { Exists = true, OrchestrationState = state });
     }
 
@@ -71,8 +69,6 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         try
         {
             var state = await hub.WaitAsync(request.InstanceId, untilCompletion, request.GetInputsAndOutputs, context.CancellationToken);
-            // The change the caller waited for is answered once it is durable (it may be in the batch being written).
-            await hub.FlushAsync();
             return new GetInstanceResponse { Exists = true, OrchestrationState = state };
         }
         catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)

@@ -115,14 +115,13 @@ public sealed class ReplicaForwarder
         }
         catch (Storage.StoreUnavailableException) when (!context.Response.HasStarted)
         {
-            bool grpc = context.Request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true;
-            await RefuseAsync(context, grpc, "the store that records which scheduler replica owns each task hub cannot be reached; retry");
+            await RefuseAsync(context, IsGrpc(context.Request), "the store that records which scheduler replica owns each task hub cannot be reached; retry");
         }
     }
 
     async Task RouteAsync(HttpContext context, RequestDelegate next)
     {
-        bool grpc = context.Request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true;
+        bool grpc = IsGrpc(context.Request);
         string? hub = grpc ? GrpcHub(context) : ApiHub(context.Request.Path);
         if (hub is null || !_hubs.Serves(hub)) { await next(context); return; }
 
@@ -318,6 +317,8 @@ public sealed class ReplicaForwarder
         await Results.Problem(statusCode: httpStatus, title: "Task hub unavailable", detail: message)
             .ExecuteAsync(context);
     }
+
+    static bool IsGrpc(HttpRequest request) => request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true;
 
     static string GrpcHub(HttpContext context) =>
         context.Request.Headers.TryGetValue("taskhub", out var value) && value.Count > 0 && !string.IsNullOrEmpty(value[0])

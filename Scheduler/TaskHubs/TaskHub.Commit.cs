@@ -130,8 +130,6 @@ public sealed partial class TaskHub
     /// <summary>Called once when the hub is fenced, so its owner can drop it.</summary>
     public Action<TaskHub>? Fenced { get; set; }
 
-    public bool IsFenced => _fencedReason is not null;
-
     RpcException MovedError() => new(new Status(StatusCode.Unavailable,
         $"task hub '{Name}' moved to another scheduler replica ({_fencedReason}); retry"));
 

@@ -43,8 +43,29 @@ public sealed partial class TaskHub
         }
     }
 
-    /// <summary>Waits until the instance has started (or finished). Instances that do not exist yet are awaited too.</summary>
+    /// <summary>
+    /// An instance's state as a client may be shown it: once the change that produced it is durable, so a status seen
+    /// here survives a crash of the scheduler (it may be in the batch being written).
+    /// </summary>
+    public async ValueTask<OrchestrationState?> GetCommittedStateAsync(string instanceId, bool includePayloads, CancellationToken cancellationToken = default)
+    {
+        var state = await GetStateAsync(instanceId, includePayloads, cancellationToken).ConfigureAwait(false);
+        await FlushAsync().ConfigureAwait(false);
+        return state;
+    }
+
+    /// <summary>
+    /// Waits until the instance has started (or finished), and answers once that state is durable. Instances that do
+    /// not exist yet are awaited too.
+    /// </summary>
     public async Task<OrchestrationState> WaitAsync(string instanceId, bool untilCompletion, bool includePayloads, CancellationToken cancellationToken)
+    {
+        var state = await WaitForStateAsync(instanceId, untilCompletion, includePayloads, cancellationToken).ConfigureAwait(false);
+        await FlushAsync().ConfigureAwait(false);
+        return state;
+    }
+
+    async Task<OrchestrationState> WaitForStateAsync(string instanceId, bool untilCompletion, bool includePayloads, CancellationToken cancellationToken)
     {
         if (await FinishedInStoreAsync(instanceId, includePayloads, cancellationToken).ConfigureAwait(false) is { } finished) return finished;
         Waiter waiter;

@@ -109,10 +109,10 @@ public sealed class TaskHubRegistry(SchedulerOptions options, TimeProvider time,
 
     public TaskHub? Find(string name) => _hubs.TryGetValue(name, out var hub) ? hub : null;
 
-    async Task<TaskHub> OpenAsync(string name, CancellationToken cancellationToken)
+    async Task<TaskHub> OpenAsync(string name, ITaskHubStore store, CancellationToken cancellationToken)
     {
-        var hub = new TaskHub(name, options, time, loggers.CreateLogger<TaskHub>());
-        await hub.OpenAsync(stores.Open(name), cancellationToken);
+        var hub = new TaskHub(name, options, time, loggers.CreateLogger<TaskHub>()) { Fenced = h => HubFenced?.Invoke(h.Name) };
+        await hub.OpenAsync(store, cancellationToken);
         _hubs[name] = hub;
         return hub;
     }
@@ -130,15 +130,7 @@ public sealed class TaskHubRegistry(SchedulerOptions options, TimeProvider time,
     /// <summary>Opens a hub whose lease this replica just took; its commits are conditioned on the lease.</summary>
     public async Task<TaskHub> OpenLeasedAsync(string name, HubLease lease, CancellationToken cancellationToken)
     {
-        var leases = (IHubLeases)stores;
-        var opening = new Lazy<Task<TaskHub>>(async () =>
-        {
-            var hub = new TaskHub(name, options, time, loggers.CreateLogger<TaskHub>());
-            hub.Fenced = h => HubFenced?.Invoke(h.Name);
-            await hub.OpenAsync(leases.OpenFenced(name, lease), cancellationToken);
-            _hubs[name] = hub;
-            return hub;
-        });
+        var opening = new Lazy<Task<TaskHub>>(() => OpenAsync(name, ((IHubLeases)stores).OpenFenced(name, lease), cancellationToken));
         _opening[name] = opening;
         try
         {
@@ -196,7 +188,7 @@ public sealed class TaskHubRegistry(SchedulerOptions options, TimeProvider time,
     /// <remarks>Concurrent first calls share one opening, so they all see the same hub.</remarks>
     Task<TaskHub> GetOrCreateAsync(string name)
     {
-        var opening = _opening.GetOrAdd(name, n => new Lazy<Task<TaskHub>>(() => OpenAsync(n, CancellationToken.None)));
+        var opening = _opening.GetOrAdd(name, n => new Lazy<Task<TaskHub>>(() => OpenAsync(n, stores.Open(n), CancellationToken.None)));
         var task = opening.Value;
         if (!task.IsFaulted) return task;
         // An earlier attempt failed (store unavailable): the next call tries again rather than failing forever.

@@ -61,16 +61,9 @@ public sealed class RedisStoreProvider : IStoreProvider, IHubLeases, IAsyncDispo
     /// <summary>Hubs that have data in Redis (lower-case names), e.g. dynamic hubs to recover at start.</summary>
     public async Task<IReadOnlyList<string>> ListTaskHubsAsync(CancellationToken cancellationToken)
     {
-        var db = await DatabaseAsync(cancellationToken);
-        try
-        {
-            var members = await db.SetMembersAsync(HubsKey).WaitAsync(cancellationToken);
-            return members.Select(m => m.ToString()).Order(StringComparer.Ordinal).ToList();
-        }
-        catch (Exception ex) when (RedisStore.IsUnavailable(ex))
-        {
-            throw new StoreUnavailableException($"Redis at {Endpoint} cannot be reached: {ex.Message}", ex);
-        }
+        var db = await AvailableDatabaseAsync(cancellationToken);
+        var members = await Guard(() => db.SetMembersAsync(HubsKey).WaitAsync(cancellationToken), "listing the task hubs");
+        return members.Select(m => m.ToString()).Order(StringComparer.Ordinal).ToList();
     }
 
     internal async Task<IDatabase> DatabaseAsync(CancellationToken cancellationToken)
@@ -151,7 +144,7 @@ public sealed class RedisStoreProvider : IStoreProvider, IHubLeases, IAsyncDispo
 
     public async Task<HubLease?> TryAcquireAsync(string hub, string replicaId, string endpoints, TimeSpan duration, bool take, CancellationToken cancellationToken)
     {
-        var db = await LeaseDatabaseAsync(cancellationToken);
+        var db = await AvailableDatabaseAsync(cancellationToken);
         var result = await Guard(() => db.ScriptEvaluateAsync(AcquireScript, new
         {
             lease = LeaseKey(hub),
@@ -166,7 +159,7 @@ public sealed class RedisStoreProvider : IStoreProvider, IHubLeases, IAsyncDispo
 
     public async Task<bool> RenewAsync(string hub, HubLease lease, TimeSpan duration, CancellationToken cancellationToken)
     {
-        var db = await LeaseDatabaseAsync(cancellationToken);
+        var db = await AvailableDatabaseAsync(cancellationToken);
         var result = await Guard(() => db.ScriptEvaluateAsync(RenewScript, new
         {
             lease = LeaseKey(hub),
@@ -178,14 +171,14 @@ public sealed class RedisStoreProvider : IStoreProvider, IHubLeases, IAsyncDispo
 
     public async Task ReleaseAsync(string hub, HubLease lease, CancellationToken cancellationToken)
     {
-        var db = await LeaseDatabaseAsync(cancellationToken);
+        var db = await AvailableDatabaseAsync(cancellationToken);
         await Guard(() => db.ScriptEvaluateAsync(ReleaseScript, new { lease = LeaseKey(hub), value = lease.Value }),
             $"releasing the lease of task hub '{hub}'");
     }
 
     public async Task<int> HeartbeatAsync(string replicaId, TimeSpan window, CancellationToken cancellationToken)
     {
-        var db = await LeaseDatabaseAsync(cancellationToken);
+        var db = await AvailableDatabaseAsync(cancellationToken);
         long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         return await Guard(async () =>
         {
@@ -199,7 +192,8 @@ public sealed class RedisStoreProvider : IStoreProvider, IHubLeases, IAsyncDispo
 
     public ITaskHubStore OpenFenced(string hub, HubLease lease) => new RedisStore(this, hub.ToLowerInvariant(), lease.Value);
 
-    async Task<IDatabase> LeaseDatabaseAsync(CancellationToken cancellationToken)
+    /// <summary>The database, or <see cref="StoreUnavailableException"/> while Redis cannot be reached.</summary>
+    async Task<IDatabase> AvailableDatabaseAsync(CancellationToken cancellationToken)
     {
         try
         {
@@ -211,6 +205,7 @@ public sealed class RedisStoreProvider : IStoreProvider, IHubLeases, IAsyncDispo
         }
     }
 
+    /// <summary>Runs a call, turning connection failures into <see cref="StoreUnavailableException"/> naming <paramref name="what"/>.</summary>
     async Task<T> Guard<T>(Func<Task<T>> call, string what)
     {
         try

@@ -356,7 +356,7 @@ sealed class ReplicaSet : IAsyncDisposable
     {
         var folder = new TempFolder("replicas");
         Directory.CreateDirectory(folder.Path);
-        string[] all = ["--Scheduler:Store=redis", $"--ConnectionStrings:store={redis.ConnectionString}", "--Logging:LogLevel:DurableTask=Information", .. settings];
+        string[] all = [.. SchedulerProcess.StoreSettings(redis, folder.Path), "--Logging:LogLevel:DurableTask=Information", .. settings];
         var first = new SchedulerProcess(output, folder.Path, all);
         var second = new SchedulerProcess(output, folder.Path, all);
         await first.StartAsync();

@@ -28,10 +28,8 @@ public sealed class LargeHubTests(ITestOutputHelper output)
         using var work = new TempFolder("largehub");
         Directory.CreateDirectory(work.Path);
         await using var redis = store == "redis" ? await RedisServer.StartAsync() : null;
-        string[] settings = store == "redis"
-            ? ["--Scheduler:Store=redis", $"--ConnectionStrings:store={redis!.ConnectionString}", $"--Scheduler:MaxFinishedInstancesInMemory={Cap}"]
-            : ["--Scheduler:Store=sqlite", $"--Scheduler:DataPath={work.Path}", $"--Scheduler:MaxFinishedInstancesInMemory={Cap}"];
-        await using var scheduler = new SchedulerProcess(output, work.Path, settings);
+        await using var scheduler = new SchedulerProcess(output, work.Path,
+            [.. SchedulerProcess.StoreSettings(redis, work.Path), $"--Scheduler:MaxFinishedInstancesInMemory={Cap}"]);
         await scheduler.StartAsync();
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{scheduler.HttpPort}/") };
 
