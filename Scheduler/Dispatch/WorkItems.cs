@@ -95,7 +95,7 @@ public sealed class WorkerConnection
 
     public Dictionary<string, Lease> Leases { get; } = new();
 
-    public Channel<WorkItem> Outbox { get; } = Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleReader = true });
+    public Channel<OutboundWorkItem> Outbox { get; } = Channel.CreateUnbounded<OutboundWorkItem>(new UnboundedChannelOptions { SingleReader = true });
 
     public bool HasOrchestrationCapacity => !Closed && InFlightOrchestrations < MaxOrchestrations;
     public bool HasActivityCapacity => !Closed && InFlightActivities < MaxActivities;

@@ -76,9 +76,26 @@ public sealed class Instance
     /// <summary>A copy of the history that leaves a packed history packed.</summary>
     public List<HistoryEvent> CopyHistory() => _history is not null ? new List<HistoryEvent>(_history) : Unpack(_packedHistory);
 
+    EncodedHistory? _encoded;
+
+    /// <summary>
+    /// <see cref="History"/> in wire form, encoded as it grows, for work items and the store. A finished instance
+    /// drops it when its history is packed.
+    /// </summary>
+    public EncodedHistory Encoded
+    {
+        get
+        {
+            var encoded = _encoded ??= new EncodedHistory();
+            encoded.Sync(History);
+            return encoded;
+        }
+    }
+
     /// <summary>Serializes the history of a finished instance to save memory.</summary>
     public void PackHistory()
     {
+        _encoded = null;
         if (_history is null) return;
         var chunk = new HistoryChunk();
         chunk.Events.AddRange(_history);
@@ -92,8 +109,8 @@ public sealed class Instance
     /// <summary>Messages delivered but not yet processed by an episode, in arrival order.</summary>
     public List<HistoryEvent> Inbox { get; } = new();
 
-    /// <summary>Approximate serialized size of <see cref="History"/>, to decide on history streaming.</summary>
-    public long HistoryBytes { get; set; }
+    /// <summary>Serialized size of <see cref="History"/> (as past events), to decide on history streaming.</summary>
+    public long HistoryBytes => Encoded.PastEvents.Length;
 
     /// <summary>The in-flight orchestrator work item, if any. At most one per instance.</summary>
     public Dispatch.OrchestrationLease? Lease { get; set; }

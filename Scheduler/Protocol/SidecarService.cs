@@ -1,3 +1,4 @@
+using DurableTask.Scheduler.Dispatch;
 using DurableTask.Scheduler.Entities;
 using DurableTask.Scheduler.Hosting;
 using DurableTask.Scheduler.TaskHubs;
@@ -16,7 +17,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
 {
     static readonly Empty EmptyResponse = new();
     static readonly CompleteTaskResponse CompleteResponse = new();
-    static readonly WorkItem HealthPingItem = new() { HealthPing = new HealthPing() };
+    static readonly OutboundWorkItem HealthPingItem = new(new WorkItem { HealthPing = new HealthPing() });
     static readonly WriteOptions Buffered = new(WriteFlags.BufferHint);
 
     int Limit => options.MaxPayloadBytes;
@@ -237,7 +238,11 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         if (chunk.Events.Count > 0 || history.Count == 0) await responseStream.WriteAsync(chunk, context.CancellationToken);
     }
 
-    public override async Task GetWorkItems(GetWorkItemsRequest request, IServerStreamWriter<WorkItem> responseStream, ServerCallContext context)
+    /// <summary>
+    /// <c>GetWorkItems</c>, bound with a response marshaller that writes orchestrator work items with their past
+    /// events already encoded (<see cref="OutboundWorkItem"/>); on the wire the messages are plain <c>WorkItem</c>s.
+    /// </summary>
+    public async Task StreamWorkItems(GetWorkItemsRequest request, IServerStreamWriter<OutboundWorkItem> responseStream, ServerCallContext context)
     {
         var hub = await hubs.ResolveAsync(context);
         ValidateConcurrency(request.MaxConcurrentOrchestrationWorkItems, "maxConcurrentOrchestrationWorkItems");

@@ -1,7 +1,10 @@
 using System.Reflection;
+using DurableTask.Scheduler.Dispatch;
+using DurableTask.Scheduler.Protocol;
 using Grpc.AspNetCore.Server.Model;
 using Grpc.Core;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.DurableTask.Protobuf;
 
 namespace DurableTask.Scheduler.Security;
 
@@ -40,8 +43,19 @@ sealed class StrictMessageServiceMethodProvider<TService> : IServiceMethodProvid
         public override void AddMethod<TRequest, TResponse>(Method<TRequest, TResponse> method, UnaryServerMethod<TRequest, TResponse>? handler) =>
             context.AddUnaryMethod(Strict(method), Metadata(method, out var info), info.CreateDelegate<UnaryServerMethod<TService, TRequest, TResponse>>());
 
-        public override void AddMethod<TRequest, TResponse>(Method<TRequest, TResponse> method, ServerStreamingServerMethod<TRequest, TResponse>? handler) =>
+        public override void AddMethod<TRequest, TResponse>(Method<TRequest, TResponse> method, ServerStreamingServerMethod<TRequest, TResponse>? handler)
+        {
+            if (typeof(TService) == typeof(SidecarService) && method.Name == nameof(SidecarService.GetWorkItems) && typeof(TRequest) == typeof(GetWorkItemsRequest))
+            {
+                // Work items go out through their own marshaller (past events already encoded); same wire messages.
+                var workItems = new Method<TRequest, OutboundWorkItem>(method.Type, method.ServiceName, method.Name, Strict(method).RequestMarshaller, OutboundWorkItem.Marshaller);
+                context.AddServerStreamingMethod(workItems, Metadata(method, out _),
+                    (service, request, stream, call) => ((SidecarService)(object)service).StreamWorkItems((GetWorkItemsRequest)(object)request, stream, call));
+                return;
+            }
+
             context.AddServerStreamingMethod(Strict(method), Metadata(method, out var info), info.CreateDelegate<ServerStreamingServerMethod<TService, TRequest, TResponse>>());
+        }
 
         public override void AddMethod<TRequest, TResponse>(Method<TRequest, TResponse> method, ClientStreamingServerMethod<TRequest, TResponse>? handler) =>
             context.AddClientStreamingMethod(Strict(method), Metadata(method, out var info), info.CreateDelegate<ClientStreamingServerMethod<TService, TRequest, TResponse>>());

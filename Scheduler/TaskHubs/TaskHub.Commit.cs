@@ -317,7 +317,9 @@ public sealed partial class TaskHub
         if (from < instance.History.Count)
         {
             append = new HistoryBlock { FormatVersion = RecordFormatVersion, Generation = instance.HistoryGeneration };
-            for (int i = from; i < instance.History.Count; i++) append.Events.Add(instance.History[i].ToByteString());
+            // The bytes encoded when the events were appended; they never change (EncodedHistory), so no copy here.
+            var encoded = instance.Encoded;
+            for (int i = from; i < instance.History.Count; i++) append.Events.Add(UnsafeByteOperations.UnsafeWrap(encoded.Event(i)));
         }
 
         bool indexed = instance.InStore && !replace;

@@ -212,14 +212,13 @@ public sealed partial class TaskHub
             ExecutionId = instance.ExecutionId,
             EntityParameters = EntityParameters,
         };
-        if (worker.SupportsHistoryStreaming && instance.HistoryBytes > _options.HistoryStreamingThresholdBytes)
-        {
+        // The past events go in the form they were encoded in when they were committed (EncodedHistory).
+        var encoded = instance.Encoded;
+        var pastEvents = ReadOnlyMemory<byte>.Empty;
+        if (worker.SupportsHistoryStreaming && encoded.PastEvents.Length > _options.HistoryStreamingThresholdBytes)
             request.RequiresHistoryStreaming = true;
-        }
         else
-        {
-            request.PastEvents.AddRange(instance.History);
-        }
+            pastEvents = encoded.PastEvents;
 
         request.NewEvents.Add(started);
         for (int i = 0; i < count; i++) request.NewEvents.Add(instance.Inbox[i]);
@@ -239,7 +238,7 @@ public sealed partial class TaskHub
         _leases.Add(lease.Token, lease);
         worker.Leases.Add(lease.Token, lease);
         worker.InFlightOrchestrations++;
-        worker.Outbox.Writer.TryWrite(new WorkItem { OrchestratorRequest = request, CompletionToken = lease.Token });
+        worker.Outbox.Writer.TryWrite(new OutboundWorkItem(request, pastEvents, lease.Token));
         SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "orchestrator"), new KeyValuePair<string, object?>("hub", Name));
         SchedulerTelemetry.TraceDispatch(Name, "orchestrator", instance.Name, instance.InstanceId, instance.ParentTraceContext);
     }
@@ -250,7 +249,7 @@ public sealed partial class TaskHub
         _leases.Add(lease.Token, lease);
         worker.Leases.Add(lease.Token, lease);
         worker.InFlightActivities++;
-        worker.Outbox.Writer.TryWrite(new WorkItem { ActivityRequest = task.Request, CompletionToken = lease.Token });
+        worker.Outbox.Writer.TryWrite(new OutboundWorkItem(new WorkItem { ActivityRequest = task.Request, CompletionToken = lease.Token }));
         SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "activity"), new KeyValuePair<string, object?>("hub", Name));
         SchedulerTelemetry.TraceDispatch(Name, "activity", task.Request.Name, task.InstanceId, task.Request.ParentTraceContext);
     }

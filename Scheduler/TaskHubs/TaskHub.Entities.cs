@@ -1,3 +1,4 @@
+using DurableTask.Scheduler.Dispatch;
 using DurableTask.Scheduler.Entities;
 using DurableTask.Scheduler.Hosting;
 using DurableTask.Scheduler.Orchestration;
@@ -327,7 +328,7 @@ public sealed partial class TaskHub
         _leases.Add(lease.Token, lease);
         worker.Leases.Add(lease.Token, lease);
         worker.InFlightEntities++;
-        worker.Outbox.Writer.TryWrite(new WorkItem { EntityRequestV2 = request, CompletionToken = lease.Token });
+        worker.Outbox.Writer.TryWrite(new OutboundWorkItem(new WorkItem { EntityRequestV2 = request, CompletionToken = lease.Token }));
         SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "entity"), new KeyValuePair<string, object?>("hub", Name));
     }
 

@@ -160,7 +160,8 @@ public sealed partial class TaskHub
     void Append(Instance instance, HistoryEvent e)
     {
         instance.History.Add(e);
-        instance.HistoryBytes += e.CalculateSize();
+        // Encoded now, once: the store's snapshot and every later work item reuse the bytes.
+        _ = instance.Encoded;
     }
 
     void ApplyEpisode(Instance instance, OrchestrationLease lease, string? customStatus, IList<OrchestratorAction> actions)
@@ -400,7 +401,6 @@ public sealed partial class TaskHub
         start.ExecutionStarted.Tags.Add(previous.Tags);
 
         instance.History = new List<HistoryEvent>();
-        instance.HistoryBytes = 0;
         instance.HistoryGeneration++;
         instance.ExecutionId = executionId;
         instance.Version = start.ExecutionStarted.Version;
@@ -417,7 +417,6 @@ public sealed partial class TaskHub
     {
         instance.Inbox.RemoveRange(0, Math.Min(lease.DispatchedCount, instance.Inbox.Count));
         instance.History = new List<HistoryEvent>(rewind.NewHistory.Count);
-        instance.HistoryBytes = 0;
         instance.HistoryGeneration++;
         foreach (var e in rewind.NewHistory) Append(instance, e);
 

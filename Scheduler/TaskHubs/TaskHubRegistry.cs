@@ -68,15 +68,14 @@ public sealed class TaskHubRegistry(SchedulerOptions options, TimeProvider time,
     /// <summary>Finds the hub a call addresses, or fails it with NotFound (InvalidArgument for a malformed name).</summary>
     public ValueTask<TaskHub> ResolveAsync(ServerCallContext context) => ResolveAsync(HubName(context));
 
-    /// <summary>The task hub a call names in its <c>taskhub</c> header; <c>default</c> without one.</summary>
+    /// <summary>
+    /// The task hub a call names in its <c>taskhub</c> header; <c>default</c> without one. Read from the HTTP request
+    /// headers: <see cref="ServerCallContext.RequestHeaders"/> would copy every header of every call into new metadata.
+    /// </summary>
     public static string HubName(ServerCallContext context)
     {
-        foreach (var entry in context.RequestHeaders)
-        {
-            if (string.Equals(entry.Key, "taskhub", StringComparison.OrdinalIgnoreCase) && !entry.IsBinary) return entry.Value;
-        }
-
-        return DefaultHubName;
+        var headers = context.GetHttpContext().Request.Headers;
+        return headers.TryGetValue("taskhub", out var values) && values.Count > 0 ? values[0] ?? "" : DefaultHubName;
     }
 
     public ValueTask<TaskHub> ResolveAsync(string name)
