@@ -27,12 +27,15 @@ public static class SchedulerHost
     {
         ServiceDefaultsExtensions.AddTelemetrySource(SchedulerTelemetry.Name);
         builder.AddServiceDefaults();
+        QuietRequestLogging(builder);
 
         var options = ReadOptions(builder.Configuration);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(sp => StoreFactory.Create(options, builder.Configuration, sp));
         builder.Services.AddSingleton<TaskHubRegistry>();
+        // Stateless: one instance serves every call instead of one built per call.
+        builder.Services.AddSingleton<SidecarService>();
         builder.Services.AddSingleton<SchedulerReadiness>();
         builder.Services.AddHostedService<SchedulerStartup>();
         builder.Services.AddSingleton<ScaleOut.HubOwnership>();
@@ -75,6 +78,21 @@ public static class SchedulerHost
             : !hubs.StoresHealthy || !ownership.Healthy ? Results.Text("Store unavailable", statusCode: StatusCodes.Status503ServiceUnavailable)
             : Results.Text("Healthy"));
         return app;
+    }
+
+    /// <summary>
+    /// Unless the configuration sets levels for <c>Microsoft.AspNetCore*</c> itself, ASP.NET Core logs warnings and
+    /// errors only, and its hosting layer nothing: at the framework's default level every gRPC call would write two
+    /// log lines, and with hosting logs on at any level each request starts a diagnostic activity of its own.
+    /// Traces still get their activities when a tracer listens (OTEL_EXPORTER_OTLP_ENDPOINT).
+    /// </summary>
+    static void QuietRequestLogging(WebApplicationBuilder builder)
+    {
+        bool configured = builder.Configuration.GetSection("Logging:LogLevel").GetChildren()
+            .Any(c => c.Key.StartsWith("Microsoft.AspNetCore", StringComparison.OrdinalIgnoreCase));
+        if (configured) return;
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
     }
 
     internal static SchedulerOptions ReadOptions(IConfiguration configuration)

@@ -284,25 +284,62 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         }
     }
 
-    public override async Task<CompleteTaskResponse> CompleteActivityTask(ActivityResponse request, ServerCallContext context)
+    public override Task<CompleteTaskResponse> CompleteActivityTask(ActivityResponse request, ServerCallContext context)
     {
-        var hub = await hubs.ResolveAsync(context);
+        var resolve = hubs.ResolveAsync(context);
+        if (!resolve.IsCompletedSuccessfully) return Slow(resolve, request);
+        var hub = resolve.Result;
         hub.EnsureWritable();
-        var violation = hub.CompleteActivity(request);
-        await hub.FlushAsync();
-        if (violation is not null) throw Errors.Invalid(violation);
-        return CompleteResponse;
+        return Completed(hub.CompleteActivity(request), hub.FlushAsync());
+
+        static async Task<CompleteTaskResponse> Slow(ValueTask<TaskHub> resolve, ActivityResponse request)
+        {
+            var hub = await resolve;
+            hub.EnsureWritable();
+            return await Completed(hub.CompleteActivity(request), hub.FlushAsync());
+        }
     }
 
-    public override async Task<CompleteTaskResponse> CompleteOrchestratorTask(OrchestratorResponse request, ServerCallContext context)
+    static readonly Task<CompleteTaskResponse> CompletedTask = Task.FromResult(CompleteResponse);
+
+    /// <summary>Answers a completion once it is durable; the common case (already durable, no violation) allocates nothing.</summary>
+    static Task<CompleteTaskResponse> Completed(string? violation, Task flush)
     {
-        var hub = await hubs.ResolveAsync(context);
+        if (flush.IsCompletedSuccessfully)
+            return violation is null ? CompletedTask : Task.FromException<CompleteTaskResponse>(Errors.Invalid(violation));
+        return Await(violation, flush);
+
+        static async Task<CompleteTaskResponse> Await(string? violation, Task flush)
+        {
+            await flush;
+            if (violation is not null) throw Errors.Invalid(violation);
+            return CompleteResponse;
+        }
+    }
+
+    public override Task<CompleteTaskResponse> CompleteOrchestratorTask(OrchestratorResponse request, ServerCallContext context)
+    {
+        var resolve = hubs.ResolveAsync(context);
+        if (!resolve.IsCompletedSuccessfully) return Slow(resolve, request, context.CancellationToken);
+        var hub = resolve.Result;
         hub.EnsureWritable();
-        await hub.PreloadAsync(request, context.CancellationToken);
-        var violation = hub.CompleteOrchestration(request);
-        await hub.FlushAsync();
-        if (violation is not null) throw Errors.Invalid(violation);
-        return CompleteResponse;
+        var preload = hub.PreloadAsync(request, context.CancellationToken);
+        if (!preload.IsCompletedSuccessfully) return Loaded(hub, preload, request);
+        return Completed(hub.CompleteOrchestration(request), hub.FlushAsync());
+
+        static async Task<CompleteTaskResponse> Slow(ValueTask<TaskHub> resolve, OrchestratorResponse request, CancellationToken cancellationToken)
+        {
+            var hub = await resolve;
+            hub.EnsureWritable();
+            await hub.PreloadAsync(request, cancellationToken);
+            return await Completed(hub.CompleteOrchestration(request), hub.FlushAsync());
+        }
+
+        static async Task<CompleteTaskResponse> Loaded(TaskHub hub, ValueTask preload, OrchestratorResponse request)
+        {
+            await preload;
+            return await Completed(hub.CompleteOrchestration(request), hub.FlushAsync());
+        }
     }
 
     public override async Task<AbandonActivityTaskResponse> AbandonTaskActivityWorkItem(AbandonActivityTaskRequest request, ServerCallContext context)

@@ -46,16 +46,15 @@ public static class SecurityExtensions
             k.Limits.MaxRequestBodySize = Math.Max(security.HttpBodyLimit(options), security.GrpcBodyLimit(options));
         });
 
+        // With authentication off there is nothing to authenticate: no handlers, and no authentication middleware
+        // doing per-request work for nothing (every caller is anonymous and may do everything).
+        if (!security.Enabled) return builder;
         var authentication = services.AddAuthentication(o =>
         {
-            if (security.Enabled)
-            {
-                o.DefaultScheme = SchedulerSecurity.SelectorScheme;
-                o.DefaultChallengeScheme = SchedulerSecurity.SelectorScheme;
-                o.DefaultForbidScheme = SchedulerSecurity.SelectorScheme;
-            }
+            o.DefaultScheme = SchedulerSecurity.SelectorScheme;
+            o.DefaultChallengeScheme = SchedulerSecurity.SelectorScheme;
+            o.DefaultForbidScheme = SchedulerSecurity.SelectorScheme;
         });
-        if (!security.Enabled) return builder;
 
         var modes = security.Modes;
         authentication.AddPolicyScheme(SchedulerSecurity.SelectorScheme, "JWT bearer token or API key", o =>
@@ -120,7 +119,7 @@ public static class SecurityExtensions
         });
 
         app.UseMiddleware<HttpSecurityMiddleware>();
-        app.UseAuthentication();
+        if (security.Enabled) app.UseAuthentication();
         app.UseAuthorization();
         return app;
     }

@@ -24,6 +24,8 @@ static class ReferenceBackend
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        // The scheduler's hosting default (SchedulerHost): no request logging, so no diagnostic activity per request.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
 
         // Same transport settings as our scheduler, so neither side wins on Kestrel or gRPC limits.
         builder.WebHost.ConfigureKestrel(k =>
