@@ -52,7 +52,7 @@ static class BenchmarkRunner
         }
 
         var backendLog = new OutputTail();
-        using var backendProcess = StartSelf(backendArgs, redirectStdin: true, ours ? null : SchedulerGc);
+        using var backendProcess = StartSelf(backendArgs, redirectStdin: true, ours ? null : SchedulerRuntime);
         var ready = new TaskCompletionSource<Ready.Backend>(TaskCreationOptions.RunContinuationsAsynchronously);
         backendProcess.OutputDataReceived += (_, e) =>
         {
@@ -160,10 +160,15 @@ static class BenchmarkRunner
     }
 
     /// <summary>
-    /// The garbage collector settings the scheduler ships with (Scheduler.csproj: server GC with one heap), given to
-    /// the reference's process too, so the comparison is like for like.
+    /// The runtime settings the scheduler ships with (Scheduler.csproj: server GC with one heap, no spinning in the
+    /// thread pool), given to the reference's process too, so the comparison is like for like.
     /// </summary>
-    static readonly Dictionary<string, string> SchedulerGc = new() { ["DOTNET_gcServer"] = "1", ["DOTNET_GCHeapCount"] = "1" };
+    static readonly Dictionary<string, string> SchedulerRuntime = new()
+    {
+        ["DOTNET_gcServer"] = "1",
+        ["DOTNET_GCHeapCount"] = "1",
+        ["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "0",
+    };
 
     static Process StartSelf(IEnumerable<string> args, bool redirectStdin, IReadOnlyDictionary<string, string>? environment = null)
     {
