@@ -5,57 +5,32 @@ namespace DurableTask.Scheduler.Orchestration;
 
 /// <summary>
 /// An instance's committed history in wire form: each event encoded once, as one <c>pastEvents</c> field of an
-/// <see cref="OrchestratorRequest"/> (tag, length, event), appended as the history grows. Every orchestrator work item
-/// carries the whole history, so a work item copies these bytes instead of walking and encoding the history's message
-/// tree again on every episode; the store writes the same event bytes.
+/// <see cref="OrchestratorRequest"/> (tag, length, event), appended as the history grows. It is what the instance
+/// keeps in memory: every orchestrator work item carries the whole history, so a work item copies these bytes instead
+/// of encoding the history's messages again on every episode, the store writes the same event bytes, and the garbage
+/// collector sees one array per instance instead of several objects per event.
 /// </summary>
 /// <remarks>
 /// Bytes once written never change: a reader may keep a slice while later events are appended (a full buffer is
-/// replaced by a larger copy, never written over), so slices are handed out without copying. A history list replaced
-/// as a whole (continue-as-new, rewind, unpacking) starts a new buffer.
+/// replaced by a larger copy, never written over), so slices are handed out without copying.
 /// </remarks>
 public sealed class EncodedHistory
 {
     const byte PastEventTag = (OrchestratorRequest.PastEventsFieldNumber << 3) | (byte)WireFormat.WireType.LengthDelimited;
 
-    List<HistoryEvent>? _source;
     byte[] _buffer = [];
     int _length;
 
-    /// <summary>Start and end of each event's own bytes (after its tag and length) in <see cref="_buffer"/>.</summary>
-    int[] _bounds = [];
-    int _count;
-
-    /// <summary>Encodes the events of <paramref name="history"/> not encoded yet; starts over for another list.</summary>
-    public void Sync(List<HistoryEvent> history)
-    {
-        if (!ReferenceEquals(history, _source) || history.Count < _count)
-        {
-            _source = history;
-            _buffer = [];
-            _bounds = [];
-            _length = 0;
-            _count = 0;
-        }
-
-        while (_count < history.Count) Add(history[_count]);
-    }
-
     /// <summary>Number of events encoded.</summary>
-    public int Count => _count;
+    public int Count { get; private set; }
+
+    /// <summary>The first <c>ExecutionStarted</c> event appended (the execution's start), if it is known.</summary>
+    public ExecutionStartedEvent? Start { get; private set; }
 
     /// <summary>Every encoded event as <c>pastEvents</c> fields, ready to follow the other fields of a request.</summary>
     public ReadOnlyMemory<byte> PastEvents => new(_buffer, 0, _length);
 
-    /// <summary>The bytes of event <paramref name="index"/> alone (a serialized <see cref="HistoryEvent"/>).</summary>
-    public ReadOnlyMemory<byte> Event(int index)
-    {
-        if ((uint)index >= (uint)_count) throw new ArgumentOutOfRangeException(nameof(index));
-        int start = _bounds[2 * index];
-        return new ReadOnlyMemory<byte>(_buffer, start, _bounds[2 * index + 1] - start);
-    }
-
-    void Add(HistoryEvent e)
+    public void Append(HistoryEvent e)
     {
         int size = e.CalculateSize();
         int header = 1 + CodedOutputStream.ComputeLengthSize(size);
@@ -64,18 +39,54 @@ public sealed class EncodedHistory
         span[0] = PastEventTag;
         WriteVarint(span[1..], (uint)size);
         e.WriteTo(span[header..]);
-
-        if (_bounds.Length < 2 * (_count + 1)) Array.Resize(ref _bounds, Math.Max(16, _bounds.Length * 2));
-        _bounds[2 * _count] = _length + header;
-        _bounds[2 * _count + 1] = _length + header + size;
         _length += header + size;
-        _count++;
+        Count++;
+        if (Start is null && e.EventTypeCase == HistoryEvent.EventTypeOneofCase.ExecutionStarted) Start = e.ExecutionStarted;
+    }
+
+    /// <summary>The bytes of each event from <paramref name="index"/> on, each a serialized <see cref="HistoryEvent"/>.</summary>
+    public IEnumerable<ReadOnlyMemory<byte>> EventsFrom(int index)
+    {
+        var buffer = _buffer;
+        int length = _length, position = 0;
+        for (int i = 0; position < length; i++)
+        {
+            position++; // the tag
+            int size = (int)ReadVarint(buffer, ref position);
+            if (i >= index) yield return new ReadOnlyMemory<byte>(buffer, position, size);
+            position += size;
+        }
+    }
+
+    /// <summary>The events as messages (a new list each time).</summary>
+    public List<HistoryEvent> Decode()
+    {
+        var events = new List<HistoryEvent>(Count);
+        if (_length > 0) events.AddRange(OrchestratorRequest.Parser.ParseFrom(PastEvents.Span).PastEvents);
+        if (Start is null)
+        {
+            foreach (var e in events)
+            {
+                if (e.EventTypeCase != HistoryEvent.EventTypeOneofCase.ExecutionStarted) continue;
+                Start = e.ExecutionStarted;
+                break;
+            }
+        }
+
+        return events;
+    }
+
+    /// <summary>For a history that will not grow: drops spare capacity and the start event (found again on decoding).</summary>
+    public void Compact()
+    {
+        if (_buffer.Length != _length) _buffer = _buffer.AsSpan(0, _length).ToArray();
+        Start = null;
     }
 
     void Reserve(int more)
     {
         if (_buffer.Length - _length >= more) return;
-        var larger = new byte[Math.Max(Math.Max(256, _buffer.Length * 2), _length + more)];
+        var larger = new byte[Math.Max(Math.Max(1024, _buffer.Length * 2), _length + more)];
         _buffer.AsSpan(0, _length).CopyTo(larger);
         _buffer = larger;
     }
@@ -92,5 +103,16 @@ public sealed class EncodedHistory
 
         destination[i++] = (byte)value;
         return i;
+    }
+
+    static uint ReadVarint(byte[] buffer, ref int position)
+    {
+        uint value = 0;
+        for (int shift = 0; ; shift += 7)
+        {
+            byte b = buffer[position++];
+            value |= (uint)(b & 0x7f) << shift;
+            if (b < 0x80) return value;
+        }
     }
 }

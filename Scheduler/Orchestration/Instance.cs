@@ -47,64 +47,76 @@ public sealed class Instance
     public MapField<string, string>? Tags { get; set; }
     public string? ParentInstanceId { get; set; }
 
-    List<HistoryEvent>? _history = new();
-    byte[]? _packedHistory;
+    /// <summary>The committed history, encoded: what the instance keeps (see <see cref="EncodedHistory"/>).</summary>
+    EncodedHistory _encoded = new();
+
+    /// <summary>The same history as messages, while someone asked for it; the source of the bytes until they catch up.</summary>
+    List<HistoryEvent>? _history;
 
     /// <summary>
-    /// Committed history of the current execution, oldest first. Events are never mutated once appended.
-    /// A finished instance keeps it packed (serialized), which takes a fraction of the memory; reading it unpacks it.
+    /// Committed history of the current execution, oldest first, as messages: decoded on first use and kept until
+    /// <see cref="ReleaseHistory"/>. Events are never mutated once appended. A new list replaces the history
+    /// (continue-as-new, rewind); events added to the list are encoded when the bytes are next read.
     /// </summary>
     public List<HistoryEvent> History
     {
-        get
-        {
-            if (_history is null)
-            {
-                _history = Unpack(_packedHistory);
-                _packedHistory = null;
-            }
-
-            return _history;
-        }
+        get => _history ??= _encoded.Decode();
         set
         {
             _history = value;
-            _packedHistory = null;
+            _encoded = new EncodedHistory();
         }
     }
 
-    /// <summary>A copy of the history that leaves a packed history packed.</summary>
-    public List<HistoryEvent> CopyHistory() => _history is not null ? new List<HistoryEvent>(_history) : Unpack(_packedHistory);
-
-    EncodedHistory? _encoded;
-
-    /// <summary>
-    /// <see cref="History"/> in wire form, encoded as it grows, for work items and the store. A finished instance
-    /// drops it when its history is packed.
-    /// </summary>
+    /// <summary><see cref="History"/> in wire form, for work items and the store.</summary>
     public EncodedHistory Encoded
     {
         get
         {
-            var encoded = _encoded ??= new EncodedHistory();
-            encoded.Sync(History);
-            return encoded;
+            if (_history is { } list && list.Count != _encoded.Count)
+            {
+                if (list.Count < _encoded.Count) _encoded = new EncodedHistory();
+                for (int i = _encoded.Count; i < list.Count; i++) _encoded.Append(list[i]);
+            }
+
+            return _encoded;
         }
     }
 
-    /// <summary>Serializes the history of a finished instance to save memory.</summary>
-    public void PackHistory()
+    /// <summary>Number of events in <see cref="History"/>, without decoding it.</summary>
+    public int HistoryCount => _history?.Count ?? _encoded.Count;
+
+    /// <summary>Appends a committed event (encoded now, once).</summary>
+    public void AppendHistory(HistoryEvent e)
     {
-        _encoded = null;
+        if (_history is not null)
+        {
+            _history.Add(e);
+            _ = Encoded;
+        }
+        else
+        {
+            _encoded.Append(e);
+        }
+    }
+
+    /// <summary>Drops the decoded messages; the history lives on as bytes.</summary>
+    public void ReleaseHistory()
+    {
         if (_history is null) return;
-        var chunk = new HistoryChunk();
-        chunk.Events.AddRange(_history);
-        _packedHistory = chunk.ToByteArray();
+        _ = Encoded;
         _history = null;
     }
 
-    static List<HistoryEvent> Unpack(byte[]? packed) =>
-        packed is null ? new List<HistoryEvent>() : new List<HistoryEvent>(HistoryChunk.Parser.ParseFrom(packed).Events);
+    /// <summary>A copy of the history that leaves an encoded history encoded.</summary>
+    public List<HistoryEvent> CopyHistory() => _history is not null ? new List<HistoryEvent>(_history) : _encoded.Decode();
+
+    /// <summary>For a finished instance: the history stays as compact bytes only.</summary>
+    public void PackHistory()
+    {
+        ReleaseHistory();
+        _encoded.Compact();
+    }
 
     /// <summary>Messages delivered but not yet processed by an episode, in arrival order.</summary>
     public List<HistoryEvent> Inbox { get; } = new();
@@ -157,15 +169,21 @@ public sealed class Instance
 
     public bool IsTerminal => Statuses.IsTerminal(Status);
 
-    public bool HasStarted => History.Count > 0;
+    public bool HasStarted => HistoryCount > 0;
 
     public ExecutionStartedEvent? StartEvent
     {
         get
         {
-            foreach (var e in History)
+            var encoded = Encoded;
+            if (encoded.Start is { } started) return started;
+            if (encoded.Count > 0)
             {
-                if (e.EventTypeCase == HistoryEvent.EventTypeOneofCase.ExecutionStarted) return e.ExecutionStarted;
+                // A compacted history forgot its start: decoding finds it again (without keeping the messages).
+                foreach (var e in _history ?? encoded.Decode())
+                {
+                    if (e.EventTypeCase == HistoryEvent.EventTypeOneofCase.ExecutionStarted) return e.ExecutionStarted;
+                }
             }
 
             foreach (var e in Inbox)

@@ -296,7 +296,7 @@ public sealed partial class TaskHub
             LastUpdatedAt = instance.LastUpdatedAt.Ticks,
             ReplayRequested = instance.ReplayRequested,
             HistoryGeneration = instance.HistoryGeneration,
-            HistoryEventCount = instance.History.Count,
+            HistoryEventCount = instance.HistoryCount,
         };
         if (instance.Version is not null) record.Version = instance.Version;
         if (instance.CompletedAt is { } completed) record.CompletedAt = completed.Ticks;
@@ -312,20 +312,20 @@ public sealed partial class TaskHub
         if (instance.TraceContext is not null) record.TraceContext = instance.TraceContext.ToByteString();
 
         bool replace = instance.PersistedGeneration != instance.HistoryGeneration;
-        int from = replace ? 0 : Math.Min(instance.PersistedHistoryCount, instance.History.Count);
+        var encoded = instance.Encoded;
+        int from = replace ? 0 : Math.Min(instance.PersistedHistoryCount, encoded.Count);
         HistoryBlock? append = null;
-        if (from < instance.History.Count)
+        if (from < encoded.Count)
         {
             append = new HistoryBlock { FormatVersion = RecordFormatVersion, Generation = instance.HistoryGeneration };
             // The bytes encoded when the events were appended; they never change (EncodedHistory), so no copy here.
-            var encoded = instance.Encoded;
-            for (int i = from; i < instance.History.Count; i++) append.Events.Add(UnsafeByteOperations.UnsafeWrap(encoded.Event(i)));
+            foreach (var bytes in encoded.EventsFrom(from)) append.Events.Add(UnsafeByteOperations.UnsafeWrap(bytes));
         }
 
         bool indexed = instance.InStore && !replace;
         instance.InStore = true;
         instance.PersistedGeneration = instance.HistoryGeneration;
-        instance.PersistedHistoryCount = instance.History.Count;
+        instance.PersistedHistoryCount = encoded.Count;
         if (instance.IsTerminal) instance.PackHistory();
         return new InstanceChange { Record = record, ReplaceHistory = replace, Append = append, IndexUnchanged = indexed };
     }

@@ -159,9 +159,7 @@ public sealed partial class TaskHub
 
     void Append(Instance instance, HistoryEvent e)
     {
-        instance.History.Add(e);
-        // Encoded now, once: the store's snapshot and every later work item reuse the bytes.
-        _ = instance.Encoded;
+        instance.AppendHistory(e);
     }
 
     void ApplyEpisode(Instance instance, OrchestrationLease lease, string? customStatus, IList<OrchestratorAction> actions)
@@ -294,10 +292,11 @@ public sealed partial class TaskHub
             {
                 TerminateChildren(instance, terminate.Input, now);
             }
-
-            // A durable store packs it once the commit has read the new events.
-            if (!_durable) instance.PackHistory();
         }
+
+        // The history stays as bytes only (the store's snapshot reads those too).
+        if (instance.IsTerminal) instance.PackHistory();
+        else instance.ReleaseHistory();
 
         instance.LastUpdatedAt = now;
         MarkDirty(instance);

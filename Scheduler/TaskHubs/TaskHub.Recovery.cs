@@ -104,7 +104,7 @@ public sealed partial class TaskHub
                 foreach (var bytes in block.Events) Append(instance, HistoryEvent.Parser.ParseFrom(bytes));
             }
 
-            instance.PersistedHistoryCount = instance.History.Count;
+            instance.PersistedHistoryCount = instance.HistoryCount;
             foreach (var bytes in r.Inbox) instance.Inbox.Add(HistoryEvent.Parser.ParseFrom(bytes));
             if (!r.DeferredStart.IsEmpty) instance.DeferredStart = HistoryEvent.Parser.ParseFrom(r.DeferredStart);
             return instance;
@@ -124,7 +124,7 @@ public sealed partial class TaskHub
             return;
         }
 
-        if (instance.History.Count == 0)
+        if (instance.HistoryCount == 0)
         {
             MakeReady(instance);
             return;
@@ -154,6 +154,7 @@ public sealed partial class TaskHub
             }
         }
 
+        instance.ReleaseHistory();
         MakeReady(instance);
     }
 

@@ -58,12 +58,18 @@ public class EncodedHistoryTests
         OrchestrationTraceContext = new P.OrchestrationTraceContext { SpanID = "0123456789abcdef" },
     };
 
+    static EncodedHistory Encode(IEnumerable<P.HistoryEvent> events)
+    {
+        var encoded = new EncodedHistory();
+        foreach (var e in events) encoded.Append(e);
+        return encoded;
+    }
+
     [Fact]
     public void AnOrchestratorWorkItem_ParsesAsTheWorkItemWithItsHistory()
     {
         var history = History();
-        var encoded = new EncodedHistory();
-        encoded.Sync(history);
+        var encoded = Encode(history);
 
         var sent = new OutboundWorkItem(Request("i-1"), encoded.PastEvents, "o.1.2");
         var expected = new P.WorkItem { OrchestratorRequest = Request("i-1"), CompletionToken = "o.1.2" };
@@ -79,27 +85,29 @@ public class EncodedHistoryTests
     public void EachEncodedEvent_IsThatEventsOwnSerialization()
     {
         var history = History();
-        var encoded = new EncodedHistory();
-        encoded.Sync(history);
+        var encoded = Encode(history);
 
         Assert.Equal(history.Count, encoded.Count);
-        for (int i = 0; i < history.Count; i++)
-            Assert.Equal(history[i], P.HistoryEvent.Parser.ParseFrom(encoded.Event(i).Span));
+        Assert.Equal(history, encoded.EventsFrom(0).Select(b => P.HistoryEvent.Parser.ParseFrom(b.Span)));
+        Assert.Equal(history.Skip(4), encoded.EventsFrom(4).Select(b => P.HistoryEvent.Parser.ParseFrom(b.Span)));
+        Assert.Empty(encoded.EventsFrom(history.Count));
+        Assert.Equal(history, encoded.Decode());
+        Assert.Equal("HelloCities", encoded.Start?.Name);
     }
 
     [Fact]
     public void EventsAppendedLater_LeaveBytesHandedOutEarlierUnchanged()
     {
         var history = History().Take(2).ToList();
-        var encoded = new EncodedHistory();
-        encoded.Sync(history);
+        var encoded = Encode(history);
         var before = encoded.PastEvents;
         byte[] copy = before.ToArray();
 
         // Enough events to outgrow the buffer several times.
-        foreach (var e in History()) history.Add(e);
-        for (int i = 0; i < 50; i++) history.Add(Event(100 + i, e => e.TimerFired = new P.TimerFiredEvent { TimerId = i, FireAt = Timestamp.FromDateTime(At) }));
-        encoded.Sync(history);
+        var more = History();
+        for (int i = 0; i < 50; i++) more.Add(Event(100 + i, e => e.TimerFired = new P.TimerFiredEvent { TimerId = i, FireAt = Timestamp.FromDateTime(At) }));
+        foreach (var e in more) encoded.Append(e);
+        history.AddRange(more);
 
         Assert.Equal(copy, before.ToArray());
         var request = P.OrchestratorRequest.Parser.ParseFrom(new OutboundWorkItem(new P.OrchestratorRequest { InstanceId = "i-1" }, encoded.PastEvents, "t")
@@ -108,19 +116,34 @@ public class EncodedHistoryTests
     }
 
     [Fact]
-    public void AReplacedHistory_IsEncodedAfresh()
+    public void AnInstance_KeepsItsHistoryAsBytes_AndDecodesItOnDemand()
     {
-        var encoded = new EncodedHistory();
-        var first = History();
-        encoded.Sync(first);
+        var instance = new Instance("i-1");
+        foreach (var e in History()) instance.AppendHistory(e);
+        Assert.Equal(6, instance.HistoryCount);
+        Assert.Equal("HelloCities", instance.StartEvent?.Name);
 
-        // Continue-as-new and rewind replace the list; its events are not a continuation of the old ones.
-        var second = History().Skip(1).Take(2).ToList();
-        encoded.Sync(second);
+        // Decoded on first use; events added to the list are encoded when the bytes are read next.
+        var decoded = instance.History;
+        Assert.Equal(History(), decoded);
+        decoded.Add(Event(9, e => e.EventRaised = new P.EventRaisedEvent { Name = "late" }));
+        Assert.Equal(7, instance.Encoded.Count);
+        instance.ReleaseHistory();
+        Assert.Equal(7, instance.HistoryCount);
+        Assert.Equal("late", instance.History[^1].EventRaised.Name);
 
-        Assert.Equal(2, encoded.Count);
-        var parsed = P.OrchestratorRequest.Parser.ParseFrom(encoded.PastEvents.ToArray());
-        Assert.Equal(second, parsed.PastEvents);
+        // Continue-as-new and rewind replace the list: the bytes follow the new list, not the old events.
+        var replaced = History().Skip(1).Take(2).ToList();
+        instance.History = replaced;
+        Assert.Equal(replaced, P.OrchestratorRequest.Parser.ParseFrom(instance.Encoded.PastEvents.Span).PastEvents);
+        instance.AppendHistory(Event(3, e => e.OrchestratorCompleted = new P.OrchestratorCompletedEvent()));
+        Assert.Equal(3, instance.Encoded.Count);
+
+        // A finished instance keeps compact bytes only; its start is found again by decoding them.
+        instance.PackHistory();
+        Assert.Equal(3, instance.HistoryCount);
+        Assert.Equal("HelloCities", instance.StartEvent?.Name);
+        Assert.Equal(History().Skip(1).Take(2).Append(Event(3, e => e.OrchestratorCompleted = new P.OrchestratorCompletedEvent())), instance.CopyHistory());
     }
 
     [Fact]
