@@ -29,8 +29,8 @@ public sealed partial class TaskHub
     long _epoch = 1;
     long _committedEpoch;
 
-    TaskCompletionSource _pendingCommit = NewCommitSignal();
-    TaskCompletionSource? _inFlightCommit;
+    CommitSignal _pendingCommit = new();
+    CommitSignal? _inFlightCommit;
     readonly SemaphoreSlim _commitRequested = new(0);
     bool _commitRequestPending;
     Task? _commitLoop;
@@ -38,7 +38,22 @@ public sealed partial class TaskHub
 
     public bool StoreHealthy => _storeHealthy;
 
-    static TaskCompletionSource NewCommitSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>
+    /// One batch's commit, completed once it is durable. Its callers share one wait bounded by the commit timeout, so
+    /// a batch costs one timer however many calls wait for it.
+    /// </summary>
+    sealed class CommitSignal
+    {
+        readonly TaskCompletionSource _source = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task? _bounded;
+
+        public Task Task => _source.Task;
+        public bool TrySetResult() => _source.TrySetResult();
+        public bool TrySetException(Exception error) => _source.TrySetException(error);
+
+        /// <summary>Called under the hub's lock.</summary>
+        public Task Bounded(Func<Task, Task> bound) => _bounded ??= bound(_source.Task);
+    }
 
     /// <summary>True when work readied in <paramref name="epoch"/> may be handed out (its batch is durable).</summary>
     bool IsCommitted(long epoch) => !_durable || epoch <= _committedEpoch;
@@ -90,16 +105,15 @@ public sealed partial class TaskHub
     public Task FlushAsync()
     {
         if (!_durable) return Task.CompletedTask;
-        Task wait;
         lock (_gate)
         {
-            if (HasPendingChanges) wait = _pendingCommit.Task;
-            else if (_inFlightCommit is { } inFlight) wait = inFlight.Task;
-            else return Task.CompletedTask;
+            var signal = HasPendingChanges ? _pendingCommit : _inFlightCommit;
+            if (signal is null) return Task.CompletedTask;
+            return signal.Task.IsCompleted ? signal.Task : signal.Bounded(_waitForCommit ??= WaitForCommit);
         }
-
-        return wait.IsCompleted ? wait : WaitForCommit(wait);
     }
+
+    Func<Task, Task>? _waitForCommit;
 
     async Task WaitForCommit(Task commit)
     {
@@ -139,8 +153,8 @@ public sealed partial class TaskHub
     /// </summary>
     public void Fence(string reason)
     {
-        TaskCompletionSource pending;
-        TaskCompletionSource? inFlight;
+        CommitSignal pending;
+        CommitSignal? inFlight;
         List<Waiter> waiters = new();
         lock (_gate)
         {
@@ -163,7 +177,7 @@ public sealed partial class TaskHub
         if (inFlight is not null) Observe(inFlight, error);
         Fenced?.Invoke(this);
 
-        static void Observe(TaskCompletionSource signal, Exception error)
+        static void Observe(CommitSignal signal, Exception error)
         {
             if (signal.TrySetException(error)) _ = signal.Task.Exception;
         }
@@ -186,7 +200,7 @@ public sealed partial class TaskHub
 
             CommitBatch batch;
             long epoch;
-            TaskCompletionSource signal;
+            CommitSignal signal;
             lock (_gate)
             {
                 _commitRequestPending = false;
@@ -194,7 +208,7 @@ public sealed partial class TaskHub
                 batch = BuildBatch();
                 epoch = _epoch++;
                 signal = _pendingCommit;
-                _pendingCommit = NewCommitSignal();
+                _pendingCommit = new CommitSignal();
                 _inFlightCommit = signal;
             }
 
