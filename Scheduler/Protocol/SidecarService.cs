@@ -19,6 +19,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
     static readonly CompleteTaskResponse CompleteResponse = new();
     static readonly OutboundWorkItem HealthPingItem = new(new WorkItem { HealthPing = new HealthPing() });
     static readonly WriteOptions Buffered = new(WriteFlags.BufferHint);
+    const int MaxBurst = 64;
 
     int Limit => options.MaxPayloadBytes;
 
@@ -260,13 +261,31 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         {
             // The first message tells the worker the stream is live.
             await responseStream.WriteAsync(HealthPingItem, cancellation);
+            // Work items go out in bursts, one flush each: a worker then reads many per wake-up instead of one. Before
+            // flushing a burst the writer yields once, so completions being handled right now can add the work they
+            // release to it; a long burst is flushed every MaxBurst items.
+            int unflushed = 0;
+            bool yielded = false;
             while (await reader.WaitToReadAsync(cancellation))
             {
                 while (reader.TryRead(out var item))
                 {
-                    // Coalesce a burst of work items into one flush.
-                    context.WriteOptions = reader.TryPeek(out _) ? Buffered : null;
+                    bool more = reader.TryPeek(out _);
+                    if (!more && !yielded)
+                    {
+                        yielded = true;
+                        await Task.Yield();
+                        more = reader.TryPeek(out _);
+                    }
+
+                    bool flush = !more || ++unflushed >= MaxBurst;
+                    context.WriteOptions = flush ? null : Buffered;
                     await responseStream.WriteAsync(item, cancellation);
+                    if (flush)
+                    {
+                        unflushed = 0;
+                        yielded = false;
+                    }
                 }
             }
         }
