@@ -147,6 +147,21 @@ public class EncodedHistoryTests
     }
 
     [Fact]
+    public void APackedHistory_TakesNoMoreMemoryThanItsBytes()
+    {
+        var instance = new Instance("i-1");
+        foreach (var e in History().Take(4)) instance.AppendHistory(e);
+        int length = instance.Encoded.PastEvents.Length;
+        Assert.True(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(instance.Encoded.PastEvents, out var growing));
+        Assert.True(growing.Array!.Length > length, "the buffer grows ahead of the history");
+
+        instance.PackHistory();
+        Assert.True(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(instance.Encoded.PastEvents, out var packed));
+        Assert.Equal(length, packed.Array!.Length);
+        Assert.Equal(History().Take(4), instance.CopyHistory());
+    }
+
+    [Fact]
     public void OtherWorkItems_AreWrittenAsTheyAre()
     {
         var item = new P.WorkItem
