@@ -198,6 +198,10 @@ public sealed partial class TaskHub
                 continue;
             }
 
+            // Yield once before taking the batch, so the calls being handled right now add their changes to it: under
+            // load most batches would otherwise hold a single change (one transaction and one wake-up each).
+            if (!_stopped) await Task.Yield();
+
             CommitBatch batch;
             long epoch;
             CommitSignal signal;
