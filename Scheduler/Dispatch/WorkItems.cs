@@ -57,12 +57,14 @@ public sealed class ActivityLease : Lease
 /// <summary>One connected <c>GetWorkItems</c> stream and what it may receive.</summary>
 public sealed class WorkerConnection
 {
-    public WorkerConnection(string id, string hub, GetWorkItemsRequest request, int defaultConcurrency)
+    /// <param name="orchestrationCap">Most orchestrator work items held at once whatever the worker allows; 0 for no cap.</param>
+    public WorkerConnection(string id, string hub, GetWorkItemsRequest request, int defaultConcurrency, int orchestrationCap = 0)
     {
         Id = id;
         Hub = hub;
         ConnectedAt = DateTime.UtcNow;
         MaxOrchestrations = request.MaxConcurrentOrchestrationWorkItems > 0 ? request.MaxConcurrentOrchestrationWorkItems : defaultConcurrency;
+        if (orchestrationCap > 0) MaxOrchestrations = Math.Min(MaxOrchestrations, orchestrationCap);
         MaxActivities = request.MaxConcurrentActivityWorkItems > 0 ? request.MaxConcurrentActivityWorkItems : defaultConcurrency;
         MaxEntities = request.MaxConcurrentEntityWorkItems > 0 ? request.MaxConcurrentEntityWorkItems : defaultConcurrency;
         SupportsHistoryStreaming = request.Capabilities.Contains(WorkerCapability.HistoryStreaming);

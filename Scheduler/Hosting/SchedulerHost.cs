@@ -126,6 +126,8 @@ public static class SchedulerHost
             throw new InvalidOperationException("Scheduler:RetentionCheckInterval must be positive.");
         if (o.MaxPayloadBytes <= 0)
             throw new InvalidOperationException("Scheduler:MaxPayloadBytes must be positive.");
+        if (o.MaxOrchestrationWorkItemsPerWorker < 0)
+            throw new InvalidOperationException($"Scheduler:MaxOrchestrationWorkItemsPerWorker must be 0 (no cap) or positive, not {o.MaxOrchestrationWorkItemsPerWorker}.");
         o.ScaleOut.Validate();
         if (!StoreFactory.Supported.Contains(o.Store.ToLowerInvariant()))
             throw new InvalidOperationException($"Scheduler:Store '{o.Store}' is not supported. Supported stores: {string.Join(", ", StoreFactory.Supported)}.");

@@ -51,6 +51,16 @@ public sealed class SchedulerOptions
     /// <summary>Concurrency assumed per work-item type for a worker that announces no limit.</summary>
     public int DefaultWorkerConcurrency { get; set; } = 1000;
 
+    /// <summary>
+    /// Most orchestrator work items one worker stream holds at once, even when the worker allows more (0: as many as
+    /// the worker allows). An episode is CPU work in the worker (orchestrator code does not block: it awaits durable
+    /// tasks, which ends the episode), so more at once than a worker has cores to run them only adds contention
+    /// there: measured on 2 cores with a worker allowing 1,000 (hello-cities), 100 at a time gave 20-35 % more
+    /// orchestrations/s and cut the SDK's CPU per orchestration by about a third. Activities and entities are not
+    /// limited beyond the worker's own limits: their work may wait on I/O.
+    /// </summary>
+    public int MaxOrchestrationWorkItemsPerWorker { get; set; } = 100;
+
     /// <summary>First delay before redelivering abandoned work; doubled on every further abandon of the same work.</summary>
     public TimeSpan RedeliveryDelay { get; set; } = TimeSpan.FromMilliseconds(500);
 

@@ -11,7 +11,7 @@ public sealed partial class TaskHub
 {
     public WorkerConnection Connect(string workerId, GetWorkItemsRequest request)
     {
-        var worker = new WorkerConnection(workerId, Name, request, _options.DefaultWorkerConcurrency);
+        var worker = new WorkerConnection(workerId, Name, request, _options.DefaultWorkerConcurrency, _options.MaxOrchestrationWorkItemsPerWorker);
         lock (_gate)
         {
             if (_stopped) worker.Outbox.Writer.TryComplete();
