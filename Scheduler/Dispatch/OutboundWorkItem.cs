@@ -34,9 +34,7 @@ public sealed class OutboundWorkItem
 
     public ReadOnlyMemory<byte> PastEvents { get; }
 
-    /// <summary>The message as a worker receives it (for tests and diagnostics; the stream never builds it).</summary>
-    public WorkItem ToWorkItem() => Orchestration is null ? Item : WorkItem.Parser.ParseFrom(ToByteArray());
-
+    /// <summary>The message as bytes on the wire.</summary>
     public byte[] ToByteArray()
     {
         var buffer = new ArrayBufferWriter<byte>();

@@ -121,9 +121,6 @@ public sealed class Instance
     /// <summary>Messages delivered but not yet processed by an episode, in arrival order.</summary>
     public List<HistoryEvent> Inbox { get; } = new();
 
-    /// <summary>Serialized size of <see cref="History"/> (as past events), to decide on history streaming.</summary>
-    public long HistoryBytes => Encoded.PastEvents.Length;
-
     /// <summary>The in-flight orchestrator work item, if any. At most one per instance.</summary>
     public Dispatch.OrchestrationLease? Lease { get; set; }
 

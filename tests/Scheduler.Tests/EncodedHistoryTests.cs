@@ -110,8 +110,8 @@ public class EncodedHistoryTests
         history.AddRange(more);
 
         Assert.Equal(copy, before.ToArray());
-        var request = P.OrchestratorRequest.Parser.ParseFrom(new OutboundWorkItem(new P.OrchestratorRequest { InstanceId = "i-1" }, encoded.PastEvents, "t")
-            .ToWorkItem().OrchestratorRequest.ToByteArray());
+        var request = P.WorkItem.Parser.ParseFrom(new OutboundWorkItem(new P.OrchestratorRequest { InstanceId = "i-1" }, encoded.PastEvents, "t")
+            .ToByteArray()).OrchestratorRequest;
         Assert.Equal(history, request.PastEvents);
     }
 
