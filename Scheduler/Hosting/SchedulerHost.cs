@@ -65,9 +65,14 @@ public static class SchedulerHost
 
     public static WebApplication MapScheduler(this WebApplication app)
     {
+        var security = app.Services.GetRequiredService<SchedulerSecurity>();
+        bool replicas = app.Services.GetRequiredService<ScaleOut.HubOwnership>().Enabled;
+        if (!security.Enabled && !replicas)
+            app.UseMiddleware<GrpcDirectDispatch>(app.Services, security.GrpcBodyLimit(app.Services.GetRequiredService<SchedulerOptions>()));
+        app.UseRouting();
         app.UseSchedulerSecurity();
         // Replicas (a store with leases): calls for hubs owned elsewhere go to their owner.
-        if (app.Services.GetRequiredService<ScaleOut.HubOwnership>().Enabled)
+        if (replicas)
             app.Use(app.Services.GetRequiredService<ScaleOut.ReplicaForwarder>().InvokeAsync);
         app.MapDefaultEndpoints();
         app.MapGrpcService<SidecarService>();

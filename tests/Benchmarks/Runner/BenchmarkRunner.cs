@@ -161,13 +161,15 @@ static class BenchmarkRunner
 
     /// <summary>
     /// The runtime settings the scheduler ships with (Scheduler.csproj: server GC with one heap, no spinning in the
-    /// thread pool), given to the reference's process too, so the comparison is like for like.
+    /// thread pool, tier-up without a call-counting delay), given to the reference's process too, so the comparison
+    /// is like for like.
     /// </summary>
     static readonly Dictionary<string, string> SchedulerRuntime = new()
     {
         ["DOTNET_gcServer"] = "1",
         ["DOTNET_GCHeapCount"] = "1",
         ["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "0",
+        ["DOTNET_TC_CallCountingDelayMs"] = "0",
     };
 
     /// <summary>

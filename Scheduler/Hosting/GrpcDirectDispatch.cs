@@ -1,0 +1,52 @@
+using System.Collections.Frozen;
+using Grpc.AspNetCore.Server;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace DurableTask.Scheduler.Hosting;
+
+/// <summary>
+/// Hands a call to a known gRPC method straight to its endpoint, without endpoint routing, the HTTP security
+/// middleware or the authorization middleware, and without a dependency-injection scope per call. Installed only
+/// when none of those has work to do on gRPC calls: authentication is off (every caller is anonymous and the gRPC
+/// interceptor still applies method policies and the audit log) and no replica forwarding sits in the pipeline.
+/// Every gRPC service in the scheduler is a singleton, so the root provider serves the call. Everything else
+/// (unknown methods, HTTP API, health) takes the regular pipeline.
+/// </summary>
+/// <remarks>
+/// Measured on 2 cores (hello-cities, 13 calls per orchestration): routing matched each gRPC path against the
+/// library's unimplemented-method route as well, capturing the method name as a new string, and the scope and the
+/// two middleware each allocated per call.
+/// </remarks>
+public sealed class GrpcDirectDispatch(RequestDelegate next, IServiceProvider services, long grpcBodyLimit)
+{
+    FrozenDictionary<string, Endpoint>? _byPath;
+
+    public Task InvokeAsync(HttpContext context)
+    {
+        var request = context.Request;
+        if (!HttpMethods.IsPost(request.Method) || !IsGrpc(request.ContentType)
+            || !(_byPath ?? Build()).TryGetValue(request.Path.Value ?? "", out var endpoint))
+            return next(context);
+
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodySize)
+            bodySize.MaxRequestBodySize = grpcBodyLimit;
+        context.RequestServices = services;
+        context.SetEndpoint(endpoint);
+        return endpoint.RequestDelegate!(context);
+    }
+
+    static bool IsGrpc(string? contentType) =>
+        contentType is not null && contentType.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase);
+
+    FrozenDictionary<string, Endpoint> Build()
+    {
+        var byPath = new Dictionary<string, Endpoint>(StringComparer.Ordinal);
+        foreach (var endpoint in services.GetRequiredService<EndpointDataSource>().Endpoints)
+        {
+            if (endpoint.RequestDelegate is null || endpoint.Metadata.GetMetadata<GrpcMethodMetadata>() is not { } grpc) continue;
+            byPath[$"/{grpc.Method.FullName.TrimStart('/')}"] = endpoint;
+        }
+
+        return _byPath = byPath.ToFrozenDictionary(StringComparer.Ordinal);
+    }
+}
