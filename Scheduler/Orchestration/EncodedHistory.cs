@@ -1,3 +1,4 @@
+using System.IO.Compression;
 using Google.Protobuf;
 using Microsoft.DurableTask.Protobuf;
 
@@ -13,13 +14,22 @@ namespace DurableTask.Scheduler.Orchestration;
 /// <remarks>
 /// Bytes once written never change: a reader may keep a slice while later events are appended (a full buffer is
 /// replaced by a larger copy, never written over), so slices are handed out without copying.
+/// A history that will not grow (a finished instance's) is kept deflated by <see cref="Compact"/>: the encoding
+/// repeats itself (event ids, timestamps, names), so it about halves. Reading it inflates a copy; appending to it
+/// inflates it for good.
 /// </remarks>
 public sealed class EncodedHistory
 {
     const byte PastEventTag = (OrchestratorRequest.PastEventsFieldNumber << 3) | (byte)WireFormat.WireType.LengthDelimited;
 
+    /// <summary>Histories shorter than this stay as they are when compacted: too little to win.</summary>
+    const int MinPackedLength = 256;
+
     byte[] _buffer = [];
     int _length;
+
+    /// <summary>The first <see cref="_length"/> bytes deflated, while the history is packed (then <see cref="_buffer"/> is empty).</summary>
+    byte[]? _packed;
 
     /// <summary>Number of events encoded.</summary>
     public int Count { get; private set; }
@@ -28,10 +38,25 @@ public sealed class EncodedHistory
     public ExecutionStartedEvent? Start { get; private set; }
 
     /// <summary>Every encoded event as <c>pastEvents</c> fields, ready to follow the other fields of a request.</summary>
-    public ReadOnlyMemory<byte> PastEvents => new(_buffer, 0, _length);
+    public ReadOnlyMemory<byte> PastEvents => new(Bytes, 0, _length);
+
+    /// <summary>True while the bytes are kept deflated.</summary>
+    public bool IsPacked => _packed is not null;
+
+    /// <summary>The bytes this history keeps in memory (deflated or not, without spare capacity).</summary>
+    public int RetainedBytes => _packed?.Length ?? _length;
+
+    /// <summary>The encoded events: the buffer, or an inflated copy of a packed history.</summary>
+    byte[] Bytes => _packed is null ? _buffer : Inflate(_packed, _length);
 
     public void Append(HistoryEvent e)
     {
+        if (_packed is not null)
+        {
+            _buffer = Inflate(_packed, _length);
+            _packed = null;
+        }
+
         int size = e.CalculateSize();
         int header = 1 + CodedOutputStream.ComputeLengthSize(size);
         Reserve(header + size);
@@ -47,7 +72,8 @@ public sealed class EncodedHistory
     /// <summary>The bytes of each event from <paramref name="index"/> on, each a serialized <see cref="HistoryEvent"/>.</summary>
     public IEnumerable<ReadOnlyMemory<byte>> EventsFrom(int index)
     {
-        var buffer = _buffer;
+        if (index >= Count) yield break;
+        var buffer = Bytes;
         int length = _length, position = 0;
         for (int i = 0; position < length; i++)
         {
@@ -76,11 +102,41 @@ public sealed class EncodedHistory
         return events;
     }
 
-    /// <summary>For a history that will not grow: drops spare capacity and the start event (found again on decoding).</summary>
+    /// <summary>
+    /// For a history that will not grow: keeps it deflated (or, when that does not pay, without spare capacity) and
+    /// drops the start event (found again on decoding).
+    /// </summary>
     public void Compact()
     {
-        if (_buffer.Length != _length) _buffer = _buffer.AsSpan(0, _length).ToArray();
         Start = null;
+        if (_packed is not null) return;
+        if (_length >= MinPackedLength)
+        {
+            var packed = Deflate(_buffer.AsSpan(0, _length));
+            if (packed.Length < _length - _length / 8)
+            {
+                _packed = packed;
+                _buffer = [];
+                return;
+            }
+        }
+
+        if (_buffer.Length != _length) _buffer = _buffer.AsSpan(0, _length).ToArray();
+    }
+
+    static byte[] Deflate(ReadOnlySpan<byte> bytes)
+    {
+        var output = new MemoryStream(bytes.Length / 2 + 64);
+        using (var deflate = new DeflateStream(output, CompressionLevel.Fastest, leaveOpen: true)) deflate.Write(bytes);
+        return output.ToArray();
+    }
+
+    static byte[] Inflate(byte[] packed, int length)
+    {
+        var bytes = new byte[length];
+        using var inflate = new DeflateStream(new MemoryStream(packed, writable: false), CompressionMode.Decompress);
+        inflate.ReadExactly(bytes);
+        return bytes;
     }
 
     void Reserve(int more)

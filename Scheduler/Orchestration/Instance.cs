@@ -118,8 +118,16 @@ public sealed class Instance
         _encoded.Compact();
     }
 
-    /// <summary>Messages delivered but not yet processed by an episode, in arrival order.</summary>
-    public List<HistoryEvent> Inbox { get; } = new();
+    List<HistoryEvent>? _inbox;
+
+    /// <summary>Messages delivered but not yet processed by an episode, in arrival order (created on first use).</summary>
+    public List<HistoryEvent> Inbox => _inbox ??= new();
+
+    /// <summary>Number of messages in <see cref="Inbox"/>, without creating it.</summary>
+    public int InboxCount => _inbox?.Count ?? 0;
+
+    /// <summary>For a finished instance: no more messages are processed, so the inbox goes (a new one if one comes).</summary>
+    public void DropInbox() => _inbox = null;
 
     /// <summary>The in-flight orchestrator work item, if any. At most one per instance.</summary>
     public Dispatch.OrchestrationLease? Lease { get; set; }
@@ -183,7 +191,7 @@ public sealed class Instance
                 }
             }
 
-            foreach (var e in Inbox)
+            foreach (var e in _inbox ?? [])
             {
                 if (e.EventTypeCase == HistoryEvent.EventTypeOneofCase.ExecutionStarted) return e.ExecutionStarted;
             }
@@ -197,7 +205,7 @@ public sealed class Instance
     {
         if (Lease is not null || NotBefore > now) return false;
         if (ReplayRequested) return true;
-        if (Inbox.Count == 0) return false;
+        if (InboxCount == 0) return false;
         if (HasStarted) return true;
         foreach (var e in Inbox)
         {

@@ -325,7 +325,8 @@ public sealed partial class TaskHub
         if (instance.Failure is not null) record.Failure = instance.Failure.ToByteString();
         if (instance.Tags is not null) record.Tags.Add(instance.Tags);
         if (instance.ParentInstanceId is not null) record.ParentInstanceId = instance.ParentInstanceId;
-        foreach (var e in instance.Inbox) record.Inbox.Add(e.ToByteString());
+        if (instance.InboxCount > 0)
+            foreach (var e in instance.Inbox) record.Inbox.Add(e.ToByteString());
         if (instance.DeferredStart is not null) record.DeferredStart = instance.DeferredStart.ToByteString();
         if (instance.TraceContext is not null) record.TraceContext = instance.TraceContext.ToByteString();
 

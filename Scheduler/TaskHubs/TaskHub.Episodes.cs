@@ -294,8 +294,8 @@ public sealed partial class TaskHub
             }
         }
 
-        // The history stays as bytes only (the store's snapshot reads those too).
-        if (instance.IsTerminal) instance.PackHistory();
+        // The history stays as bytes only (the store's snapshot reads those too, and packs a finished one after).
+        if (instance.IsTerminal && !_durable) instance.PackHistory();
         else instance.ReleaseHistory();
 
         instance.LastUpdatedAt = now;
@@ -340,9 +340,8 @@ public sealed partial class TaskHub
         MarkDirty(instance);
         TrackFinished(instance);
         CountFinished();
-        instance.Inbox.Clear();
         // A finished instance is kept only for reads: drop what only a running one needs.
-        instance.Inbox.TrimExcess();
+        instance.DropInbox();
         instance.TraceContext = null;
         instance.DeferredStart = null;
         instance.ReplayRequested = false;

@@ -67,7 +67,7 @@ public sealed partial class TaskHub
                 excess--;
             }
             else if (instance.DirtyEpoch <= _committedEpoch && !_dirtyInstances.Contains(instance) && instance.Lease is null
-                && !instance.Queued && instance.Inbox.Count == 0 && instance.PinnedUntil <= now && !_waiters.ContainsKey(instance.InstanceId))
+                && !instance.Queued && instance.InboxCount == 0 && instance.PinnedUntil <= now && !_waiters.ContainsKey(instance.InstanceId))
             {
                 UntrackFinished(instance);
                 _instances.Remove(instance.InstanceId);

@@ -102,7 +102,7 @@ public sealed partial class TaskHub
         var now = Now;
         if (!instance.IsRunnable(now))
         {
-            if (instance.Lease is null && instance.NotBefore > now && (instance.Inbox.Count > 0 || instance.ReplayRequested))
+            if (instance.Lease is null && instance.NotBefore > now && (instance.InboxCount > 0 || instance.ReplayRequested))
             {
                 var target = instance;
                 Schedule(instance.NotBefore, () => MakeReady(target));

@@ -161,6 +161,73 @@ public class EncodedHistoryTests
         Assert.Equal(History().Take(4), instance.CopyHistory());
     }
 
+    /// <summary>A finished five-activity orchestration, as the .NET SDK writes it (23 events).</summary>
+    static List<P.HistoryEvent> FinishedSequence()
+    {
+        var events = new List<P.HistoryEvent>
+        {
+            Event(-1, e => e.OrchestratorStarted = new P.OrchestratorStartedEvent()),
+            Event(-1, e => e.ExecutionStarted = new P.ExecutionStartedEvent
+            {
+                Name = "HelloCities",
+                OrchestrationInstance = new P.OrchestrationInstance { InstanceId = "hello-549e5a51-22", ExecutionId = Guid.NewGuid().ToString("N") },
+            }),
+        };
+        string[] cities = ["Tokyo", "Seattle", "London", "Cairo", "Lima"];
+        for (int i = 0; i < cities.Length; i++)
+        {
+            int id = i;
+            events.Add(Event(id, e => e.TaskScheduled = new P.TaskScheduledEvent { Name = "SayHello", Input = $"[\"{cities[id]}\"]" }));
+            events.Add(Event(-1, e => e.OrchestratorCompleted = new P.OrchestratorCompletedEvent()));
+            events.Add(Event(-1, e => e.OrchestratorStarted = new P.OrchestratorStartedEvent()));
+            events.Add(Event(-1, e => e.TaskCompleted = new P.TaskCompletedEvent { TaskScheduledId = id, Result = $"\"Hello, {cities[id]}!\"" }));
+        }
+
+        events.Add(Event(-1, e => e.ExecutionCompleted = new P.ExecutionCompletedEvent
+        {
+            OrchestrationStatus = P.OrchestrationStatus.Completed,
+            Result = "[" + string.Join(",", cities.Select(c => $"\"Hello, {c}!\"")) + "]",
+        }));
+        return events;
+    }
+
+    [Fact]
+    public void AFinishedHistory_IsKeptDeflated_AndReadsBackByteForByte()
+    {
+        var history = FinishedSequence();
+        var instance = new Instance("hello-549e5a51-22");
+        foreach (var e in history) instance.AppendHistory(e);
+        byte[] before = instance.Encoded.PastEvents.ToArray();
+        var eventsBefore = instance.Encoded.EventsFrom(3).Select(m => m.ToArray()).ToList();
+
+        instance.PackHistory();
+        var encoded = instance.Encoded;
+        Assert.True(encoded.IsPacked);
+        Assert.True(encoded.RetainedBytes < before.Length * 6 / 10, $"{encoded.RetainedBytes} of {before.Length} bytes kept");
+        Assert.Equal(before, encoded.PastEvents.ToArray());
+        Assert.Equal(eventsBefore, encoded.EventsFrom(3).Select(m => m.ToArray()).ToList());
+        Assert.Empty(encoded.EventsFrom(history.Count));
+        Assert.Equal(history, instance.CopyHistory());
+        Assert.Equal("HelloCities", instance.StartEvent?.Name);
+
+        // Appending (a rewound or restarted history) inflates it for good and goes on from there.
+        var more = Event(30, e => e.EventRaised = new P.EventRaisedEvent { Name = "late", Input = "1" });
+        instance.AppendHistory(more);
+        Assert.False(instance.Encoded.IsPacked);
+        Assert.Equal(history.Append(more), instance.CopyHistory());
+        Assert.Equal(before, instance.Encoded.PastEvents[..before.Length].ToArray());
+    }
+
+    [Fact]
+    public void AShortHistory_IsNotDeflated()
+    {
+        var instance = new Instance("i-1");
+        instance.AppendHistory(Event(-1, e => e.OrchestratorStarted = new P.OrchestratorStartedEvent()));
+        instance.PackHistory();
+        Assert.False(instance.Encoded.IsPacked);
+        Assert.Equal(instance.Encoded.PastEvents.Length, instance.Encoded.RetainedBytes);
+    }
+
     [Fact]
     public void OtherWorkItems_AreWrittenAsTheyAre()
     {
