@@ -24,7 +24,7 @@ public sealed class GrpcDirectDispatch(RequestDelegate next, IServiceProvider se
     public Task InvokeAsync(HttpContext context)
     {
         var request = context.Request;
-        if (!HttpMethods.IsPost(request.Method) || !IsGrpc(request.ContentType)
+        if (!HttpMethods.IsPost(request.Method) || !Security.HttpSecurityMiddleware.IsGrpc(request)
             || !(_byPath ?? Build()).TryGetValue(request.Path.Value ?? "", out var endpoint))
             return next(context);
 
@@ -34,9 +34,6 @@ public sealed class GrpcDirectDispatch(RequestDelegate next, IServiceProvider se
         context.SetEndpoint(endpoint);
         return endpoint.RequestDelegate!(context);
     }
-
-    static bool IsGrpc(string? contentType) =>
-        contentType is not null && contentType.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase);
 
     FrozenDictionary<string, Endpoint> Build()
     {

@@ -119,7 +119,7 @@ public sealed class HttpSecurityMiddleware(RequestDelegate next, AccessControl a
         }
     }
 
-    static bool IsGrpc(HttpRequest request) =>
+    internal static bool IsGrpc(HttpRequest request) =>
         request.ContentType is { } type && type.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase);
 
     static bool IsApi(Endpoint endpoint) =>

@@ -294,9 +294,8 @@ public sealed partial class TaskHub
             }
         }
 
-        // The history stays as bytes only (the store's snapshot reads those too, and packs a finished one after).
-        if (instance.IsTerminal && !_durable) instance.PackHistory();
-        else instance.ReleaseHistory();
+        // The history stays as bytes only (the store's snapshot reads those too).
+        instance.ReleaseHistory();
 
         instance.LastUpdatedAt = now;
         MarkDirty(instance);
@@ -348,6 +347,9 @@ public sealed partial class TaskHub
         ReleaseLocksHeldBy(instance.InstanceId);
 
         var parent = instance.StartEvent?.ParentInstance;
+        // Its history is complete: kept packed from now on. With a durable store the commit's snapshot packs it,
+        // after reading the events it has not stored yet.
+        if (!_durable) instance.PackHistory();
         if (parent?.OrchestrationInstance is not { } parentInstance) return;
         var e = NewEvent(now);
         if (status == OrchestrationStatus.Completed)
