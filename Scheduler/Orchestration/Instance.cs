@@ -15,8 +15,38 @@ public sealed class Instance
 
     public string InstanceId { get; }
     public string Name { get; set; } = "";
-    public string? Version { get; set; }
-    public string ExecutionId { get; set; } = "";
+
+    public string? Version
+    {
+        get => _rare?.Version;
+        set { if (value is not null || _rare is not null) Rare.Version = value; }
+    }
+
+    /// <summary>
+    /// The execution id. One the scheduler made (a GUID in its 32-digit form) is kept as the GUID, with its text
+    /// while the instance runs (work items carry it) and formatted again on reads once it has finished.
+    /// </summary>
+    public string ExecutionId
+    {
+        get => _executionIdText ?? (_executionGuid == Guid.Empty ? "" : _executionGuid.ToString("N"));
+        set
+        {
+            _executionIdText = value;
+            _executionGuid = value.Length == 32 && !value.AsSpan().ContainsAnyExcept(LowerHex)
+                && Guid.TryParseExact(value, "N", out var guid) ? guid : Guid.Empty;
+        }
+    }
+
+    string? _executionIdText;
+    Guid _executionGuid;
+    static readonly System.Buffers.SearchValues<char> LowerHex = System.Buffers.SearchValues.Create("0123456789abcdef");
+
+    /// <summary>A finished instance keeps an execution id that is a GUID as the GUID only.</summary>
+    void ForgetExecutionIdText()
+    {
+        if (_executionGuid != Guid.Empty) _executionIdText = null;
+    }
+
     OrchestrationStatus _status = OrchestrationStatus.Pending;
 
     public OrchestrationStatus Status
@@ -38,14 +68,78 @@ public sealed class Instance
     internal int[]? StatusCounts { get; set; }
     public DateTime CreatedAt { get; set; }
     public DateTime LastUpdatedAt { get; set; }
-    public DateTime? CompletedAt { get; set; }
-    public DateTime? ScheduledStartAt { get; set; }
+
+    DateTime _completedAt;
+
+    public DateTime? CompletedAt
+    {
+        get => _completedAt == default ? null : _completedAt;
+        set => _completedAt = value ?? default;
+    }
+
+    public DateTime? ScheduledStartAt
+    {
+        get => _rare is { ScheduledStartAt: var at } && at != default ? at : null;
+        set { if (value is not null || _rare is not null) Rare.ScheduledStartAt = value ?? default; }
+    }
+
     public string? Input { get; set; }
-    public string? Output { get; set; }
-    public string? CustomStatus { get; set; }
-    public TaskFailureDetails? Failure { get; set; }
-    public MapField<string, string>? Tags { get; set; }
-    public string? ParentInstanceId { get; set; }
+
+    /// <summary>The output is kept as UTF-8 (about half the size of a string for JSON); a read decodes it.</summary>
+    byte[]? _output;
+
+    public string? Output
+    {
+        get => Utf8Text.Decode(_output);
+        set => _output = Utf8Text.Encode(value);
+    }
+
+    public string? CustomStatus
+    {
+        get => _rare?.CustomStatus;
+        set { if (value is not null || _rare is not null) Rare.CustomStatus = value; }
+    }
+
+    public TaskFailureDetails? Failure
+    {
+        get => _rare?.Failure;
+        set { if (value is not null || _rare is not null) Rare.Failure = value; }
+    }
+
+    public MapField<string, string>? Tags
+    {
+        get => _rare?.Tags;
+        set { if (value is not null || _rare is not null) Rare.Tags = value; }
+    }
+
+    public string? ParentInstanceId
+    {
+        get => _rare?.ParentInstanceId;
+        set { if (value is not null || _rare is not null) Rare.ParentInstanceId = value; }
+    }
+
+    /// <summary>
+    /// What most instances never set (a version, tags, a parent, a custom status, a failure, a scheduled start,
+    /// redelivery state): one object for all of it, created when the first of them is set, so that the many plain
+    /// instances a hub keeps in memory do not each carry these fields.
+    /// </summary>
+    sealed class RareState
+    {
+        public string? Version;
+        public string? CustomStatus;
+        public TaskFailureDetails? Failure;
+        public MapField<string, string>? Tags;
+        public string? ParentInstanceId;
+        public DateTime ScheduledStartAt;
+        public HistoryEvent? DeferredStart;
+        public DateTime NotBefore;
+        public int FailedDeliveries;
+        public bool ReplayRequested;
+    }
+
+    RareState? _rare;
+
+    RareState Rare => _rare ??= new RareState();
 
     /// <summary>The committed history, encoded: what the instance keeps (see <see cref="EncodedHistory"/>).</summary>
     EncodedHistory _encoded = new();
@@ -111,11 +205,12 @@ public sealed class Instance
     /// <summary>A copy of the history that leaves an encoded history encoded.</summary>
     public List<HistoryEvent> CopyHistory() => _history is not null ? new List<HistoryEvent>(_history) : _encoded.Decode();
 
-    /// <summary>For a finished instance: the history stays as compact bytes only.</summary>
+    /// <summary>For a finished instance: the history stays as compact bytes only, and the execution id as a GUID.</summary>
     public void PackHistory()
     {
         ReleaseHistory();
         _encoded.Compact();
+        ForgetExecutionIdText();
     }
 
     List<HistoryEvent>? _inbox;
@@ -142,16 +237,32 @@ public sealed class Instance
     public bool Queued { get; set; }
 
     /// <summary>Dispatch even with an empty inbox (after a rewind replaced the history).</summary>
-    public bool ReplayRequested { get; set; }
+    public bool ReplayRequested
+    {
+        get => _rare?.ReplayRequested ?? false;
+        set { if (value || _rare is not null) Rare.ReplayRequested = value; }
+    }
 
     /// <summary>Not dispatched before this time (redelivery backoff).</summary>
-    public DateTime NotBefore { get; set; }
+    public DateTime NotBefore
+    {
+        get => _rare?.NotBefore ?? default;
+        set { if (value != default || _rare is not null) Rare.NotBefore = value; }
+    }
 
     /// <summary>Consecutive abandoned deliveries; reset by a completed episode.</summary>
-    public int FailedDeliveries { get; set; }
+    public int FailedDeliveries
+    {
+        get => _rare?.FailedDeliveries ?? 0;
+        set { if (value != 0 || _rare is not null) Rare.FailedDeliveries = value; }
+    }
 
     /// <summary>Set when the ExecutionStarted message waits for a scheduled start time.</summary>
-    public HistoryEvent? DeferredStart { get; set; }
+    public HistoryEvent? DeferredStart
+    {
+        get => _rare?.DeferredStart;
+        set { if (value is not null || _rare is not null) Rare.DeferredStart = value; }
+    }
 
     /// <summary>The W3C trace context of whoever started the instance (stored in its start event).</summary>
     public TraceContext? ParentTraceContext => StartEvent?.ParentTraceContext;

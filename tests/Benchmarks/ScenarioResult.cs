@@ -45,6 +45,9 @@ sealed class ScenarioResult
     public long BackendRssAfterBytes { get; set; }
     public long BackendPeakRssBytes { get; set; }
     public double BackendRssBytesPerUnit { get; set; }
+
+    /// <summary>Live heap after a full collection, after the timed run minus before it, per unit (see HeapProbe).</summary>
+    public double? BackendHeapBytesPerUnit { get; set; }
     public double LoadCpuSeconds { get; set; }
 
     /// <summary>The redis-server's CPU time; only for a scheduler on Redis.</summary>

@@ -66,6 +66,7 @@ static class LoadRunner
         await host.StartAsync(timeout.Token);
         var client = host.Services.GetRequiredService<DurableTaskClient>();
         var probe = options.BackendPids.Count > 0 ? new ProcessProbe(options.BackendPids) : null;
+        var heapProbe = options.BackendPids.Count > 0 ? new HeapProbe(options.BackendPids) : null;
         var redisProbe = options.RedisPid is int redisPid ? new ProcessProbe([redisPid]) : null;
 
         try
@@ -93,6 +94,7 @@ static class LoadRunner
             // counted in the timed run.
             GC.Collect();
             await Task.Delay(TimeSpan.FromSeconds(1), timeout.Token);
+            var timedStart = DateTimeOffset.UtcNow.AddMilliseconds(-200);
             Workload.ResetCounters();
             var backendBefore = probe?.Read();
             var redisBefore = redisProbe?.Read();
@@ -121,6 +123,8 @@ static class LoadRunner
                 {
                     result.BackendCpuMsPerUnit = result.BackendCpuSeconds * 1000 / result.Count;
                     result.BackendRssBytesPerUnit = (after.RssBytes - before.RssBytes) / (double)result.Count;
+                    if (heapProbe is not null && !result.Failed)
+                        result.BackendHeapBytesPerUnit = await HeldPerUnitAsync(client, heapProbe, timedStart, result.Count, timeout.Token);
                 }
             }
 
@@ -204,6 +208,29 @@ static class LoadRunner
     /// Starts <paramref name="count"/> orchestrations at once; each one's completion is awaited with the SDK's
     /// <c>WaitForInstanceCompletionAsync</c> (a server-side long-poll) as soon as its start call returns.
     /// </summary>
+    /// <summary>
+    /// What the instances of the timed run keep in the backend's managed heap, per unit: the live heap after a full
+    /// collection, minus the same after purging those instances, divided by the units. Pools and caches that grew
+    /// during the run stay on both sides, so only the instances themselves are counted (payloads included).
+    /// </summary>
+    static async Task<double?> HeldPerUnitAsync(DurableTaskClient client, HeapProbe heap, DateTimeOffset timedStart, int units, CancellationToken ct)
+    {
+        var held = await heap.ReadSettledAsync(ct);
+        if (held is null) return null;
+        var filter = new PurgeInstancesFilter(CreatedFrom: timedStart, Statuses: [OrchestrationRuntimeStatus.Completed]);
+        var purged = 0;
+        while (true)
+        {
+            var result = await client.PurgeAllInstancesAsync(filter, ct);
+            purged += result.PurgedInstanceCount;
+            if (result.PurgedInstanceCount == 0 || result.IsComplete != false) break;
+        }
+
+        if (purged == 0) return null;
+        var without = await heap.ReadSettledAsync(ct);
+        return without is null ? null : (held.Value - without.Value) / (double)units;
+    }
+
     static async Task<ScenarioResult> RunHelloCitiesAsync(DurableTaskClient client, string prefix, int count, CancellationToken ct)
     {
         var run = Guid.NewGuid().ToString("N")[..8];

@@ -17,6 +17,7 @@ static class ResultTable
         new("redis CPU ms / {unit}", Better.Lower, r => r.RedisCpuMsPerUnit, "F3", Optional: true),
         new("backend peak RSS MiB", Better.Lower, r => r.BackendPeakRssBytes / 1048576.0, "F0"),
         new("backend RSS growth KiB / {unit}", Better.Lower, r => r.BackendRssBytesPerUnit / 1024, "F2"),
+        new("backend heap held B / {unit}", Better.Lower, r => r.BackendHeapBytesPerUnit, "F0", Optional: true),
         new("SDK worker+client CPU ms / {unit}", Better.None, r => r.Count > 0 ? r.LoadCpuSeconds * 1000 / r.Count : null, "F3"),
     ];
 
@@ -144,6 +145,8 @@ static class ResultTable
         sb.AppendLine("latency is per orchestration, start call issued -> completion observed (WaitForInstanceCompletion long-poll).");
         sb.AppendLine("CPU and RSS are the backend process's (/proc), measured around the timed run only; RSS growth = (RSS after - RSS before) / count");
         sb.AppendLine("(negative when a GC shrank the heap during the run). CPU time has 10 ms resolution. Ratios are shown only for positive values.");
+        sb.AppendLine("Heap held = (live managed heap after the timed run - the same after purging the run's instances) / count, each read after a");
+        sb.AppendLine("full blocking GC through the runtime's diagnostics port: what finished instances keep in memory, payloads included.");
         sb.AppendLine("ours-redis-xN: N scheduler replicas on one redis-server, an SDK worker on each, the client on the first; backend CPU,");
         sb.AppendLine("RSS and RSS growth are summed over the replicas (peak RSS = the sum of each one's peak); redis-server's CPU is its own row.");
         sb.AppendLine("Rows without an arrow are context (work the SDK did against each backend), not scores.");
