@@ -280,6 +280,9 @@ public sealed class Instance
     public int PersistedGeneration { get; set; }
     public int PersistedHistoryCount { get; set; }
 
+    /// <summary>The status in this instance's last snapshot for the store (-1 before the first).</summary>
+    public int PersistedStatus { get; set; } = -1;
+
     /// <summary>True once a snapshot of this instance (this object) went into a batch, or it was loaded from the store.</summary>
     public bool InStore { get; set; }
 

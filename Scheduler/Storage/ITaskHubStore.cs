@@ -100,10 +100,16 @@ public sealed class InstanceChange
     public HistoryBlock? Append { get; init; }
 
     /// <summary>
-    /// True when an earlier batch already stored this instance with the same id and creation time, so a store may skip
-    /// rewriting its index entries.
+    /// True when an earlier batch already stored this instance with the same id, name, creation time, parent and history
+    /// generation, so a store may skip rewriting its index entries.
     /// </summary>
     public bool IndexUnchanged { get; init; }
+
+    /// <summary>
+    /// True when, besides <see cref="IndexUnchanged"/>, the stored status is the record's and it is not a finished
+    /// one (so neither has a completion time): a store may rewrite only the record.
+    /// </summary>
+    public bool StatusUnchanged { get; init; }
 }
 
 /// <summary>What <see cref="ITaskHubStore.ScanInstancesAsync"/> reads: ids after <paramref name="After"/> (exclusive),

@@ -342,11 +342,13 @@ public sealed partial class TaskHub
         }
 
         bool indexed = instance.InStore && !replace;
+        bool sameStatus = indexed && instance.PersistedStatus == (int)instance.Status && !instance.IsTerminal;
         instance.InStore = true;
+        instance.PersistedStatus = (int)instance.Status;
         instance.PersistedGeneration = instance.HistoryGeneration;
         instance.PersistedHistoryCount = encoded.Count;
         if (instance.IsTerminal) instance.PackHistory();
-        return new InstanceChange { Record = record, ReplaceHistory = replace, Append = append, IndexUnchanged = indexed };
+        return new InstanceChange { Record = record, ReplaceHistory = replace, Append = append, IndexUnchanged = indexed, StatusUnchanged = sameStatus };
     }
 
     static EntityRecord Snapshot(Entity entity)

@@ -167,16 +167,45 @@ public sealed class SqliteStore : ITaskHubStore
                         s.DeleteHistory.ExecuteNonQuery();
                     }
 
-                    s.InstanceId.Value = record.InstanceId;
-                    s.InstanceName.Value = record.Name;
-                    s.InstanceStatus.Value = record.Status;
-                    s.InstanceCreatedAt.Value = record.CreatedAt;
-                    s.InstanceLastUpdatedAt.Value = record.LastUpdatedAt;
-                    s.InstanceCompletedAt.Value = record.HasCompletedAt ? record.CompletedAt : DBNull.Value;
-                    s.InstanceParent.Value = record.HasParentInstanceId ? record.ParentInstanceId : DBNull.Value;
-                    s.InstanceGeneration.Value = record.HistoryGeneration;
-                    s.InstanceRecord.Value = record.ToByteArray();
-                    s.UpsertInstance.ExecuteNonQuery();
+                    var bytes = record.ToByteArray();
+                    // A row already stored is updated in the columns that can have changed, so SQLite leaves the
+                    // index entries of the others alone (and those of the status, when it is the same). Should the
+                    // row not be there after all, the full upsert writes it.
+                    bool updated;
+                    if (change.StatusUnchanged)
+                    {
+                        s.RecordOnlyId.Value = record.InstanceId;
+                        s.RecordOnlyLastUpdatedAt.Value = record.LastUpdatedAt;
+                        s.RecordOnlyRecord.Value = bytes;
+                        updated = s.UpdateRecordOnly.ExecuteNonQuery() == 1;
+                    }
+                    else if (change.IndexUnchanged)
+                    {
+                        s.StatusId.Value = record.InstanceId;
+                        s.StatusStatus.Value = record.Status;
+                        s.StatusLastUpdatedAt.Value = record.LastUpdatedAt;
+                        s.StatusCompletedAt.Value = record.HasCompletedAt ? record.CompletedAt : DBNull.Value;
+                        s.StatusRecord.Value = bytes;
+                        updated = s.UpdateStatus.ExecuteNonQuery() == 1;
+                    }
+                    else
+                    {
+                        updated = false;
+                    }
+
+                    if (!updated)
+                    {
+                        s.InstanceId.Value = record.InstanceId;
+                        s.InstanceName.Value = record.Name;
+                        s.InstanceStatus.Value = record.Status;
+                        s.InstanceCreatedAt.Value = record.CreatedAt;
+                        s.InstanceLastUpdatedAt.Value = record.LastUpdatedAt;
+                        s.InstanceCompletedAt.Value = record.HasCompletedAt ? record.CompletedAt : DBNull.Value;
+                        s.InstanceParent.Value = record.HasParentInstanceId ? record.ParentInstanceId : DBNull.Value;
+                        s.InstanceGeneration.Value = record.HistoryGeneration;
+                        s.InstanceRecord.Value = bytes;
+                        s.UpsertInstance.ExecuteNonQuery();
+                    }
 
                     if (change.Append is { } block)
                     {
@@ -659,6 +688,22 @@ public sealed class SqliteStore : ITaskHubStore
             InstanceGeneration = UpsertInstance.Parameters.Add("$generation", SqliteType.Integer);
             InstanceRecord = UpsertInstance.Parameters.Add("$record", SqliteType.Blob);
 
+            UpdateStatus = Create(connection,
+                """
+                UPDATE instances SET status = $status, last_updated_at = $updated, completed_at = $completed, record = $record
+                WHERE instance_id = $id
+                """);
+            StatusId = UpdateStatus.Parameters.Add("$id", SqliteType.Text);
+            StatusStatus = UpdateStatus.Parameters.Add("$status", SqliteType.Integer);
+            StatusLastUpdatedAt = UpdateStatus.Parameters.Add("$updated", SqliteType.Integer);
+            StatusCompletedAt = UpdateStatus.Parameters.Add("$completed", SqliteType.Integer);
+            StatusRecord = UpdateStatus.Parameters.Add("$record", SqliteType.Blob);
+
+            UpdateRecordOnly = Create(connection, "UPDATE instances SET last_updated_at = $updated, record = $record WHERE instance_id = $id");
+            RecordOnlyId = UpdateRecordOnly.Parameters.Add("$id", SqliteType.Text);
+            RecordOnlyLastUpdatedAt = UpdateRecordOnly.Parameters.Add("$updated", SqliteType.Integer);
+            RecordOnlyRecord = UpdateRecordOnly.Parameters.Add("$record", SqliteType.Blob);
+
             DeleteInstance = Create(connection, "DELETE FROM instances WHERE instance_id = $id");
             DeleteInstanceId = DeleteInstance.Parameters.Add("$id", SqliteType.Text);
 
@@ -682,7 +727,7 @@ public sealed class SqliteStore : ITaskHubStore
             DeleteEntity = Create(connection, "DELETE FROM entities WHERE instance_id = $id");
             DeleteEntityId = DeleteEntity.Parameters.Add("$id", SqliteType.Text);
 
-            _all = [UpsertInstance, DeleteInstance, AppendHistory, DeleteHistory, UpsertEntity, DeleteEntity];
+            _all = [UpsertInstance, UpdateStatus, UpdateRecordOnly, DeleteInstance, AppendHistory, DeleteHistory, UpsertEntity, DeleteEntity];
             foreach (var command in _all) command.Prepare();
         }
 
@@ -696,6 +741,19 @@ public sealed class SqliteStore : ITaskHubStore
         public SqliteParameter InstanceParent { get; }
         public SqliteParameter InstanceGeneration { get; }
         public SqliteParameter InstanceRecord { get; }
+        /// <summary>For a stored row whose id, name, creation time, parent and history generation are unchanged.</summary>
+        public SqliteCommand UpdateStatus { get; }
+        public SqliteParameter StatusId { get; }
+        public SqliteParameter StatusStatus { get; }
+        public SqliteParameter StatusLastUpdatedAt { get; }
+        public SqliteParameter StatusCompletedAt { get; }
+        public SqliteParameter StatusRecord { get; }
+
+        /// <summary>For a stored row whose status (not a finished one) is also unchanged.</summary>
+        public SqliteCommand UpdateRecordOnly { get; }
+        public SqliteParameter RecordOnlyId { get; }
+        public SqliteParameter RecordOnlyLastUpdatedAt { get; }
+        public SqliteParameter RecordOnlyRecord { get; }
         public SqliteCommand DeleteInstance { get; }
         public SqliteParameter DeleteInstanceId { get; }
         public SqliteCommand AppendHistory { get; }

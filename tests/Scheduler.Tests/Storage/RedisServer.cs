@@ -169,14 +169,7 @@ public sealed class RedisServer : IAsyncDisposable
         throw new FileNotFoundException("redis-server is not installed (apt-get install redis-server); the Redis store tests need it.");
     }
 
-    static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
+    static int FreePort() => StablePorts.Next();
 
     [DllImport("libc", SetLastError = true)]
     static extern int kill(int pid, int sig);

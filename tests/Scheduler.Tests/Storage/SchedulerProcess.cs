@@ -168,14 +168,7 @@ public sealed class SchedulerProcess : IAsyncDisposable
         throw new FileNotFoundException($"Scheduler.dll (with Scheduler.runtimeconfig.json) was not found in {AppContext.BaseDirectory}.");
     }
 
-    static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
+    static int FreePort() => StablePorts.Next();
 }
 
 /// <summary>The .NET SDK's worker and client in the test process, against a scheduler process (default task hub).</summary>

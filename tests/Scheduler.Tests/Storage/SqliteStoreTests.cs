@@ -22,6 +22,24 @@ public sealed class SqliteStoreTests(ITestOutputHelper output) : DurableStoreCon
         _data.Dispose();
     }
 
+    /// <summary>A stored row is updated in place; should it be missing after all, the change still writes it whole.</summary>
+    [Fact]
+    public async Task ChangeMarkedUnchanged_ForARowNotStored_IsWrittenWhole()
+    {
+        string hub = NewHub();
+        var store = Open(hub);
+        var running = Instance("gone", 1);
+        var finished = Instance("gone-too", 5);
+        await store.CommitAsync(Batch(
+            new InstanceChange { Record = running, Append = Block("gone", 0), IndexUnchanged = true, StatusUnchanged = true },
+            new InstanceChange { Record = finished, Append = Block("gone-too", 0), IndexUnchanged = true }), CancellationToken.None);
+
+        var loaded = await ReopenAndLoadAsync(hub, store);
+        Assert.Equal(running, loaded.Instances.Single(i => i.Record.InstanceId == "gone").Record);
+        Assert.Equal(finished, loaded.Instances.Single(i => i.Record.InstanceId == "gone-too").Record);
+        AssertHistory([Block("gone", 0)], loaded.Instances.Single(i => i.Record.InstanceId == "gone").History);
+    }
+
     protected override Task<IAsyncDisposable> BreakCommitsAsync(string hub)
     {
         // A trigger refuses entity '@boom@...' after the batch's instance rows were written.

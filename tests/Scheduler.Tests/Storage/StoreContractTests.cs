@@ -177,6 +177,57 @@ public abstract class DurableStoreContractTests(ITestOutputHelper output) : Stor
         Assert.Empty(await ScanAsync(new InstanceScan(After: expected[^1])));
     }
 
+    /// <summary>
+    /// The scheduler marks changes of an instance already stored (same id, name, creation time, parent, generation;
+    /// and, for an activity result, the same running status): whatever a store skips for them, reads, scans by status
+    /// and the finished-instance cap must see each instance as last committed.
+    /// </summary>
+    [Fact]
+    public async Task ChangesMarkedUnchanged_ReadBackAsLastCommitted()
+    {
+        string hub = NewHub();
+        var store = Open(hub);
+        var ids = Enumerable.Range(0, 40).Select(i => $"u{i:D2}").ToList();
+        var first = new CommitBatch();
+        foreach (var id in ids) first.Instances.Add(Change(Instance(id, 0), Block(id, 0)));
+        await store.CommitAsync(first, CancellationToken.None);
+
+        var latest = new Dictionary<string, InstanceRecord>();
+        for (int step = 1; step <= 5; step++)
+        {
+            var batch = new CommitBatch();
+            foreach (var (id, i) in ids.Select((id, i) => (id, i)))
+            {
+                // Every other instance finishes at step 5 (a status change); the rest stay running.
+                var record = Instance(id, step == 5 && i % 2 == 0 ? 5 : Math.Min(step, 4));
+                if (record.HasCompletedAt) record.CompletedAt = Epoch.AddMinutes(i).Ticks;
+                var running = record.Status == (int)Microsoft.DurableTask.Protobuf.OrchestrationStatus.Running;
+                batch.Instances.Add(new InstanceChange { Record = record, Append = Block(id, step), IndexUnchanged = true, StatusUnchanged = running });
+                latest[id] = record;
+            }
+
+            await store.CommitAsync(batch, CancellationToken.None);
+        }
+
+        foreach (var id in ids)
+        {
+            var read = await store.ReadInstanceAsync(id, CancellationToken.None);
+            Assert.NotNull(read);
+            Assert.Equal(latest[id], read.Record);
+            AssertHistory(Enumerable.Range(0, 6).Select(step => Block(id, step)).ToArray(), read.History);
+        }
+
+        var finished = new List<string>();
+        await foreach (var r in store.ScanInstancesAsync(new InstanceScan(Statuses: FinishedStatuses.Values), CancellationToken.None)) finished.Add(r.InstanceId);
+        Assert.Equal(ids.Where((_, i) => i % 2 == 0), finished);
+
+        await store.DisposeAsync();
+        var capped = await Open(hub).LoadAsync(3, CancellationToken.None);
+        // The three finished last (by completion time) and every running one.
+        Assert.Equal(new[] { "u34", "u36", "u38" }.Concat(ids.Where((_, i) => i % 2 == 1)).Order(StringComparer.Ordinal),
+            capped.Instances.Select(i => i.Record.InstanceId).Order(StringComparer.Ordinal));
+    }
+
     [Fact]
     public async Task LoadWithACap_ReadsUnfinishedAndTheNewestFinished_AndCountsTheRest()
     {
