@@ -19,12 +19,14 @@ sealed class HeapProbe(IReadOnlyList<int> pids)
     const long GcHeapCollectKeyword = 0x800000;
 
     /// <summary>
-    /// The live heap once it has settled: read every 2 s until two readings agree within 1 % (at most 8 readings).
-    /// Right after a burst of calls the heap keeps shrinking for some seconds (objects waiting for finalization, pooled
-    /// per-stream state that the server expires after a few seconds), so a single reading would count those too.
+    /// The live heap once it has settled: after <paramref name="quiet"/>, read every 2 s until two readings agree within
+    /// 1 % (at most 8 readings). Right after a burst of calls the heap keeps shrinking for some seconds (objects waiting
+    /// for finalization, per-stream state that Kestrel pools and expires after 5 s unused), so a single reading, or two
+    /// taken before the pool expired, would count those too.
     /// </summary>
-    public async Task<long?> ReadSettledAsync(CancellationToken ct)
+    public async Task<long?> ReadSettledAsync(TimeSpan quiet, CancellationToken ct)
     {
+        await Task.Delay(quiet, ct);
         var last = await ReadAsync(ct);
         for (var i = 1; i < 8 && last is { } previous; i++)
         {

@@ -215,7 +215,7 @@ static class LoadRunner
     /// </summary>
     static async Task<double?> HeldPerUnitAsync(DurableTaskClient client, HeapProbe heap, DateTimeOffset timedStart, int units, CancellationToken ct)
     {
-        var held = await heap.ReadSettledAsync(ct);
+        var held = await heap.ReadSettledAsync(TimeSpan.FromSeconds(6), ct);
         if (held is null) return null;
         var filter = new PurgeInstancesFilter(CreatedFrom: timedStart, Statuses: [OrchestrationRuntimeStatus.Completed]);
         var purged = 0;
@@ -227,7 +227,7 @@ static class LoadRunner
         }
 
         if (purged == 0) return null;
-        var without = await heap.ReadSettledAsync(ct);
+        var without = await heap.ReadSettledAsync(TimeSpan.Zero, ct);
         return without is null ? null : (held.Value - without.Value) / (double)units;
     }
 
