@@ -133,6 +133,8 @@ public static class SchedulerHost
             throw new InvalidOperationException("Scheduler:MaxPayloadBytes must be positive.");
         if (o.MaxOrchestrationWorkItemsPerWorker < 0)
             throw new InvalidOperationException($"Scheduler:MaxOrchestrationWorkItemsPerWorker must be 0 (no cap) or positive, not {o.MaxOrchestrationWorkItemsPerWorker}.");
+        if (o.MaxFanInHold < TimeSpan.Zero || o.MaxFanInHold > TimeSpan.FromMinutes(1))
+            throw new InvalidOperationException($"Scheduler:MaxFanInHold must be between 00:00:00 (off) and 00:01:00, not {o.MaxFanInHold}.");
         o.ScaleOut.Validate();
         if (!StoreFactory.Supported.Contains(o.Store.ToLowerInvariant()))
             throw new InvalidOperationException($"Scheduler:Store '{o.Store}' is not supported. Supported stores: {string.Join(", ", StoreFactory.Supported)}.");

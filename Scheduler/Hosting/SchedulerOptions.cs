@@ -61,6 +61,14 @@ public sealed class SchedulerOptions
     /// </summary>
     public int MaxOrchestrationWorkItemsPerWorker { get; set; } = 100;
 
+    /// <summary>
+    /// Longest wait of a large fan-in for more activity results before its next episode (0.1 ms per history event from
+    /// 2,000 events on, up to this); <see cref="TimeSpan.Zero"/> turns the wait off. Every episode makes the worker
+    /// replay the whole history: a 10,000-activity fan-out/fan-in took 7 episodes without the wait and 3 with it, and
+    /// its throughput rose by about a third on 2 cores.
+    /// </summary>
+    public TimeSpan MaxFanInHold { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>First delay before redelivering abandoned work; doubled on every further abandon of the same work.</summary>
     public TimeSpan RedeliveryDelay { get; set; } = TimeSpan.FromMilliseconds(500);
 

@@ -135,6 +135,8 @@ public sealed class Instance
         public DateTime NotBefore;
         public int FailedDeliveries;
         public bool ReplayRequested;
+        public DateTime HeldUntil;
+        public bool HoldTimerSet;
     }
 
     RareState? _rare;
@@ -255,6 +257,26 @@ public sealed class Instance
     {
         get => _rare?.FailedDeliveries ?? 0;
         set { if (value != 0 || _rare is not null) Rare.FailedDeliveries = value; }
+    }
+
+    /// <summary>Activities this execution scheduled whose result has not been delivered yet.</summary>
+    public int OpenActivities { get; set; }
+
+    /// <summary>
+    /// A large history's next episode waits until then for more activity results (see TaskHub.HoldForResults);
+    /// default when not held.
+    /// </summary>
+    public DateTime HeldUntil
+    {
+        get => _rare?.HeldUntil ?? default;
+        set { if (value != default || _rare is not null) Rare.HeldUntil = value; }
+    }
+
+    /// <summary>True while a timer is set to look at the instance again when its hold ends.</summary>
+    public bool HoldTimerSet
+    {
+        get => _rare?.HoldTimerSet ?? false;
+        set { if (value || _rare is not null) Rare.HoldTimerSet = value; }
     }
 
     /// <summary>Set when the ExecutionStarted message waits for a scheduled start time.</summary>

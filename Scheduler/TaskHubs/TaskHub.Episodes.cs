@@ -209,6 +209,7 @@ public sealed partial class TaskHub
                     e.TaskScheduled.Tags.Add(schedule.Tags);
                     Append(instance, e);
                     EnqueueActivity(NewActivityTask(instance, action.Id, e.TaskScheduled, _epoch));
+                    instance.OpenActivities++;
                     break;
 
                 case OrchestratorAction.OrchestratorActionTypeOneofCase.CreateTimer:
@@ -296,11 +297,37 @@ public sealed partial class TaskHub
 
         // The history stays as bytes only (the store's snapshot reads those too).
         instance.ReleaseHistory();
+        HoldForResults(instance, now);
 
         instance.LastUpdatedAt = now;
         MarkDirty(instance);
         NotifyWaiters(instance);
         MakeReady(instance);
+    }
+
+    /// <summary>Histories from this many events on may wait for more activity results before their next episode.</summary>
+    internal const int HoldFromHistoryEvents = 2_000;
+
+    /// <summary>
+    /// Every episode makes the worker replay the whole history, so an orchestration with a long history and many
+    /// activities still out (a large fan-out) would otherwise replay it for every handful of results that come in.
+    /// Its next episode waits for more: until every open activity has answered or another message arrives, at most
+    /// 0.1 ms per history event (the SDKs replay an event in a few tens of microseconds), capped at
+    /// <c>Scheduler:MaxFanInHold</c> (2 s). Shorter histories, and orchestrations waiting for a single activity (a
+    /// sequence), are never held.
+    /// </summary>
+    void HoldForResults(Instance instance, DateTime now)
+    {
+        int events = instance.HistoryCount;
+        var max = _options.MaxFanInHold;
+        if (instance.IsTerminal || instance.OpenActivities < 2 || events < HoldFromHistoryEvents || max <= TimeSpan.Zero)
+        {
+            instance.HeldUntil = default;
+            return;
+        }
+
+        var hold = TimeSpan.FromMilliseconds(events / 10.0);
+        instance.HeldUntil = now + (hold < max ? hold : max);
     }
 
     /// <summary>The activity work a TaskScheduled event of the current execution asks for.</summary>
@@ -402,6 +429,7 @@ public sealed partial class TaskHub
 
         instance.History = new List<HistoryEvent>();
         instance.HistoryGeneration++;
+        instance.OpenActivities = 0;
         instance.ExecutionId = executionId;
         instance.Version = start.ExecutionStarted.Version;
         instance.Input = action.Result;
@@ -418,6 +446,7 @@ public sealed partial class TaskHub
         instance.Inbox.RemoveRange(0, Math.Min(lease.DispatchedCount, instance.Inbox.Count));
         instance.History = new List<HistoryEvent>(rewind.NewHistory.Count);
         instance.HistoryGeneration++;
+        instance.OpenActivities = 0;
         foreach (var e in rewind.NewHistory) Append(instance, e);
 
         var start = instance.StartEvent;

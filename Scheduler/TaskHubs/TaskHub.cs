@@ -91,6 +91,18 @@ public sealed partial class TaskHub
         if (executionId is not null && executionId.Length > 0 && executionId != instance.ExecutionId) return false;
         if (instance.IsTerminal && message.EventTypeCase != HistoryEvent.EventTypeOneofCase.ExecutionRewound) return false;
         instance.Inbox.Add(message);
+        if (message.EventTypeCase is HistoryEvent.EventTypeOneofCase.TaskCompleted or HistoryEvent.EventTypeOneofCase.TaskFailed)
+        {
+            if (instance.OpenActivities > 0) instance.OpenActivities--;
+            // The last result ends a hold at once: the orchestration has everything it waited for.
+            if (instance.OpenActivities == 0) instance.HeldUntil = default;
+        }
+        else
+        {
+            // Anything else (an event, a timer, termination, ...) is not worth waiting with.
+            instance.HeldUntil = default;
+        }
+
         MarkDirty(instance);
         MakeReady(instance);
         return true;
@@ -100,6 +112,22 @@ public sealed partial class TaskHub
     {
         if (instance.Queued) return;
         var now = Now;
+        if (instance.HeldUntil > now && instance.Lease is null)
+        {
+            if (!instance.HoldTimerSet)
+            {
+                instance.HoldTimerSet = true;
+                var held = instance;
+                Schedule(instance.HeldUntil, () =>
+                {
+                    held.HoldTimerSet = false;
+                    MakeReady(held);
+                });
+            }
+
+            return;
+        }
+
         if (!instance.IsRunnable(now))
         {
             if (instance.Lease is null && instance.NotBefore > now && (instance.InboxCount > 0 || instance.ReplayRequested))

@@ -188,3 +188,9 @@ public sealed class WorkItemSchedulerFixture : SchedulerFixture
         "--Scheduler:DisconnectGracePeriod=00:00:01",
     ];
 }
+
+/// <summary>A scheduler whose large fan-ins never wait for more results (<c>Scheduler:MaxFanInHold=0</c>).</summary>
+public sealed class NoFanInHoldSchedulerFixture : SchedulerFixture
+{
+    protected override IEnumerable<string> ExtraArgs => ["--DTS_USE_DYNAMIC_TASK_HUBS=true", "--Scheduler:MaxFanInHold=00:00:00"];
+}
