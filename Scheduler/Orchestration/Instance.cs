@@ -136,7 +136,7 @@ public sealed class Instance
         public int FailedDeliveries;
         public bool ReplayRequested;
         public DateTime HeldUntil;
-        public bool HoldTimerSet;
+        public bool WakeTimerSet;
     }
 
     RareState? _rare;
@@ -272,11 +272,11 @@ public sealed class Instance
         set { if (value != default || _rare is not null) Rare.HeldUntil = value; }
     }
 
-    /// <summary>True while a timer is set to look at the instance again when its hold ends.</summary>
-    public bool HoldTimerSet
+    /// <summary>True while a timer is set to look at the instance again when its backoff or hold ends.</summary>
+    public bool WakeTimerSet
     {
-        get => _rare?.HoldTimerSet ?? false;
-        set { if (value || _rare is not null) Rare.HoldTimerSet = value; }
+        get => _rare?.WakeTimerSet ?? false;
+        set { if (value || _rare is not null) Rare.WakeTimerSet = value; }
     }
 
     /// <summary>Set when the ExecutionStarted message waits for a scheduled start time.</summary>

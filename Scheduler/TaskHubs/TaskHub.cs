@@ -112,28 +112,20 @@ public sealed partial class TaskHub
     {
         if (instance.Queued) return;
         var now = Now;
-        if (instance.HeldUntil > now && instance.Lease is null)
+        if (instance.HeldUntil > now || !instance.IsRunnable(now))
         {
-            if (!instance.HoldTimerSet)
+            // Not yet: look again when its redelivery backoff or fan-in hold ends (one timer, however many messages
+            // come in meanwhile; the look decides again).
+            var until = instance.HeldUntil > instance.NotBefore ? instance.HeldUntil : instance.NotBefore;
+            if (instance.Lease is null && until > now && (instance.InboxCount > 0 || instance.ReplayRequested) && !instance.WakeTimerSet)
             {
-                instance.HoldTimerSet = true;
-                var held = instance;
-                Schedule(instance.HeldUntil, () =>
-                {
-                    held.HoldTimerSet = false;
-                    MakeReady(held);
-                });
-            }
-
-            return;
-        }
-
-        if (!instance.IsRunnable(now))
-        {
-            if (instance.Lease is null && instance.NotBefore > now && (instance.InboxCount > 0 || instance.ReplayRequested))
-            {
+                instance.WakeTimerSet = true;
                 var target = instance;
-                Schedule(instance.NotBefore, () => MakeReady(target));
+                Schedule(until, () =>
+                {
+                    target.WakeTimerSet = false;
+                    MakeReady(target);
+                });
             }
 
             return;

@@ -205,10 +205,6 @@ static class LoadRunner
     });
 
     /// <summary>
-    /// Starts <paramref name="count"/> orchestrations at once; each one's completion is awaited with the SDK's
-    /// <c>WaitForInstanceCompletionAsync</c> (a server-side long-poll) as soon as its start call returns.
-    /// </summary>
-    /// <summary>
     /// What the instances of the timed run keep in the backend's managed heap, per unit: the live heap after a full
     /// collection, minus the same after purging those instances, divided by the units. Pools and caches that grew
     /// during the run stay on both sides, so only the instances themselves are counted (payloads included).
@@ -231,6 +227,10 @@ static class LoadRunner
         return without is null ? null : (held.Value - without.Value) / (double)units;
     }
 
+    /// <summary>
+    /// Starts <paramref name="count"/> orchestrations at once; each one's completion is awaited with the SDK's
+    /// <c>WaitForInstanceCompletionAsync</c> (a server-side long-poll) as soon as its start call returns.
+    /// </summary>
     static async Task<ScenarioResult> RunHelloCitiesAsync(DurableTaskClient client, string prefix, int count, CancellationToken ct)
     {
         var run = Guid.NewGuid().ToString("N")[..8];
