@@ -55,11 +55,13 @@ public sealed class SchedulerOptions
     /// Most orchestrator work items one worker stream holds at once, even when the worker allows more (0: as many as
     /// the worker allows). An episode is CPU work in the worker (orchestrator code does not block: it awaits durable
     /// tasks, which ends the episode), so more at once than a worker has cores to run them only adds contention
-    /// there: measured on 2 cores with a worker allowing 1,000 (hello-cities), 100 at a time gave 20-35 % more
-    /// orchestrations/s and cut the SDK's CPU per orchestration by about a third. Activities and entities are not
-    /// limited beyond the worker's own limits: their work may wait on I/O.
+    /// there. Measured on 2 cores with a worker allowing 1,000 (hello-cities): 100 at a time gave 20-35 % more
+    /// orchestrations/s than 1,000 and cut the SDK's CPU per orchestration by about a third; 50 gave another 5-35 %
+    /// over 100 (ten alternating runs, SDK CPU a fifth lower), 32 about the same as 50 for more scheduler CPU. 50 in
+    /// flight still covers several milliseconds of round trip at thousands of episodes a second. Activities and
+    /// entities are not limited beyond the worker's own limits: their work may wait on I/O.
     /// </summary>
-    public int MaxOrchestrationWorkItemsPerWorker { get; set; } = 100;
+    public int MaxOrchestrationWorkItemsPerWorker { get; set; } = 50;
 
     /// <summary>
     /// Longest wait of a large fan-in for more activity results before its next episode (0.1 ms per history event from

@@ -5,7 +5,7 @@ namespace DurableTask.Benchmarks;
 /// <summary>Command-line options shared by all roles (each role reads the ones it needs).</summary>
 sealed class BenchOptions
 {
-    public static readonly string[] AllScenarios = ["hello-cities", "fan-out", "entity-signals", "large-history"];
+    public static readonly string[] AllScenarios = ["hello-cities", "fan-out", "entity-signals", "large-history", "unary-calls"];
     public static readonly string[] AllBackends = ["ours", "ours-memory", "ours-sqlite", "ours-redis", "reference"];
 
     public const string Usage = """
@@ -13,7 +13,7 @@ sealed class BenchOptions
                Benchmarks --role backend-ours|backend-reference|load [options]
 
         Options (defaults in brackets):
-          --scenarios a,b       hello-cities,fan-out,entity-signals,large-history [all]
+          --scenarios a,b       hello-cities,fan-out,entity-signals,large-history,unary-calls [all]
           --backends a,b        ours (with --store), ours-memory, ours-sqlite, ours-redis, reference [ours,reference]
           --replicas N,M        scheduler replicas sharing one fresh redis-server, for a redis store; each count is
                                 its own run and column (ours-redis-x2) [1]
@@ -23,6 +23,7 @@ sealed class BenchOptions
           --signals N           entity signals [10000]
           --entities N          counter entities the signals are spread over [100]
           --steps N             sequential activities in the large-history orchestration [1000]
+          --calls N             Hello calls in unary-calls, the gRPC floor [100000]
           --store memory|sqlite|redis  store passed to our scheduler [memory]
           --scheduler-dll PATH  built scheduler to run [Scheduler/bin/<Configuration>/net10.0/Scheduler.dll]
           --timeout SECONDS     limit for one scenario run [300]
@@ -58,6 +59,7 @@ sealed class BenchOptions
     public int Signals { get; private set; } = 10_000;
     public int Entities { get; private set; } = 100;
     public int Steps { get; private set; } = 1000;
+    public int Calls { get; private set; } = 100_000;
     public string Store { get; private set; } = "memory";
     public string? SchedulerDll { get; private set; }
     public int TimeoutSeconds { get; private set; } = 300;
@@ -111,6 +113,7 @@ sealed class BenchOptions
                 case "signals": o.Signals = Positive(value, name); break;
                 case "entities": o.Entities = Positive(value, name); break;
                 case "steps": o.Steps = Positive(value, name); break;
+                case "calls": o.Calls = Positive(value, name); break;
                 case "store": o.Store = value; break;
                 case "scheduler-dll": o.SchedulerDll = value; break;
                 case "timeout": o.TimeoutSeconds = Positive(value, name); break;

@@ -123,7 +123,7 @@ static class LoadRunner
                 {
                     result.BackendCpuMsPerUnit = result.BackendCpuSeconds * 1000 / result.Count;
                     result.BackendRssBytesPerUnit = (after.RssBytes - before.RssBytes) / (double)result.Count;
-                    if (heapProbe is not null && !result.Failed)
+                    if (heapProbe is not null && !result.Failed && scenario != "unary-calls")
                         result.BackendHeapBytesPerUnit = await HeldPerUnitAsync(client, heapProbe, timedStart, result.Count, timeout.Token);
                 }
             }
@@ -165,6 +165,7 @@ static class LoadRunner
                 "fan-out" => RunFanOutAsync(client, Size(options.FanOut), timeout.Token),
                 "entity-signals" => RunEntitySignalsAsync(client, Size(options.Signals), options.Entities, timeout.Token),
                 "large-history" => RunLargeHistoryAsync(client, Size(options.Steps), half ? null : probe, timeout.Token),
+                "unary-calls" => RunUnaryCallsAsync(workerChannels[0], Size(options.Calls), timeout.Token),
                 _ => throw new BenchmarkException($"unknown scenario {name}"),
             };
         }
@@ -289,6 +290,32 @@ static class LoadRunner
             var expected = Workload.Cities.Select(c => $"Hello, {c}!");
             return output is not null && output.SequenceEqual(expected) ? null : $"unexpected output {metadata.SerializedOutput}";
         }
+    }
+
+    /// <summary>Concurrent callers in the unary-calls scenario.</summary>
+    public const int UnaryCallers = 64;
+
+    /// <summary>
+    /// The floor under every scenario: the protocol's cheapest call (<c>Hello</c>, empty in and out), made
+    /// <paramref name="calls"/> times by <see cref="UnaryCallers"/> callers on the worker's channel. A hello-cities
+    /// orchestration costs a backend 13 unary calls (a start, a completion wait, 6 orchestrator and 5 activity
+    /// completions) and 11 messages on the work-item stream, so this bounds what any backend on the same HTTP/2
+    /// server can reach per orchestration.
+    /// </summary>
+    static async Task<ScenarioResult> RunUnaryCallsAsync(GrpcChannel channel, int calls, CancellationToken ct)
+    {
+        var sidecar = new Microsoft.DurableTask.Protobuf.TaskHubSidecarService.TaskHubSidecarServiceClient(channel);
+        var empty = new Google.Protobuf.WellKnownTypes.Empty();
+        var left = calls;
+        var started = Stopwatch.GetTimestamp();
+        var callers = Enumerable.Range(0, UnaryCallers).Select(_ => Task.Run(async () =>
+        {
+            while (Interlocked.Decrement(ref left) >= 0)
+                await sidecar.HelloAsync(empty, cancellationToken: ct);
+        }, ct));
+        await Task.WhenAll(callers);
+        var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        return new ScenarioResult { Unit = "call", Count = calls, ElapsedSeconds = elapsed, Throughput = calls / elapsed };
     }
 
     static async Task<ScenarioResult> RunFanOutAsync(DurableTaskClient client, int activities, CancellationToken ct)

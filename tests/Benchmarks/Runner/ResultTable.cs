@@ -53,6 +53,13 @@ static class ResultTable
             new("backend CPU ms / step, last {window}", Better.Lower, r => r.LastStepsBackendCpuMs, "F2"),
             .. Common,
         ],
+        "unary-calls" =>
+        [
+            new("calls/s", Better.Higher, r => r.Throughput, "F0"),
+            new("backend CPU µs / call", Better.Lower, r => r.BackendCpuMsPerUnit * 1000, "F1"),
+            .. Common.Where(m => !m.Name.StartsWith("backend CPU", StringComparison.Ordinal) && !m.Name.StartsWith("SDK", StringComparison.Ordinal)),
+            new("client CPU µs / call", Better.None, r => r.Count > 0 ? r.LoadCpuSeconds * 1e6 / r.Count : null, "F1"),
+        ],
         _ => Common,
     };
 
@@ -162,6 +169,7 @@ static class ResultTable
         "fan-out" => $"fan-out/fan-in ({o.FanOut} activities)",
         "entity-signals" => $"entity signals ({o.Signals} to {o.Entities} counters)",
         "large-history" => $"large history ({o.Steps} sequential activities)",
+        "unary-calls" => $"unary gRPC floor ({o.Calls} Hello calls, {DurableTask.Benchmarks.Load.LoadRunner.UnaryCallers} at once)",
         _ => scenario,
     };
 
