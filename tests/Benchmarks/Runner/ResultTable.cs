@@ -156,6 +156,7 @@ static class ResultTable
         sb.AppendLine("full blocking GC through the runtime's diagnostics port: what finished instances keep in memory, payloads included.");
         sb.AppendLine("ours-redis-xN: N scheduler replicas on one redis-server, an SDK worker on each, the client on the first; backend CPU,");
         sb.AppendLine("RSS and RSS growth are summed over the replicas (peak RSS = the sum of each one's peak); redis-server's CPU is its own row.");
+        sb.AppendLine("unary gRPC floor: the protocol's cheapest call (Hello, empty in and out); a hello-cities orchestration makes 13 unary calls.");
         sb.AppendLine("Rows without an arrow are context (work the SDK did against each backend), not scores.");
         sb.AppendLine("Backend, SDK worker and client share the same machine: numbers are noisy, compare ratios from one run.");
         foreach (var note in notes)
