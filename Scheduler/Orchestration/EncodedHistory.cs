@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using Google.Protobuf;
 using Microsoft.DurableTask.Protobuf;
 
@@ -14,9 +13,9 @@ namespace DurableTask.Scheduler.Orchestration;
 /// <remarks>
 /// Bytes once written never change: a reader may keep a slice while later events are appended (a full buffer is
 /// replaced by a larger copy, never written over), so slices are handed out without copying.
-/// A history that will not grow (a finished instance's) is kept deflated by <see cref="Compact"/>: the encoding
-/// repeats itself (event ids, timestamps, names), so it about halves. Reading it inflates a copy; appending to it
-/// inflates it for good.
+/// A history that will not grow (a finished instance's) is kept packed by <see cref="Compact"/>
+/// (<see cref="HistoryPacking"/>): the encoding repeats itself (event ids, timestamps, names), so it about halves.
+/// Reading it unpacks a copy; appending to it unpacks it for good.
 /// </remarks>
 public sealed class EncodedHistory
 {
@@ -28,7 +27,7 @@ public sealed class EncodedHistory
     byte[] _buffer = [];
     int _length;
 
-    /// <summary>The first <see cref="_length"/> bytes deflated, while the history is packed (then <see cref="_buffer"/> is empty).</summary>
+    /// <summary>The first <see cref="_length"/> bytes packed, while the history is packed (then <see cref="_buffer"/> is empty).</summary>
     byte[]? _packed;
 
     /// <summary>Number of events encoded.</summary>
@@ -40,13 +39,13 @@ public sealed class EncodedHistory
     /// <summary>Every encoded event as <c>pastEvents</c> fields, ready to follow the other fields of a request.</summary>
     public ReadOnlyMemory<byte> PastEvents => new(Bytes, 0, _length);
 
-    /// <summary>True while the bytes are kept deflated.</summary>
+    /// <summary>True while the bytes are kept packed.</summary>
     public bool IsPacked => _packed is not null;
 
-    /// <summary>The bytes this history keeps in memory (deflated or not, without spare capacity).</summary>
+    /// <summary>The bytes this history keeps in memory (packed or not, without spare capacity).</summary>
     public int RetainedBytes => _packed?.Length ?? _length;
 
-    /// <summary>The encoded events: the buffer, or an inflated copy of a packed history.</summary>
+    /// <summary>The encoded events: the buffer, or an unpacked copy of a packed history.</summary>
     byte[] Bytes => _packed is null ? _buffer : Inflate(_packed, _length);
 
     public void Append(HistoryEvent e)
@@ -103,7 +102,7 @@ public sealed class EncodedHistory
     }
 
     /// <summary>
-    /// For a history that will not grow: keeps it deflated (or, when that does not pay, without spare capacity) and
+    /// For a history that will not grow: keeps it packed (or, when that does not pay, without spare capacity) and
     /// drops the start event (found again on decoding).
     /// </summary>
     public void Compact()
@@ -112,8 +111,8 @@ public sealed class EncodedHistory
         if (_packed is not null) return;
         if (_length >= MinPackedLength)
         {
-            var packed = Deflate(_buffer.AsSpan(0, _length));
-            if (packed.Length < _length - _length / 8)
+            var packed = HistoryPacking.Pack(_buffer.AsSpan(0, _length), maxPacked: _length - _length / 8 - 1);
+            if (packed is not null)
             {
                 _packed = packed;
                 _buffer = [];
@@ -124,20 +123,7 @@ public sealed class EncodedHistory
         if (_buffer.Length != _length) _buffer = _buffer.AsSpan(0, _length).ToArray();
     }
 
-    static byte[] Deflate(ReadOnlySpan<byte> bytes)
-    {
-        var output = new MemoryStream(bytes.Length / 2 + 64);
-        using (var deflate = new DeflateStream(output, CompressionLevel.Fastest, leaveOpen: true)) deflate.Write(bytes);
-        return output.ToArray();
-    }
-
-    static byte[] Inflate(byte[] packed, int length)
-    {
-        var bytes = new byte[length];
-        using var inflate = new DeflateStream(new MemoryStream(packed, writable: false), CompressionMode.Decompress);
-        inflate.ReadExactly(bytes);
-        return bytes;
-    }
+    static byte[] Inflate(byte[] packed, int length) => HistoryPacking.Unpack(packed, length);
 
     void Reserve(int more)
     {

@@ -192,7 +192,7 @@ public class EncodedHistoryTests
     }
 
     [Fact]
-    public void AFinishedHistory_IsKeptDeflated_AndReadsBackByteForByte()
+    public void AFinishedHistory_IsKeptPacked_AndReadsBackByteForByte()
     {
         var history = FinishedSequence();
         var instance = new Instance("hello-549e5a51-22");
@@ -210,7 +210,7 @@ public class EncodedHistoryTests
         Assert.Equal(history, instance.CopyHistory());
         Assert.Equal("HelloCities", instance.StartEvent?.Name);
 
-        // Appending (a rewound or restarted history) inflates it for good and goes on from there.
+        // Appending (a rewound or restarted history) unpacks it for good and goes on from there.
         var more = Event(30, e => e.EventRaised = new P.EventRaisedEvent { Name = "late", Input = "1" });
         instance.AppendHistory(more);
         Assert.False(instance.Encoded.IsPacked);
@@ -219,7 +219,7 @@ public class EncodedHistoryTests
     }
 
     [Fact]
-    public void AShortHistory_IsNotDeflated()
+    public void AShortHistory_IsNotPacked()
     {
         var instance = new Instance("i-1");
         instance.AppendHistory(Event(-1, e => e.OrchestratorStarted = new P.OrchestratorStartedEvent()));
