@@ -117,6 +117,12 @@ public class HistoryPackingTests
         Assert.Throws<InvalidDataException>(() => HistoryPacking.Unpack([], bytes.Length));
         Assert.Throws<InvalidDataException>(() => HistoryPacking.Unpack([9, 0], 0));
 
+        var longer = Make("text", 40_000, 5);
+        var deflated = HistoryPacking.Pack(longer, maxPacked: longer.Length)!;
+        Assert.Equal(HistoryPacking.Deflate, deflated[0]);
+        Assert.Throws<InvalidDataException>(() => HistoryPacking.Unpack(deflated[..(deflated.Length / 2)], longer.Length));
+        Assert.Throws<InvalidDataException>(() => HistoryPacking.Unpack(deflated, longer.Length + 1));
+
         // A match reaching back before the start of the output.
         byte[] before = [HistoryPacking.Lz, 1, (byte)'a', 5, 0, 0];
         Assert.Throws<InvalidDataException>(() => HistoryPacking.Unpack(before, 6));
