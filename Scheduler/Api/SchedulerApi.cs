@@ -437,7 +437,7 @@ public static class SchedulerApi
         var body = await ApiRequests.Body<RaiseEventRequest>(context.Request);
         Errors.RequireName(body.Name);
         var input = ApiRequests.Serialized(body.Input);
-        Errors.ValidatePayload(input, $"the payload of event '{body.Name}'", options.MaxPayloadBytes);
+        Errors.ValidatePayload(input, "the payload of event", options.MaxPayloadBytes, body.Name);
         await h.RaiseEventAsync(instanceId, body.Name!, input);
         return Results.Accepted();
     }
@@ -633,7 +633,7 @@ public static class SchedulerApi
         var body = await ApiRequests.Body<EntitySignalRequest>(context.Request);
         Errors.RequireName(body.Operation, "operation");
         var input = ApiRequests.Serialized(body.Input);
-        Errors.ValidatePayload(input, $"the input of operation '{body.Operation}'", options.MaxPayloadBytes);
+        Errors.ValidatePayload(input, "the input of operation", options.MaxPayloadBytes, body.Operation);
         var signal = new Microsoft.DurableTask.Protobuf.SignalEntityRequest
         {
             InstanceId = id, Name = body.Operation, RequestId = Guid.NewGuid().ToString(),

@@ -20,6 +20,7 @@ namespace DurableTask.Scheduler.Hosting;
 public sealed class GrpcDirectDispatch(RequestDelegate next, IServiceProvider services, long grpcBodyLimit)
 {
     FrozenDictionary<string, Endpoint>? _byPath;
+    readonly RootServices _services = new(services);
 
     public Task InvokeAsync(HttpContext context)
     {
@@ -30,7 +31,8 @@ public sealed class GrpcDirectDispatch(RequestDelegate next, IServiceProvider se
 
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodySize)
             bodySize.MaxRequestBodySize = grpcBodyLimit;
-        context.RequestServices = services;
+        // One shared feature instead of the per-request one that setting RequestServices allocates.
+        context.Features.Set<IServiceProvidersFeature>(_services);
         context.SetEndpoint(endpoint);
         return endpoint.RequestDelegate!(context);
     }
@@ -45,5 +47,15 @@ public sealed class GrpcDirectDispatch(RequestDelegate next, IServiceProvider se
         }
 
         return _byPath = byPath.ToFrozenDictionary(StringComparer.Ordinal);
+    }
+
+    /// <summary>The root provider as every direct call's request services: there is no scope to create or dispose.</summary>
+    sealed class RootServices(IServiceProvider services) : IServiceProvidersFeature
+    {
+        public IServiceProvider RequestServices
+        {
+            get => services;
+            set => throw new NotSupportedException("a direct gRPC call's services are the scheduler's root provider");
+        }
     }
 }

@@ -44,13 +44,17 @@ public static class Errors
         if (name.Length > 1024) throw Invalid($"{field} is {name.Length} characters long; the limit is 1024 characters");
     }
 
-    /// <summary>Checks a payload against the configured limit; returns a message naming the field, size and limit, or null.</summary>
-    public static string? CheckPayload(string? value, string field, int limit)
+    /// <summary>
+    /// Checks a payload against the configured limit; returns a message naming the field (and, when given, the
+    /// activity, event or operation it belongs to: "the input of activity 'Greet'"), the size and the limit, or null.
+    /// The name is joined in only for a violation, so the check costs no allocation on the hot path.
+    /// </summary>
+    public static string? CheckPayload(string? value, string field, int limit, string? name = null)
     {
         if (value is null || value.Length <= limit / 3) return null; // at most 3 UTF-8 bytes per UTF-16 char
         int size = Encoding.UTF8.GetByteCount(value);
         return size > limit
-            ? $"{field} is {size} bytes, which exceeds the maximum payload size of {limit} bytes (Scheduler:MaxPayloadBytes)"
+            ? $"{(name is null ? field : $"{field} '{name}'")} is {size} bytes, which exceeds the maximum payload size of {limit} bytes (Scheduler:MaxPayloadBytes)"
             : null;
     }
 
@@ -64,9 +68,9 @@ public static class Errors
             ? null
             : $"{field} is not a valid timestamp (seconds must be between {MinTimestampSeconds} and {MaxTimestampSeconds})";
 
-    public static void ValidatePayload(string? value, string field, int limit)
+    public static void ValidatePayload(string? value, string field, int limit, string? name = null)
     {
-        var problem = CheckPayload(value, field, limit);
+        var problem = CheckPayload(value, field, limit, name);
         if (problem is not null) throw Invalid(problem);
     }
 }

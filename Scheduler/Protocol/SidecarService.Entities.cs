@@ -11,7 +11,7 @@ public sealed partial class SidecarService
         var hub = await hubs.ResolveAsync(context);
         ValidateEntityId(request.InstanceId);
         Errors.RequireName(request.Name, "name (the operation)");
-        Errors.ValidatePayload(request.Input, $"the input of operation '{request.Name}'", Limit);
+        Errors.ValidatePayload(request.Input, "the input of operation", Limit, request.Name);
         if (request.RequestId.Length > 100) throw Errors.Invalid("requestId is longer than 100 characters");
         if (request.ScheduledTime is { } ts) ValidateTimestamp(ts, "scheduledTime");
         hub.EnsureWritable();

@@ -84,7 +84,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         var hub = await hubs.ResolveAsync(context);
         Errors.ValidateInstanceId(request.InstanceId);
         Errors.RequireName(request.Name);
-        Errors.ValidatePayload(request.Input, $"the payload of event '{request.Name}'", Limit);
+        Errors.ValidatePayload(request.Input, "the payload of event", Limit, request.Name);
         hub.EnsureWritable();
         await hub.RaiseEventAsync(request.InstanceId, request.Name, request.Input, context.CancellationToken);
         return await Committed(hub, new RaiseEventResponse());

@@ -20,17 +20,17 @@ public static class SecurityExtensions
         services.AddSingleton(new SchedulerTls(TlsCertificate.Load(builder.Configuration)));
         services.AddSingleton<AccessControl>();
         services.AddSingleton<ApiKeyStore>();
-        services.AddSingleton<SecurityInterceptor>();
+        services.AddSingleton<MethodSecurity>();
         services.AddSingleton<IAuthorizationHandler, PermissionAuthorizationHandler>();
         services.AddAuthorization();
 
         var limits = security.Limits;
         services.AddGrpc(o =>
         {
-            o.Interceptors.Add<SecurityInterceptor>();
             if (limits.MaxReceiveMessageBytes is { } max) o.MaxReceiveMessageSize = max;
         });
-        // Malformed request messages answer InvalidArgument: replace the library's service binder with the strict one.
+        // Malformed request messages answer InvalidArgument, and every method gets its access check (MethodSecurity):
+        // replace the library's service binder with the strict one.
         services.RemoveAll(typeof(IServiceMethodProvider<>));
         services.TryAddEnumerable(ServiceDescriptor.Singleton(typeof(IServiceMethodProvider<>), typeof(StrictMessageServiceMethodProvider<>)));
 

@@ -11,15 +11,15 @@ namespace DurableTask.Scheduler.Security;
 /// <summary>
 /// Binds gRPC services like the library's default binder, but with request deserializers that answer InvalidArgument
 /// ("the request is not a valid X message") for bytes that are not a valid protobuf message, instead of the library's
-/// Unknown "Exception was thrown by handler".
+/// Unknown "Exception was thrown by handler". Each handler carries its method's access check (<see cref="MethodSecurity"/>).
 /// </summary>
-sealed class StrictMessageServiceMethodProvider<TService> : IServiceMethodProvider<TService> where TService : class
+sealed class StrictMessageServiceMethodProvider<TService>(MethodSecurity security) : IServiceMethodProvider<TService> where TService : class
 {
     public void OnServiceMethodDiscovery(ServiceMethodProviderContext<TService> context)
     {
         var bind = FindBindMethod(typeof(TService));
         if (bind is null) return;
-        bind.Invoke(null, [new Binder(context), null]);
+        bind.Invoke(null, [new Binder(context, security), null]);
     }
 
     /// <summary>The generated <c>BindService(ServiceBinderBase, TServiceBase)</c> named by <see cref="BindServiceMethodAttribute"/> on the base class.</summary>
@@ -38,10 +38,11 @@ sealed class StrictMessageServiceMethodProvider<TService> : IServiceMethodProvid
         return null;
     }
 
-    sealed class Binder(ServiceMethodProviderContext<TService> context) : ServiceBinderBase
+    sealed class Binder(ServiceMethodProviderContext<TService> context, MethodSecurity security) : ServiceBinderBase
     {
         public override void AddMethod<TRequest, TResponse>(Method<TRequest, TResponse> method, UnaryServerMethod<TRequest, TResponse>? handler) =>
-            context.AddUnaryMethod(Strict(method), Metadata(method, out var info), info.CreateDelegate<UnaryServerMethod<TService, TRequest, TResponse>>());
+            context.AddUnaryMethod(Strict(method), Metadata(method, out var info),
+                security.Guard(method, info.CreateDelegate<UnaryServerMethod<TService, TRequest, TResponse>>()));
 
         public override void AddMethod<TRequest, TResponse>(Method<TRequest, TResponse> method, ServerStreamingServerMethod<TRequest, TResponse>? handler)
         {
@@ -49,19 +50,23 @@ sealed class StrictMessageServiceMethodProvider<TService> : IServiceMethodProvid
             {
                 // Work items go out through their own marshaller (past events already encoded); same wire messages.
                 var workItems = new Method<TRequest, OutboundWorkItem>(method.Type, method.ServiceName, method.Name, Strict(method).RequestMarshaller, OutboundWorkItem.Marshaller);
-                context.AddServerStreamingMethod(workItems, Metadata(method, out _),
-                    (service, request, stream, call) => ((SidecarService)(object)service).StreamWorkItems((GetWorkItemsRequest)(object)request, stream, call));
+                context.AddServerStreamingMethod(workItems, Metadata(method, out _), security.Guard(method,
+                    new ServerStreamingServerMethod<TService, TRequest, OutboundWorkItem>((service, request, stream, call) =>
+                        ((SidecarService)(object)service).StreamWorkItems((GetWorkItemsRequest)(object)request, stream, call))));
                 return;
             }
 
-            context.AddServerStreamingMethod(Strict(method), Metadata(method, out var info), info.CreateDelegate<ServerStreamingServerMethod<TService, TRequest, TResponse>>());
+            context.AddServerStreamingMethod(Strict(method), Metadata(method, out var info),
+                security.Guard(method, info.CreateDelegate<ServerStreamingServerMethod<TService, TRequest, TResponse>>()));
         }
 
         public override void AddMethod<TRequest, TResponse>(Method<TRequest, TResponse> method, ClientStreamingServerMethod<TRequest, TResponse>? handler) =>
-            context.AddClientStreamingMethod(Strict(method), Metadata(method, out var info), info.CreateDelegate<ClientStreamingServerMethod<TService, TRequest, TResponse>>());
+            context.AddClientStreamingMethod(Strict(method), Metadata(method, out var info),
+                security.Guard(method, info.CreateDelegate<ClientStreamingServerMethod<TService, TRequest, TResponse>>()));
 
         public override void AddMethod<TRequest, TResponse>(Method<TRequest, TResponse> method, DuplexStreamingServerMethod<TRequest, TResponse>? handler) =>
-            context.AddDuplexStreamingMethod(Strict(method), Metadata(method, out var info), info.CreateDelegate<DuplexStreamingServerMethod<TService, TRequest, TResponse>>());
+            context.AddDuplexStreamingMethod(Strict(method), Metadata(method, out var info),
+                security.Guard(method, info.CreateDelegate<DuplexStreamingServerMethod<TService, TRequest, TResponse>>()));
 
         static List<object> Metadata(IMethod method, out MethodInfo handler)
         {

@@ -365,7 +365,7 @@ public sealed partial class TaskHub
             }
 
             int executed = Math.Min(result.Results.Count, batch.Count);
-            violation = Errors.CheckPayload(result.EntityState, $"the state of entity '{entity.InstanceId}'", _options.MaxPayloadBytes);
+            violation = Errors.CheckPayload(result.EntityState, "the state of entity", _options.MaxPayloadBytes, entity.InstanceId);
             if (violation is not null && executed > 1)
             {
                 // Find the operation that breaks the limit by running them one at a time.

@@ -95,7 +95,7 @@ public sealed partial class TaskHub
             {
                 e.TaskFailed = new TaskFailedEvent { TaskScheduledId = task.TaskId, FailureDetails = failure };
             }
-            else if ((violation = Errors.CheckPayload(response.Result, $"the result of activity '{task.Request.Name}'", _options.MaxPayloadBytes)) is not null)
+            else if ((violation = Errors.CheckPayload(response.Result, "the result of activity", _options.MaxPayloadBytes, task.Request.Name)) is not null)
             {
                 e.TaskFailed = new TaskFailedEvent
                 {
@@ -126,12 +126,12 @@ public sealed partial class TaskHub
             problem = action.OrchestratorActionTypeCase switch
             {
                 OrchestratorAction.OrchestratorActionTypeOneofCase.ScheduleTask =>
-                    Errors.CheckPayload(action.ScheduleTask.Input, $"the input of activity '{action.ScheduleTask.Name}'", limit),
+                    Errors.CheckPayload(action.ScheduleTask.Input, "the input of activity", limit, action.ScheduleTask.Name),
                 OrchestratorAction.OrchestratorActionTypeOneofCase.CreateSubOrchestration =>
-                    Errors.CheckPayload(action.CreateSubOrchestration.Input, $"the input of sub-orchestration '{action.CreateSubOrchestration.Name}'", limit)
+                    Errors.CheckPayload(action.CreateSubOrchestration.Input, "the input of sub-orchestration", limit, action.CreateSubOrchestration.Name)
                     ?? Errors.CheckInstanceId(action.CreateSubOrchestration.InstanceId, "the sub-orchestration instance id"),
                 OrchestratorAction.OrchestratorActionTypeOneofCase.SendEvent =>
-                    Errors.CheckPayload(action.SendEvent.Data, $"the payload of event '{action.SendEvent.Name}'", limit),
+                    Errors.CheckPayload(action.SendEvent.Data, "the payload of event", limit, action.SendEvent.Name),
                 OrchestratorAction.OrchestratorActionTypeOneofCase.CompleteOrchestration =>
                     Errors.CheckPayload(action.CompleteOrchestration.Result, "the orchestration output", limit),
                 OrchestratorAction.OrchestratorActionTypeOneofCase.CreateTimer =>
@@ -206,7 +206,8 @@ public sealed partial class TaskHub
                     {
                         Name = schedule.Name, Version = schedule.Version, Input = schedule.Input, ParentTraceContext = schedule.ParentTraceContext,
                     };
-                    e.TaskScheduled.Tags.Add(schedule.Tags);
+                    // Adding an empty map still allocates an enumerator.
+                    if (schedule.Tags.Count > 0) e.TaskScheduled.Tags.Add(schedule.Tags);
                     Append(instance, e);
                     EnqueueActivity(NewActivityTask(instance, action.Id, e.TaskScheduled, _epoch));
                     instance.OpenActivities++;
@@ -225,7 +226,7 @@ public sealed partial class TaskHub
                     {
                         InstanceId = sub.InstanceId, Name = sub.Name, Version = sub.Version, Input = sub.Input, ParentTraceContext = sub.ParentTraceContext,
                     };
-                    e.SubOrchestrationInstanceCreated.Tags.Add(sub.Tags);
+                    if (sub.Tags.Count > 0) e.SubOrchestrationInstanceCreated.Tags.Add(sub.Tags);
                     Append(instance, e);
                     StartChild(instance, action.Id, sub);
                     break;
@@ -342,7 +343,7 @@ public sealed partial class TaskHub
             TaskId = taskId,
             ParentTraceContext = scheduled.ParentTraceContext,
         };
-        request.Tags.Add(scheduled.Tags);
+        if (scheduled.Tags.Count > 0) request.Tags.Add(scheduled.Tags);
         return new ActivityTask { InstanceId = instance.InstanceId, ExecutionId = instance.ExecutionId, TaskId = taskId, Request = request, Epoch = epoch };
     }
 

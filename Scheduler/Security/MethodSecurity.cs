@@ -1,6 +1,6 @@
 using DurableTask.Scheduler.TaskHubs;
+using Grpc.AspNetCore.Server.Model;
 using Grpc.Core;
-using Grpc.Core.Interceptors;
 using Microsoft.DurableTask.Protobuf;
 
 namespace DurableTask.Scheduler.Security;
@@ -11,48 +11,80 @@ namespace DurableTask.Scheduler.Security;
 /// PermissionDenied). Both answers come before the hub is looked up, so they reveal nothing about which hubs or
 /// instances exist. Management operations are written to the audit log with principal, hub, target and outcome.
 /// </summary>
-public sealed class SecurityInterceptor(AccessControl access, ILoggerFactory loggers) : Interceptor
+/// <remarks>
+/// The check is built into each method's handler when the service is bound (<see cref="StrictMessageServiceMethodProvider{TService}"/>),
+/// with the method's policy looked up once, instead of running as a gRPC interceptor: the library's interceptor
+/// pipeline wraps every call in two more async methods, a task and a closure, which measured about 3 % of the
+/// scheduler's CPU in hello-cities. With authentication off, a method that is not audited gets its handler unchanged.
+/// </remarks>
+public sealed class MethodSecurity(AccessControl access, ILoggerFactory loggers)
 {
     readonly ILogger _audit = loggers.CreateLogger(AuditLog.Category);
 
-    public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context,
-        UnaryServerMethod<TRequest, TResponse> continuation)
+    public UnaryServerMethod<TService, TRequest, TResponse> Guard<TService, TRequest, TResponse>(IMethod method,
+        UnaryServerMethod<TService, TRequest, TResponse> handler) where TRequest : class where TResponse : class
     {
-        var call = Authorize(context);
-        return call.Audited ? Audit(request, context, call, () => continuation(request, context)) : continuation(request, context);
+        if (!TryGetPolicy(method, out var policy)) return (_, _, context) => throw NoPolicy(context);
+        if (policy.Audited)
+            return (service, request, context) => Audit(request, context, Authorize(policy, context), () => handler(service, request, context));
+        if (!access.AuthenticationEnabled) return handler;
+        return (service, request, context) =>
+        {
+            Authorize(policy, context);
+            return handler(service, request, context);
+        };
     }
 
-    public override Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream,
-        ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
+    public ServerStreamingServerMethod<TService, TRequest, TResponse> Guard<TService, TRequest, TResponse>(IMethod method,
+        ServerStreamingServerMethod<TService, TRequest, TResponse> handler) where TRequest : class where TResponse : class
     {
-        var call = Authorize(context);
-        return call.Audited ? Audit(request, context, call, () => continuation(request, responseStream, context)) : continuation(request, responseStream, context);
+        if (!TryGetPolicy(method, out var policy)) return (_, _, _, context) => throw NoPolicy(context);
+        if (policy.Audited)
+            return (service, request, stream, context) => Audit(request, context, Authorize(policy, context), () => handler(service, request, stream, context));
+        if (!access.AuthenticationEnabled) return handler;
+        return (service, request, stream, context) =>
+        {
+            Authorize(policy, context);
+            return handler(service, request, stream, context);
+        };
     }
 
-    public override Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
-        ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation)
+    public ClientStreamingServerMethod<TService, TRequest, TResponse> Guard<TService, TRequest, TResponse>(IMethod method,
+        ClientStreamingServerMethod<TService, TRequest, TResponse> handler) where TRequest : class where TResponse : class
     {
-        Authorize(context);
-        return continuation(requestStream, context);
+        if (!TryGetPolicy(method, out var policy)) return (_, _, context) => throw NoPolicy(context);
+        if (!access.AuthenticationEnabled) return handler;
+        return (service, requests, context) =>
+        {
+            Authorize(policy, context);
+            return handler(service, requests, context);
+        };
     }
 
-    public override Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
-        IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
+    public DuplexStreamingServerMethod<TService, TRequest, TResponse> Guard<TService, TRequest, TResponse>(IMethod method,
+        DuplexStreamingServerMethod<TService, TRequest, TResponse> handler) where TRequest : class where TResponse : class
     {
-        Authorize(context);
-        return continuation(requestStream, responseStream, context);
+        if (!TryGetPolicy(method, out var policy)) return (_, _, _, context) => throw NoPolicy(context);
+        if (!access.AuthenticationEnabled) return handler;
+        return (service, requests, responses, context) =>
+        {
+            Authorize(policy, context);
+            return handler(service, requests, responses, context);
+        };
+    }
+
+    static bool TryGetPolicy(IMethod method, out MethodPolicy policy) => MethodPermissions.ByPath.TryGetValue(method.FullName, out policy!);
+
+    RpcException NoPolicy(ServerCallContext context)
+    {
+        AuditLog.NoPolicy(_audit, AccessControl.Sanitize(context.Method));
+        return new RpcException(new Status(StatusCode.PermissionDenied, $"method '{AccessControl.Sanitize(context.Method)}' has no access policy"));
     }
 
     readonly record struct Call(string Method, string Hub, string Principal, bool Audited);
 
-    Call Authorize(ServerCallContext context)
+    Call Authorize(MethodPolicy policy, ServerCallContext context)
     {
-        if (!MethodPermissions.ByPath.TryGetValue(context.Method, out var policy))
-        {
-            AuditLog.NoPolicy(_audit, AccessControl.Sanitize(context.Method));
-            throw new RpcException(new Status(StatusCode.PermissionDenied, $"method '{AccessControl.Sanitize(context.Method)}' has no access policy"));
-        }
-
         string method = policy.Method;
         var permission = policy.Permission;
         // The same header reading as the hub lookup, so the checked hub is the hub the call reaches.
