@@ -8,7 +8,7 @@ namespace DurableTask.Scheduler.Hosting;
 /// Hands a call to a known gRPC method straight to its endpoint, without endpoint routing, the HTTP security
 /// middleware or the authorization middleware, and without a dependency-injection scope per call. Installed only
 /// when none of those has work to do on gRPC calls: authentication is off (every caller is anonymous and the gRPC
-/// interceptor still applies method policies and the audit log) and no replica forwarding sits in the pipeline.
+/// handlers still apply method policies and the audit log, see MethodSecurity) and no replica forwarding sits in the pipeline.
 /// Every gRPC service in the scheduler is a singleton, so the root provider serves the call. Everything else
 /// (unknown methods, HTTP API, health) takes the regular pipeline.
 /// </summary>

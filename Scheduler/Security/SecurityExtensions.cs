@@ -8,7 +8,7 @@ using Microsoft.IdentityModel.Tokens;
 
 namespace DurableTask.Scheduler.Security;
 
-/// <summary>Wires authentication, authorization, the gRPC security interceptor, audit and connection limits.</summary>
+/// <summary>Wires authentication, authorization, the gRPC method access checks, audit and connection limits.</summary>
 public static class SecurityExtensions
 {
     /// <summary>Reads and validates the security settings (refusing anonymous access on the network unless allowed) and registers the services.</summary>
