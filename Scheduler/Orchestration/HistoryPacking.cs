@@ -117,11 +117,11 @@ public static class HistoryPacking
             int matched = MinMatch + src[(candidate + MinMatch)..].CommonPrefixLength(src[(ip + MinMatch)..]);
             int literals = ip - anchor;
             if (op + literals + 15 > maxPacked) return -1;
-            op += WriteVarint(dst[op..], (uint)literals);
+            op += EncodedHistory.WriteVarint(dst[op..], (uint)literals);
             src.Slice(anchor, literals).CopyTo(dst[op..]);
             op += literals;
-            op += WriteVarint(dst[op..], (uint)(ip - candidate));
-            op += WriteVarint(dst[op..], (uint)(matched - MinMatch));
+            op += EncodedHistory.WriteVarint(dst[op..], (uint)(ip - candidate));
+            op += EncodedHistory.WriteVarint(dst[op..], (uint)(matched - MinMatch));
             ip += matched;
             anchor = ip;
             // The sequence just before the match's end, so that what follows can match the text the match covered.
@@ -130,7 +130,7 @@ public static class HistoryPacking
 
         int rest = src.Length - anchor;
         if (op + rest + 5 > maxPacked) return -1;
-        op += WriteVarint(dst[op..], (uint)rest);
+        op += EncodedHistory.WriteVarint(dst[op..], (uint)rest);
         src[anchor..].CopyTo(dst[op..]);
         return op + rest;
     }
@@ -162,8 +162,6 @@ public static class HistoryPacking
     }
 
     static int Hash(uint sequence, int bits) => (int)((sequence * 2654435761u) >> (32 - bits));
-
-    static int WriteVarint(Span<byte> destination, uint value) => EncodedHistory.WriteVarint(destination, value);
 
     static int ReadLength(ReadOnlySpan<byte> src, ref int position)
     {

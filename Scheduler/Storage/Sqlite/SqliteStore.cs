@@ -171,7 +171,7 @@ public sealed class SqliteStore : ITaskHubStore
                     // A row already stored is updated in the columns that can have changed, so SQLite leaves the
                     // index entries of the others alone (and those of the status, when it is the same). Should the
                     // row not be there after all, the full upsert writes it.
-                    bool updated;
+                    bool updated = false;
                     if (change.StatusUnchanged)
                     {
                         s.RecordOnlyId.Value = record.InstanceId;
@@ -187,10 +187,6 @@ public sealed class SqliteStore : ITaskHubStore
                         s.StatusCompletedAt.Value = record.HasCompletedAt ? record.CompletedAt : DBNull.Value;
                         s.StatusRecord.Value = bytes;
                         updated = s.UpdateStatus.ExecuteNonQuery() == 1;
-                    }
-                    else
-                    {
-                        updated = false;
                     }
 
                     if (!updated)
