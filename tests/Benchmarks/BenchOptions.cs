@@ -26,6 +26,8 @@ sealed class BenchOptions
           --calls N             Hello calls in unary-calls, the gRPC floor [100000]
           --store memory|sqlite|redis  store passed to our scheduler [memory]
           --scheduler-dll PATH  built scheduler to run [Scheduler/bin/<Configuration>/net10.0/Scheduler.dll]
+          --rounds N            runs of each scenario on every backend, in alternating order (A B C, then C B A, ...);
+                                the table shows each backend's median round, and the ratios of every round follow it [1]
           --timeout SECONDS     limit for one scenario run [300]
           --json PATH           also write all results as JSON
         Roles:
@@ -63,6 +65,7 @@ sealed class BenchOptions
     public string Store { get; private set; } = "memory";
     public string? SchedulerDll { get; private set; }
     public int TimeoutSeconds { get; private set; } = 300;
+    public int Rounds { get; private set; } = 1;
     public string? JsonPath { get; private set; }
     public int Port { get; private set; }
     public IReadOnlyList<string> Addresses { get; private set; } = [];
@@ -117,6 +120,7 @@ sealed class BenchOptions
                 case "store": o.Store = value; break;
                 case "scheduler-dll": o.SchedulerDll = value; break;
                 case "timeout": o.TimeoutSeconds = Positive(value, name); break;
+                case "rounds": o.Rounds = Positive(value, name); break;
                 case "json": o.JsonPath = value; break;
                 case "port": o.Port = Positive(value, name); break;
                 case "address": o.Addresses = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); break;

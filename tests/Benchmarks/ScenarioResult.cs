@@ -9,6 +9,9 @@ sealed class ScenarioResult
     public string Scenario { get; set; } = "";
     public string Backend { get; set; } = "";
 
+    /// <summary>Which round of the scenario this was (0-based; see <c>--rounds</c>).</summary>
+    public int Round { get; set; }
+
     /// <summary>The backend does not implement what the scenario needs (e.g. entities); <see cref="Message"/> says why.</summary>
     public bool Skipped { get; set; }
 

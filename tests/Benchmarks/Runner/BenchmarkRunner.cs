@@ -21,11 +21,18 @@ static class BenchmarkRunner
         var results = new List<ScenarioResult>();
         foreach (var scenario in options.Scenarios)
         {
-            foreach (var run in options.Runs)
+            for (int round = 0; round < options.Rounds; round++)
             {
-                Console.WriteLine($"== {scenario} on {run.Name}");
-                var result = await RunOneAsync(options, scenario, run);
-                results.Add(result);
+                // Every other round in reverse order, so a machine that speeds up or slows down during a round
+                // favours no backend over the rounds.
+                var runs = round % 2 == 0 ? options.Runs : options.Runs.Reverse().ToList();
+                foreach (var run in runs)
+                {
+                    Console.WriteLine(options.Rounds > 1 ? $"== {scenario} on {run.Name}, round {round + 1} of {options.Rounds}" : $"== {scenario} on {run.Name}");
+                    var result = await RunOneAsync(options, scenario, run);
+                    result.Round = round;
+                    results.Add(result);
+                }
             }
         }
 

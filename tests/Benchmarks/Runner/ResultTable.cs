@@ -75,10 +75,11 @@ static class ResultTable
 
         if (backends.Contains("ours-sqlite") && backends.Contains("ours-memory")) ratios.Add(("ours-sqlite", "ours-memory"));
         var sb = new StringBuilder();
+        var rounds = options.Rounds > 1 ? $"each backend's median of {options.Rounds} rounds, " : "";
         sb.AppendLine(CultureInfo.InvariantCulture,
             $"Durable Task backends, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, " +
             $"{System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}, store of 'ours'={options.Store}, " +
-            $"warm-up {options.Warmup} orchestrations, total {elapsed.TotalMinutes:F1} min");
+            $"warm-up {options.Warmup} orchestrations, {rounds}total {elapsed.TotalMinutes:F1} min");
         sb.AppendLine("reference = Microsoft.DurableTask.InProcessTestHost 0.2.3-preview.1 with its dispatcher throttle removed");
         sb.AppendLine();
 
@@ -98,11 +99,11 @@ static class ResultTable
         var notes = new List<string>();
         foreach (var scenario in options.Scenarios)
         {
-            var byBackend = backends.ToDictionary(b => b, b => results.FirstOrDefault(r => r.Scenario == scenario && r.Backend == b));
-            foreach (var r in byBackend.Values)
+            var byBackend = backends.ToDictionary(b => b, b => Median(results.Where(r => r.Scenario == scenario && r.Backend == b)));
+            foreach (var r in results.Where(r => r.Scenario == scenario && (r.Skipped || r.Failed)))
             {
-                if (r is { Skipped: true } or { Failed: true })
-                    notes.Add($"{scenario} on {r.Backend}: {(r.Skipped ? "n/a" : "FAILED")}: {r.Message}");
+                var round = options.Rounds > 1 ? $" (round {r.Round + 1})" : "";
+                notes.Add($"{scenario} on {r.Backend}{round}: {(r.Skipped ? "n/a" : "FAILED")}: {r.Message}");
             }
 
             var unit = byBackend.Values.FirstOrDefault(r => r is { Unit.Length: > 0 })?.Unit ?? "unit";
@@ -161,7 +162,55 @@ static class ResultTable
         sb.AppendLine("Backend, SDK worker and client share the same machine: numbers are noisy, compare ratios from one run.");
         foreach (var note in notes)
             sb.AppendLine(CultureInfo.InvariantCulture, $"- {note}");
+        if (options.Rounds > 1)
+            AppendRounds(sb, options, results, backends, ratios);
         return sb.ToString();
+    }
+
+    /// <summary>
+    /// The round whose throughput is the median of a backend's rounds (the lower of the middle two for an even
+    /// count), so that every row of its column comes from the same run. Failed and skipped rounds are left out,
+    /// unless there is nothing else.
+    /// </summary>
+    static ScenarioResult? Median(IEnumerable<ScenarioResult> rounds)
+    {
+        var all = rounds.ToList();
+        var measured = all.Where(r => !r.Failed && !r.Skipped).OrderBy(r => r.Throughput).ToList();
+        return measured.Count > 0 ? measured[(measured.Count - 1) / 2] : all.FirstOrDefault();
+    }
+
+    /// <summary>
+    /// Throughput and backend CPU of every round, and the ratios within each round: backends measured minutes
+    /// apart in the same round saw about the same machine, so the spread of these ratios is the honest range.
+    /// </summary>
+    static void AppendRounds(StringBuilder sb, BenchOptions options, IReadOnlyList<ScenarioResult> results,
+        List<string> backends, List<(string Over, string Under)> ratios)
+    {
+        sb.AppendLine();
+        sb.AppendLine("Every round (in round order; ratios within a round):");
+        foreach (var scenario in options.Scenarios)
+        {
+            var inScenario = results.Where(r => r.Scenario == scenario).ToList();
+            var unit = inScenario.FirstOrDefault(r => r is { Unit.Length: > 0 })?.Unit ?? "unit";
+            var metrics = MetricsFor(scenario);
+            var cpu = metrics.First(m => m.Name.StartsWith("backend CPU", StringComparison.Ordinal) && !m.Name.Contains("{window}"));
+            foreach (var metric in new[] { metrics[0], cpu })
+            {
+                double? ValueIn(string backend, int round) =>
+                    inScenario.FirstOrDefault(r => r.Backend == backend && r.Round == round) is { Failed: false, Skipped: false } r
+                        && metric.Value(r) is double v && double.IsFinite(v) && v > 0 ? v : null;
+
+                string Series(Func<int, string> cell) =>
+                    string.Join(" ", Enumerable.Range(0, options.Rounds).Select(cell));
+
+                var parts = backends.Select(b => $"{b} " + Series(round => ValueIn(b, round) is double v
+                    ? v.ToString(metric.Format, CultureInfo.InvariantCulture) : "-")).ToList();
+                parts.AddRange(ratios.Select(ratio => $"{ratio.Over}/{ratio.Under} " + Series(round =>
+                    ValueIn(ratio.Over, round) is double o && ValueIn(ratio.Under, round) is double u
+                        ? (o / u).ToString("F2", CultureInfo.InvariantCulture) : "-")));
+                sb.AppendLine(CultureInfo.InvariantCulture, $"- {scenario}, {metric.Name.Replace("{unit}", unit)}: {string.Join("; ", parts)}");
+            }
+        }
     }
 
     static string Title(string scenario, BenchOptions o) => scenario switch
