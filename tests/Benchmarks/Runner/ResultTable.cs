@@ -100,10 +100,13 @@ static class ResultTable
         foreach (var scenario in options.Scenarios)
         {
             var byBackend = backends.ToDictionary(b => b, b => Median(results.Where(r => r.Scenario == scenario && r.Backend == b)));
-            foreach (var r in results.Where(r => r.Scenario == scenario && (r.Skipped || r.Failed)))
+            // One note per backend and message, naming the rounds it happened in when not all of them.
+            foreach (var same in results.Where(r => r.Scenario == scenario && (r.Skipped || r.Failed))
+                         .GroupBy(r => (r.Backend, r.Skipped, r.Message)))
             {
-                var round = options.Rounds > 1 ? $" (round {r.Round + 1})" : "";
-                notes.Add($"{scenario} on {r.Backend}{round}: {(r.Skipped ? "n/a" : "FAILED")}: {r.Message}");
+                var inRounds = same.Select(r => r.Round + 1).ToList();
+                var which = inRounds.Count < options.Rounds ? $" (round {string.Join(", ", inRounds)})" : "";
+                notes.Add($"{scenario} on {same.Key.Backend}{which}: {(same.Key.Skipped ? "n/a" : "FAILED")}: {same.Key.Message}");
             }
 
             var unit = byBackend.Values.FirstOrDefault(r => r is { Unit.Length: > 0 })?.Unit ?? "unit";
