@@ -83,7 +83,23 @@ public sealed class Instance
         set { if (value is not null || _rare is not null) Rare.ScheduledStartAt = value ?? default; }
     }
 
-    public string? Input { get; set; }
+    string? _input;
+
+    public string? Input
+    {
+        get => _input;
+        set
+        {
+            _input = value;
+            InputStored = false;
+        }
+    }
+
+    /// <summary>
+    /// True while the store holds <see cref="Input"/> apart from the record, as the last whole write of this
+    /// instance's row left it, so later snapshots may leave the input out. Any assignment of the input clears it.
+    /// </summary>
+    public bool InputStored { get; set; }
 
     /// <summary>The output is kept as UTF-8 (about half the size of a string for JSON); a read decodes it.</summary>
     byte[]? _output;

@@ -110,6 +110,12 @@ public sealed class InstanceChange
     /// one (so neither has a completion time): a store may rewrite only the record.
     /// </summary>
     public bool StatusUnchanged { get; init; }
+
+    /// <summary>
+    /// True when, besides <see cref="IndexUnchanged"/>, the record's input is the one an earlier batch wrote with the
+    /// whole row: a store that keeps the input apart from the record may leave it out of an update.
+    /// </summary>
+    public bool InputUnchanged { get; init; }
 }
 
 /// <summary>What <see cref="ITaskHubStore.ScanInstancesAsync"/> reads: ids after <paramref name="After"/> (exclusive),

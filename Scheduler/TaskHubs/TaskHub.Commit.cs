@@ -343,12 +343,19 @@ public sealed partial class TaskHub
 
         bool indexed = instance.InStore && !replace;
         bool sameStatus = indexed && instance.PersistedStatus == (int)instance.Status && !instance.IsTerminal;
+        bool inputUnchanged = indexed && instance.InputStored;
+        // A change that is not an update writes the row whole, its input included.
+        if (!indexed) instance.InputStored = true;
         instance.InStore = true;
         instance.PersistedStatus = (int)instance.Status;
         instance.PersistedGeneration = instance.HistoryGeneration;
         instance.PersistedHistoryCount = encoded.Count;
         if (instance.IsTerminal) instance.PackHistory();
-        return new InstanceChange { Record = record, ReplaceHistory = replace, Append = append, IndexUnchanged = indexed, StatusUnchanged = sameStatus };
+        return new InstanceChange
+        {
+            Record = record, ReplaceHistory = replace, Append = append, IndexUnchanged = indexed, StatusUnchanged = sameStatus,
+            InputUnchanged = inputUnchanged,
+        };
     }
 
     static EntityRecord Snapshot(Entity entity)

@@ -57,5 +57,14 @@ static class SqliteSchema
             record BLOB NOT NULL
         );
         """,
+
+        // Version 2.
+        // instances.input: the instance's input, written with the whole row. The updates that follow leave it alone,
+        //   and while the input stays the same their record leaves it out, so an orchestration with a large input
+        //   does not rewrite it with every change. A record that holds an input (every row of version 1) wins over
+        //   the column.
+        """
+        ALTER TABLE instances ADD COLUMN input TEXT NULL;
+        """,
     ];
 }

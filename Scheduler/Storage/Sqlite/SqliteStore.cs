@@ -66,9 +66,7 @@ public sealed class SqliteStore : ITaskHubStore
                     while (reader.Read())
                     {
                         string id = reader.GetString(0);
-                        var record = Parse(InstanceRecord.Parser, reader, 1, "instance", id);
-                        if (record.InstanceId != id)
-                            throw Corrupted($"the row of instance '{id}' holds the record of instance '{record.InstanceId}'");
+                        var record = ParseInstance(reader, 1, id);
                         var instance = new StoredInstance { Record = record };
                         byId[id] = instance;
                         hub.Instances.Add(instance);
@@ -77,13 +75,13 @@ public sealed class SqliteStore : ITaskHubStore
 
                 if (maxFinishedInstances == int.MaxValue)
                 {
-                    ReadInstances("SELECT instance_id, record FROM instances");
+                    ReadInstances("SELECT instance_id, record, input FROM instances");
                 }
                 else
                 {
                     // Unfinished instances, then the most recently finished ones; the rest stay in the file.
-                    ReadInstances($"SELECT instance_id, record FROM instances WHERE status NOT IN ({FinishedStatuses.SqlList})");
-                    ReadInstances($"SELECT instance_id, record FROM instances WHERE status IN ({FinishedStatuses.SqlList}) " +
+                    ReadInstances($"SELECT instance_id, record, input FROM instances WHERE status NOT IN ({FinishedStatuses.SqlList})");
+                    ReadInstances($"SELECT instance_id, record, input FROM instances WHERE status IN ({FinishedStatuses.SqlList}) " +
                         $"ORDER BY completed_at DESC LIMIT {Math.Max(0, maxFinishedInstances)}");
                     using var counts = Command(connection, transaction,
                         $"SELECT status, count(*) FROM instances WHERE status IN ({FinishedStatuses.SqlList}) GROUP BY status");
@@ -167,26 +165,32 @@ public sealed class SqliteStore : ITaskHubStore
                         s.DeleteHistory.ExecuteNonQuery();
                     }
 
-                    var bytes = record.ToByteArray();
                     // A row already stored is updated in the columns that can have changed, so SQLite leaves the
                     // index entries of the others alone (and those of the status, when it is the same). Should the
-                    // row not be there after all, the full upsert writes it.
+                    // row not be there after all, the full upsert writes it. The input has a column of its own,
+                    // written with the whole row; an update leaves the column alone, and its record leaves the input
+                    // out while it is the one in the column (else the record carries it and wins on reading).
+                    byte[]? withoutInput = null;
                     bool updated = false;
-                    if (change.StatusUnchanged)
+                    if (change.IndexUnchanged)
                     {
-                        s.RecordOnlyId.Value = record.InstanceId;
-                        s.RecordOnlyLastUpdatedAt.Value = record.LastUpdatedAt;
-                        s.RecordOnlyRecord.Value = bytes;
-                        updated = s.UpdateRecordOnly.ExecuteNonQuery() == 1;
-                    }
-                    else if (change.IndexUnchanged)
-                    {
-                        s.StatusId.Value = record.InstanceId;
-                        s.StatusStatus.Value = record.Status;
-                        s.StatusLastUpdatedAt.Value = record.LastUpdatedAt;
-                        s.StatusCompletedAt.Value = record.HasCompletedAt ? record.CompletedAt : DBNull.Value;
-                        s.StatusRecord.Value = bytes;
-                        updated = s.UpdateStatus.ExecuteNonQuery() == 1;
+                        var bytes = change.InputUnchanged ? withoutInput = WithoutInput(record) : record.ToByteArray();
+                        if (change.StatusUnchanged)
+                        {
+                            s.RecordOnlyId.Value = record.InstanceId;
+                            s.RecordOnlyLastUpdatedAt.Value = record.LastUpdatedAt;
+                            s.RecordOnlyRecord.Value = bytes;
+                            updated = s.UpdateRecordOnly.ExecuteNonQuery() == 1;
+                        }
+                        else
+                        {
+                            s.StatusId.Value = record.InstanceId;
+                            s.StatusStatus.Value = record.Status;
+                            s.StatusLastUpdatedAt.Value = record.LastUpdatedAt;
+                            s.StatusCompletedAt.Value = record.HasCompletedAt ? record.CompletedAt : DBNull.Value;
+                            s.StatusRecord.Value = bytes;
+                            updated = s.UpdateStatus.ExecuteNonQuery() == 1;
+                        }
                     }
 
                     if (!updated)
@@ -199,7 +203,8 @@ public sealed class SqliteStore : ITaskHubStore
                         s.InstanceCompletedAt.Value = record.HasCompletedAt ? record.CompletedAt : DBNull.Value;
                         s.InstanceParent.Value = record.HasParentInstanceId ? record.ParentInstanceId : DBNull.Value;
                         s.InstanceGeneration.Value = record.HistoryGeneration;
-                        s.InstanceRecord.Value = bytes;
+                        s.InstanceInput.Value = record.HasInput ? record.Input : DBNull.Value;
+                        s.InstanceRecord.Value = withoutInput ?? WithoutInput(record);
                         s.UpsertInstance.ExecuteNonQuery();
                     }
 
@@ -305,10 +310,7 @@ public sealed class SqliteStore : ITaskHubStore
                 {
                     if (reader.Read())
                     {
-                        var record = Parse(InstanceRecord.Parser, reader, 0, "instance", instanceId);
-                        if (record.InstanceId != instanceId)
-                            throw Corrupted($"the row of instance '{instanceId}' holds the record of instance '{record.InstanceId}'");
-                        stored = new StoredInstance { Record = record };
+                        stored = new StoredInstance { Record = ParseInstance(reader, 0, instanceId) };
                     }
                 }
 
@@ -341,7 +343,7 @@ public sealed class SqliteStore : ITaskHubStore
     public async IAsyncEnumerable<InstanceRecord> ScanInstancesAsync(InstanceScan scan, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
         const int Page = 256;
-        var sql = new System.Text.StringBuilder("SELECT instance_id, record FROM instances WHERE instance_id > $after");
+        var sql = new System.Text.StringBuilder("SELECT instance_id, record, input FROM instances WHERE instance_id > $after");
         string? prefix = string.IsNullOrEmpty(scan.Prefix) ? null : scan.Prefix;
         if (prefix is not null) sql.Append(" AND substr(instance_id, 1, length($prefix)) = $prefix");
         if (scan.Statuses is { Count: > 0 } statuses) sql.Append(" AND status IN (").AppendJoin(", ", statuses.Select(s => (int)s)).Append(')');
@@ -371,8 +373,7 @@ public sealed class SqliteStore : ITaskHubStore
                 while (reader.Read())
                 {
                     string id = reader.GetString(0);
-                    var record = Parse(InstanceRecord.Parser, reader, 1, "instance", id);
-                    page.Add(record);
+                    page.Add(ParseInstance(reader, 1, id));
                     after = id;
                 }
             }
@@ -500,7 +501,7 @@ public sealed class SqliteStore : ITaskHubStore
                 command.Parameters.Add("$id", SqliteType.Text);
                 command.Prepare();
                 var instance = _read.CreateCommand();
-                instance.CommandText = "SELECT record FROM instances WHERE instance_id = $id";
+                instance.CommandText = "SELECT record, input FROM instances WHERE instance_id = $id";
                 instance.Parameters.Add("$id", SqliteType.Text);
                 instance.Prepare();
                 _readInstance = instance;
@@ -623,6 +624,35 @@ public sealed class SqliteStore : ITaskHubStore
         }
     }
 
+    /// <summary>The record's bytes without its input (which then goes in the row's <c>input</c> column).</summary>
+    static byte[] WithoutInput(InstanceRecord record)
+    {
+        if (!record.HasInput) return record.ToByteArray();
+        string input = record.Input;
+        record.ClearInput();
+        try
+        {
+            return record.ToByteArray();
+        }
+        finally
+        {
+            record.Input = input;
+        }
+    }
+
+    /// <summary>
+    /// The instance record in column <paramref name="column"/>, with its input from the <c>input</c> column that
+    /// follows when the record leaves it out (see schema version 2).
+    /// </summary>
+    InstanceRecord ParseInstance(SqliteDataReader reader, int column, string id)
+    {
+        var record = Parse(InstanceRecord.Parser, reader, column, "instance", id);
+        if (record.InstanceId != id)
+            throw Corrupted($"the row of instance '{id}' holds the record of instance '{record.InstanceId}'");
+        if (!record.HasInput && !reader.IsDBNull(column + 1)) record.Input = reader.GetString(column + 1);
+        return record;
+    }
+
     StoreCorruptedException Corrupted(string what, Exception? inner = null) =>
         new($"SQLite database '{Path}' is damaged: {what}.", inner);
 
@@ -666,13 +696,13 @@ public sealed class SqliteStore : ITaskHubStore
         {
             UpsertInstance = Create(connection,
                 """
-                INSERT INTO instances (instance_id, name, status, created_at, last_updated_at, completed_at, parent_instance_id, history_generation, record)
-                VALUES ($id, $name, $status, $created, $updated, $completed, $parent, $generation, $record)
+                INSERT INTO instances (instance_id, name, status, created_at, last_updated_at, completed_at, parent_instance_id, history_generation, input, record)
+                VALUES ($id, $name, $status, $created, $updated, $completed, $parent, $generation, $input, $record)
                 ON CONFLICT (instance_id) DO UPDATE SET
                     name = excluded.name, status = excluded.status, created_at = excluded.created_at,
                     last_updated_at = excluded.last_updated_at, completed_at = excluded.completed_at,
                     parent_instance_id = excluded.parent_instance_id, history_generation = excluded.history_generation,
-                    record = excluded.record
+                    input = excluded.input, record = excluded.record
                 """);
             InstanceId = UpsertInstance.Parameters.Add("$id", SqliteType.Text);
             InstanceName = UpsertInstance.Parameters.Add("$name", SqliteType.Text);
@@ -682,6 +712,7 @@ public sealed class SqliteStore : ITaskHubStore
             InstanceCompletedAt = UpsertInstance.Parameters.Add("$completed", SqliteType.Integer);
             InstanceParent = UpsertInstance.Parameters.Add("$parent", SqliteType.Text);
             InstanceGeneration = UpsertInstance.Parameters.Add("$generation", SqliteType.Integer);
+            InstanceInput = UpsertInstance.Parameters.Add("$input", SqliteType.Text);
             InstanceRecord = UpsertInstance.Parameters.Add("$record", SqliteType.Blob);
 
             UpdateStatus = Create(connection,
@@ -736,6 +767,7 @@ public sealed class SqliteStore : ITaskHubStore
         public SqliteParameter InstanceCompletedAt { get; }
         public SqliteParameter InstanceParent { get; }
         public SqliteParameter InstanceGeneration { get; }
+        public SqliteParameter InstanceInput { get; }
         public SqliteParameter InstanceRecord { get; }
         /// <summary>For a stored row whose id, name, creation time, parent and history generation are unchanged.</summary>
         public SqliteCommand UpdateStatus { get; }
