@@ -19,6 +19,8 @@ sealed class BenchOptions
                                 its own run and column (ours-redis-x2) [1]
           --n N                 hello-cities orchestrations [5000]
           --warmup N            untimed hello-cities orchestrations before each timed run [500]
+          --input-bytes N       size of the input every hello-cities orchestration starts with (a JSON string the
+                                orchestration ignores; the client reads it back with the completion) [0: none]
           --fan-out N           activities in the fan-out/fan-in orchestration [10000]
           --signals N           entity signals [10000]
           --entities N          counter entities the signals are spread over [100]
@@ -61,6 +63,7 @@ sealed class BenchOptions
     public int Signals { get; private set; } = 10_000;
     public int Entities { get; private set; } = 100;
     public int Steps { get; private set; } = 1000;
+    public int InputBytes { get; private set; }
     public int Calls { get; private set; } = 100_000;
     public string Store { get; private set; } = "memory";
     public string? SchedulerDll { get; private set; }
@@ -116,6 +119,7 @@ sealed class BenchOptions
                 case "signals": o.Signals = Positive(value, name); break;
                 case "entities": o.Entities = Positive(value, name); break;
                 case "steps": o.Steps = Positive(value, name); break;
+                case "input-bytes": o.InputBytes = NonNegative(value, name); break;
                 case "calls": o.Calls = Positive(value, name); break;
                 case "store": o.Store = value; break;
                 case "scheduler-dll": o.SchedulerDll = value; break;

@@ -59,12 +59,16 @@ static class SqliteSchema
         """,
 
         // Version 2.
-        // instances.input: the instance's input, written with the whole row. The updates that follow leave it alone,
-        //   and while the input stays the same their record leaves it out, so an orchestration with a large input
-        //   does not rewrite it with every change. A record that holds an input (every row of version 1) wins over
-        //   the column.
+        // instance_inputs: an instance's input, written when its row is written whole. The updates that follow leave
+        //   it alone and, while the input stays the same, their record leaves it out, so an orchestration with a
+        //   large input does not rewrite it with every change (in its own table, as SQLite rewrites the whole row,
+        //   overflow pages included, whenever a column of it changes). A record that holds an input (every row of
+        //   version 1) wins over this table.
         """
-        ALTER TABLE instances ADD COLUMN input TEXT NULL;
+        CREATE TABLE instance_inputs (
+            instance_id TEXT NOT NULL PRIMARY KEY,
+            input TEXT NOT NULL
+        );
         """,
     ];
 }

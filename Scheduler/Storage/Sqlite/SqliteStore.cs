@@ -75,13 +75,13 @@ public sealed class SqliteStore : ITaskHubStore
 
                 if (maxFinishedInstances == int.MaxValue)
                 {
-                    ReadInstances("SELECT instance_id, record, input FROM instances");
+                    ReadInstances("SELECT instance_id, record, input FROM instances LEFT JOIN instance_inputs USING (instance_id)");
                 }
                 else
                 {
                     // Unfinished instances, then the most recently finished ones; the rest stay in the file.
-                    ReadInstances($"SELECT instance_id, record, input FROM instances WHERE status NOT IN ({FinishedStatuses.SqlList})");
-                    ReadInstances($"SELECT instance_id, record, input FROM instances WHERE status IN ({FinishedStatuses.SqlList}) " +
+                    ReadInstances($"SELECT instance_id, record, input FROM instances LEFT JOIN instance_inputs USING (instance_id) WHERE status NOT IN ({FinishedStatuses.SqlList})");
+                    ReadInstances($"SELECT instance_id, record, input FROM instances LEFT JOIN instance_inputs USING (instance_id) WHERE status IN ({FinishedStatuses.SqlList}) " +
                         $"ORDER BY completed_at DESC LIMIT {Math.Max(0, maxFinishedInstances)}");
                     using var counts = Command(connection, transaction,
                         $"SELECT status, count(*) FROM instances WHERE status IN ({FinishedStatuses.SqlList}) GROUP BY status");
@@ -167,9 +167,9 @@ public sealed class SqliteStore : ITaskHubStore
 
                     // A row already stored is updated in the columns that can have changed, so SQLite leaves the
                     // index entries of the others alone (and those of the status, when it is the same). Should the
-                    // row not be there after all, the full upsert writes it. The input has a column of its own,
-                    // written with the whole row; an update leaves the column alone, and its record leaves the input
-                    // out while it is the one in the column (else the record carries it and wins on reading).
+                    // row not be there after all, the full upsert writes it. The input has a table of its own,
+                    // written with the whole row; an update leaves it alone, and its record leaves the input out
+                    // while it is the one stored there (else the record carries it and wins on reading).
                     byte[]? withoutInput = null;
                     bool updated = false;
                     if (change.IndexUnchanged)
@@ -203,9 +203,20 @@ public sealed class SqliteStore : ITaskHubStore
                         s.InstanceCompletedAt.Value = record.HasCompletedAt ? record.CompletedAt : DBNull.Value;
                         s.InstanceParent.Value = record.HasParentInstanceId ? record.ParentInstanceId : DBNull.Value;
                         s.InstanceGeneration.Value = record.HistoryGeneration;
-                        s.InstanceInput.Value = record.HasInput ? record.Input : DBNull.Value;
                         s.InstanceRecord.Value = withoutInput ?? WithoutInput(record);
                         s.UpsertInstance.ExecuteNonQuery();
+                        if (record.HasInput)
+                        {
+                            s.UpsertInputId.Value = record.InstanceId;
+                            s.UpsertInputValue.Value = record.Input;
+                            s.UpsertInput.ExecuteNonQuery();
+                        }
+                        else
+                        {
+                            // An earlier execution's input must not come back with this one.
+                            s.DeleteInputId.Value = record.InstanceId;
+                            s.DeleteInput.ExecuteNonQuery();
+                        }
                     }
 
                     if (change.Append is { } block)
@@ -223,6 +234,8 @@ public sealed class SqliteStore : ITaskHubStore
                     s.DeleteHistory.ExecuteNonQuery();
                     s.DeleteInstanceId.Value = id;
                     s.DeleteInstance.ExecuteNonQuery();
+                    s.DeleteInputId.Value = id;
+                    s.DeleteInput.ExecuteNonQuery();
                 }
 
                 foreach (var entity in batch.Entities)
@@ -343,7 +356,7 @@ public sealed class SqliteStore : ITaskHubStore
     public async IAsyncEnumerable<InstanceRecord> ScanInstancesAsync(InstanceScan scan, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
         const int Page = 256;
-        var sql = new System.Text.StringBuilder("SELECT instance_id, record, input FROM instances WHERE instance_id > $after");
+        var sql = new System.Text.StringBuilder("SELECT instance_id, record, input FROM instances LEFT JOIN instance_inputs USING (instance_id) WHERE instance_id > $after");
         string? prefix = string.IsNullOrEmpty(scan.Prefix) ? null : scan.Prefix;
         if (prefix is not null) sql.Append(" AND substr(instance_id, 1, length($prefix)) = $prefix");
         if (scan.Statuses is { Count: > 0 } statuses) sql.Append(" AND status IN (").AppendJoin(", ", statuses.Select(s => (int)s)).Append(')');
@@ -501,7 +514,7 @@ public sealed class SqliteStore : ITaskHubStore
                 command.Parameters.Add("$id", SqliteType.Text);
                 command.Prepare();
                 var instance = _read.CreateCommand();
-                instance.CommandText = "SELECT record, input FROM instances WHERE instance_id = $id";
+                instance.CommandText = "SELECT record, input FROM instances LEFT JOIN instance_inputs USING (instance_id) WHERE instance_id = $id";
                 instance.Parameters.Add("$id", SqliteType.Text);
                 instance.Prepare();
                 _readInstance = instance;
@@ -624,7 +637,7 @@ public sealed class SqliteStore : ITaskHubStore
         }
     }
 
-    /// <summary>The record's bytes without its input (which then goes in the row's <c>input</c> column).</summary>
+    /// <summary>The record's bytes without its input (which goes in <c>instance_inputs</c>).</summary>
     static byte[] WithoutInput(InstanceRecord record)
     {
         if (!record.HasInput) return record.ToByteArray();
@@ -641,8 +654,8 @@ public sealed class SqliteStore : ITaskHubStore
     }
 
     /// <summary>
-    /// The instance record in column <paramref name="column"/>, with its input from the <c>input</c> column that
-    /// follows when the record leaves it out (see schema version 2).
+    /// The instance record in column <paramref name="column"/>, with its input from the column that follows (from
+    /// <c>instance_inputs</c>) when the record leaves it out (see schema version 2).
     /// </summary>
     InstanceRecord ParseInstance(SqliteDataReader reader, int column, string id)
     {
@@ -696,13 +709,13 @@ public sealed class SqliteStore : ITaskHubStore
         {
             UpsertInstance = Create(connection,
                 """
-                INSERT INTO instances (instance_id, name, status, created_at, last_updated_at, completed_at, parent_instance_id, history_generation, input, record)
-                VALUES ($id, $name, $status, $created, $updated, $completed, $parent, $generation, $input, $record)
+                INSERT INTO instances (instance_id, name, status, created_at, last_updated_at, completed_at, parent_instance_id, history_generation, record)
+                VALUES ($id, $name, $status, $created, $updated, $completed, $parent, $generation, $record)
                 ON CONFLICT (instance_id) DO UPDATE SET
                     name = excluded.name, status = excluded.status, created_at = excluded.created_at,
                     last_updated_at = excluded.last_updated_at, completed_at = excluded.completed_at,
                     parent_instance_id = excluded.parent_instance_id, history_generation = excluded.history_generation,
-                    input = excluded.input, record = excluded.record
+                    record = excluded.record
                 """);
             InstanceId = UpsertInstance.Parameters.Add("$id", SqliteType.Text);
             InstanceName = UpsertInstance.Parameters.Add("$name", SqliteType.Text);
@@ -712,7 +725,6 @@ public sealed class SqliteStore : ITaskHubStore
             InstanceCompletedAt = UpsertInstance.Parameters.Add("$completed", SqliteType.Integer);
             InstanceParent = UpsertInstance.Parameters.Add("$parent", SqliteType.Text);
             InstanceGeneration = UpsertInstance.Parameters.Add("$generation", SqliteType.Integer);
-            InstanceInput = UpsertInstance.Parameters.Add("$input", SqliteType.Text);
             InstanceRecord = UpsertInstance.Parameters.Add("$record", SqliteType.Blob);
 
             UpdateStatus = Create(connection,
@@ -734,6 +746,14 @@ public sealed class SqliteStore : ITaskHubStore
             DeleteInstance = Create(connection, "DELETE FROM instances WHERE instance_id = $id");
             DeleteInstanceId = DeleteInstance.Parameters.Add("$id", SqliteType.Text);
 
+            UpsertInput = Create(connection,
+                "INSERT INTO instance_inputs (instance_id, input) VALUES ($id, $input) ON CONFLICT (instance_id) DO UPDATE SET input = excluded.input");
+            UpsertInputId = UpsertInput.Parameters.Add("$id", SqliteType.Text);
+            UpsertInputValue = UpsertInput.Parameters.Add("$input", SqliteType.Text);
+
+            DeleteInput = Create(connection, "DELETE FROM instance_inputs WHERE instance_id = $id");
+            DeleteInputId = DeleteInput.Parameters.Add("$id", SqliteType.Text);
+
             AppendHistory = Create(connection, "INSERT INTO history (instance_id, generation, block) VALUES ($id, $generation, $block)");
             AppendHistoryId = AppendHistory.Parameters.Add("$id", SqliteType.Text);
             AppendHistoryGeneration = AppendHistory.Parameters.Add("$generation", SqliteType.Integer);
@@ -754,7 +774,7 @@ public sealed class SqliteStore : ITaskHubStore
             DeleteEntity = Create(connection, "DELETE FROM entities WHERE instance_id = $id");
             DeleteEntityId = DeleteEntity.Parameters.Add("$id", SqliteType.Text);
 
-            _all = [UpsertInstance, UpdateStatus, UpdateRecordOnly, DeleteInstance, AppendHistory, DeleteHistory, UpsertEntity, DeleteEntity];
+            _all = [UpsertInstance, UpdateStatus, UpdateRecordOnly, DeleteInstance, UpsertInput, DeleteInput, AppendHistory, DeleteHistory, UpsertEntity, DeleteEntity];
             foreach (var command in _all) command.Prepare();
         }
 
@@ -767,7 +787,7 @@ public sealed class SqliteStore : ITaskHubStore
         public SqliteParameter InstanceCompletedAt { get; }
         public SqliteParameter InstanceParent { get; }
         public SqliteParameter InstanceGeneration { get; }
-        public SqliteParameter InstanceInput { get; }
+
         public SqliteParameter InstanceRecord { get; }
         /// <summary>For a stored row whose id, name, creation time, parent and history generation are unchanged.</summary>
         public SqliteCommand UpdateStatus { get; }
@@ -784,6 +804,11 @@ public sealed class SqliteStore : ITaskHubStore
         public SqliteParameter RecordOnlyRecord { get; }
         public SqliteCommand DeleteInstance { get; }
         public SqliteParameter DeleteInstanceId { get; }
+        public SqliteCommand UpsertInput { get; }
+        public SqliteParameter UpsertInputId { get; }
+        public SqliteParameter UpsertInputValue { get; }
+        public SqliteCommand DeleteInput { get; }
+        public SqliteParameter DeleteInputId { get; }
         public SqliteCommand AppendHistory { get; }
         public SqliteParameter AppendHistoryId { get; }
         public SqliteParameter AppendHistoryGeneration { get; }

@@ -74,7 +74,7 @@ static class LoadRunner
             if (options.Warmup > 0)
             {
                 Log($"warm-up: {options.Warmup} hello-cities orchestrations");
-                var warm = await RunHelloCitiesAsync(client, "warmup", options.Warmup, timeout.Token);
+                var warm = await RunHelloCitiesAsync(client, "warmup", options.Warmup, HelloInput(options), timeout.Token);
                 if (warm.Failed)
                     throw new BenchmarkException($"warm-up failed: {warm.Message}");
             }
@@ -161,7 +161,7 @@ static class LoadRunner
             int Size(int n) => half ? Math.Max(1, n / 2) : n;
             return name switch
             {
-                "hello-cities" => RunHelloCitiesAsync(client, "hello", Size(options.Orchestrations), timeout.Token),
+                "hello-cities" => RunHelloCitiesAsync(client, "hello", Size(options.Orchestrations), HelloInput(options), timeout.Token),
                 "fan-out" => RunFanOutAsync(client, Size(options.FanOut), timeout.Token),
                 "entity-signals" => RunEntitySignalsAsync(client, Size(options.Signals), options.Entities, timeout.Token),
                 "large-history" => RunLargeHistoryAsync(client, Size(options.Steps), half ? null : probe, timeout.Token),
@@ -232,7 +232,10 @@ static class LoadRunner
     /// Starts <paramref name="count"/> orchestrations at once; each one's completion is awaited with the SDK's
     /// <c>WaitForInstanceCompletionAsync</c> (a server-side long-poll) as soon as its start call returns.
     /// </summary>
-    static async Task<ScenarioResult> RunHelloCitiesAsync(DurableTaskClient client, string prefix, int count, CancellationToken ct)
+    /// <summary>The input of every hello-cities orchestration: a string that serializes to about <c>--input-bytes</c> bytes of JSON.</summary>
+    static string? HelloInput(BenchOptions options) => options.InputBytes > 0 ? new string('x', Math.Max(0, options.InputBytes - 2)) : null;
+
+    static async Task<ScenarioResult> RunHelloCitiesAsync(DurableTaskClient client, string prefix, int count, string? input, CancellationToken ct)
     {
         var run = Guid.NewGuid().ToString("N")[..8];
         var latencies = new double[count];
@@ -250,7 +253,7 @@ static class LoadRunner
                 var id = $"{prefix}-{run}-{index}";
                 var t0 = Stopwatch.GetTimestamp();
                 await client.ScheduleNewOrchestrationInstanceAsync(
-                    Workload.HelloCities, input: null, new StartOrchestrationOptions(id), ct);
+                    Workload.HelloCities, input, new StartOrchestrationOptions(id), ct);
                 var metadata = await client.WaitForInstanceCompletionAsync(id, getInputsAndOutputs: true, ct);
                 latencies[index] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
                 Interlocked.Increment(ref completed);

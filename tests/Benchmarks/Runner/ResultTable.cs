@@ -218,7 +218,9 @@ static class ResultTable
 
     static string Title(string scenario, BenchOptions o) => scenario switch
     {
-        "hello-cities" => $"hello-cities ({o.Orchestrations} x 5 activities)",
+        "hello-cities" => o.InputBytes > 0
+            ? $"hello-cities ({o.Orchestrations} x 5 activities, {o.InputBytes:N0}-byte input)"
+            : $"hello-cities ({o.Orchestrations} x 5 activities)",
         "fan-out" => $"fan-out/fan-in ({o.FanOut} activities)",
         "entity-signals" => $"entity signals ({o.Signals} to {o.Entities} counters)",
         "large-history" => $"large history ({o.Steps} sequential activities)",

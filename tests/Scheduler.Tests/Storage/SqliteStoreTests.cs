@@ -41,7 +41,7 @@ public sealed class SqliteStoreTests(ITestOutputHelper output) : DurableStoreCon
     }
 
     /// <summary>
-    /// An instance's input is written with its whole row, in a column of its own; the updates while it stays the
+    /// An instance's input is written with its whole row, in a table of its own; the updates while it stays the
     /// same leave it out, so a large input is not rewritten with every change, and every read puts it back.
     /// </summary>
     [Fact]
@@ -77,14 +77,25 @@ public sealed class SqliteStoreTests(ITestOutputHelper output) : DurableStoreCon
         {
             Record = changed, Append = Block("big", 4), IndexUnchanged = true, StatusUnchanged = true,
         }), CancellationToken.None);
-        Assert.Equal(changed, Assert.Single((await ReopenAndLoadAsync(hub, store)).Instances).Record);
+        await store.DisposeAsync();
+        store = Open(hub);
+        Assert.Equal(changed, Assert.Single((await store.LoadAsync(CancellationToken.None)).Instances).Record);
+
+        // A whole write without an input (a new execution, say) leaves no earlier input behind.
+        var next = Instance("big", 0);
+        next.ClearInput();
+        next.HistoryGeneration = 1;
+        await store.CommitAsync(Batch(Change(next, Block("big", 0, generation: 1), replaceHistory: true)), CancellationToken.None);
+        var reloaded = Assert.Single((await ReopenAndLoadAsync(hub, store)).Instances);
+        Assert.Equal(next, reloaded.Record);
+        Assert.False(reloaded.Record.HasInput);
     }
 
     (long RecordBytes, long InputChars) RowSizes(string hub, string instanceId)
     {
         using var connection = Connect(Provider.PathOf(hub));
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT length(record), length(input) FROM instances WHERE instance_id = $id";
+        command.CommandText = "SELECT length(record), length(input) FROM instances JOIN instance_inputs USING (instance_id) WHERE instance_id = $id";
         command.Parameters.AddWithValue("$id", instanceId);
         using var reader = command.ExecuteReader();
         Assert.True(reader.Read());
