@@ -787,7 +787,6 @@ public sealed class SqliteStore : ITaskHubStore
         public SqliteParameter InstanceCompletedAt { get; }
         public SqliteParameter InstanceParent { get; }
         public SqliteParameter InstanceGeneration { get; }
-
         public SqliteParameter InstanceRecord { get; }
         /// <summary>For a stored row whose id, name, creation time, parent and history generation are unchanged.</summary>
         public SqliteCommand UpdateStatus { get; }

@@ -71,7 +71,7 @@ public sealed class SqliteStoreTests(ITestOutputHelper output) : DurableStoreCon
         store = Open(hub);
         Assert.Equal(record, Assert.Single((await store.LoadAsync(CancellationToken.None)).Instances).Record);
 
-        // An update whose input is not the stored one carries it in the record, which wins over the column.
+        // An update whose input is not the stored one carries it in the record, which wins over the table.
         var changed = Instance("big", 4, input: "\"Lima\"");
         await store.CommitAsync(Batch(new InstanceChange
         {
