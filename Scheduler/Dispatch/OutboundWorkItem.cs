@@ -7,77 +7,243 @@ using Microsoft.DurableTask.Protobuf;
 namespace DurableTask.Scheduler.Dispatch;
 
 /// <summary>
-/// A work item on its way to a worker over <c>GetWorkItems</c>. On the wire it is exactly a <see cref="WorkItem"/>;
-/// an orchestrator work item carries its past events already encoded (<see cref="EncodedHistory"/>), and they are
-/// copied into the message instead of being serialized from the history's messages again.
+/// A work item on its way to a worker over <c>GetWorkItems</c>. On the wire it is exactly a <see cref="WorkItem"/>.
+/// Orchestrator and activity work items are written field by field from bytes encoded once: an orchestrator request
+/// copies its past events from the instance's <see cref="EncodedHistory"/> and its new events from the block the
+/// dispatch encoded (which the completion then appends to the history as they are), and an activity request is
+/// encoded once when the activity is scheduled. Other work items are messages serialized as usual.
 /// </summary>
 public sealed class OutboundWorkItem
 {
-    const byte OrchestratorRequestTag = (WorkItem.OrchestratorRequestFieldNumber << 3) | (byte)WireFormat.WireType.LengthDelimited;
+    const int OrchestratorRequestField = WorkItem.OrchestratorRequestFieldNumber;
+    const int ActivityRequestField = WorkItem.ActivityRequestFieldNumber;
+    const int CompletionTokenField = WorkItem.CompletionTokenFieldNumber;
 
-    /// <summary>Any work item but an orchestrator request.</summary>
-    public OutboundWorkItem(WorkItem item) => Item = item;
-
-    /// <summary>An orchestrator request whose <c>pastEvents</c> are <paramref name="pastEvents"/> (encoded fields).</summary>
-    public OutboundWorkItem(OrchestratorRequest request, ReadOnlyMemory<byte> pastEvents, string completionToken)
+    /// <summary>An orchestrator request's own fields (all but its events).</summary>
+    readonly struct Header
     {
-        if (request.PastEvents.Count > 0) throw new ArgumentException("the past events go in encoded form", nameof(request));
-        Item = new WorkItem { CompletionToken = completionToken };
-        Orchestration = request;
-        PastEvents = pastEvents;
+        public required string InstanceId { get; init; }
+        public required string ExecutionId { get; init; }
+        public byte[]? EntityParameters { get; init; }
+        public bool RequiresHistoryStreaming { get; init; }
+        public OrchestrationTraceContext? TraceContext { get; init; }
     }
 
-    /// <summary>The work item; for an orchestrator request, everything but the request.</summary>
-    public WorkItem Item { get; }
+    readonly WorkItem? _item;
+    readonly Header _header;
+    readonly ReadOnlyMemory<byte> _pastEvents;
+    readonly ReadOnlyMemory<byte> _newEvents;
+    readonly ReadOnlyMemory<byte> _activityRequest;
+    readonly string _completionToken = "";
 
-    public OrchestratorRequest? Orchestration { get; }
+    /// <summary>Any work item but an orchestrator or activity request.</summary>
+    public OutboundWorkItem(WorkItem item) => _item = item;
 
-    public ReadOnlyMemory<byte> PastEvents { get; }
+    OutboundWorkItem(Header header, ReadOnlyMemory<byte> pastEvents, ReadOnlyMemory<byte> newEvents, string completionToken)
+    {
+        _header = header;
+        _pastEvents = pastEvents;
+        _newEvents = newEvents;
+        _completionToken = completionToken;
+    }
+
+    OutboundWorkItem(ReadOnlyMemory<byte> activityRequest, string completionToken)
+    {
+        _activityRequest = activityRequest;
+        _completionToken = completionToken;
+    }
+
+    /// <summary>
+    /// An orchestrator request. <paramref name="pastEvents"/> and <paramref name="newEvents"/> are encoded
+    /// <c>pastEvents</c> and <c>newEvents</c> fields (tag, length, event); <paramref name="entityParameters"/> is the
+    /// encoded content of <c>entityParameters</c>, if the request has the field.
+    /// </summary>
+    public static OutboundWorkItem Orchestrator(
+        string instanceId, string executionId, byte[]? entityParameters, bool requiresHistoryStreaming,
+        OrchestrationTraceContext? traceContext, ReadOnlyMemory<byte> pastEvents, ReadOnlyMemory<byte> newEvents, string completionToken) =>
+        new(new Header
+        {
+            InstanceId = instanceId,
+            ExecutionId = executionId,
+            EntityParameters = entityParameters,
+            RequiresHistoryStreaming = requiresHistoryStreaming,
+            TraceContext = traceContext,
+        }, pastEvents, newEvents, completionToken);
+
+    /// <summary>An activity request, <paramref name="request"/> being an encoded <see cref="ActivityRequest"/>.</summary>
+    public static OutboundWorkItem Activity(ReadOnlyMemory<byte> request, string completionToken) => new(request, completionToken);
+
+    public static readonly Marshaller<OutboundWorkItem> Marshaller = new(Serialize, Deserialize);
 
     /// <summary>The message as bytes on the wire.</summary>
     public byte[] ToByteArray()
     {
         var buffer = new ArrayBufferWriter<byte>();
-        Write(buffer, RequestSize);
+        Write(buffer);
         return buffer.WrittenSpan.ToArray();
     }
 
-    public static readonly Marshaller<OutboundWorkItem> Marshaller = new(Serialize, Deserialize);
-
     static void Serialize(OutboundWorkItem value, SerializationContext context)
     {
-        int request = value.RequestSize;
-        context.SetPayloadLength(value.CalculateSize(request));
-        value.Write(context.GetBufferWriter(), request);
+        context.SetPayloadLength(value.CalculateSize());
+        value.Write(context.GetBufferWriter());
         context.Complete();
     }
 
     static OutboundWorkItem Deserialize(DeserializationContext context) =>
         new(WorkItem.Parser.ParseFrom(context.PayloadAsReadOnlySequence()));
 
-    /// <summary>Size of the orchestrator request's field content (0 for other work items).</summary>
-    int RequestSize => Orchestration is null ? 0 : Orchestration.CalculateSize() + PastEvents.Length;
+    bool IsOrchestrator => _header.InstanceId is not null;
 
-    int CalculateSize(int request) =>
-        Orchestration is null ? Item.CalculateSize() : 1 + CodedOutputStream.ComputeLengthSize(request) + request + Item.CalculateSize();
+    /// <summary>Size of the orchestrator request's fields before its past and new events.</summary>
+    int HeaderSize =>
+        ProtoWire.StringSize(_header.InstanceId)
+        + ProtoWire.StringValueSize(_header.ExecutionId)
+        + (_header.EntityParameters is { } entity ? ProtoWire.FieldSize(entity.Length) : 0)
+        + (_header.RequiresHistoryStreaming ? 2 : 0)
+        + ProtoWire.MessageSize(_header.TraceContext);
+
+    int TokenSize => ProtoWire.StringSize(_completionToken);
+
+    int CalculateSize()
+    {
+        if (_item is not null) return _item.CalculateSize();
+        if (IsOrchestrator) return ProtoWire.FieldSize(HeaderSize + _pastEvents.Length + _newEvents.Length) + TokenSize;
+        return ProtoWire.FieldSize(_activityRequest.Length) + TokenSize;
+    }
 
     /// <summary>
-    /// Writes field 1 (the request: its own fields, then the encoded past events, which protobuf parsers accept in
-    /// any field order and append in the order they come), then the rest of the work item.
+    /// Writes the request field (for an orchestrator request: its own fields, then the encoded past and new events,
+    /// which protobuf parsers accept in any field order and append in the order they come), then the token.
     /// </summary>
-    void Write(IBufferWriter<byte> output, int request)
+    void Write(IBufferWriter<byte> output)
     {
-        if (Orchestration is null)
+        if (_item is not null)
         {
-            Item.WriteTo(output);
+            _item.WriteTo(output);
             return;
         }
 
-        var header = output.GetSpan(6);
-        header[0] = OrchestratorRequestTag;
-        output.Advance(1 + EncodedHistory.WriteVarint(header[1..], (uint)request));
-        Orchestration.WriteTo(output);
-        output.Write(PastEvents.Span);
-        Item.WriteTo(output);
+        if (IsOrchestrator)
+        {
+            int header = HeaderSize;
+            int request = header + _pastEvents.Length + _newEvents.Length;
+            int size = 1 + ProtoWire.VarintSize((uint)request) + header;
+            var writer = new ProtoWire.Writer(output.GetSpan(size));
+            writer.FieldHeader(OrchestratorRequestField, request);
+            writer.String(OrchestratorRequest.InstanceIdFieldNumber, _header.InstanceId);
+            writer.StringValue(OrchestratorRequest.ExecutionIdFieldNumber, _header.ExecutionId);
+            if (_header.EntityParameters is { } entity)
+            {
+                writer.FieldHeader(OrchestratorRequest.EntityParametersFieldNumber, entity.Length);
+                writer.Raw(entity);
+            }
+
+            writer.Bool(OrchestratorRequest.RequiresHistoryStreamingFieldNumber, _header.RequiresHistoryStreaming);
+            writer.Message(OrchestratorRequest.OrchestrationTraceContextFieldNumber, _header.TraceContext);
+            output.Advance(writer.Position);
+            output.Write(_pastEvents.Span);
+            output.Write(_newEvents.Span);
+        }
+        else
+        {
+            var writer = new ProtoWire.Writer(output.GetSpan(1 + ProtoWire.VarintSize((uint)_activityRequest.Length)));
+            writer.FieldHeader(ActivityRequestField, _activityRequest.Length);
+            output.Advance(writer.Position);
+            output.Write(_activityRequest.Span);
+        }
+
+        var token = new ProtoWire.Writer(output.GetSpan(TokenSize));
+        token.String(CompletionTokenField, _completionToken);
+        output.Advance(token.Position);
+    }
+
+    /// <summary>
+    /// Encodes the <c>newEvents</c> of an orchestrator work item, once: <paramref name="started"/>, then messages from
+    /// the front of the inbox, at most <paramref name="maxEvents"/> and, after the first, <paramref name="maxBytes"/>
+    /// bytes of them. Returns the encoded fields and the number of inbox messages they include.
+    /// </summary>
+    public static (ReadOnlyMemory<byte> Fields, int Count) EncodeNewEvents(HistoryEvent started, List<HistoryEvent> inbox, int maxEvents, long maxBytes)
+    {
+        var buffer = new byte[256];
+        int length = 0;
+        Add(started, started.CalculateSize());
+
+        int limit = Math.Min(inbox.Count, maxEvents);
+        int count = 0;
+        long bytes = 0;
+        while (count < limit)
+        {
+            var e = inbox[count];
+            int size = e.CalculateSize();
+            // A rewind must reach the worker as exactly [OrchestratorStarted, ExecutionRewound].
+            if (e.EventTypeCase == HistoryEvent.EventTypeOneofCase.ExecutionRewound)
+            {
+                if (count == 0)
+                {
+                    Add(e, size);
+                    count = 1;
+                }
+
+                break;
+            }
+
+            bytes += size;
+            if (count > 0 && bytes > maxBytes) break;
+            Add(e, size);
+            count++;
+        }
+
+        return (new ReadOnlyMemory<byte>(buffer, 0, length), count);
+
+        void Add(HistoryEvent e, int size)
+        {
+            int field = ProtoWire.FieldSize(size);
+            if (buffer.Length - length < field) Array.Resize(ref buffer, Math.Max(buffer.Length * 2, length + field));
+            var writer = new ProtoWire.Writer(buffer.AsSpan(length, field));
+            writer.FieldHeader(OrchestratorRequest.NewEventsFieldNumber, size);
+            e.WriteTo(buffer.AsSpan(length + writer.Position, size));
+            length += field;
+        }
+    }
+
+    /// <summary>
+    /// Encodes an <see cref="ActivityRequest"/> for the activity <paramref name="scheduled"/> describes, as
+    /// <see cref="ActivityRequest.ToByteArray"/> would, without building the message.
+    /// </summary>
+    public static byte[] EncodeActivityRequest(TaskScheduledEvent scheduled, string instanceId, string executionId, int taskId)
+    {
+        int instance = ProtoWire.StringSize(instanceId) + ProtoWire.StringValueSize(executionId);
+        int tags = 0;
+        foreach (var (key, value) in scheduled.Tags) tags += ProtoWire.FieldSize(TagEntrySize(key, value));
+        int size = ProtoWire.StringSize(scheduled.Name)
+            + ProtoWire.StringValueSize(scheduled.Version)
+            + ProtoWire.StringValueSize(scheduled.Input)
+            + ProtoWire.FieldSize(instance)
+            + ProtoWire.Int32Size(taskId)
+            + ProtoWire.MessageSize(scheduled.ParentTraceContext)
+            + tags;
+
+        var bytes = new byte[size];
+        var writer = new ProtoWire.Writer(bytes);
+        writer.String(ActivityRequest.NameFieldNumber, scheduled.Name);
+        writer.StringValue(ActivityRequest.VersionFieldNumber, scheduled.Version);
+        writer.StringValue(ActivityRequest.InputFieldNumber, scheduled.Input);
+        writer.FieldHeader(ActivityRequest.OrchestrationInstanceFieldNumber, instance);
+        writer.String(OrchestrationInstance.InstanceIdFieldNumber, instanceId);
+        writer.StringValue(OrchestrationInstance.ExecutionIdFieldNumber, executionId);
+        writer.Int32(ActivityRequest.TaskIdFieldNumber, taskId);
+        writer.Message(ActivityRequest.ParentTraceContextFieldNumber, scheduled.ParentTraceContext);
+        foreach (var (key, value) in scheduled.Tags)
+        {
+            writer.FieldHeader(ActivityRequest.TagsFieldNumber, TagEntrySize(key, value));
+            writer.String(1, key);
+            writer.String(2, value);
+        }
+
+        if (writer.Position != size) throw new InvalidOperationException($"activity request encoded as {writer.Position} bytes, sized {size}");
+        return bytes;
+
+        static int TagEntrySize(string key, string value) => ProtoWire.StringSize(key) + ProtoWire.StringSize(value);
     }
 }

@@ -23,6 +23,15 @@ public sealed class OrchestrationLease : Lease
     /// <summary>Number of inbox messages (from the front) included in the work item.</summary>
     public required int DispatchedCount { get; init; }
 
+    /// <summary>
+    /// The work item's <c>newEvents</c> fields as sent: <see cref="OrchestratorStarted"/>, then the
+    /// <see cref="DispatchedCount"/> inbox messages. The completion appends these bytes to the history.
+    /// </summary>
+    public ReadOnlyMemory<byte> NewEvents { get; init; }
+
+    /// <summary>The first inbox message dispatched, if any: the inbox still starts with the dispatched messages while it is its first.</summary>
+    public HistoryEvent? FirstDispatched { get; init; }
+
     public required string ExecutionId { get; init; }
 
     /// <summary>True once the first (or only) chunk of the completion arrived; it carries <see cref="NumEventsProcessed"/>.</summary>
@@ -40,7 +49,11 @@ public sealed class ActivityTask
     public required string InstanceId { get; init; }
     public required string ExecutionId { get; init; }
     public required int TaskId { get; init; }
-    public required ActivityRequest Request { get; init; }
+    public required string Name { get; init; }
+    public TraceContext? ParentTraceContext { get; init; }
+
+    /// <summary>The <see cref="ActivityRequest"/> a worker receives, encoded once (<see cref="OutboundWorkItem.EncodeActivityRequest"/>).</summary>
+    public required byte[] Request { get; init; }
     public DateTime NotBefore { get; set; }
     public int FailedDeliveries { get; set; }
 

@@ -50,20 +50,39 @@ public sealed class EncodedHistory
 
     public void Append(HistoryEvent e)
     {
+        int size = e.CalculateSize();
+        var span = Extend(size);
+        e.WriteTo(span);
+        Appended(e);
+    }
+
+    /// <summary>Appends <paramref name="e"/>, whose encoding (<see cref="MessageExtensions.ToByteArray"/>) is <paramref name="encoded"/>.</summary>
+    public void Append(HistoryEvent e, ReadOnlySpan<byte> encoded)
+    {
+        encoded.CopyTo(Extend(encoded.Length));
+        Appended(e);
+    }
+
+    /// <summary>Writes the tag and length of an event of <paramref name="size"/> bytes; returns the space for the event.</summary>
+    Span<byte> Extend(int size)
+    {
         if (_packed is not null)
         {
             _buffer = Inflate(_packed, _length);
             _packed = null;
         }
 
-        int size = e.CalculateSize();
         int header = 1 + CodedOutputStream.ComputeLengthSize(size);
         Reserve(header + size);
         var span = _buffer.AsSpan(_length, header + size);
         span[0] = PastEventTag;
         WriteVarint(span[1..], (uint)size);
-        e.WriteTo(span[header..]);
         _length += header + size;
+        return span[header..];
+    }
+
+    void Appended(HistoryEvent e)
+    {
         Count++;
         if (Start is null && e.EventTypeCase == HistoryEvent.EventTypeOneofCase.ExecutionStarted) Start = e.ExecutionStarted;
     }

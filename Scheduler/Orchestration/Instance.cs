@@ -212,6 +212,20 @@ public sealed class Instance
         }
     }
 
+    /// <summary>Appends <paramref name="e"/>, given its encoding as well: the bytes are copied instead of encoding it again.</summary>
+    public void AppendHistory(HistoryEvent e, ReadOnlySpan<byte> encoded)
+    {
+        if (_history is not null)
+        {
+            _history.Add(e);
+            _ = Encoded;
+        }
+        else
+        {
+            _encoded.Append(e, encoded);
+        }
+    }
+
     /// <summary>Drops the decoded messages; the history lives on as bytes.</summary>
     public void ReleaseHistory()
     {

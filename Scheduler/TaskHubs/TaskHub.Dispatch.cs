@@ -139,7 +139,7 @@ public sealed partial class TaskHub
             // waits for the next commit, after which the pump runs again).
             if (!IsCommitted(task.Epoch)) return;
 
-            var worker = PickWorker(WorkKind.Activity, task.Request.Name, out bool anyCapacity);
+            var worker = PickWorker(WorkKind.Activity, task.Name, out bool anyCapacity);
             if (!anyCapacity) return;
             if (worker is not null)
             {
@@ -185,44 +185,15 @@ public sealed partial class TaskHub
 
     void SendOrchestration(WorkerConnection worker, Instance instance, DateTime now)
     {
-        int limit = Math.Min(instance.Inbox.Count, _options.MaxEventsPerWorkItem);
-        int count = 0;
-        long bytes = 0;
-        while (count < limit)
-        {
-            var e = instance.Inbox[count];
-            // A rewind must reach the worker as exactly [OrchestratorStarted, ExecutionRewound].
-            if (e.EventTypeCase == HistoryEvent.EventTypeOneofCase.ExecutionRewound)
-            {
-                if (count == 0) count = 1;
-                break;
-            }
-
-            bytes += e.CalculateSize();
-            if (count > 0 && bytes > _options.MaxNewEventBytesPerWorkItem) break;
-            count++;
-        }
-
         var started = NewEvent(now);
         started.OrchestratorStarted = new OrchestratorStartedEvent();
+        var (newEvents, count) = OutboundWorkItem.EncodeNewEvents(started, instance.Inbox, _options.MaxEventsPerWorkItem, _options.MaxNewEventBytesPerWorkItem);
 
-        var request = new OrchestratorRequest
-        {
-            InstanceId = instance.InstanceId,
-            ExecutionId = instance.ExecutionId,
-            EntityParameters = EntityParameters,
-        };
         // The past events go in the form they were encoded in when they were committed (EncodedHistory).
         var encoded = instance.Encoded;
         var pastEvents = ReadOnlyMemory<byte>.Empty;
-        if (worker.SupportsHistoryStreaming && encoded.PastEvents.Length > _options.HistoryStreamingThresholdBytes)
-            request.RequiresHistoryStreaming = true;
-        else
-            pastEvents = encoded.PastEvents;
-
-        request.NewEvents.Add(started);
-        for (int i = 0; i < count; i++) request.NewEvents.Add(instance.Inbox[i]);
-        if (instance.TraceContext is not null) request.OrchestrationTraceContext = instance.TraceContext;
+        bool streaming = worker.SupportsHistoryStreaming && encoded.PastEvents.Length > _options.HistoryStreamingThresholdBytes;
+        if (!streaming) pastEvents = encoded.PastEvents;
 
         var lease = new OrchestrationLease
         {
@@ -231,6 +202,8 @@ public sealed partial class TaskHub
             Instance = instance,
             OrchestratorStarted = started,
             DispatchedCount = count,
+            NewEvents = newEvents,
+            FirstDispatched = count > 0 ? instance.Inbox[0] : null,
             ExecutionId = instance.ExecutionId,
         };
         instance.Lease = lease;
@@ -238,7 +211,8 @@ public sealed partial class TaskHub
         _leases.Add(lease.Token, lease);
         worker.Leases.Add(lease.Token, lease);
         worker.InFlightOrchestrations++;
-        worker.Outbox.Writer.TryWrite(new OutboundWorkItem(request, pastEvents, lease.Token));
+        worker.Outbox.Writer.TryWrite(OutboundWorkItem.Orchestrator(
+            instance.InstanceId, lease.ExecutionId, EntityParametersBytes, streaming, instance.TraceContext, pastEvents, newEvents, lease.Token));
         SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "orchestrator"), new KeyValuePair<string, object?>("hub", Name));
         SchedulerTelemetry.TraceDispatch(Name, "orchestrator", instance.Name, instance.InstanceId, instance.ParentTraceContext);
     }
@@ -249,9 +223,9 @@ public sealed partial class TaskHub
         _leases.Add(lease.Token, lease);
         worker.Leases.Add(lease.Token, lease);
         worker.InFlightActivities++;
-        worker.Outbox.Writer.TryWrite(new OutboundWorkItem(new WorkItem { ActivityRequest = task.Request, CompletionToken = lease.Token }));
+        worker.Outbox.Writer.TryWrite(OutboundWorkItem.Activity(task.Request, lease.Token));
         SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "activity"), new KeyValuePair<string, object?>("hub", Name));
-        SchedulerTelemetry.TraceDispatch(Name, "activity", task.Request.Name, task.InstanceId, task.Request.ParentTraceContext);
+        SchedulerTelemetry.TraceDispatch(Name, "activity", task.Name, task.InstanceId, task.ParentTraceContext);
     }
 
     void EnqueueActivity(ActivityTask task)

@@ -95,7 +95,7 @@ public sealed partial class TaskHub
             {
                 e.TaskFailed = new TaskFailedEvent { TaskScheduledId = task.TaskId, FailureDetails = failure };
             }
-            else if ((violation = Errors.CheckPayload(response.Result, "the result of activity", _options.MaxPayloadBytes, task.Request.Name)) is not null)
+            else if ((violation = Errors.CheckPayload(response.Result, "the result of activity", _options.MaxPayloadBytes, task.Name)) is not null)
             {
                 e.TaskFailed = new TaskFailedEvent
                 {
@@ -162,6 +162,20 @@ public sealed partial class TaskHub
         instance.AppendHistory(e);
     }
 
+    /// <summary>Appends a dispatched event: from its bytes in the work item's <c>newEvents</c> fields when <paramref name="encoded"/>.</summary>
+    static void AppendDispatched(Instance instance, HistoryEvent e, ReadOnlySpan<byte> newEvents, ref int position, bool encoded)
+    {
+        if (!encoded)
+        {
+            instance.AppendHistory(e);
+            return;
+        }
+
+        int length = ProtoWire.ReadFieldLength(newEvents, ref position);
+        instance.AppendHistory(e, newEvents.Slice(position, length));
+        position += length;
+    }
+
     void ApplyEpisode(Instance instance, OrchestrationLease lease, string? customStatus, IList<OrchestratorAction> actions)
     {
         var now = Now;
@@ -178,11 +192,16 @@ public sealed partial class TaskHub
 
         bool suspended = instance.Status == OrchestrationStatus.Suspended;
         ExecutionTerminatedEvent? terminate = null;
-        Append(instance, lease.OrchestratorStarted);
+        // The events the worker was given go into the history as the work item encoded them, while the inbox still
+        // starts with them.
+        var dispatched = lease.NewEvents.Span;
+        bool encoded = !dispatched.IsEmpty && (processed == 0 || ReferenceEquals(instance.Inbox[0], lease.FirstDispatched));
+        int position = 0;
+        AppendDispatched(instance, lease.OrchestratorStarted, dispatched, ref position, encoded);
         for (int i = 0; i < processed; i++)
         {
             var e = instance.Inbox[i];
-            Append(instance, e);
+            AppendDispatched(instance, e, dispatched, ref position, encoded);
             switch (e.EventTypeCase)
             {
                 case EventTypeOneofCase.ExecutionSuspended: suspended = true; break;
@@ -334,17 +353,17 @@ public sealed partial class TaskHub
     /// <summary>The activity work a TaskScheduled event of the current execution asks for.</summary>
     static ActivityTask NewActivityTask(Instance instance, int taskId, TaskScheduledEvent scheduled, long epoch)
     {
-        var request = new ActivityRequest
+        var executionId = instance.ExecutionId;
+        return new ActivityTask
         {
-            Name = scheduled.Name,
-            Version = scheduled.Version,
-            Input = scheduled.Input,
-            OrchestrationInstance = new OrchestrationInstance { InstanceId = instance.InstanceId, ExecutionId = instance.ExecutionId },
+            InstanceId = instance.InstanceId,
+            ExecutionId = executionId,
             TaskId = taskId,
+            Name = scheduled.Name,
             ParentTraceContext = scheduled.ParentTraceContext,
+            Request = OutboundWorkItem.EncodeActivityRequest(scheduled, instance.InstanceId, executionId, taskId),
+            Epoch = epoch,
         };
-        if (scheduled.Tags.Count > 0) request.Tags.Add(scheduled.Tags);
-        return new ActivityTask { InstanceId = instance.InstanceId, ExecutionId = instance.ExecutionId, TaskId = taskId, Request = request, Epoch = epoch };
     }
 
     void ScheduleTimer(string instanceId, string executionId, int timerId, Google.Protobuf.WellKnownTypes.Timestamp fireAt)

@@ -1,6 +1,7 @@
 using DurableTask.Scheduler.Dispatch;
 using DurableTask.Scheduler.Hosting;
 using DurableTask.Scheduler.Orchestration;
+using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.DurableTask.Protobuf;
 
@@ -35,6 +36,9 @@ public sealed partial class TaskHub
     {
         EntityMessageReorderWindow = Duration.FromTimeSpan(TimeSpan.Zero),
     };
+
+    /// <summary><see cref="EntityParameters"/> encoded, as every orchestrator work item carries it.</summary>
+    static readonly byte[] EntityParametersBytes = EntityParameters.ToByteArray();
 
     public TaskHub(string name, SchedulerOptions options, TimeProvider time, ILogger<TaskHub> logger)
     {

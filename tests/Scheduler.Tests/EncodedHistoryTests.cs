@@ -58,6 +58,22 @@ public class EncodedHistoryTests
         OrchestrationTraceContext = new P.OrchestrationTraceContext { SpanID = "0123456789abcdef" },
     };
 
+    /// <summary>The work item the scheduler sends for <paramref name="request"/> (which holds no past events) and <paramref name="pastEvents"/>.</summary>
+    static OutboundWorkItem Send(P.OrchestratorRequest request, ReadOnlyMemory<byte> pastEvents, string token)
+    {
+        Assert.Empty(request.PastEvents);
+        ReadOnlyMemory<byte> newEvents = ReadOnlyMemory<byte>.Empty;
+        if (request.NewEvents.Count > 0)
+        {
+            var (fields, count) = OutboundWorkItem.EncodeNewEvents(request.NewEvents[0], request.NewEvents.Skip(1).ToList(), int.MaxValue, long.MaxValue);
+            Assert.Equal(request.NewEvents.Count - 1, count);
+            newEvents = fields;
+        }
+
+        return OutboundWorkItem.Orchestrator(request.InstanceId, request.ExecutionId, request.EntityParameters?.ToByteArray(),
+            request.RequiresHistoryStreaming, request.OrchestrationTraceContext, pastEvents, newEvents, token);
+    }
+
     static EncodedHistory Encode(IEnumerable<P.HistoryEvent> events)
     {
         var encoded = new EncodedHistory();
@@ -71,7 +87,7 @@ public class EncodedHistoryTests
         var history = History();
         var encoded = Encode(history);
 
-        var sent = new OutboundWorkItem(Request("i-1"), encoded.PastEvents, "o.1.2");
+        var sent = Send(Request("i-1"), encoded.PastEvents, "o.1.2");
         var expected = new P.WorkItem { OrchestratorRequest = Request("i-1"), CompletionToken = "o.1.2" };
         expected.OrchestratorRequest.PastEvents.AddRange(history);
 
@@ -110,7 +126,7 @@ public class EncodedHistoryTests
         history.AddRange(more);
 
         Assert.Equal(copy, before.ToArray());
-        var request = P.WorkItem.Parser.ParseFrom(new OutboundWorkItem(new P.OrchestratorRequest { InstanceId = "i-1" }, encoded.PastEvents, "t")
+        var request = P.WorkItem.Parser.ParseFrom(Send(new P.OrchestratorRequest { InstanceId = "i-1" }, encoded.PastEvents, "t")
             .ToByteArray()).OrchestratorRequest;
         Assert.Equal(history, request.PastEvents);
     }
@@ -240,10 +256,85 @@ public class EncodedHistoryTests
     }
 
     [Fact]
-    public void ARequestThatAlreadyHoldsPastEvents_IsRefused()
+    public void AnOrchestratorWorkItem_WithoutOptionalFields_ParsesAsTheWorkItem()
     {
-        var request = Request("i-1");
-        request.PastEvents.Add(History()[0]);
-        Assert.Throws<ArgumentException>(() => new OutboundWorkItem(request, ReadOnlyMemory<byte>.Empty, "t"));
+        var history = History();
+        var sent = Send(new P.OrchestratorRequest { InstanceId = "i-2", RequiresHistoryStreaming = true }, Encode(history).PastEvents, "o.9");
+        var expected = new P.WorkItem { OrchestratorRequest = new P.OrchestratorRequest { InstanceId = "i-2", RequiresHistoryStreaming = true }, CompletionToken = "o.9" };
+        expected.OrchestratorRequest.PastEvents.AddRange(history);
+
+        var bytes = sent.ToByteArray();
+        Assert.Equal(expected, P.WorkItem.Parser.ParseFrom(bytes));
+        Assert.Equal(expected.CalculateSize(), bytes.Length);
+    }
+
+    [Fact]
+    public void NewEvents_StopAtTheEventAndByteLimits_ButAlwaysTakeOne()
+    {
+        var started = Event(-1, e => e.OrchestratorStarted = new P.OrchestratorStartedEvent());
+        var inbox = Enumerable.Range(0, 5).Select(i => Event(-1, e => e.EventRaised = new P.EventRaisedEvent { Name = $"e{i}", Input = new string('x', 100) })).ToList();
+        int one = inbox[0].CalculateSize();
+
+        Assert.Equal(3, OutboundWorkItem.EncodeNewEvents(started, inbox, maxEvents: 3, maxBytes: long.MaxValue).Count);
+        Assert.Equal(2, OutboundWorkItem.EncodeNewEvents(started, inbox, maxEvents: 10, maxBytes: 2 * one).Count);
+        // The first message goes even when it alone is over the byte limit.
+        var (fields, count) = OutboundWorkItem.EncodeNewEvents(started, inbox, maxEvents: 10, maxBytes: 1);
+        Assert.Equal(1, count);
+        Assert.Equal(new[] { started, inbox[0] }, P.OrchestratorRequest.Parser.ParseFrom(fields.Span).NewEvents);
+
+        // A rewind goes alone with the orchestrator-started event, and nothing goes after it.
+        var rewound = Event(-1, e => e.ExecutionRewound = new P.ExecutionRewoundEvent { Reason = "again" });
+        (fields, count) = OutboundWorkItem.EncodeNewEvents(started, [rewound, inbox[0]], 10, long.MaxValue);
+        Assert.Equal(1, count);
+        Assert.Equal(new[] { started, rewound }, P.OrchestratorRequest.Parser.ParseFrom(fields.Span).NewEvents);
+        Assert.Equal(1, OutboundWorkItem.EncodeNewEvents(started, [inbox[0], rewound, inbox[1]], 10, long.MaxValue).Count);
+    }
+
+    [Fact]
+    public void AnEventAppendedFromItsBytes_IsEncodedAsWhenAppendedAsAMessage()
+    {
+        var history = History();
+        var fromMessages = Encode(history);
+        var fromBytes = new EncodedHistory();
+        foreach (var e in history) fromBytes.Append(e, e.ToByteArray());
+
+        Assert.Equal(fromMessages.PastEvents.ToArray(), fromBytes.PastEvents.ToArray());
+        Assert.Equal(history.Count, fromBytes.Count);
+        Assert.Equal("HelloCities", fromBytes.Start?.Name);
+    }
+
+    public static TheoryData<string, string?, string?, int, bool, bool> ActivityRequests() => new()
+    {
+        { "SayHello", "\"Tokyo\"", null, 0, false, false },
+        { "SayHello", null, "", 7, true, false },
+        { "Grüße ✓", new string('ü', 5_000), "1.0", -3, true, true },
+        { "", "", null, int.MaxValue, false, true },
+    };
+
+    [Theory]
+    [MemberData(nameof(ActivityRequests))]
+    public void AnActivityWorkItem_ParsesAsTheActivityRequest(string name, string? input, string? version, int taskId, bool traced, bool tagged)
+    {
+        var scheduled = new P.TaskScheduledEvent { Name = name, Input = input, Version = version };
+        if (traced) scheduled.ParentTraceContext = new P.TraceContext { TraceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", TraceState = "k=v" };
+        if (tagged)
+        {
+            scheduled.Tags["app"] = "tests";
+            scheduled.Tags["empty"] = "";
+        }
+
+        var expected = new P.ActivityRequest
+        {
+            Name = name, Input = input, Version = version, TaskId = taskId, ParentTraceContext = scheduled.ParentTraceContext,
+            OrchestrationInstance = new P.OrchestrationInstance { InstanceId = "i-1", ExecutionId = "0123abcd" },
+        };
+        expected.Tags.Add(scheduled.Tags);
+
+        var encoded = OutboundWorkItem.EncodeActivityRequest(scheduled, "i-1", "0123abcd", taskId);
+        Assert.Equal(expected, P.ActivityRequest.Parser.ParseFrom(encoded));
+        if (!tagged) Assert.Equal(expected.ToByteArray(), encoded);
+
+        var item = P.WorkItem.Parser.ParseFrom(OutboundWorkItem.Activity(encoded, "a.1.9").ToByteArray());
+        Assert.Equal(new P.WorkItem { ActivityRequest = expected, CompletionToken = "a.1.9" }, item);
     }
 }
