@@ -165,6 +165,7 @@ public sealed partial class TaskHub
             foreach (var worker in _workers) worker.Outbox.Writer.TryComplete();
             foreach (var list in _waiters.Values) waiters.AddRange(list);
             _waiters.Clear();
+            _startWaiters = 0;
             pending = _pendingCommit;
             inFlight = _inFlightCommit;
             _commitRequested.Release();

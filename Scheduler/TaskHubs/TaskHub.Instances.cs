@@ -82,6 +82,7 @@ public sealed partial class TaskHub
             waiter = new Waiter(untilCompletion);
             if (!_waiters.TryGetValue(instanceId, out var list)) _waiters[instanceId] = list = new List<Waiter>(1);
             list.Add(waiter);
+            if (!untilCompletion) _startWaiters++;
         }
 
         try
@@ -92,7 +93,11 @@ public sealed partial class TaskHub
         {
             lock (_gate)
             {
-                if (_waiters.TryGetValue(instanceId, out var list) && list.Remove(waiter) && list.Count == 0) _waiters.Remove(instanceId);
+                if (_waiters.TryGetValue(instanceId, out var list) && list.Remove(waiter))
+                {
+                    if (!untilCompletion) _startWaiters--;
+                    if (list.Count == 0) _waiters.Remove(instanceId);
+                }
             }
         }
 

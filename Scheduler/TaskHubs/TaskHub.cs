@@ -28,6 +28,9 @@ public sealed partial class TaskHub
     readonly List<WorkerConnection> _workers = new();
     readonly Dictionary<string, Lease> _leases = new(StringComparer.Ordinal);
     readonly Dictionary<string, List<Waiter>> _waiters = new(StringComparer.Ordinal);
+
+    /// <summary>Waiters in <see cref="_waiters"/> waiting for a start rather than a completion.</summary>
+    int _startWaiters;
     int _nextWorker;
     long _tokenSequence;
     bool _stopped;
@@ -184,7 +187,10 @@ public sealed partial class TaskHub
 
     void NotifyWaiters(Instance instance)
     {
-        if (_waiters.Count == 0 || !_waiters.TryGetValue(instance.InstanceId, out var list)) return;
+        if (_waiters.Count == 0) return;
+        // Most changes (an episode of a running instance) can satisfy nobody: no lookup for them.
+        if (!instance.IsTerminal && (_startWaiters == 0 || instance.Status == OrchestrationStatus.Pending)) return;
+        if (!_waiters.TryGetValue(instance.InstanceId, out var list)) return;
         for (int i = list.Count - 1; i >= 0; i--)
         {
             var waiter = list[i];
@@ -192,6 +198,7 @@ public sealed partial class TaskHub
             if (done)
             {
                 list.RemoveAt(i);
+                if (!waiter.UntilCompletion) _startWaiters--;
                 waiter.Signal.TrySetResult();
             }
         }

@@ -43,6 +43,28 @@ public sealed class InstanceManagementTests(SchedulerFixture scheduler, ITestOut
     }
 
     [Fact]
+    public async Task StartAndCompletionWaiters_AreEachAnsweredAtTheirMoment()
+    {
+        await using var app = await StartAsync(Waiter);
+        string id = await app.Client.ScheduleNewOrchestrationInstanceAsync("Waiter", "x",
+            new StartOrchestrationOptions { StartAt = DateTimeOffset.UtcNow.AddSeconds(2) });
+        var completion = app.Client.WaitForInstanceCompletionAsync(id, Timeout());
+        var started = await app.Client.WaitForInstanceStartAsync(id, Timeout());
+
+        Assert.Equal(OrchestrationRuntimeStatus.Running, started.RuntimeStatus);
+        Assert.False(completion.IsCompleted);
+        await app.Client.RaiseEventAsync(id, "Go", "done");
+        Assert.Equal(OrchestrationRuntimeStatus.Completed, (await completion).RuntimeStatus);
+
+        // A start waiter that gives up leaves the next one waiting as it should.
+        string next = await app.Client.ScheduleNewOrchestrationInstanceAsync("Waiter", "y",
+            new StartOrchestrationOptions { StartAt = DateTimeOffset.UtcNow.AddSeconds(2) });
+        using (var soon = new CancellationTokenSource(TimeSpan.FromMilliseconds(200)))
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => app.Client.WaitForInstanceStartAsync(next, soon.Token));
+        Assert.Equal(OrchestrationRuntimeStatus.Running, (await app.Client.WaitForInstanceStartAsync(next, Timeout())).RuntimeStatus);
+    }
+
+    [Fact]
     public async Task Terminate_RunningInstance_ReturnsTheGivenOutput()
     {
         await using var app = await StartAsync(Waiter);
