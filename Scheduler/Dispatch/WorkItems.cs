@@ -108,7 +108,8 @@ public sealed class WorkerConnection
     public HashSet<string>? ActivityFilter { get; }
     public HashSet<string>? EntityFilter { get; }
 
-    public Dictionary<string, Lease> Leases { get; } = new();
+    /// <summary>The leases this worker holds (by reference: no token hashing per work item).</summary>
+    public HashSet<Lease> Leases { get; } = new(ReferenceEqualityComparer.Instance);
 
     public Channel<OutboundWorkItem> Outbox { get; } = Channel.CreateUnbounded<OutboundWorkItem>(new UnboundedChannelOptions { SingleReader = true });
 

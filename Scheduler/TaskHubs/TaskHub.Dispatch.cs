@@ -35,7 +35,7 @@ public sealed partial class TaskHub
             if (worker.Leases.Count == 0) return;
 
             // A completion may still arrive on a separate call; give it a moment before handing the work to someone else.
-            var orphans = worker.Leases.Values.ToList();
+            var orphans = worker.Leases.ToList();
             Schedule(Now + _options.DisconnectGracePeriod, () =>
             {
                 foreach (var lease in orphans)
@@ -209,7 +209,7 @@ public sealed partial class TaskHub
         instance.Lease = lease;
         instance.ReplayRequested = false;
         _leases.Add(lease.Token, lease);
-        worker.Leases.Add(lease.Token, lease);
+        worker.Leases.Add(lease);
         worker.InFlightOrchestrations++;
         worker.Outbox.Writer.TryWrite(OutboundWorkItem.Orchestrator(
             instance.InstanceId, lease.ExecutionId, EntityParametersBytes, streaming, instance.TraceContext, pastEvents, newEvents, lease.Token));
@@ -221,7 +221,7 @@ public sealed partial class TaskHub
     {
         var lease = new ActivityLease { Token = NewToken('a'), Worker = worker, Task = task };
         _leases.Add(lease.Token, lease);
-        worker.Leases.Add(lease.Token, lease);
+        worker.Leases.Add(lease);
         worker.InFlightActivities++;
         worker.Outbox.Writer.TryWrite(OutboundWorkItem.Activity(task.Request, lease.Token));
         SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "activity"), new KeyValuePair<string, object?>("hub", Name));
@@ -243,7 +243,7 @@ public sealed partial class TaskHub
     {
         _leases.Remove(lease.Token);
         var worker = lease.Worker;
-        worker.Leases.Remove(lease.Token);
+        worker.Leases.Remove(lease);
         switch (lease)
         {
             case OrchestrationLease o:

@@ -326,7 +326,7 @@ public sealed partial class TaskHub
         var lease = new EntityLease { Token = NewToken('e'), Worker = worker, Entity = entity, Batch = batch };
         entity.Lease = lease;
         _leases.Add(lease.Token, lease);
-        worker.Leases.Add(lease.Token, lease);
+        worker.Leases.Add(lease);
         worker.InFlightEntities++;
         worker.Outbox.Writer.TryWrite(new OutboundWorkItem(new WorkItem { EntityRequestV2 = request, CompletionToken = lease.Token }));
         SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "entity"), new KeyValuePair<string, object?>("hub", Name));

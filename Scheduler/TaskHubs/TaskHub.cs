@@ -13,7 +13,7 @@ namespace DurableTask.Scheduler.TaskHubs;
 /// </summary>
 public sealed partial class TaskHub
 {
-    readonly object _gate = new();
+    readonly Lock _gate = new();
     readonly SchedulerOptions _options;
     readonly TimeProvider _time;
     readonly ILogger _logger;
