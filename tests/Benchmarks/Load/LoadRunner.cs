@@ -228,12 +228,13 @@ static class LoadRunner
         return without is null ? null : (held.Value - without.Value) / (double)units;
     }
 
+    /// <summary>The input of every hello-cities orchestration: a string that serializes to about <c>--input-bytes</c> bytes of JSON.</summary>
+    static string? HelloInput(BenchOptions options) => options.InputBytes > 0 ? new string('x', Math.Max(0, options.InputBytes - 2)) : null;
+
     /// <summary>
     /// Starts <paramref name="count"/> orchestrations at once; each one's completion is awaited with the SDK's
     /// <c>WaitForInstanceCompletionAsync</c> (a server-side long-poll) as soon as its start call returns.
     /// </summary>
-    /// <summary>The input of every hello-cities orchestration: a string that serializes to about <c>--input-bytes</c> bytes of JSON.</summary>
-    static string? HelloInput(BenchOptions options) => options.InputBytes > 0 ? new string('x', Math.Max(0, options.InputBytes - 2)) : null;
 
     static async Task<ScenarioResult> RunHelloCitiesAsync(DurableTaskClient client, string prefix, int count, string? input, CancellationToken ct)
     {
