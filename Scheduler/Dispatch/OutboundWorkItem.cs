@@ -79,14 +79,15 @@ public sealed class OutboundWorkItem
     public byte[] ToByteArray()
     {
         var buffer = new ArrayBufferWriter<byte>();
-        Write(buffer);
+        Write(buffer, new Sizes(this));
         return buffer.WrittenSpan.ToArray();
     }
 
     static void Serialize(OutboundWorkItem value, SerializationContext context)
     {
-        context.SetPayloadLength(value.CalculateSize());
-        value.Write(context.GetBufferWriter());
+        var sizes = new Sizes(value);
+        context.SetPayloadLength(value.CalculateSize(sizes));
+        value.Write(context.GetBufferWriter(), sizes);
         context.Complete();
     }
 
@@ -103,20 +104,25 @@ public sealed class OutboundWorkItem
         + (_header.RequiresHistoryStreaming ? 2 : 0)
         + ProtoWire.MessageSize(_header.TraceContext);
 
-    int TokenSize => ProtoWire.StringSize(_completionToken);
+    /// <summary>The sizes both the length and the writing need, computed once per serialization.</summary>
+    readonly struct Sizes(OutboundWorkItem item)
+    {
+        public readonly int Header = item._item is null && item.IsOrchestrator ? item.HeaderSize : 0;
+        public readonly int Token = item._item is null ? ProtoWire.StringSize(item._completionToken) : 0;
+    }
 
-    int CalculateSize()
+    int CalculateSize(Sizes sizes)
     {
         if (_item is not null) return _item.CalculateSize();
-        if (IsOrchestrator) return ProtoWire.FieldSize(HeaderSize + _pastEvents.Length + _newEvents.Length) + TokenSize;
-        return ProtoWire.FieldSize(_activityRequest.Length) + TokenSize;
+        if (IsOrchestrator) return ProtoWire.FieldSize(sizes.Header + _pastEvents.Length + _newEvents.Length) + sizes.Token;
+        return ProtoWire.FieldSize(_activityRequest.Length) + sizes.Token;
     }
 
     /// <summary>
     /// Writes the request field (for an orchestrator request: its own fields, then the encoded past and new events,
     /// which protobuf parsers accept in any field order and append in the order they come), then the token.
     /// </summary>
-    void Write(IBufferWriter<byte> output)
+    void Write(IBufferWriter<byte> output, Sizes sizes)
     {
         if (_item is not null)
         {
@@ -126,7 +132,7 @@ public sealed class OutboundWorkItem
 
         if (IsOrchestrator)
         {
-            int header = HeaderSize;
+            int header = sizes.Header;
             int request = header + _pastEvents.Length + _newEvents.Length;
             int size = 1 + ProtoWire.VarintSize((uint)request) + header;
             var writer = new ProtoWire.Writer(output.GetSpan(size));
@@ -153,7 +159,7 @@ public sealed class OutboundWorkItem
             output.Write(_activityRequest.Span);
         }
 
-        var token = new ProtoWire.Writer(output.GetSpan(TokenSize));
+        var token = new ProtoWire.Writer(output.GetSpan(sizes.Token));
         token.String(CompletionTokenField, _completionToken);
         output.Advance(token.Position);
     }
@@ -215,7 +221,9 @@ public sealed class OutboundWorkItem
     {
         int instance = ProtoWire.StringSize(instanceId) + ProtoWire.StringValueSize(executionId);
         int tags = 0;
-        foreach (var (key, value) in scheduled.Tags) tags += ProtoWire.FieldSize(TagEntrySize(key, value));
+        // Enumerating a map allocates, even an empty one.
+        if (scheduled.Tags.Count > 0)
+            foreach (var (key, value) in scheduled.Tags) tags += ProtoWire.FieldSize(TagEntrySize(key, value));
         int size = ProtoWire.StringSize(scheduled.Name)
             + ProtoWire.StringValueSize(scheduled.Version)
             + ProtoWire.StringValueSize(scheduled.Input)
@@ -234,11 +242,14 @@ public sealed class OutboundWorkItem
         writer.StringValue(OrchestrationInstance.ExecutionIdFieldNumber, executionId);
         writer.Int32(ActivityRequest.TaskIdFieldNumber, taskId);
         writer.Message(ActivityRequest.ParentTraceContextFieldNumber, scheduled.ParentTraceContext);
-        foreach (var (key, value) in scheduled.Tags)
+        if (scheduled.Tags.Count > 0)
         {
-            writer.FieldHeader(ActivityRequest.TagsFieldNumber, TagEntrySize(key, value));
-            writer.String(1, key);
-            writer.String(2, value);
+            foreach (var (key, value) in scheduled.Tags)
+            {
+                writer.FieldHeader(ActivityRequest.TagsFieldNumber, TagEntrySize(key, value));
+                writer.String(1, key);
+                writer.String(2, value);
+            }
         }
 
         if (writer.Position != size) throw new InvalidOperationException($"activity request encoded as {writer.Position} bytes, sized {size}");
