@@ -171,45 +171,57 @@ public sealed class OutboundWorkItem
     /// </summary>
     public static (ReadOnlyMemory<byte> Fields, int Count) EncodeNewEvents(HistoryEvent started, List<HistoryEvent> inbox, int maxEvents, long maxBytes)
     {
-        var buffer = new byte[256];
-        int length = 0;
-        Add(started, started.CalculateSize());
-
+        // Two passes: the first picks the events and sizes them, so the buffer is allocated once at its exact size.
         int limit = Math.Min(inbox.Count, maxEvents);
-        int count = 0;
-        long bytes = 0;
-        while (count < limit)
+        const int StackSizes = 32;
+        int[]? rented = limit > StackSizes ? ArrayPool<int>.Shared.Rent(limit) : null;
+        Span<int> sizes = rented is not null ? rented : stackalloc int[StackSizes];
+        try
         {
-            var e = inbox[count];
-            int size = e.CalculateSize();
-            // A rewind must reach the worker as exactly [OrchestratorStarted, ExecutionRewound].
-            if (e.EventTypeCase == HistoryEvent.EventTypeOneofCase.ExecutionRewound)
+            int startedSize = started.CalculateSize();
+            int total = ProtoWire.FieldSize(startedSize);
+            int count = 0;
+            long bytes = 0;
+            while (count < limit)
             {
-                if (count == 0)
+                var e = inbox[count];
+                int size = e.CalculateSize();
+                // A rewind must reach the worker as exactly [OrchestratorStarted, ExecutionRewound].
+                if (e.EventTypeCase == HistoryEvent.EventTypeOneofCase.ExecutionRewound)
                 {
-                    Add(e, size);
-                    count = 1;
+                    if (count == 0)
+                    {
+                        sizes[0] = size;
+                        total += ProtoWire.FieldSize(size);
+                        count = 1;
+                    }
+
+                    break;
                 }
 
-                break;
+                bytes += size;
+                if (count > 0 && bytes > maxBytes) break;
+                sizes[count++] = size;
+                total += ProtoWire.FieldSize(size);
             }
 
-            bytes += size;
-            if (count > 0 && bytes > maxBytes) break;
-            Add(e, size);
-            count++;
+            var buffer = new byte[total];
+            int length = Add(buffer, 0, started, startedSize);
+            for (int i = 0; i < count; i++) length = Add(buffer, length, inbox[i], sizes[i]);
+            return (buffer, count);
+        }
+        finally
+        {
+            if (rented is not null) ArrayPool<int>.Shared.Return(rented);
         }
 
-        return (new ReadOnlyMemory<byte>(buffer, 0, length), count);
-
-        void Add(HistoryEvent e, int size)
+        static int Add(byte[] buffer, int length, HistoryEvent e, int size)
         {
             int field = ProtoWire.FieldSize(size);
-            if (buffer.Length - length < field) Array.Resize(ref buffer, Math.Max(buffer.Length * 2, length + field));
             var writer = new ProtoWire.Writer(buffer.AsSpan(length, field));
             writer.FieldHeader(OrchestratorRequest.NewEventsFieldNumber, size);
             e.WriteTo(buffer.AsSpan(length + writer.Position, size));
-            length += field;
+            return length + field;
         }
     }
 

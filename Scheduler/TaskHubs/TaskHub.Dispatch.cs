@@ -232,12 +232,15 @@ public sealed partial class TaskHub
     {
         if (task.NotBefore > Now)
         {
-            Schedule(task.NotBefore, () => EnqueueActivity(task));
+            EnqueueLater(task);
             return;
         }
 
         _readyActivities.AddLast(task);
     }
+
+    // Apart from EnqueueActivity, so its closure is allocated only for a task that waits.
+    void EnqueueLater(ActivityTask task) => Schedule(task.NotBefore, () => EnqueueActivity(task));
 
     void EndLease(Lease lease)
     {

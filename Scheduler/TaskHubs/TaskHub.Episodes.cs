@@ -121,8 +121,10 @@ public sealed partial class TaskHub
         int limit = _options.MaxPayloadBytes;
         var problem = Errors.CheckPayload(customStatus, "customStatus", limit);
         if (problem is not null) return problem;
-        foreach (var action in actions)
+        // Indexed, not foreach: the list's enumerator is a class, one allocation per call.
+        for (int i = 0; i < actions.Count; i++)
         {
+            var action = actions[i];
             problem = action.OrchestratorActionTypeCase switch
             {
                 OrchestratorAction.OrchestratorActionTypeOneofCase.ScheduleTask =>
@@ -214,8 +216,9 @@ public sealed partial class TaskHub
         instance.CustomStatus = customStatus;
 
         CompleteOrchestrationAction? completion = null;
-        foreach (var action in actions)
+        for (int i = 0; i < actions.Count; i++)
         {
+            var action = actions[i];
             var e = NewEvent(now, action.Id);
             switch (action.OrchestratorActionTypeCase)
             {
@@ -581,7 +584,7 @@ public sealed partial class TaskHub
         {
             start.ExecutionStarted.ScheduledStartTimestamp = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTime(at);
             instance.DeferredStart = start;
-            Schedule(at, () => StartDeferred(instance, start));
+            ScheduleDeferredStart(instance, start, at);
         }
         else
         {
@@ -612,6 +615,9 @@ public sealed partial class TaskHub
         if (_names.Count < 10_000) _names[name] = name;
         return name;
     }
+
+    // Apart from the start, so its closure is allocated only for a deferred start.
+    void ScheduleDeferredStart(Instance instance, HistoryEvent start, DateTime at) => Schedule(at, () => StartDeferred(instance, start));
 
     static string NewExecutionId() => Guid.NewGuid().ToString("N");
 

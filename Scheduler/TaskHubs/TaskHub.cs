@@ -126,13 +126,7 @@ public sealed partial class TaskHub
             var until = instance.HeldUntil > instance.NotBefore ? instance.HeldUntil : instance.NotBefore;
             if (instance.Lease is null && until > now && (instance.InboxCount > 0 || instance.ReplayRequested) && !instance.WakeTimerSet)
             {
-                instance.WakeTimerSet = true;
-                var target = instance;
-                Schedule(until, () =>
-                {
-                    target.WakeTimerSet = false;
-                    MakeReady(target);
-                });
+                ScheduleWake(instance, until);
             }
 
             return;
@@ -140,6 +134,18 @@ public sealed partial class TaskHub
 
         instance.Queued = true;
         _readyOrchestrations.AddLast(instance);
+    }
+
+    // A method of its own, so the closure is allocated only when a wake-up is scheduled (a lambda in MakeReady would
+    // have its captures allocated on every call).
+    void ScheduleWake(Instance instance, DateTime until)
+    {
+        instance.WakeTimerSet = true;
+        Schedule(until, () =>
+        {
+            instance.WakeTimerSet = false;
+            MakeReady(instance);
+        });
     }
 
     void Touch(Instance instance) => instance.LastUpdatedAt = Now;
