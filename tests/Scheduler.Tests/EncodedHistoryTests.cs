@@ -291,6 +291,20 @@ public class EncodedHistoryTests
     }
 
     [Fact]
+    public void NewEvents_OfAFanIn_AreEncodedWholeAndExactly()
+    {
+        // More messages than the encoder sizes on the stack (a fan-in of 100 results), with sizes that differ.
+        var started = Event(-1, e => e.OrchestratorStarted = new P.OrchestratorStartedEvent());
+        var inbox = Enumerable.Range(0, 100).Select(i => Event(-1, e => e.TaskCompleted = new P.TaskCompletedEvent { TaskScheduledId = i, Result = new string('r', i * 7) })).ToList();
+
+        var (fields, count) = OutboundWorkItem.EncodeNewEvents(started, inbox, maxEvents: 1000, maxBytes: long.MaxValue);
+
+        Assert.Equal(100, count);
+        Assert.Equal(new[] { started }.Concat(inbox), P.OrchestratorRequest.Parser.ParseFrom(fields.Span).NewEvents);
+        Assert.Equal(new P.OrchestratorRequest { NewEvents = { started } }.CalculateSize() + inbox.Sum(e => new P.OrchestratorRequest { NewEvents = { e } }.CalculateSize()), fields.Length);
+    }
+
+    [Fact]
     public void AnEventAppendedFromItsBytes_IsEncodedAsWhenAppendedAsAMessage()
     {
         var history = History();
