@@ -24,8 +24,9 @@ namespace DurableTask.Scheduler.Storage.Redis;
 /// </list>
 /// A failed commit may be retried with the same <see cref="CommitBatch"/> object: if an earlier attempt was applied after
 /// all (its answer was lost with the connection), the retry applies nothing and succeeds.
-/// Durability is Redis's: with <c>appendonly yes</c> an acknowledged batch survives a kill of Redis (the AOF is written
-/// before Redis answers); <c>appendfsync always</c> is needed for it to survive a power loss.
+/// Durability is Redis's: with <c>appendonly yes</c> and <c>appendfsync always</c> an acknowledged batch is in the AOF,
+/// flushed, before Redis answers, so it survives a kill of Redis and a power loss. With <c>everysec</c> Redis may answer
+/// up to about 2 s before it writes the AOF when the disk is slow, so a kill of Redis can lose acknowledged batches.
 /// </remarks>
 public sealed class RedisStore : ITaskHubStore
 {
