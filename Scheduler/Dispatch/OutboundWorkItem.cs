@@ -1,6 +1,7 @@
 using System.Buffers;
 using DurableTask.Scheduler.Orchestration;
 using Google.Protobuf;
+using Google.Protobuf.Collections;
 using Grpc.Core;
 using Microsoft.DurableTask.Protobuf;
 
@@ -169,7 +170,7 @@ public sealed class OutboundWorkItem
     /// the front of the inbox, at most <paramref name="maxEvents"/> and, after the first, <paramref name="maxBytes"/>
     /// bytes of them. Returns the encoded fields and the number of inbox messages they include.
     /// </summary>
-    public static (ReadOnlyMemory<byte> Fields, int Count) EncodeNewEvents(HistoryEvent started, List<HistoryEvent> inbox, int maxEvents, long maxBytes)
+    public static (ReadOnlyMemory<byte> Fields, int Count) EncodeNewEvents(DateTime startedAt, List<HistoryEvent> inbox, int maxEvents, long maxBytes)
     {
         // Two passes: the first picks the events and sizes them, so the buffer is allocated once at its exact size.
         int limit = Math.Min(inbox.Count, maxEvents);
@@ -178,7 +179,7 @@ public sealed class OutboundWorkItem
         Span<int> sizes = rented is not null ? rented : stackalloc int[StackSizes];
         try
         {
-            int startedSize = started.CalculateSize();
+            int startedSize = EventWire.OrchestratorStartedSize(startedAt);
             int total = ProtoWire.FieldSize(startedSize);
             int count = 0;
             long bytes = 0;
@@ -206,7 +207,10 @@ public sealed class OutboundWorkItem
             }
 
             var buffer = new byte[total];
-            int length = Add(buffer, 0, started, startedSize);
+            var header = new ProtoWire.Writer(buffer);
+            header.FieldHeader(OrchestratorRequest.NewEventsFieldNumber, startedSize);
+            EventWire.WriteOrchestratorStarted(buffer.AsSpan(header.Position, startedSize), startedAt);
+            int length = header.Position + startedSize;
             for (int i = 0; i < count; i++) length = Add(buffer, length, inbox[i], sizes[i]);
             return (buffer, count);
         }
@@ -229,34 +233,39 @@ public sealed class OutboundWorkItem
     /// Encodes an <see cref="ActivityRequest"/> for the activity <paramref name="scheduled"/> describes, as
     /// <see cref="ActivityRequest.ToByteArray"/> would, without building the message.
     /// </summary>
-    public static byte[] EncodeActivityRequest(TaskScheduledEvent scheduled, string instanceId, string executionId, int taskId)
+    public static byte[] EncodeActivityRequest(TaskScheduledEvent scheduled, string instanceId, string executionId, int taskId) =>
+        EncodeActivityRequest(scheduled.Name, scheduled.Version, scheduled.Input, scheduled.ParentTraceContext, scheduled.Tags, instanceId, executionId, taskId);
+
+    /// <summary>The <see cref="ActivityRequest"/> for a task scheduled with these parts (those of its <c>TaskScheduled</c> event).</summary>
+    public static byte[] EncodeActivityRequest(string name, string? version, string? input, TraceContext? traceContext,
+        MapField<string, string> tags, string instanceId, string executionId, int taskId)
     {
         int instance = ProtoWire.StringSize(instanceId) + ProtoWire.StringValueSize(executionId);
-        int tags = 0;
+        int tagsSize = 0;
         // Enumerating a map allocates, even an empty one.
-        if (scheduled.Tags.Count > 0)
-            foreach (var (key, value) in scheduled.Tags) tags += ProtoWire.FieldSize(TagEntrySize(key, value));
-        int size = ProtoWire.StringSize(scheduled.Name)
-            + ProtoWire.StringValueSize(scheduled.Version)
-            + ProtoWire.StringValueSize(scheduled.Input)
+        if (tags.Count > 0)
+            foreach (var (key, value) in tags) tagsSize += ProtoWire.FieldSize(TagEntrySize(key, value));
+        int size = ProtoWire.StringSize(name)
+            + ProtoWire.StringValueSize(version)
+            + ProtoWire.StringValueSize(input)
             + ProtoWire.FieldSize(instance)
             + ProtoWire.Int32Size(taskId)
-            + ProtoWire.MessageSize(scheduled.ParentTraceContext)
-            + tags;
+            + ProtoWire.MessageSize(traceContext)
+            + tagsSize;
 
         var bytes = new byte[size];
         var writer = new ProtoWire.Writer(bytes);
-        writer.String(ActivityRequest.NameFieldNumber, scheduled.Name);
-        writer.StringValue(ActivityRequest.VersionFieldNumber, scheduled.Version);
-        writer.StringValue(ActivityRequest.InputFieldNumber, scheduled.Input);
+        writer.String(ActivityRequest.NameFieldNumber, name);
+        writer.StringValue(ActivityRequest.VersionFieldNumber, version);
+        writer.StringValue(ActivityRequest.InputFieldNumber, input);
         writer.FieldHeader(ActivityRequest.OrchestrationInstanceFieldNumber, instance);
         writer.String(OrchestrationInstance.InstanceIdFieldNumber, instanceId);
         writer.StringValue(OrchestrationInstance.ExecutionIdFieldNumber, executionId);
         writer.Int32(ActivityRequest.TaskIdFieldNumber, taskId);
-        writer.Message(ActivityRequest.ParentTraceContextFieldNumber, scheduled.ParentTraceContext);
-        if (scheduled.Tags.Count > 0)
+        writer.Message(ActivityRequest.ParentTraceContextFieldNumber, traceContext);
+        if (tags.Count > 0)
         {
-            foreach (var (key, value) in scheduled.Tags)
+            foreach (var (key, value) in tags)
             {
                 writer.FieldHeader(ActivityRequest.TagsFieldNumber, TagEntrySize(key, value));
                 writer.String(1, key);

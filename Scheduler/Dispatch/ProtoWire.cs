@@ -5,8 +5,8 @@ namespace DurableTask.Scheduler.Dispatch;
 
 /// <summary>
 /// Protobuf wire-format primitives for the messages the scheduler writes field by field (work items, see
-/// <see cref="OutboundWorkItem"/>) instead of building their message objects. Every field written this way has a
-/// number below 16, so each tag is one byte.
+/// <see cref="OutboundWorkItem"/>, history events, see <see cref="EventWire"/>) instead of building their message
+/// objects.
 /// </summary>
 static class ProtoWire
 {
@@ -15,10 +15,16 @@ static class ProtoWire
 
     public static byte Tag(int field, int wireType) => (byte)((field << 3) | wireType);
 
+    /// <summary>Size of a field's tag: one byte for field numbers below 16.</summary>
+    public static int TagSize(int field) => VarintSize((uint)field << 3);
+
     public static int VarintSize(ulong value) => CodedOutputStream.ComputeRawVarint64Size(value);
 
     /// <summary>Size of a length-delimited field whose content is <paramref name="length"/> bytes.</summary>
     public static int FieldSize(int length) => 1 + VarintSize((uint)length) + length;
+
+    /// <summary>Size of length-delimited field <paramref name="field"/> whose content is <paramref name="length"/> bytes.</summary>
+    public static int FieldSize(int field, int length) => TagSize(field) + VarintSize((uint)length) + length;
 
     /// <summary>Size of a string field's content in UTF-8.</summary>
     public static int Utf8Size(string value) => Encoding.UTF8.GetByteCount(value);
@@ -31,6 +37,9 @@ static class ProtoWire
 
     /// <summary>Size of an <c>int32</c> field (negative values take ten bytes, as protobuf encodes them).</summary>
     public static int Int32Size(int value) => value == 0 ? 0 : 1 + VarintSize((ulong)(long)value);
+
+    /// <summary>Size of an <c>int64</c> field.</summary>
+    public static int Int64Size(long value) => value == 0 ? 0 : 1 + VarintSize((ulong)value);
 
     public static int MessageSize(IMessage? message) => message is null ? 0 : FieldSize(message.CalculateSize());
 
@@ -56,7 +65,8 @@ static class ProtoWire
         /// <summary>The tag and length of a length-delimited field whose content follows.</summary>
         public void FieldHeader(int field, int length)
         {
-            _span[_position++] = Tag(field, LengthDelimited);
+            if (field < 16) _span[_position++] = Tag(field, LengthDelimited);
+            else Varint(((uint)field << 3) | LengthDelimited);
             Varint((uint)length);
         }
 
@@ -80,6 +90,13 @@ static class ProtoWire
             if (value == 0) return;
             _span[_position++] = Tag(field, VarintType);
             Varint((ulong)(long)value);
+        }
+
+        public void Int64(int field, long value)
+        {
+            if (value == 0) return;
+            _span[_position++] = Tag(field, VarintType);
+            Varint((ulong)value);
         }
 
         public void Bool(int field, bool value)

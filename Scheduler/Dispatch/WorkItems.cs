@@ -18,13 +18,14 @@ public sealed class OrchestrationLease : Lease
 {
     public override WorkKind Kind => WorkKind.Orchestration;
     public required Instance Instance { get; init; }
-    public required HistoryEvent OrchestratorStarted { get; init; }
+    /// <summary>The time of the work item's <c>OrchestratorStarted</c> event, its first new event.</summary>
+    public required DateTime StartedAt { get; init; }
 
     /// <summary>Number of inbox messages (from the front) included in the work item.</summary>
     public required int DispatchedCount { get; init; }
 
     /// <summary>
-    /// The work item's <c>newEvents</c> fields as sent: <see cref="OrchestratorStarted"/>, then the
+    /// The work item's <c>newEvents</c> fields as sent: its <c>OrchestratorStarted</c> event, then the
     /// <see cref="DispatchedCount"/> inbox messages. The completion appends these bytes to the history.
     /// </summary>
     public ReadOnlyMemory<byte> NewEvents { get; init; }

@@ -63,6 +63,17 @@ public sealed class EncodedHistory
         Appended(e);
     }
 
+    /// <summary>
+    /// Appends an event the caller writes into the returned span of <paramref name="size"/> bytes right away (see
+    /// <see cref="Dispatch.EventWire"/>); never an <c>ExecutionStarted</c>, which <see cref="Start"/> is taken from.
+    /// </summary>
+    public Span<byte> AppendEncoded(int size)
+    {
+        var span = Extend(size);
+        Count++;
+        return span;
+    }
+
     /// <summary>Writes the tag and length of an event of <paramref name="size"/> bytes; returns the space for the event.</summary>
     Span<byte> Extend(int size)
     {

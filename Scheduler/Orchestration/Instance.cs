@@ -226,6 +226,22 @@ public sealed class Instance
         }
     }
 
+    /// <summary>
+    /// Space for one more committed event of <paramref name="size"/> bytes, which the caller writes at once; false while
+    /// the history is held as messages (then append the event as a message).
+    /// </summary>
+    public bool TryAppendEncoded(int size, out Span<byte> span)
+    {
+        if (_history is not null)
+        {
+            span = default;
+            return false;
+        }
+
+        span = _encoded.AppendEncoded(size);
+        return true;
+    }
+
     /// <summary>Drops the decoded messages; the history lives on as bytes.</summary>
     public void ReleaseHistory()
     {

@@ -185,9 +185,7 @@ public sealed partial class TaskHub
 
     void SendOrchestration(WorkerConnection worker, Instance instance, DateTime now)
     {
-        var started = NewEvent(now);
-        started.OrchestratorStarted = new OrchestratorStartedEvent();
-        var (newEvents, count) = OutboundWorkItem.EncodeNewEvents(started, instance.Inbox, _options.MaxEventsPerWorkItem, _options.MaxNewEventBytesPerWorkItem);
+        var (newEvents, count) = OutboundWorkItem.EncodeNewEvents(now, instance.Inbox, _options.MaxEventsPerWorkItem, _options.MaxNewEventBytesPerWorkItem);
 
         // The past events go in the form they were encoded in when they were committed (EncodedHistory).
         var encoded = instance.Encoded;
@@ -200,7 +198,7 @@ public sealed partial class TaskHub
             Token = NewToken('o'),
             Worker = worker,
             Instance = instance,
-            OrchestratorStarted = started,
+            StartedAt = now,
             DispatchedCount = count,
             NewEvents = newEvents,
             FirstDispatched = count > 0 ? instance.Inbox[0] : null,

@@ -178,6 +178,26 @@ public sealed partial class TaskHub
         position += length;
     }
 
+    /// <summary>Appends the episode's <c>OrchestratorStarted</c>: as the work item encoded it, when <paramref name="encoded"/>.</summary>
+    static void AppendStarted(Instance instance, DateTime startedAt, ReadOnlySpan<byte> newEvents, ref int position, bool encoded)
+    {
+        if (encoded)
+        {
+            int length = ProtoWire.ReadFieldLength(newEvents, ref position);
+            var bytes = newEvents.Slice(position, length);
+            position += length;
+            if (instance.TryAppendEncoded(length, out var span))
+            {
+                bytes.CopyTo(span);
+                return;
+            }
+        }
+
+        var started = NewEvent(startedAt);
+        started.OrchestratorStarted = new OrchestratorStartedEvent();
+        instance.AppendHistory(started);
+    }
+
     void ApplyEpisode(Instance instance, OrchestrationLease lease, string? customStatus, IList<OrchestratorAction> actions)
     {
         var now = Now;
@@ -199,7 +219,7 @@ public sealed partial class TaskHub
         var dispatched = lease.NewEvents.Span;
         bool encoded = !dispatched.IsEmpty && (processed == 0 || ReferenceEquals(instance.Inbox[0], lease.FirstDispatched));
         int position = 0;
-        AppendDispatched(instance, lease.OrchestratorStarted, dispatched, ref position, encoded);
+        AppendStarted(instance, lease.StartedAt, dispatched, ref position, encoded);
         for (int i = 0; i < processed; i++)
         {
             var e = instance.Inbox[i];
@@ -219,22 +239,15 @@ public sealed partial class TaskHub
         for (int i = 0; i < actions.Count; i++)
         {
             var action = actions[i];
+            if (action.OrchestratorActionTypeCase == OrchestratorAction.OrchestratorActionTypeOneofCase.ScheduleTask)
+            {
+                ScheduleActivity(instance, action.Id, action.ScheduleTask, now);
+                continue;
+            }
+
             var e = NewEvent(now, action.Id);
             switch (action.OrchestratorActionTypeCase)
             {
-                case OrchestratorAction.OrchestratorActionTypeOneofCase.ScheduleTask:
-                    var schedule = action.ScheduleTask;
-                    e.TaskScheduled = new TaskScheduledEvent
-                    {
-                        Name = schedule.Name, Version = schedule.Version, Input = schedule.Input, ParentTraceContext = schedule.ParentTraceContext,
-                    };
-                    // Adding an empty map still allocates an enumerator.
-                    if (schedule.Tags.Count > 0) e.TaskScheduled.Tags.Add(schedule.Tags);
-                    Append(instance, e);
-                    EnqueueActivity(NewActivityTask(instance, action.Id, e.TaskScheduled, _epoch));
-                    instance.OpenActivities++;
-                    break;
-
                 case OrchestratorAction.OrchestratorActionTypeOneofCase.CreateTimer:
                     var fireAt = action.CreateTimer.FireAt;
                     e.TimerCreated = new TimerCreatedEvent { FireAt = fireAt };
@@ -297,9 +310,7 @@ public sealed partial class TaskHub
             }
         }
 
-        var done = NewEvent(now);
-        done.OrchestratorCompleted = new OrchestratorCompletedEvent();
-        Append(instance, done);
+        AppendOrchestratorCompleted(instance, now);
 
         if (completion is null)
         {
@@ -354,6 +365,54 @@ public sealed partial class TaskHub
     }
 
     /// <summary>The activity work a TaskScheduled event of the current execution asks for.</summary>
+    /// <summary>Records a <c>TaskScheduled</c> event for <paramref name="schedule"/> and queues the activity.</summary>
+    void ScheduleActivity(Instance instance, int taskId, ScheduleTaskAction schedule, DateTime now)
+    {
+        int size = EventWire.TaskScheduledSize(taskId, now, schedule, out int eventSize);
+        if (instance.TryAppendEncoded(size, out var span))
+        {
+            EventWire.WriteTaskScheduled(span, taskId, now, schedule, eventSize);
+        }
+        else
+        {
+            var e = NewEvent(now, taskId);
+            e.TaskScheduled = new TaskScheduledEvent
+            {
+                Name = schedule.Name, Version = schedule.Version, Input = schedule.Input, ParentTraceContext = schedule.ParentTraceContext,
+            };
+            // Adding an empty map still allocates an enumerator.
+            if (schedule.Tags.Count > 0) e.TaskScheduled.Tags.Add(schedule.Tags);
+            Append(instance, e);
+        }
+
+        var executionId = instance.ExecutionId;
+        EnqueueActivity(new ActivityTask
+        {
+            InstanceId = instance.InstanceId,
+            ExecutionId = executionId,
+            TaskId = taskId,
+            Name = schedule.Name,
+            ParentTraceContext = schedule.ParentTraceContext,
+            Request = OutboundWorkItem.EncodeActivityRequest(schedule.Name, schedule.Version, schedule.Input, schedule.ParentTraceContext,
+                schedule.Tags, instance.InstanceId, executionId, taskId),
+            Epoch = _epoch,
+        });
+        instance.OpenActivities++;
+    }
+
+    static void AppendOrchestratorCompleted(Instance instance, DateTime now)
+    {
+        if (instance.TryAppendEncoded(EventWire.OrchestratorCompletedSize(now), out var span))
+        {
+            EventWire.WriteOrchestratorCompleted(span, now);
+            return;
+        }
+
+        var done = NewEvent(now);
+        done.OrchestratorCompleted = new OrchestratorCompletedEvent();
+        instance.AppendHistory(done);
+    }
+
     static ActivityTask NewActivityTask(Instance instance, int taskId, TaskScheduledEvent scheduled, long epoch)
     {
         var executionId = instance.ExecutionId;

@@ -65,7 +65,7 @@ public class EncodedHistoryTests
         ReadOnlyMemory<byte> newEvents = ReadOnlyMemory<byte>.Empty;
         if (request.NewEvents.Count > 0)
         {
-            var (fields, count) = OutboundWorkItem.EncodeNewEvents(request.NewEvents[0], request.NewEvents.Skip(1).ToList(), int.MaxValue, long.MaxValue);
+            var (fields, count) = OutboundWorkItem.EncodeNewEvents(request.NewEvents[0].Timestamp.ToDateTime(), request.NewEvents.Skip(1).ToList(), int.MaxValue, long.MaxValue);
             Assert.Equal(request.NewEvents.Count - 1, count);
             newEvents = fields;
         }
@@ -275,19 +275,19 @@ public class EncodedHistoryTests
         var inbox = Enumerable.Range(0, 5).Select(i => Event(-1, e => e.EventRaised = new P.EventRaisedEvent { Name = $"e{i}", Input = new string('x', 100) })).ToList();
         int one = inbox[0].CalculateSize();
 
-        Assert.Equal(3, OutboundWorkItem.EncodeNewEvents(started, inbox, maxEvents: 3, maxBytes: long.MaxValue).Count);
-        Assert.Equal(2, OutboundWorkItem.EncodeNewEvents(started, inbox, maxEvents: 10, maxBytes: 2 * one).Count);
+        Assert.Equal(3, OutboundWorkItem.EncodeNewEvents(started.Timestamp.ToDateTime(), inbox, maxEvents: 3, maxBytes: long.MaxValue).Count);
+        Assert.Equal(2, OutboundWorkItem.EncodeNewEvents(started.Timestamp.ToDateTime(), inbox, maxEvents: 10, maxBytes: 2 * one).Count);
         // The first message goes even when it alone is over the byte limit.
-        var (fields, count) = OutboundWorkItem.EncodeNewEvents(started, inbox, maxEvents: 10, maxBytes: 1);
+        var (fields, count) = OutboundWorkItem.EncodeNewEvents(started.Timestamp.ToDateTime(), inbox, maxEvents: 10, maxBytes: 1);
         Assert.Equal(1, count);
         Assert.Equal(new[] { started, inbox[0] }, P.OrchestratorRequest.Parser.ParseFrom(fields.Span).NewEvents);
 
         // A rewind goes alone with the orchestrator-started event, and nothing goes after it.
         var rewound = Event(-1, e => e.ExecutionRewound = new P.ExecutionRewoundEvent { Reason = "again" });
-        (fields, count) = OutboundWorkItem.EncodeNewEvents(started, [rewound, inbox[0]], 10, long.MaxValue);
+        (fields, count) = OutboundWorkItem.EncodeNewEvents(started.Timestamp.ToDateTime(), [rewound, inbox[0]], 10, long.MaxValue);
         Assert.Equal(1, count);
         Assert.Equal(new[] { started, rewound }, P.OrchestratorRequest.Parser.ParseFrom(fields.Span).NewEvents);
-        Assert.Equal(1, OutboundWorkItem.EncodeNewEvents(started, [inbox[0], rewound, inbox[1]], 10, long.MaxValue).Count);
+        Assert.Equal(1, OutboundWorkItem.EncodeNewEvents(started.Timestamp.ToDateTime(), [inbox[0], rewound, inbox[1]], 10, long.MaxValue).Count);
     }
 
     [Fact]
@@ -297,7 +297,7 @@ public class EncodedHistoryTests
         var started = Event(-1, e => e.OrchestratorStarted = new P.OrchestratorStartedEvent());
         var inbox = Enumerable.Range(0, 100).Select(i => Event(-1, e => e.TaskCompleted = new P.TaskCompletedEvent { TaskScheduledId = i, Result = new string('r', i * 7) })).ToList();
 
-        var (fields, count) = OutboundWorkItem.EncodeNewEvents(started, inbox, maxEvents: 1000, maxBytes: long.MaxValue);
+        var (fields, count) = OutboundWorkItem.EncodeNewEvents(started.Timestamp.ToDateTime(), inbox, maxEvents: 1000, maxBytes: long.MaxValue);
 
         Assert.Equal(100, count);
         Assert.Equal(new[] { started }.Concat(inbox), P.OrchestratorRequest.Parser.ParseFrom(fields.Span).NewEvents);
