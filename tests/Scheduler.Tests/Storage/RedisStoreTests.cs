@@ -288,7 +288,8 @@ public sealed class RedisOutageTests(ITestOutputHelper output)
     public async Task BatchWhoseAnswerWasLost_IsNotAppliedTwiceWhenRetried()
     {
         await using var server = await RedisServer.StartAsync();
-        await using var provider = new RedisStoreProvider(server.ConnectionString + ",asyncTimeout=500", new RedisStoreOptions());
+        // Long enough for the first commit on a busy machine (it took 1 s once with 500 ms), short enough for the test.
+        await using var provider = new RedisStoreProvider(server.ConnectionString + ",asyncTimeout=3000", new RedisStoreOptions());
         await using var store = provider.Open("uncertain");
         await store.CommitAsync(Batch(Change(Instance("a", 0), Block("a", 0))), CancellationToken.None);
 
