@@ -1,4 +1,3 @@
-using Google.Protobuf.Collections;
 using Microsoft.DurableTask.Protobuf;
 
 namespace DurableTask.Scheduler.Dispatch;
@@ -20,7 +19,7 @@ static class EventWire
             + ProtoWire.StringValueSize(task.Version)
             + ProtoWire.StringValueSize(task.Input)
             + ProtoWire.MessageSize(task.ParentTraceContext)
-            + TagsSize(task.Tags);
+            + ProtoWire.MapSize(TaskScheduledEvent.TagsFieldNumber, task.Tags);
         return HeaderSize(eventId, timestamp) + ProtoWire.FieldSize(HistoryEvent.TaskScheduledFieldNumber, eventSize);
     }
 
@@ -33,7 +32,7 @@ static class EventWire
         writer.StringValue(TaskScheduledEvent.VersionFieldNumber, task.Version);
         writer.StringValue(TaskScheduledEvent.InputFieldNumber, task.Input);
         writer.Message(TaskScheduledEvent.ParentTraceContextFieldNumber, task.ParentTraceContext);
-        WriteTags(ref writer, TaskScheduledEvent.TagsFieldNumber, task.Tags);
+        writer.Map(TaskScheduledEvent.TagsFieldNumber, task.Tags);
         Check(writer, span);
     }
 
@@ -91,28 +90,6 @@ static class EventWire
         var (seconds, nanos) = Split(utc);
         return ProtoWire.Int64Size(seconds) + ProtoWire.Int32Size(nanos);
     }
-
-    static int TagsSize(MapField<string, string> tags)
-    {
-        // Enumerating a map allocates, even an empty one.
-        if (tags.Count == 0) return 0;
-        int size = 0;
-        foreach (var (key, value) in tags) size += ProtoWire.FieldSize(TaskScheduledEvent.TagsFieldNumber, TagEntrySize(key, value));
-        return size;
-    }
-
-    static void WriteTags(ref ProtoWire.Writer writer, int field, MapField<string, string> tags)
-    {
-        if (tags.Count == 0) return;
-        foreach (var (key, value) in tags)
-        {
-            writer.FieldHeader(field, TagEntrySize(key, value));
-            writer.String(1, key);
-            writer.String(2, value);
-        }
-    }
-
-    static int TagEntrySize(string key, string value) => ProtoWire.StringSize(key) + ProtoWire.StringSize(value);
 
     static void Check(ProtoWire.Writer writer, Span<byte> span)
     {

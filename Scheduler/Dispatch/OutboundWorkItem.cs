@@ -230,28 +230,20 @@ public sealed class OutboundWorkItem
     }
 
     /// <summary>
-    /// Encodes an <see cref="ActivityRequest"/> for the activity <paramref name="scheduled"/> describes, as
-    /// <see cref="ActivityRequest.ToByteArray"/> would, without building the message.
+    /// Encodes the <see cref="ActivityRequest"/> for a task scheduled with these parts (those of its <c>TaskScheduled</c>
+    /// event), as <see cref="ActivityRequest.ToByteArray"/> would, without building the message.
     /// </summary>
-    public static byte[] EncodeActivityRequest(TaskScheduledEvent scheduled, string instanceId, string executionId, int taskId) =>
-        EncodeActivityRequest(scheduled.Name, scheduled.Version, scheduled.Input, scheduled.ParentTraceContext, scheduled.Tags, instanceId, executionId, taskId);
-
-    /// <summary>The <see cref="ActivityRequest"/> for a task scheduled with these parts (those of its <c>TaskScheduled</c> event).</summary>
     public static byte[] EncodeActivityRequest(string name, string? version, string? input, TraceContext? traceContext,
         MapField<string, string> tags, string instanceId, string executionId, int taskId)
     {
         int instance = ProtoWire.StringSize(instanceId) + ProtoWire.StringValueSize(executionId);
-        int tagsSize = 0;
-        // Enumerating a map allocates, even an empty one.
-        if (tags.Count > 0)
-            foreach (var (key, value) in tags) tagsSize += ProtoWire.FieldSize(TagEntrySize(key, value));
         int size = ProtoWire.StringSize(name)
             + ProtoWire.StringValueSize(version)
             + ProtoWire.StringValueSize(input)
             + ProtoWire.FieldSize(instance)
             + ProtoWire.Int32Size(taskId)
             + ProtoWire.MessageSize(traceContext)
-            + tagsSize;
+            + ProtoWire.MapSize(ActivityRequest.TagsFieldNumber, tags);
 
         var bytes = new byte[size];
         var writer = new ProtoWire.Writer(bytes);
@@ -263,19 +255,9 @@ public sealed class OutboundWorkItem
         writer.StringValue(OrchestrationInstance.ExecutionIdFieldNumber, executionId);
         writer.Int32(ActivityRequest.TaskIdFieldNumber, taskId);
         writer.Message(ActivityRequest.ParentTraceContextFieldNumber, traceContext);
-        if (tags.Count > 0)
-        {
-            foreach (var (key, value) in tags)
-            {
-                writer.FieldHeader(ActivityRequest.TagsFieldNumber, TagEntrySize(key, value));
-                writer.String(1, key);
-                writer.String(2, value);
-            }
-        }
+        writer.Map(ActivityRequest.TagsFieldNumber, tags);
 
         if (writer.Position != size) throw new InvalidOperationException($"activity request encoded as {writer.Position} bytes, sized {size}");
         return bytes;
-
-        static int TagEntrySize(string key, string value) => ProtoWire.StringSize(key) + ProtoWire.StringSize(value);
     }
 }

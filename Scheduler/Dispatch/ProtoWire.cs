@@ -1,5 +1,6 @@
 using System.Text;
 using Google.Protobuf;
+using Google.Protobuf.Collections;
 
 namespace DurableTask.Scheduler.Dispatch;
 
@@ -42,6 +43,18 @@ static class ProtoWire
     public static int Int64Size(long value) => value == 0 ? 0 : 1 + VarintSize((ulong)value);
 
     public static int MessageSize(IMessage? message) => message is null ? 0 : FieldSize(message.CalculateSize());
+
+    /// <summary>Size of <c>map&lt;string, string&gt;</c> field <paramref name="field"/>: one entry (key 1, value 2) per pair.</summary>
+    public static int MapSize(int field, MapField<string, string> map)
+    {
+        // Enumerating a map allocates, even an empty one.
+        if (map.Count == 0) return 0;
+        int size = 0;
+        foreach (var (key, value) in map) size += FieldSize(field, EntrySize(key, value));
+        return size;
+    }
+
+    static int EntrySize(string key, string value) => StringSize(key) + StringSize(value);
 
     /// <summary>Writes protobuf fields into a span sized for them in advance.</summary>
     public ref struct Writer(Span<byte> span)
@@ -113,6 +126,17 @@ static class ProtoWire
             FieldHeader(field, length);
             message.WriteTo(_span.Slice(_position, length));
             _position += length;
+        }
+
+        public void Map(int field, MapField<string, string> map)
+        {
+            if (map.Count == 0) return;
+            foreach (var (key, value) in map)
+            {
+                FieldHeader(field, EntrySize(key, value));
+                String(1, key);
+                String(2, value);
+            }
         }
 
         public void Raw(ReadOnlySpan<byte> bytes)

@@ -227,19 +227,13 @@ public sealed class Instance
     }
 
     /// <summary>
-    /// Space for one more committed event of <paramref name="size"/> bytes, which the caller writes at once; false while
-    /// the history is held as messages (then append the event as a message).
+    /// Space for one more committed event of <paramref name="size"/> bytes, which the caller writes at once (see
+    /// <see cref="Dispatch.EventWire"/>). A history held as messages is released first: it goes on as bytes.
     /// </summary>
-    public bool TryAppendEncoded(int size, out Span<byte> span)
+    public Span<byte> AppendEncoded(int size)
     {
-        if (_history is not null)
-        {
-            span = default;
-            return false;
-        }
-
-        span = _encoded.AppendEncoded(size);
-        return true;
+        ReleaseHistory();
+        return _encoded.AppendEncoded(size);
     }
 
     /// <summary>Drops the decoded messages; the history lives on as bytes.</summary>

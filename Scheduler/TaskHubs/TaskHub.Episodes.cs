@@ -181,21 +181,15 @@ public sealed partial class TaskHub
     /// <summary>Appends the episode's <c>OrchestratorStarted</c>: as the work item encoded it, when <paramref name="encoded"/>.</summary>
     static void AppendStarted(Instance instance, DateTime startedAt, ReadOnlySpan<byte> newEvents, ref int position, bool encoded)
     {
-        if (encoded)
+        if (!encoded)
         {
-            int length = ProtoWire.ReadFieldLength(newEvents, ref position);
-            var bytes = newEvents.Slice(position, length);
-            position += length;
-            if (instance.TryAppendEncoded(length, out var span))
-            {
-                bytes.CopyTo(span);
-                return;
-            }
+            EventWire.WriteOrchestratorStarted(instance.AppendEncoded(EventWire.OrchestratorStartedSize(startedAt)), startedAt);
+            return;
         }
 
-        var started = NewEvent(startedAt);
-        started.OrchestratorStarted = new OrchestratorStartedEvent();
-        instance.AppendHistory(started);
+        int length = ProtoWire.ReadFieldLength(newEvents, ref position);
+        newEvents.Slice(position, length).CopyTo(instance.AppendEncoded(length));
+        position += length;
     }
 
     void ApplyEpisode(Instance instance, OrchestrationLease lease, string? customStatus, IList<OrchestratorAction> actions)
@@ -364,56 +358,21 @@ public sealed partial class TaskHub
         instance.HeldUntil = now + (hold < max ? hold : max);
     }
 
-    /// <summary>The activity work a TaskScheduled event of the current execution asks for.</summary>
     /// <summary>Records a <c>TaskScheduled</c> event for <paramref name="schedule"/> and queues the activity.</summary>
     void ScheduleActivity(Instance instance, int taskId, ScheduleTaskAction schedule, DateTime now)
     {
         int size = EventWire.TaskScheduledSize(taskId, now, schedule, out int eventSize);
-        if (instance.TryAppendEncoded(size, out var span))
-        {
-            EventWire.WriteTaskScheduled(span, taskId, now, schedule, eventSize);
-        }
-        else
-        {
-            var e = NewEvent(now, taskId);
-            e.TaskScheduled = new TaskScheduledEvent
-            {
-                Name = schedule.Name, Version = schedule.Version, Input = schedule.Input, ParentTraceContext = schedule.ParentTraceContext,
-            };
-            // Adding an empty map still allocates an enumerator.
-            if (schedule.Tags.Count > 0) e.TaskScheduled.Tags.Add(schedule.Tags);
-            Append(instance, e);
-        }
-
-        var executionId = instance.ExecutionId;
-        EnqueueActivity(new ActivityTask
-        {
-            InstanceId = instance.InstanceId,
-            ExecutionId = executionId,
-            TaskId = taskId,
-            Name = schedule.Name,
-            ParentTraceContext = schedule.ParentTraceContext,
-            Request = OutboundWorkItem.EncodeActivityRequest(schedule.Name, schedule.Version, schedule.Input, schedule.ParentTraceContext,
-                schedule.Tags, instance.InstanceId, executionId, taskId),
-            Epoch = _epoch,
-        });
+        EventWire.WriteTaskScheduled(instance.AppendEncoded(size), taskId, now, schedule, eventSize);
+        EnqueueActivity(NewActivityTask(instance, taskId, schedule.Name, schedule.Version, schedule.Input, schedule.ParentTraceContext, schedule.Tags, _epoch));
         instance.OpenActivities++;
     }
 
-    static void AppendOrchestratorCompleted(Instance instance, DateTime now)
-    {
-        if (instance.TryAppendEncoded(EventWire.OrchestratorCompletedSize(now), out var span))
-        {
-            EventWire.WriteOrchestratorCompleted(span, now);
-            return;
-        }
+    static void AppendOrchestratorCompleted(Instance instance, DateTime now) =>
+        EventWire.WriteOrchestratorCompleted(instance.AppendEncoded(EventWire.OrchestratorCompletedSize(now)), now);
 
-        var done = NewEvent(now);
-        done.OrchestratorCompleted = new OrchestratorCompletedEvent();
-        instance.AppendHistory(done);
-    }
-
-    static ActivityTask NewActivityTask(Instance instance, int taskId, TaskScheduledEvent scheduled, long epoch)
+    /// <summary>The activity work a task of the current execution, scheduled with these parts, asks for.</summary>
+    static ActivityTask NewActivityTask(Instance instance, int taskId, string name, string? version, string? input, TraceContext? traceContext,
+        MapField<string, string> tags, long epoch)
     {
         var executionId = instance.ExecutionId;
         return new ActivityTask
@@ -421,9 +380,9 @@ public sealed partial class TaskHub
             InstanceId = instance.InstanceId,
             ExecutionId = executionId,
             TaskId = taskId,
-            Name = scheduled.Name,
-            ParentTraceContext = scheduled.ParentTraceContext,
-            Request = OutboundWorkItem.EncodeActivityRequest(scheduled, instance.InstanceId, executionId, taskId),
+            Name = name,
+            ParentTraceContext = traceContext,
+            Request = OutboundWorkItem.EncodeActivityRequest(name, version, input, traceContext, tags, instance.InstanceId, executionId, taskId),
             Epoch = epoch,
         };
     }

@@ -146,7 +146,8 @@ public sealed partial class TaskHub
         {
             if (e.EventTypeCase == EventTypeOneofCase.TaskScheduled && !answeredTasks.Contains(e.EventId))
             {
-                EnqueueActivity(NewActivityTask(instance, e.EventId, e.TaskScheduled, epoch: 0));
+                var task = e.TaskScheduled;
+                EnqueueActivity(NewActivityTask(instance, e.EventId, task.Name, task.Version, task.Input, task.ParentTraceContext, task.Tags, epoch: 0));
             }
             else if (e.EventTypeCase == EventTypeOneofCase.TimerCreated && !firedTimers.Contains(e.EventId))
             {

@@ -344,7 +344,8 @@ public class EncodedHistoryTests
         };
         expected.Tags.Add(scheduled.Tags);
 
-        var encoded = OutboundWorkItem.EncodeActivityRequest(scheduled, "i-1", "0123abcd", taskId);
+        var encoded = OutboundWorkItem.EncodeActivityRequest(scheduled.Name, scheduled.Version, scheduled.Input, scheduled.ParentTraceContext,
+            scheduled.Tags, "i-1", "0123abcd", taskId);
         Assert.Equal(expected, P.ActivityRequest.Parser.ParseFrom(encoded));
         if (!tagged) Assert.Equal(expected.ToByteArray(), encoded);
 

@@ -106,4 +106,23 @@ public class EventWireTests
         Assert.Equal("dürable", events[1].TaskScheduled.Tags["team"]);
         Assert.Equal(now, events[2].Timestamp.ToDateTime());
     }
+
+    [Fact]
+    public void AHistoryHeldAsMessages_TakesEventsWrittenInPlace_AfterItsMessages()
+    {
+        var now = Parse("2025-03-01T12:00:00.5Z");
+        var instance = new Instance("i-1");
+        var started = new P.HistoryEvent { EventId = -1, Timestamp = Timestamp.FromDateTime(now), OrchestratorStarted = new P.OrchestratorStartedEvent() };
+        instance.AppendHistory(started);
+        // Reading the history as messages keeps it as messages (a query, a rewind); a message appended then is
+        // encoded only when the bytes are next read.
+        var raised = new P.HistoryEvent { EventId = -1, Timestamp = Timestamp.FromDateTime(now), EventRaised = new P.EventRaisedEvent { Name = "go" } };
+        instance.History.Add(raised);
+
+        EventWire.WriteOrchestratorCompleted(instance.AppendEncoded(EventWire.OrchestratorCompletedSize(now)), now);
+
+        var completed = new P.HistoryEvent { EventId = -1, Timestamp = Timestamp.FromDateTime(now), OrchestratorCompleted = new P.OrchestratorCompletedEvent() };
+        Assert.Equal([started, raised, completed], instance.History);
+        Assert.Equal(3, instance.HistoryCount);
+    }
 }
