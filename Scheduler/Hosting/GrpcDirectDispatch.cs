@@ -19,31 +19,38 @@ namespace DurableTask.Scheduler.Hosting;
 /// </remarks>
 public sealed class GrpcDirectDispatch(RequestDelegate next, IServiceProvider services, long grpcBodyLimit)
 {
-    FrozenDictionary<string, Endpoint>? _byPath;
+    FrozenDictionary<string, Route>? _byPath;
     readonly RootServices _services = new(services);
+
+    /// <summary>A gRPC method's endpoint and, for the completions, the handler that serves plain calls directly.</summary>
+    sealed record Route(Endpoint Endpoint, Func<HttpContext, RequestDelegate, Task>? Direct);
 
     public Task InvokeAsync(HttpContext context)
     {
         var request = context.Request;
         if (!HttpMethods.IsPost(request.Method) || !Security.HttpSecurityMiddleware.IsGrpc(request)
-            || !(_byPath ?? Build()).TryGetValue(request.Path.Value ?? "", out var endpoint))
+            || !(_byPath ?? Build()).TryGetValue(request.Path.Value ?? "", out var route))
             return next(context);
 
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodySize)
             bodySize.MaxRequestBodySize = grpcBodyLimit;
         // One shared feature instead of the per-request one that setting RequestServices allocates.
         context.Features.Set<IServiceProvidersFeature>(_services);
+        var endpoint = route.Endpoint;
         context.SetEndpoint(endpoint);
+        if (route.Direct is { } direct && DirectCompletions.IsPlain(request)) return direct(context, endpoint.RequestDelegate!);
         return endpoint.RequestDelegate!(context);
     }
 
-    FrozenDictionary<string, Endpoint> Build()
+    FrozenDictionary<string, Route> Build()
     {
-        var byPath = new Dictionary<string, Endpoint>(StringComparer.Ordinal);
+        var completions = services.GetRequiredService<DirectCompletions>();
+        var byPath = new Dictionary<string, Route>(StringComparer.Ordinal);
         foreach (var endpoint in services.GetRequiredService<EndpointDataSource>().Endpoints)
         {
             if (endpoint.RequestDelegate is null || endpoint.Metadata.GetMetadata<GrpcMethodMetadata>() is not { } grpc) continue;
-            byPath[$"/{grpc.Method.FullName.TrimStart('/')}"] = endpoint;
+            string path = $"/{grpc.Method.FullName.TrimStart('/')}";
+            byPath[path] = new Route(endpoint, completions.For(path));
         }
 
         return _byPath = byPath.ToFrozenDictionary(StringComparer.Ordinal);

@@ -55,4 +55,7 @@ static partial class Logs
 
     [LoggerMessage(18, LogLevel.Critical, "The commit loop of task hub '{Hub}' failed; the hub takes no more changes until the scheduler restarts.")]
     public static partial void CommitLoopFailed(ILogger logger, string hub, Exception ex);
+
+    [LoggerMessage(19, LogLevel.Error, "Error when executing service method '{Method}'.")]
+    public static partial void DirectCallFailed(ILogger logger, string method, Exception ex);
 }

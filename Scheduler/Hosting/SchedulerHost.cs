@@ -36,6 +36,7 @@ public static class SchedulerHost
         builder.Services.AddSingleton<TaskHubRegistry>();
         // Stateless: one instance serves every call instead of one built per call.
         builder.Services.AddSingleton<SidecarService>();
+        builder.Services.AddSingleton<DirectCompletions>();
         builder.Services.AddSingleton<SchedulerReadiness>();
         builder.Services.AddHostedService<SchedulerStartup>();
         builder.Services.AddSingleton<ScaleOut.HubOwnership>();

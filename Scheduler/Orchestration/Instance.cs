@@ -419,9 +419,13 @@ public sealed class Instance
     }
 }
 
-/// <summary>A client long-poll waiting for an instance to start or finish.</summary>
-public sealed class Waiter(bool untilCompletion)
+/// <summary>
+/// A client long-poll waiting for an instance to start or finish. The change that satisfies it hands over the state
+/// it produced, so the waiter neither takes the hub's lock again nor finds the instance gone from memory.
+/// </summary>
+public sealed class Waiter(bool untilCompletion, bool includePayloads)
 {
     public bool UntilCompletion { get; } = untilCompletion;
-    public TaskCompletionSource Signal { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    public bool IncludePayloads { get; } = includePayloads;
+    public TaskCompletionSource<OrchestrationState> Signal { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 }

@@ -303,9 +303,13 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         }
     }
 
-    public override Task<CompleteTaskResponse> CompleteActivityTask(ActivityResponse request, ServerCallContext context)
+    public override Task<CompleteTaskResponse> CompleteActivityTask(ActivityResponse request, ServerCallContext context) =>
+        CompleteActivity(request, TaskHubRegistry.HubName(context));
+
+    /// <summary>An activity completion for the task hub named <paramref name="hubName"/> (also served by <see cref="DirectCompletions"/>).</summary>
+    public Task<CompleteTaskResponse> CompleteActivity(ActivityResponse request, string hubName)
     {
-        var resolve = hubs.ResolveAsync(context);
+        var resolve = hubs.ResolveAsync(hubName);
         if (!resolve.IsCompletedSuccessfully) return Slow(resolve, request);
         var hub = resolve.Result;
         hub.EnsureWritable();
@@ -336,13 +340,17 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         }
     }
 
-    public override Task<CompleteTaskResponse> CompleteOrchestratorTask(OrchestratorResponse request, ServerCallContext context)
+    public override Task<CompleteTaskResponse> CompleteOrchestratorTask(OrchestratorResponse request, ServerCallContext context) =>
+        CompleteOrchestrator(request, TaskHubRegistry.HubName(context), context.CancellationToken);
+
+    /// <summary>An orchestrator completion for the task hub named <paramref name="hubName"/> (also served by <see cref="DirectCompletions"/>).</summary>
+    public Task<CompleteTaskResponse> CompleteOrchestrator(OrchestratorResponse request, string hubName, CancellationToken cancellationToken)
     {
-        var resolve = hubs.ResolveAsync(context);
-        if (!resolve.IsCompletedSuccessfully) return Slow(resolve, request, context.CancellationToken);
+        var resolve = hubs.ResolveAsync(hubName);
+        if (!resolve.IsCompletedSuccessfully) return Slow(resolve, request, cancellationToken);
         var hub = resolve.Result;
         hub.EnsureWritable();
-        var preload = hub.PreloadAsync(request, context.CancellationToken);
+        var preload = hub.PreloadAsync(request, cancellationToken);
         if (!preload.IsCompletedSuccessfully) return Loaded(hub, preload, request);
         return Completed(hub.CompleteOrchestration(request), hub.FlushAsync());
 

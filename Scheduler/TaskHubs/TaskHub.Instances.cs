@@ -79,7 +79,7 @@ public sealed partial class TaskHub
 
             // A hub object that stopped because another replica owns the hub now never signals new waiters.
             if (_fencedReason is not null) throw MovedError();
-            waiter = new Waiter(untilCompletion);
+            waiter = new Waiter(untilCompletion, includePayloads);
             if (!_waiters.TryGetValue(instanceId, out var list)) _waiters[instanceId] = list = new List<Waiter>(1);
             list.Add(waiter);
             if (!untilCompletion) _startWaiters++;
@@ -87,23 +87,23 @@ public sealed partial class TaskHub
 
         try
         {
-            await waiter.Signal.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return await waiter.Signal.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
         {
-            lock (_gate)
+            // A signalled (or failed) waiter was taken off the list by whoever completed it.
+            if (!waiter.Signal.Task.IsCompleted)
             {
-                if (_waiters.TryGetValue(instanceId, out var list) && list.Remove(waiter))
+                lock (_gate)
                 {
-                    if (!untilCompletion) _startWaiters--;
-                    if (list.Count == 0) _waiters.Remove(instanceId);
+                    if (_waiters.TryGetValue(instanceId, out var list) && list.Remove(waiter))
+                    {
+                        if (!untilCompletion) _startWaiters--;
+                        if (list.Count == 0) _waiters.Remove(instanceId);
+                    }
                 }
             }
         }
-
-        // A finished instance may already have left memory (its state is then read from the store).
-        return await GetStateAsync(instanceId, includePayloads, cancellationToken).ConfigureAwait(false)
-            ?? throw Errors.InstanceNotFound(instanceId);
     }
 
     public void RaiseEvent(string instanceId, string name, string? input)

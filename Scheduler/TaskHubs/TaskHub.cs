@@ -205,7 +205,7 @@ public sealed partial class TaskHub
             {
                 list.RemoveAt(i);
                 if (!waiter.UntilCompletion) _startWaiters--;
-                waiter.Signal.TrySetResult();
+                waiter.Signal.TrySetResult(instance.ToState(waiter.IncludePayloads));
             }
         }
 

@@ -72,11 +72,11 @@ public sealed class TaskHubRegistry(SchedulerOptions options, TimeProvider time,
     /// The task hub a call names in its <c>taskhub</c> header; <c>default</c> without one. Read from the HTTP request
     /// headers: <see cref="ServerCallContext.RequestHeaders"/> would copy every header of every call into new metadata.
     /// </summary>
-    public static string HubName(ServerCallContext context)
-    {
-        var headers = context.GetHttpContext().Request.Headers;
-        return headers.TryGetValue("taskhub", out var values) && values.Count > 0 ? values[0] ?? "" : DefaultHubName;
-    }
+    public static string HubName(ServerCallContext context) => HubName(context.GetHttpContext().Request.Headers);
+
+    /// <summary>The task hub named by the <c>taskhub</c> header among <paramref name="headers"/>; <c>default</c> without one.</summary>
+    public static string HubName(IHeaderDictionary headers) =>
+        headers.TryGetValue("taskhub", out var values) && values.Count > 0 ? values[0] ?? "" : DefaultHubName;
 
     public ValueTask<TaskHub> ResolveAsync(string name)
     {

@@ -37,6 +37,9 @@ public class SchedulerFixture : IAsyncLifetime
     /// <summary>gRPC endpoint as <c>host:port</c>, for the JavaScript SDK.</summary>
     public string HostAndPort => $"127.0.0.1:{GrpcPort}";
 
+    /// <summary>The scheduler's services, for tests that look at its parts directly.</summary>
+    public IServiceProvider Services => _app?.Services ?? throw new InvalidOperationException("The scheduler is not started.");
+
     /// <summary>A channel to the scheduler shared by raw protocol calls.</summary>
     public GrpcChannel Channel => _channel ?? throw new InvalidOperationException("The scheduler is not started.");
 
