@@ -80,17 +80,15 @@ public sealed class OutboundWorkItem
     public byte[] ToByteArray()
     {
         var buffer = new ArrayBufferWriter<byte>();
-        var sizes = new Sizes(this);
-        Write(buffer, sizes, CalculateSize(sizes));
+        Write(buffer, new Sizes(this));
         return buffer.WrittenSpan.ToArray();
     }
 
     static void Serialize(OutboundWorkItem value, SerializationContext context)
     {
         var sizes = new Sizes(value);
-        int size = value.CalculateSize(sizes);
-        context.SetPayloadLength(size);
-        value.Write(context.GetBufferWriter(), sizes, size);
+        context.SetPayloadLength(value.CalculateSize(sizes));
+        value.Write(context.GetBufferWriter(), sizes);
         context.Complete();
     }
 
@@ -122,17 +120,10 @@ public sealed class OutboundWorkItem
     }
 
     /// <summary>
-    /// Work items up to this size are written into one span of the output, as large as one block of Kestrel's memory
-    /// pool (4 KiB, less the message prefix): on an HTTP/2 stream each span requested and each advance takes the
-    /// stream's output lock, and a span larger than a block would come from the array pool.
-    /// </summary>
-    const int SingleSpanLimit = 4096 - 5;
-
-    /// <summary>
     /// Writes the request field (for an orchestrator request: its own fields, then the encoded past and new events,
     /// which protobuf parsers accept in any field order and append in the order they come), then the token.
     /// </summary>
-    void Write(IBufferWriter<byte> output, Sizes sizes, int size)
+    void Write(IBufferWriter<byte> output, Sizes sizes)
     {
         if (_item is not null)
         {
@@ -140,64 +131,38 @@ public sealed class OutboundWorkItem
             return;
         }
 
-        if (size <= SingleSpanLimit)
-        {
-            var writer = new ProtoWire.Writer(output.GetSpan(size));
-            WriteHead(ref writer, sizes);
-            if (IsOrchestrator)
-            {
-                writer.Raw(_pastEvents.Span);
-                writer.Raw(_newEvents.Span);
-            }
-            else
-            {
-                writer.Raw(_activityRequest.Span);
-            }
-
-            writer.String(CompletionTokenField, _completionToken);
-            output.Advance(writer.Position);
-            return;
-        }
-
-        // A large work item: its bulk is copied segment by segment instead of needing one span as large.
-        var head = new ProtoWire.Writer(output.GetSpan(1 + ProtoWire.VarintSize((uint)size) + sizes.Header));
-        WriteHead(ref head, sizes);
-        output.Advance(head.Position);
         if (IsOrchestrator)
         {
+            int header = sizes.Header;
+            int request = header + _pastEvents.Length + _newEvents.Length;
+            int size = 1 + ProtoWire.VarintSize((uint)request) + header;
+            var writer = new ProtoWire.Writer(output.GetSpan(size));
+            writer.FieldHeader(OrchestratorRequestField, request);
+            writer.String(OrchestratorRequest.InstanceIdFieldNumber, _header.InstanceId);
+            writer.StringValue(OrchestratorRequest.ExecutionIdFieldNumber, _header.ExecutionId);
+            if (_header.EntityParameters is { } entity)
+            {
+                writer.FieldHeader(OrchestratorRequest.EntityParametersFieldNumber, entity.Length);
+                writer.Raw(entity);
+            }
+
+            writer.Bool(OrchestratorRequest.RequiresHistoryStreamingFieldNumber, _header.RequiresHistoryStreaming);
+            writer.Message(OrchestratorRequest.OrchestrationTraceContextFieldNumber, _header.TraceContext);
+            output.Advance(writer.Position);
             output.Write(_pastEvents.Span);
             output.Write(_newEvents.Span);
         }
         else
         {
+            var writer = new ProtoWire.Writer(output.GetSpan(1 + ProtoWire.VarintSize((uint)_activityRequest.Length)));
+            writer.FieldHeader(ActivityRequestField, _activityRequest.Length);
+            output.Advance(writer.Position);
             output.Write(_activityRequest.Span);
         }
 
         var token = new ProtoWire.Writer(output.GetSpan(sizes.Token));
         token.String(CompletionTokenField, _completionToken);
         output.Advance(token.Position);
-    }
-
-    /// <summary>The request field's tag and length, then, for an orchestrator request, its own fields (all but the events).</summary>
-    void WriteHead(ref ProtoWire.Writer writer, Sizes sizes)
-    {
-        if (!IsOrchestrator)
-        {
-            writer.FieldHeader(ActivityRequestField, _activityRequest.Length);
-            return;
-        }
-
-        writer.FieldHeader(OrchestratorRequestField, sizes.Header + _pastEvents.Length + _newEvents.Length);
-        writer.String(OrchestratorRequest.InstanceIdFieldNumber, _header.InstanceId);
-        writer.StringValue(OrchestratorRequest.ExecutionIdFieldNumber, _header.ExecutionId);
-        if (_header.EntityParameters is { } entity)
-        {
-            writer.FieldHeader(OrchestratorRequest.EntityParametersFieldNumber, entity.Length);
-            writer.Raw(entity);
-        }
-
-        writer.Bool(OrchestratorRequest.RequiresHistoryStreamingFieldNumber, _header.RequiresHistoryStreaming);
-        writer.Message(OrchestratorRequest.OrchestrationTraceContextFieldNumber, _header.TraceContext);
     }
 
     /// <summary>

@@ -244,33 +244,6 @@ public class EncodedHistoryTests
         Assert.Equal(instance.Encoded.PastEvents.Length, instance.Encoded.RetainedBytes);
     }
 
-    [Theory]
-    [InlineData(10)] // written into one span
-    [InlineData(10_000)] // larger than one block of the HTTP/2 output: written in pieces
-    public void WorkItems_OfEverySize_ParseAsTheWorkItem(int inputLength)
-    {
-        var history = new List<P.HistoryEvent>
-        {
-            Event(-1, e => e.OrchestratorStarted = new P.OrchestratorStartedEvent()),
-            Event(0, e => e.TaskScheduled = new P.TaskScheduledEvent { Name = "SayHello", Input = new string('x', inputLength) }),
-        };
-        var sent = Send(Request("i-3"), Encode(history).PastEvents, "o.3").ToByteArray();
-        var expected = new P.WorkItem { OrchestratorRequest = Request("i-3"), CompletionToken = "o.3" };
-        expected.OrchestratorRequest.PastEvents.AddRange(history);
-        Assert.Equal(expected, P.WorkItem.Parser.ParseFrom(sent));
-        Assert.Equal(expected.CalculateSize(), sent.Length);
-
-        var tags = new Google.Protobuf.Collections.MapField<string, string> { ["app"] = "tests" };
-        string input = new('i', inputLength);
-        var request = new P.ActivityRequest
-        {
-            Name = "SayHello", Input = input, TaskId = 7, Tags = { tags },
-            OrchestrationInstance = new P.OrchestrationInstance { InstanceId = "i-3", ExecutionId = "x-3" },
-        };
-        var activity = OutboundWorkItem.Activity(OutboundWorkItem.EncodeActivityRequest("SayHello", null, input, null, tags, "i-3", "x-3", 7), "a.3");
-        Assert.Equal(new P.WorkItem { ActivityRequest = request, CompletionToken = "a.3" }.ToByteArray(), activity.ToByteArray());
-    }
-
     [Fact]
     public void OtherWorkItems_AreWrittenAsTheyAre()
     {
