@@ -29,7 +29,7 @@ namespace DurableTask.Scheduler.Hosting;
 /// the <see cref="RpcException"/>, or <c>Unknown</c> "Exception was thrown by handler." for any other exception.
 /// The request's trace span gets the library's <c>grpc.method</c> and <c>grpc.status_code</c> tags.
 /// Measured on 2 cores, 64 callers completing work items nobody holds (the cheapest completion): 7.2 µs of
-/// scheduler CPU per call against 8.0 µs through the library (means of four alternating runs), and about 10 % fewer
+/// scheduler CPU per call against 8.0 µs through the library (means of four alternating runs), and 6-12 % fewer
 /// bytes allocated per hello-cities orchestration, of whose 13 calls 11 are completions.
 /// </remarks>
 public sealed class DirectCompletions
