@@ -71,7 +71,8 @@ public sealed class DirectCompletions
     /// <summary>True for a call this path may answer; the body is checked as it is read.</summary>
     public static bool IsPlain(HttpRequest request)
     {
-        if (!HttpMethods.IsPost(request.Method) || !string.Equals(request.Protocol, "HTTP/2", StringComparison.Ordinal)) return false;
+        // The dispatch has already checked that it is a POST to a known gRPC method.
+        if (!string.Equals(request.Protocol, "HTTP/2", StringComparison.Ordinal)) return false;
         if (!string.Equals(request.ContentType, "application/grpc", StringComparison.Ordinal)) return false;
         var headers = request.Headers;
         if (headers.ContainsKey("grpc-timeout")) return false;
@@ -140,49 +141,41 @@ public sealed class DirectCompletions
     {
         request = default;
         var buffer = result.Buffer;
-        if (result.IsCanceled)
-        {
-            reader.AdvanceTo(buffer.Start, buffer.End);
-            return Read.Fallback;
-        }
-
-        if (buffer.Length >= 5)
+        var outcome = result.IsCompleted || result.IsCanceled ? Read.Fallback : Read.More;
+        if (!result.IsCanceled && buffer.Length >= 5)
         {
             Span<byte> prefix = stackalloc byte[5];
             buffer.Slice(0, 5).CopyTo(prefix);
             long declared = BinaryPrimitives.ReadUInt32BigEndian(prefix[1..]);
-            if (prefix[0] != 0 || declared > _maxMessageBytes || buffer.Length > 5 + declared
-                || (result.IsCompleted && buffer.Length != 5 + declared))
+            if (prefix[0] != 0 || declared > _maxMessageBytes || buffer.Length > 5 + declared)
             {
-                reader.AdvanceTo(buffer.Start, buffer.End);
-                return Read.Fallback;
+                outcome = Read.Fallback;
             }
-
-            if (result.IsCompleted)
+            else if (result.IsCompleted && buffer.Length == 5 + declared && TryParse(parser, buffer.Slice(5), out request))
             {
-                try
-                {
-                    request = parser.ParseFrom(buffer.Slice(5));
-                }
-                catch (Exception)
-                {
-                    // Not a valid message: the library's endpoint answers it (InvalidArgument, StrictMessageServiceMethodProvider).
-                    reader.AdvanceTo(buffer.Start, buffer.End);
-                    return Read.Fallback;
-                }
-
                 reader.AdvanceTo(buffer.End);
                 return Read.Parsed;
             }
         }
-        else if (result.IsCompleted)
-        {
-            reader.AdvanceTo(buffer.Start, buffer.End);
-            return Read.Fallback;
-        }
 
         reader.AdvanceTo(buffer.Start, buffer.End);
-        return Read.More;
+        return outcome;
+    }
+
+    /// <summary>False for bytes that are not a valid message: the library's endpoint answers those (InvalidArgument, StrictMessageServiceMethodProvider).</summary>
+    static bool TryParse<TRequest>(MessageParser<TRequest> parser, ReadOnlySequence<byte> bytes, out TRequest? request)
+        where TRequest : IMessage<TRequest>
+    {
+        try
+        {
+            request = parser.ParseFrom(bytes);
+            return true;
+        }
+        catch (Exception)
+        {
+            request = default;
+            return false;
+        }
     }
 
     Task Run<TRequest>(HttpContext context, string method, Handler<TRequest> handler, TRequest request)
