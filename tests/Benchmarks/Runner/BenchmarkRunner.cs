@@ -167,14 +167,16 @@ static class BenchmarkRunner
     }
 
     /// <summary>
-    /// The runtime settings the scheduler ships with (Scheduler.csproj: server GC with one heap and a gen0 budget of
-    /// at most 64 MB, no spinning in the thread pool, tier-up without a call-counting delay), given to the reference's
-    /// process too, so the comparison is like for like.
+    /// The runtime settings the scheduler ships with (Scheduler.csproj: server GC with one heap, not concurrent, and a
+    /// gen0 budget of at most 64 MB, no spinning and no hill climbing in the thread pool, tier-up without a
+    /// call-counting delay), given to the reference's process too, so the comparison is like for like.
     /// </summary>
     static readonly Dictionary<string, string> SchedulerRuntime = new()
     {
         ["DOTNET_gcServer"] = "1",
         ["DOTNET_GCHeapCount"] = "1",
+        ["DOTNET_gcConcurrent"] = "0",
+        ["DOTNET_HillClimbing_Disable"] = "1",
         // 64 MB (the runtime reads these values as hexadecimal).
         ["DOTNET_GCGen0MaxBudget"] = "4000000",
         ["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "0",
