@@ -94,7 +94,7 @@ static class BenchmarkRunner
                 "--backend-pid", string.Join(',', served.Pids),
                 "--out", outPath, "--n", $"{options.Orchestrations}", "--warmup", $"{options.Warmup}",
                 "--fan-out", $"{options.FanOut}", "--signals", $"{options.Signals}", "--entities", $"{options.Entities}",
-                "--steps", $"{options.Steps}", "--input-bytes", $"{options.InputBytes}", "--timeout", $"{options.TimeoutSeconds}",
+                "--steps", $"{options.Steps}", "--calls", $"{options.Calls}", "--input-bytes", $"{options.InputBytes}", "--timeout", $"{options.TimeoutSeconds}",
             };
             if (served.RedisPid is int redisPid)
                 loadArgs.AddRange(["--redis-pid", $"{redisPid}"]);
