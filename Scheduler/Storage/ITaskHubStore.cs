@@ -1,4 +1,5 @@
 using DurableTask.Scheduler.Storage.Records;
+using Google.Protobuf;
 
 namespace DurableTask.Scheduler.Storage;
 
@@ -75,6 +76,12 @@ public sealed class StoredInstance
 
     /// <summary>History blocks of the record's current generation, in commit order.</summary>
     public List<HistoryBlock> History { get; } = new();
+
+    /// <summary>
+    /// True when the stored record left the input out, so the store keeps the instance's input (or its absence) apart,
+    /// as a whole write of the instance left it: updates may go on leaving it out (<see cref="InstanceChange.InputUnchanged"/>).
+    /// </summary>
+    public bool InputStoredApart { get; init; }
 }
 
 /// <summary>The records changed by one group commit. An instance or entity appears at most once.</summary>
@@ -159,3 +166,23 @@ public static class FinishedStatuses
 public sealed class StoreCorruptedException(string message, Exception? inner = null) : Exception(message, inner);
 
 public sealed class StoreUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>Helpers for stores that keep an instance's input apart from its record.</summary>
+public static class InstanceRecordExtensions
+{
+    /// <summary>The record's bytes without its input (which the store keeps apart); the record is left as it was.</summary>
+    public static byte[] WithoutInput(this InstanceRecord record)
+    {
+        if (!record.HasInput) return record.ToByteArray();
+        string input = record.Input;
+        record.ClearInput();
+        try
+        {
+            return record.ToByteArray();
+        }
+        finally
+        {
+            record.Input = input;
+        }
+    }
+}

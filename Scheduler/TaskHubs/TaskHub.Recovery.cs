@@ -49,7 +49,7 @@ public sealed partial class TaskHub
 
     void Restore(StoredInstance stored)
     {
-        var instance = FromRecord(stored.Record, stored.History);
+        var instance = FromStored(stored);
         if (instance.DeferredStart is { } start)
         {
             var at = instance.ScheduledStartAt ?? Now;
@@ -57,6 +57,14 @@ public sealed partial class TaskHub
         }
 
         AddInstance(instance);
+    }
+
+    /// <summary>An instance as the store keeps it, its input included: updates leave the input out while the store keeps it apart.</summary>
+    Instance FromStored(StoredInstance stored)
+    {
+        var instance = FromRecord(stored.Record, stored.History);
+        instance.InputStored = stored.InputStoredApart;
+        return instance;
     }
 
     /// <summary>

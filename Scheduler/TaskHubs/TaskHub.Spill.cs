@@ -164,7 +164,7 @@ public sealed partial class TaskHub
                 if (_instances.ContainsKey(instanceId)) return (Presence.InMemory, null, 0);
                 if (_deletedInstances.Contains(instanceId) || _deletesInFlight.Contains(instanceId)) return (Presence.Nowhere, null, 0);
                 if (_departures != departures) continue;
-                return stored is null ? (Presence.Nowhere, null, 0) : (Presence.InStore, FromRecord(stored.Record, stored.History), departures);
+                return stored is null ? (Presence.Nowhere, null, 0) : (Presence.InStore, FromStored(stored), departures);
             }
         }
 

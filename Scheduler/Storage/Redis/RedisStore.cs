@@ -17,8 +17,12 @@ namespace DurableTask.Scheduler.Storage.Redis;
 /// <item><c>P:{H}:instances</c> sorted set: instance ids, scored by creation time (milliseconds since 0001-01-01 UTC).</item>
 /// <item><c>P:{H}:ids</c> sorted set: the same ids, all scored 0, so they are in byte order for paged scans (layout 2;
 /// built from <c>instances</c> when a layout 1 hub is loaded).</item>
-/// <item><c>P:{H}:i:ID</c> hash: <c>record</c> (InstanceRecord bytes) and the query fields <c>status</c>, <c>name</c>,
-/// <c>created</c>, <c>updated</c>, <c>completed</c>, <c>parent</c> (UTC ticks; empty when absent) and <c>generation</c>.</item>
+/// <item><c>P:{H}:i:ID</c> hash: <c>record</c> (InstanceRecord bytes), <c>input</c> (layout 3) and the query fields
+/// <c>status</c>, <c>name</c>, <c>created</c>, <c>updated</c>, <c>completed</c>, <c>parent</c> (UTC ticks; empty when
+/// absent) and <c>generation</c>. The input is written when the hash is written whole (a new instance, a replaced
+/// history), and left alone by the updates that follow while it is unchanged: their records leave it out, so a large
+/// input is not rewritten with every change. A record that carries an input (layout 2, or an update after a restart)
+/// wins over the field.</item>
 /// <item><c>P:{H}:h:ID</c> list: HistoryBlock bytes in commit order.</item>
 /// <item><c>P:{H}:entities</c> set: entity ids; <c>P:{H}:e:ID</c> string: EntityRecord bytes.</item>
 /// </list>
@@ -30,9 +34,12 @@ namespace DurableTask.Scheduler.Storage.Redis;
 /// </remarks>
 public sealed class RedisStore : ITaskHubStore
 {
-    public const int LayoutVersion = 2;
+    public const int LayoutVersion = 3;
 
     static readonly RedisValue RecordField = "record";
+    static readonly RedisValue InputField = "input";
+    /// <summary>What a read of an instance takes from its hash: the record, and the input kept apart from it.</summary>
+    static readonly RedisValue[] RecordFields = [RecordField, InputField];
     static readonly RedisValue GenerationField = "generation";
     static readonly RedisValue LayoutField = "layout";
 
@@ -201,12 +208,12 @@ public sealed class RedisStore : ITaskHubStore
     /// <summary>Reads the records and current histories of <paramref name="ids"/> into <paramref name="hub"/>; returns the blocks read.</summary>
     async Task<int> ReadInstancesAsync(IDatabase db, RedisValue[] ids, StoredHub hub)
     {
-        var records = new Task<RedisValue>[ids.Length];
+        var records = new Task<RedisValue[]>[ids.Length];
         var histories = new Task<RedisValue[]>[ids.Length];
         for (int i = 0; i < ids.Length; i++)
         {
             string id = ids[i]!;
-            records[i] = db.HashGetAsync(InstanceKey(id), RecordField);
+            records[i] = db.HashGetAsync(InstanceKey(id), RecordFields);
             histories[i] = db.ListRangeAsync(HistoryKey(id));
         }
 
@@ -224,13 +231,26 @@ public sealed class RedisStore : ITaskHubStore
         return blocks;
     }
 
-    StoredInstance? ToStored(string id, RedisValue recordBytes, RedisValue[] blocks)
+    /// <summary>
+    /// The record read from an instance's hash (<see cref="RecordFields"/>), with the input from its own field when the
+    /// record leaves it out (<paramref name="inputApart"/>); null when the hash has no record.
+    /// </summary>
+    InstanceRecord? ToRecord(string id, RedisValue[] fields, out bool inputApart)
     {
-        if (recordBytes.IsNull) return null;
-        var record = Parse(InstanceRecord.Parser, recordBytes, $"the record of instance '{id}' in '{InstanceKey(id)}'");
+        inputApart = false;
+        if (fields[0].IsNull) return null;
+        var record = Parse(InstanceRecord.Parser, fields[0], $"the record of instance '{id}' in '{InstanceKey(id)}'");
         if (record.InstanceId != id)
             throw Corrupted($"'{InstanceKey(id)}' holds the record of instance '{record.InstanceId}'");
-        var instance = new StoredInstance { Record = record };
+        inputApart = !record.HasInput;
+        if (inputApart && !fields[1].IsNull) record.Input = fields[1]!;
+        return record;
+    }
+
+    StoredInstance? ToStored(string id, RedisValue[] fields, RedisValue[] blocks)
+    {
+        if (ToRecord(id, fields, out bool inputApart) is not { } record) return null;
+        var instance = new StoredInstance { Record = record, InputStoredApart = inputApart };
         foreach (var blockBytes in blocks)
         {
             var block = Parse(HistoryBlock.Parser, blockBytes, $"a history block of instance '{id}' in '{HistoryKey(id)}'");
@@ -247,7 +267,7 @@ public sealed class RedisStore : ITaskHubStore
         {
             // One transaction: the record and the history are of the same commit.
             var transaction = db.CreateTransaction();
-            var record = transaction.HashGetAsync(InstanceKey(instanceId), RecordField);
+            var record = transaction.HashGetAsync(InstanceKey(instanceId), RecordFields);
             var blocks = transaction.ListRangeAsync(HistoryKey(instanceId));
             await transaction.ExecuteAsync();
             return ToStored(instanceId, await record, await blocks);
@@ -268,12 +288,12 @@ public sealed class RedisStore : ITaskHubStore
         while (true)
         {
             RedisValue[] ids;
-            RedisValue[] records;
+            RedisValue[][] records;
             try
             {
                 ids = await db.ExecuteAsync("ZRANGE", IdsKey, min, "+", "BYLEX", "LIMIT", 0, Page) is { } result ? (RedisValue[])result! : [];
-                var reads = new Task<RedisValue>[ids.Length];
-                for (int i = 0; i < ids.Length; i++) reads[i] = db.HashGetAsync(InstanceKey(ids[i]!), RecordField);
+                var reads = new Task<RedisValue[]>[ids.Length];
+                for (int i = 0; i < ids.Length; i++) reads[i] = db.HashGetAsync(InstanceKey(ids[i]!), RecordFields);
                 records = await Task.WhenAll(reads);
             }
             catch (Exception ex) when (IsUnavailable(ex))
@@ -281,12 +301,11 @@ public sealed class RedisStore : ITaskHubStore
                 throw Unavailable("querying instances", ex);
             }
 
-            foreach (var (idValue, bytes) in ids.Zip(records))
+            foreach (var (idValue, fields) in ids.Zip(records))
             {
                 string id = idValue!;
                 if (prefix is not null && !id.StartsWith(prefix, StringComparison.Ordinal)) yield break;
-                if (bytes.IsNull) continue; // deleted between the two reads
-                var record = Parse(InstanceRecord.Parser, bytes, $"the record of instance '{id}' in '{InstanceKey(id)}'");
+                if (ToRecord(id, fields, out _) is not { } record) continue; // deleted between the two reads
                 if (scan.Statuses is { Count: > 0 } statuses && !statuses.Contains(record.Status)) continue;
                 yield return record;
             }
@@ -325,9 +344,14 @@ public sealed class RedisStore : ITaskHubStore
             var record = change.Record;
             string id = record.InstanceId;
             if (change.ReplaceHistory) queued.Add(transaction.KeyDeleteAsync(HistoryKey(id)));
+            // A whole write stores the input apart; an update leaves that field alone while the input is the one stored
+            // there, and otherwise carries the input in the record, which wins on reading.
+            bool whole = !change.IndexUnchanged;
+            if (whole && !record.HasInput) queued.Add(transaction.HashDeleteAsync(InstanceKey(id), InputField));
             queued.Add(transaction.HashSetAsync(InstanceKey(id),
             [
-                new HashEntry(RecordField, record.ToByteArray()),
+                new HashEntry(RecordField, whole || change.InputUnchanged ? record.WithoutInput() : record.ToByteArray()),
+                .. whole && record.HasInput ? [new HashEntry(InputField, record.Input)] : Array.Empty<HashEntry>(),
                 new HashEntry("status", record.Status),
                 new HashEntry("name", record.Name),
                 new HashEntry("created", record.CreatedAt),

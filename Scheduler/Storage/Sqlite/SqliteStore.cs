@@ -66,8 +66,8 @@ public sealed class SqliteStore : ITaskHubStore
                     while (reader.Read())
                     {
                         string id = reader.GetString(0);
-                        var record = ParseInstance(reader, 1, id);
-                        var instance = new StoredInstance { Record = record };
+                        var record = ParseInstance(reader, 1, id, out bool inputApart);
+                        var instance = new StoredInstance { Record = record, InputStoredApart = inputApart };
                         byId[id] = instance;
                         hub.Instances.Add(instance);
                     }
@@ -174,7 +174,7 @@ public sealed class SqliteStore : ITaskHubStore
                     bool updated = false;
                     if (change.IndexUnchanged)
                     {
-                        var bytes = change.InputUnchanged ? withoutInput = WithoutInput(record) : record.ToByteArray();
+                        var bytes = change.InputUnchanged ? withoutInput = record.WithoutInput() : record.ToByteArray();
                         if (change.StatusUnchanged)
                         {
                             s.RecordOnlyId.Value = record.InstanceId;
@@ -203,7 +203,7 @@ public sealed class SqliteStore : ITaskHubStore
                         s.InstanceCompletedAt.Value = record.HasCompletedAt ? record.CompletedAt : DBNull.Value;
                         s.InstanceParent.Value = record.HasParentInstanceId ? record.ParentInstanceId : DBNull.Value;
                         s.InstanceGeneration.Value = record.HistoryGeneration;
-                        s.InstanceRecord.Value = withoutInput ?? WithoutInput(record);
+                        s.InstanceRecord.Value = withoutInput ?? record.WithoutInput();
                         s.UpsertInstance.ExecuteNonQuery();
                         if (record.HasInput)
                         {
@@ -323,7 +323,7 @@ public sealed class SqliteStore : ITaskHubStore
                 {
                     if (reader.Read())
                     {
-                        stored = new StoredInstance { Record = ParseInstance(reader, 0, instanceId) };
+                        stored = new StoredInstance { Record = ParseInstance(reader, 0, instanceId, out bool inputApart), InputStoredApart = inputApart };
                     }
                 }
 
@@ -386,7 +386,7 @@ public sealed class SqliteStore : ITaskHubStore
                 while (reader.Read())
                 {
                     string id = reader.GetString(0);
-                    page.Add(ParseInstance(reader, 1, id));
+                    page.Add(ParseInstance(reader, 1, id, out _));
                     after = id;
                 }
             }
@@ -637,32 +637,17 @@ public sealed class SqliteStore : ITaskHubStore
         }
     }
 
-    /// <summary>The record's bytes without its input (which goes in <c>instance_inputs</c>).</summary>
-    static byte[] WithoutInput(InstanceRecord record)
-    {
-        if (!record.HasInput) return record.ToByteArray();
-        string input = record.Input;
-        record.ClearInput();
-        try
-        {
-            return record.ToByteArray();
-        }
-        finally
-        {
-            record.Input = input;
-        }
-    }
-
     /// <summary>
     /// The instance record in column <paramref name="column"/>, with its input from the column that follows (from
-    /// <c>instance_inputs</c>) when the record leaves it out (see schema version 2).
+    /// <c>instance_inputs</c>) when the record leaves it out (see schema version 2); <paramref name="inputApart"/> says so.
     /// </summary>
-    InstanceRecord ParseInstance(SqliteDataReader reader, int column, string id)
+    InstanceRecord ParseInstance(SqliteDataReader reader, int column, string id, out bool inputApart)
     {
         var record = Parse(InstanceRecord.Parser, reader, column, "instance", id);
         if (record.InstanceId != id)
             throw Corrupted($"the row of instance '{id}' holds the record of instance '{record.InstanceId}'");
-        if (!record.HasInput && !reader.IsDBNull(column + 1)) record.Input = reader.GetString(column + 1);
+        inputApart = !record.HasInput;
+        if (inputApart && !reader.IsDBNull(column + 1)) record.Input = reader.GetString(column + 1);
         return record;
     }
 

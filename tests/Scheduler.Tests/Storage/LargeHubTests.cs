@@ -137,6 +137,74 @@ public sealed class LargeHubTests(ITestOutputHelper output)
         Assert.Single(history, e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionCompleted);
     }
 
+    /// <summary>
+    /// An instance's input is kept apart from its record in the store, so the updates of a running instance do not
+    /// write it again; after a restart too, where the loaded instance must know that the store keeps it apart (else
+    /// every update after the restart would carry a large input in the record).
+    /// </summary>
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("redis")]
+    public async Task LargeInput_IsNotWrittenAgainByUpdates_AfterARestart(string store)
+    {
+        using var work = new TempFolder("input");
+        Directory.CreateDirectory(work.Path);
+        await using var redis = store == "redis" ? await RedisServer.StartAsync() : null;
+        await using var scheduler = new SchedulerProcess(output, work.Path, SchedulerProcess.StoreSettings(redis, work.Path));
+        await scheduler.StartAsync();
+        string input = new('x', 100_000);
+        static void Tasks(DurableTaskRegistry r) => r.AddOrchestratorFunc<string, int>("Gate", async (context, text) =>
+        {
+            await context.WaitForExternalEvent<string>("go");
+            return text.Length;
+        });
+
+        await using (var sdk = await SdkHost.StartAsync(scheduler.Address, Tasks))
+        {
+            await sdk.Client.ScheduleNewOrchestrationInstanceAsync("Gate", input, new StartOrchestrationOptions("gate"));
+            await sdk.Client.WaitForInstanceStartAsync("gate");
+        }
+
+        await scheduler.KillAsync();
+        await scheduler.StartAsync();
+        await using (var sdk = await SdkHost.StartAsync(scheduler.Address, Tasks))
+        {
+            // The event and the episode it starts update the instance; its completion updates it once more.
+            await sdk.Client.RaiseEventAsync("gate", "go", "now");
+            var done = await sdk.Client.CompletionAsync("gate");
+            Assert.Equal(OrchestrationRuntimeStatus.Completed, done.RuntimeStatus);
+            Assert.Equal(input.Length, done.ReadOutputAs<int>());
+            var state = await sdk.Client.GetInstanceAsync("gate", getInputsAndOutputs: true);
+            Assert.Equal(input, state!.ReadInputAs<string>());
+        }
+
+        await scheduler.KillAsync();
+        long recordBytes = await StoredRecordBytesAsync(redis, work.Path, "gate");
+        Assert.True(recordBytes < 4_000, $"after the restart the updates of '{store}' wrote the input in the record again: {recordBytes} bytes");
+        await scheduler.StartAsync();
+        await using (var sdk = await SdkHost.StartAsync(scheduler.Address, Tasks))
+        {
+            var state = await sdk.Client.GetInstanceAsync("gate", getInputsAndOutputs: true);
+            Assert.Equal(input, state!.ReadInputAs<string>());
+        }
+    }
+
+    static async Task<long> StoredRecordBytesAsync(RedisServer? redis, string dataPath, string instanceId)
+    {
+        if (redis is not null)
+        {
+            await using var connection = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
+            return await connection.GetDatabase().HashStringLengthAsync($"dts:{{default}}:i:{instanceId}", "record");
+        }
+
+        using var sqlite = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dataPath, "default.db")};Mode=ReadOnly;Pooling=False");
+        sqlite.Open();
+        using var command = sqlite.CreateCommand();
+        command.CommandText = "SELECT length(record) FROM instances WHERE instance_id = $id";
+        command.Parameters.AddWithValue("$id", instanceId);
+        return (long)command.ExecuteScalar()!;
+    }
+
     /// <summary>Pages through the hub with small pages (so pages mix memory and store) and with filters.</summary>
     static async Task AssertQueriesSeeEveryInstanceAsync(DurableTaskClient client, int total)
     {

@@ -42,8 +42,14 @@ public sealed class RedisStoreTests(RedisServerFixture redis, ITestOutputHelper 
     protected override Task DamageInstanceRecordAsync(string hub, string instanceId) =>
         Admin.HashSetAsync($"dts:{{{hub}}}:i:{instanceId}", "record", new byte[] { 0x12, 0xff, 0x01 });
 
+    protected override async Task<(long RecordBytes, long InputChars)> StoredSizesAsync(string hub, string instanceId)
+    {
+        var fields = await Admin.HashGetAsync($"dts:{{{hub}}}:i:{instanceId}", ["record", "input"]);
+        return (((byte[])fields[0]!).Length, ((string?)fields[1])?.Length ?? 0);
+    }
+
     [Fact]
-    public async Task KeyLayout_IsVersionTwo()
+    public async Task KeyLayout_IsVersionThree()
     {
         string hub = NewHub();
         var store = Open(hub);
@@ -56,11 +62,13 @@ public sealed class RedisStoreTests(RedisServerFixture redis, ITestOutputHelper 
         string p = $"dts:{{{hub}}}:";
         var keys = _admin!.GetServer(redis.Server.ConnectionString).Keys(pattern: p + "*").Select(k => k.ToString()).Order(StringComparer.Ordinal).ToArray();
         Assert.Equal([p + "commit", p + "e:@counter@x", p + "entities", p + "h:child", p + "i:child", p + "ids", p + "instances", p + "meta"], keys);
-        Assert.Equal("2", (string?)await Admin.HashGetAsync(p + "meta", "layout"));
+        Assert.Equal("3", (string?)await Admin.HashGetAsync(p + "meta", "layout"));
         Assert.Equal(0, await Admin.SortedSetScoreAsync(p + "ids", "child"));
         Assert.Equal(child.CreatedAt / TimeSpan.TicksPerMillisecond, await Admin.SortedSetScoreAsync(p + "instances", "child"));
         var fields = (await Admin.HashGetAllAsync(p + "i:child")).ToDictionary(e => e.Name.ToString(), e => e.Value);
-        Assert.Equal(child.ToByteArray(), (byte[])fields["record"]!);
+        // The input has a field of its own, written with the whole hash; the record leaves it out.
+        Assert.Equal(child.WithoutInput(), (byte[])fields["record"]!);
+        Assert.Equal(child.Input, fields["input"].ToString());
         Assert.Equal(child.Status.ToString(), fields["status"].ToString());
         Assert.Equal("HelloCities", fields["name"].ToString());
         Assert.Equal(child.CreatedAt.ToString(), fields["created"].ToString());
@@ -69,6 +77,7 @@ public sealed class RedisStoreTests(RedisServerFixture redis, ITestOutputHelper 
         Assert.Equal("root", fields["parent"].ToString());
         Assert.Equal("0", fields["generation"].ToString());
         Assert.Equal(2, await Admin.ListLengthAsync(p + "h:child"));
+        Assert.Equal(9, fields.Count);
         Assert.True(await Admin.SetContainsAsync(p + "entities", "@counter@x"));
         Assert.True(await Admin.SetContainsAsync("dts:hubs", hub));
         Assert.Contains(hub, await Provider.ListTaskHubsAsync(CancellationToken.None));
@@ -90,7 +99,7 @@ public sealed class RedisStoreTests(RedisServerFixture redis, ITestOutputHelper 
 
         var loaded = await Open(hub).LoadAsync(CancellationToken.None);
         Assert.Equal(2, loaded.Instances.Count);
-        Assert.Equal("2", (string?)await Admin.HashGetAsync(p + "meta", "layout"));
+        Assert.Equal("3", (string?)await Admin.HashGetAsync(p + "meta", "layout"));
         var ids = new List<string>();
         await foreach (var r in Open(hub).ScanInstancesAsync(new InstanceScan(), CancellationToken.None)) ids.Add(r.InstanceId);
         Assert.Equal(["a", "b"], ids);

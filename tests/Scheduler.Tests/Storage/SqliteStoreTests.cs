@@ -40,58 +40,7 @@ public sealed class SqliteStoreTests(ITestOutputHelper output) : DurableStoreCon
         AssertHistory([Block("gone", 0)], loaded.Instances.Single(i => i.Record.InstanceId == "gone").History);
     }
 
-    /// <summary>
-    /// An instance's input is written with its whole row, in a table of its own; the updates while it stays the
-    /// same leave it out, so a large input is not rewritten with every change, and every read puts it back.
-    /// </summary>
-    [Fact]
-    public async Task LargeInput_IsWrittenWithTheRowOnly_AndEveryReadHasIt()
-    {
-        string hub = NewHub();
-        var store = Open(hub);
-        string input = "\"" + new string('x', 100_000) + "\"";
-        var record = Instance("big", 0, input: input);
-        await store.CommitAsync(Batch(Change(record, Block("big", 0))), CancellationToken.None);
-        for (int step = 1; step <= 3; step++)
-        {
-            record = Instance("big", step, input: input);
-            await store.CommitAsync(Batch(new InstanceChange
-            {
-                Record = record, Append = Block("big", step), IndexUnchanged = true, StatusUnchanged = true, InputUnchanged = true,
-            }), CancellationToken.None);
-        }
-
-        var (recordBytes, inputChars) = RowSizes(hub, "big");
-        Assert.True(recordBytes < 2_000, $"the record of a running instance should leave its input out: {recordBytes} bytes");
-        Assert.Equal(input.Length, inputChars);
-
-        Assert.Equal(record, (await store.ReadInstanceAsync("big", CancellationToken.None))!.Record);
-        Assert.Equal(record, Assert.Single(await ToListAsync(store.ScanInstancesAsync(new InstanceScan(), CancellationToken.None))));
-        await store.DisposeAsync();
-        store = Open(hub);
-        Assert.Equal(record, Assert.Single((await store.LoadAsync(CancellationToken.None)).Instances).Record);
-
-        // An update whose input is not the stored one carries it in the record, which wins over the table.
-        var changed = Instance("big", 4, input: "\"Lima\"");
-        await store.CommitAsync(Batch(new InstanceChange
-        {
-            Record = changed, Append = Block("big", 4), IndexUnchanged = true, StatusUnchanged = true,
-        }), CancellationToken.None);
-        await store.DisposeAsync();
-        store = Open(hub);
-        Assert.Equal(changed, Assert.Single((await store.LoadAsync(CancellationToken.None)).Instances).Record);
-
-        // A whole write without an input (a new execution, say) leaves no earlier input behind.
-        var next = Instance("big", 0);
-        next.ClearInput();
-        next.HistoryGeneration = 1;
-        await store.CommitAsync(Batch(Change(next, Block("big", 0, generation: 1), replaceHistory: true)), CancellationToken.None);
-        var reloaded = Assert.Single((await ReopenAndLoadAsync(hub, store)).Instances);
-        Assert.Equal(next, reloaded.Record);
-        Assert.False(reloaded.Record.HasInput);
-    }
-
-    (long RecordBytes, long InputChars) RowSizes(string hub, string instanceId)
+    protected override Task<(long RecordBytes, long InputChars)> StoredSizesAsync(string hub, string instanceId)
     {
         using var connection = Connect(Provider.PathOf(hub));
         using var command = connection.CreateCommand();
@@ -99,15 +48,9 @@ public sealed class SqliteStoreTests(ITestOutputHelper output) : DurableStoreCon
         command.Parameters.AddWithValue("$id", instanceId);
         using var reader = command.ExecuteReader();
         Assert.True(reader.Read());
-        return (reader.GetInt64(0), reader.GetInt64(1));
+        return Task.FromResult((reader.GetInt64(0), reader.GetInt64(1)));
     }
 
-    static async Task<List<T>> ToListAsync<T>(IAsyncEnumerable<T> items)
-    {
-        var list = new List<T>();
-        await foreach (var item in items) list.Add(item);
-        return list;
-    }
 
     protected override Task<IAsyncDisposable> BreakCommitsAsync(string hub)
     {

@@ -94,6 +94,77 @@ public abstract class DurableStoreContractTests(ITestOutputHelper output) : Stor
         return await Open(hub).LoadAsync(CancellationToken.None);
     }
 
+    /// <summary>The bytes of the stored record of <paramref name="instanceId"/> and the characters of the input kept apart from it.</summary>
+    protected abstract Task<(long RecordBytes, long InputChars)> StoredSizesAsync(string hub, string instanceId);
+
+    /// <summary>
+    /// An instance's input is written when the instance is written whole, apart from its record; the updates while it
+    /// stays the same leave it out, so a large input is not rewritten with every change, and every read puts it back.
+    /// After a restart the loaded instance says so, and its updates go on leaving the input out.
+    /// </summary>
+    [Fact]
+    public async Task LargeInput_IsWrittenWhenTheInstanceIsWrittenWhole_AndEveryReadHasIt()
+    {
+        string hub = NewHub();
+        var store = Open(hub);
+        string input = "\"" + new string('x', 100_000) + "\"";
+        var record = Instance("big", 0, input: input);
+        await store.CommitAsync(Batch(Change(record, Block("big", 0))), CancellationToken.None);
+        for (int step = 1; step <= 3; step++)
+        {
+            record = Instance("big", step, input: input);
+            await store.CommitAsync(Batch(Update(record, Block("big", step), inputUnchanged: true)), CancellationToken.None);
+        }
+
+        var (recordBytes, inputChars) = await StoredSizesAsync(hub, "big");
+        Assert.True(recordBytes < 2_000, $"the record of a running instance should leave its input out: {recordBytes} bytes");
+        Assert.Equal(input.Length, inputChars);
+
+        var read = (await store.ReadInstanceAsync("big", CancellationToken.None))!;
+        Assert.Equal(record, read.Record);
+        Assert.True(read.InputStoredApart);
+        Assert.Equal(record, Assert.Single(await ToListAsync(store.ScanInstancesAsync(new InstanceScan(), CancellationToken.None))));
+        (store, var hubState) = await ReopenAsync(hub, store);
+        var loaded = Assert.Single(hubState.Instances);
+        Assert.Equal(record, loaded.Record);
+        Assert.True(loaded.InputStoredApart);
+
+        // An update whose input is not the stored one carries it in the record, which wins over the one kept apart.
+        var changed = Instance("big", 4, input: "\"Lima\"");
+        await store.CommitAsync(Batch(Update(changed, Block("big", 4), inputUnchanged: false)), CancellationToken.None);
+        (store, hubState) = await ReopenAsync(hub, store);
+        loaded = Assert.Single(hubState.Instances);
+        Assert.Equal(changed, loaded.Record);
+        Assert.False(loaded.InputStoredApart);
+
+        // A whole write without an input (a new execution, say) leaves no earlier input behind.
+        var next = Instance("big", 0);
+        next.ClearInput();
+        next.HistoryGeneration = 1;
+        await store.CommitAsync(Batch(Change(next, Block("big", 0, generation: 1), replaceHistory: true)), CancellationToken.None);
+        var reloaded = Assert.Single((await ReopenAndLoadAsync(hub, store)).Instances);
+        Assert.Equal(next, reloaded.Record);
+        Assert.False(reloaded.Record.HasInput);
+        Assert.True(reloaded.InputStoredApart);
+    }
+
+    async Task<(ITaskHubStore Store, StoredHub Loaded)> ReopenAsync(string hub, ITaskHubStore current)
+    {
+        await current.DisposeAsync();
+        var store = Open(hub);
+        return (store, await store.LoadAsync(CancellationToken.None));
+    }
+
+    static InstanceChange Update(InstanceRecord record, HistoryBlock append, bool inputUnchanged) =>
+        new() { Record = record, Append = append, IndexUnchanged = true, StatusUnchanged = true, InputUnchanged = inputUnchanged };
+
+    protected static async Task<List<T>> ToListAsync<T>(IAsyncEnumerable<T> items)
+    {
+        var list = new List<T>();
+        await foreach (var item in items) list.Add(item);
+        return list;
+    }
+
     [Fact]
     public async Task InstancesAndHistory_RoundTripAcrossCommits()
     {
