@@ -169,7 +169,8 @@ static class BenchmarkRunner
     /// <summary>
     /// The runtime settings the scheduler ships with (Scheduler.csproj: server GC with one heap, not concurrent, and a
     /// gen0 budget of at most 64 MB, no spinning and no hill climbing in the thread pool, tier-up without a
-    /// call-counting delay), given to the reference's process too, so the comparison is like for like.
+    /// call-counting delay and without tiered PGO), given to the reference's process too, so the comparison is like for
+    /// like (this program's own runtimeconfig, which the reference's process would otherwise use, has tiered PGO on).
     /// </summary>
     static readonly Dictionary<string, string> SchedulerRuntime = new()
     {
@@ -181,6 +182,7 @@ static class BenchmarkRunner
         ["DOTNET_GCGen0MaxBudget"] = "4000000",
         ["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "0",
         ["DOTNET_TC_CallCountingDelayMs"] = "0",
+        ["DOTNET_TieredPGO"] = "0",
     };
 
     /// <summary>
