@@ -51,7 +51,6 @@ public sealed class SqliteStoreTests(ITestOutputHelper output) : DurableStoreCon
         return Task.FromResult((reader.GetInt64(0), reader.GetInt64(1)));
     }
 
-
     protected override Task<IAsyncDisposable> BreakCommitsAsync(string hub)
     {
         // A trigger refuses entity '@boom@...' after the batch's instance rows were written.

@@ -88,10 +88,14 @@ public abstract class DurableStoreContractTests(ITestOutputHelper output) : Stor
     /// <summary>Overwrites the stored record of <paramref name="instanceId"/> with bytes that are not a record.</summary>
     protected abstract Task DamageInstanceRecordAsync(string hub, string instanceId);
 
-    protected async Task<StoredHub> ReopenAndLoadAsync(string hub, ITaskHubStore current)
+    protected async Task<StoredHub> ReopenAndLoadAsync(string hub, ITaskHubStore current) => (await ReopenAsync(hub, current)).Loaded;
+
+    /// <summary>Closes <paramref name="current"/>, opens the hub again and loads it; the new store stays open for more commits.</summary>
+    protected async Task<(ITaskHubStore Store, StoredHub Loaded)> ReopenAsync(string hub, ITaskHubStore current)
     {
         await current.DisposeAsync();
-        return await Open(hub).LoadAsync(CancellationToken.None);
+        var store = Open(hub);
+        return (store, await store.LoadAsync(CancellationToken.None));
     }
 
     /// <summary>The bytes of the stored record of <paramref name="instanceId"/> and the characters of the input kept apart from it.</summary>
@@ -148,17 +152,10 @@ public abstract class DurableStoreContractTests(ITestOutputHelper output) : Stor
         Assert.True(reloaded.InputStoredApart);
     }
 
-    async Task<(ITaskHubStore Store, StoredHub Loaded)> ReopenAsync(string hub, ITaskHubStore current)
-    {
-        await current.DisposeAsync();
-        var store = Open(hub);
-        return (store, await store.LoadAsync(CancellationToken.None));
-    }
-
     static InstanceChange Update(InstanceRecord record, HistoryBlock append, bool inputUnchanged) =>
         new() { Record = record, Append = append, IndexUnchanged = true, StatusUnchanged = true, InputUnchanged = inputUnchanged };
 
-    protected static async Task<List<T>> ToListAsync<T>(IAsyncEnumerable<T> items)
+    static async Task<List<T>> ToListAsync<T>(IAsyncEnumerable<T> items)
     {
         var list = new List<T>();
         await foreach (var item in items) list.Add(item);
