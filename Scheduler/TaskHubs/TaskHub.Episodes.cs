@@ -159,216 +159,74 @@ public sealed partial class TaskHub
         },
     };
 
-    void Append(Instance instance, HistoryEvent e)
-    {
-        instance.AppendHistory(e);
-    }
-
-    /// <summary>Appends a dispatched event: from its bytes in the work item's <c>newEvents</c> fields when <paramref name="encoded"/>.</summary>
-    static void AppendDispatched(Instance instance, HistoryEvent e, ReadOnlySpan<byte> newEvents, ref int position, bool encoded)
-    {
-        if (!encoded)
-        {
-            instance.AppendHistory(e);
-            return;
-        }
-
-        int length = ProtoWire.ReadFieldLength(newEvents, ref position);
-        instance.AppendHistory(e, newEvents.Slice(position, length));
-        position += length;
-    }
-
-    /// <summary>Appends the episode's <c>OrchestratorStarted</c>: as the work item encoded it, when <paramref name="encoded"/>.</summary>
-    static void AppendStarted(Instance instance, DateTime startedAt, ReadOnlySpan<byte> newEvents, ref int position, bool encoded)
-    {
-        if (!encoded)
-        {
-            EventWire.WriteOrchestratorStarted(instance.AppendEncoded(EventWire.OrchestratorStartedSize(startedAt)), startedAt);
-            return;
-        }
-
-        int length = ProtoWire.ReadFieldLength(newEvents, ref position);
-        newEvents.Slice(position, length).CopyTo(instance.AppendEncoded(length));
-        position += length;
-    }
-
     void ApplyEpisode(Instance instance, OrchestrationLease lease, string? customStatus, IList<OrchestratorAction> actions)
     {
         var now = Now;
-        instance.FailedDeliveries = 0;
-
-        if (actions.Count > 0 && actions[0].OrchestratorActionTypeCase == OrchestratorAction.OrchestratorActionTypeOneofCase.RewindOrchestration)
-        {
-            ApplyRewind(instance, lease, actions[0].RewindOrchestration);
-            return;
-        }
-
         int processed = lease.DispatchedCount;
         if (lease.NumEventsProcessed is int n && n - 1 < processed) processed = Math.Max(0, n - 1);
-
-        bool suspended = instance.Status == OrchestrationStatus.Suspended;
-        ExecutionTerminatedEvent? terminate = null;
-        // The events the worker was given go into the history as the work item encoded them, while the inbox still
-        // starts with them.
-        var dispatched = lease.NewEvents.Span;
+        // The work item's encoding of the dispatched messages is reused while the inbox still starts with them.
+        var dispatched = lease.NewEvents;
         bool encoded = !dispatched.IsEmpty && (processed == 0 || ReferenceEquals(instance.Inbox[0], lease.FirstDispatched));
-        int position = 0;
-        AppendStarted(instance, lease.StartedAt, dispatched, ref position, encoded);
-        for (int i = 0; i < processed; i++)
-        {
-            var e = instance.Inbox[i];
-            AppendDispatched(instance, e, dispatched, ref position, encoded);
-            switch (e.EventTypeCase)
-            {
-                case EventTypeOneofCase.ExecutionSuspended: suspended = true; break;
-                case EventTypeOneofCase.ExecutionResumed: suspended = false; break;
-                case EventTypeOneofCase.ExecutionTerminated: terminate = e.ExecutionTerminated; break;
-            }
-        }
-
-        instance.Inbox.RemoveRange(0, processed);
-        instance.CustomStatus = customStatus;
-
-        CompleteOrchestrationAction? completion = null;
-        for (int i = 0; i < actions.Count; i++)
-        {
-            var action = actions[i];
-            if (action.OrchestratorActionTypeCase == OrchestratorAction.OrchestratorActionTypeOneofCase.ScheduleTask)
-            {
-                ScheduleActivity(instance, action.Id, action.ScheduleTask, now);
-                continue;
-            }
-
-            var e = NewEvent(now, action.Id);
-            switch (action.OrchestratorActionTypeCase)
-            {
-                case OrchestratorAction.OrchestratorActionTypeOneofCase.CreateTimer:
-                    var fireAt = action.CreateTimer.FireAt;
-                    e.TimerCreated = new TimerCreatedEvent { FireAt = fireAt };
-                    Append(instance, e);
-                    ScheduleTimer(instance.InstanceId, instance.ExecutionId, action.Id, fireAt);
-                    break;
-
-                case OrchestratorAction.OrchestratorActionTypeOneofCase.CreateSubOrchestration:
-                    var sub = action.CreateSubOrchestration;
-                    e.SubOrchestrationInstanceCreated = new SubOrchestrationInstanceCreatedEvent
-                    {
-                        InstanceId = sub.InstanceId, Name = sub.Name, Version = sub.Version, Input = sub.Input, ParentTraceContext = sub.ParentTraceContext,
-                    };
-                    if (sub.Tags.Count > 0) e.SubOrchestrationInstanceCreated.Tags.Add(sub.Tags);
-                    Append(instance, e);
-                    StartChild(instance, action.Id, sub);
-                    break;
-
-                case OrchestratorAction.OrchestratorActionTypeOneofCase.SendEvent:
-                    var send = action.SendEvent;
-                    var target = send.Instance?.InstanceId ?? "";
-                    e.EventSent = new EventSentEvent { InstanceId = target, Name = send.Name, Input = send.Data };
-                    Append(instance, e);
-                    if (EntityIds.IsEntityId(target))
-                    {
-                        var entityMessage = LegacyEntityCodec.Decode(send.Name, send.Data, target, instance.InstanceId, instance.ExecutionId, out var due);
-                        if (entityMessage is not null) SendToEntity(EntityIds.Normalize(target), entityMessage, due);
-                        break;
-                    }
-
-                    var raised = NewEvent(now);
-                    raised.EventRaised = new EventRaisedEvent { Name = send.Name, Input = send.Data };
-                    Deliver(target, raised, send.Instance?.ExecutionId);
-                    break;
-
-                case OrchestratorAction.OrchestratorActionTypeOneofCase.TerminateOrchestration:
-                    var term = action.TerminateOrchestration;
-                    var terminated = NewEvent(now);
-                    terminated.ExecutionTerminated = new ExecutionTerminatedEvent { Input = term.Reason, Recurse = term.Recurse };
-                    Deliver(term.InstanceId, terminated);
-                    break;
-
-                case OrchestratorAction.OrchestratorActionTypeOneofCase.SendEntityMessage:
-                    RecordEntityMessage(instance, action, e);
-                    RouteEntityAction(instance, action.SendEntityMessage);
-                    break;
-
-                case OrchestratorAction.OrchestratorActionTypeOneofCase.CompleteOrchestration:
-                    completion = action.CompleteOrchestration;
-                    if (completion.OrchestrationStatus != OrchestrationStatus.ContinuedAsNew)
-                    {
-                        e.ExecutionCompleted = new ExecutionCompletedEvent
-                        {
-                            OrchestrationStatus = completion.OrchestrationStatus, Result = completion.Result, FailureDetails = completion.FailureDetails,
-                        };
-                        Append(instance, e);
-                    }
-
-                    break;
-            }
-        }
-
-        AppendOrchestratorCompleted(instance, now);
-
-        if (completion is null)
-        {
-            instance.Status = suspended ? OrchestrationStatus.Suspended : OrchestrationStatus.Running;
-        }
-        else if (completion.OrchestrationStatus == OrchestrationStatus.ContinuedAsNew)
-        {
-            ContinueAsNew(instance, completion, now);
-        }
-        else
-        {
-            Finish(instance, completion.OrchestrationStatus, completion.Result, completion.FailureDetails, now);
-            if (completion.OrchestrationStatus == OrchestrationStatus.Terminated && terminate is { Recurse: true })
-            {
-                TerminateChildren(instance, terminate.Input, now);
-            }
-        }
-
-        // The history stays as bytes only (the store's snapshot reads those too).
-        instance.ReleaseHistory();
-        HoldForResults(instance, now);
-
-        instance.LastUpdatedAt = now;
+        _orchestrations.ApplyEpisode(instance, new Episode(lease.StartedAt, processed, encoded ? dispatched : default, customStatus, actions), this, now);
         MarkDirty(instance);
         NotifyWaiters(instance);
         MakeReady(instance);
     }
 
-    /// <summary>Histories from this many events on may wait for more activity results before their next episode.</summary>
-    internal const int HoldFromHistoryEvents = 2_000;
+    /// <summary>The orchestration rules every instance of this hub follows.</summary>
+    readonly OrchestrationStateMachine _orchestrations;
 
-    /// <summary>
-    /// Every episode makes the worker replay the whole history, so an orchestration with a long history and many
-    /// activities still out (a large fan-out) would otherwise replay it for every handful of results that come in.
-    /// Its next episode waits for more: until every open activity has answered or another message arrives, at most
-    /// 0.1 ms per history event (the SDKs replay an event in a few tens of microseconds), capped at
-    /// <c>Scheduler:MaxFanInHold</c> (2 s). Shorter histories, and orchestrations waiting for a single activity (a
-    /// sequence), are never held.
-    /// </summary>
-    void HoldForResults(Instance instance, DateTime now)
+    void IOrchestrationEffects.ScheduleActivity(Instance instance, int taskId, string name, string? version, string? input,
+        TraceContext? traceContext, MapField<string, string> tags, bool recovered) =>
+        EnqueueActivity(NewActivityTask(instance, taskId, name, version, input, traceContext, tags, recovered ? 0 : _epoch));
+
+    void IOrchestrationEffects.ArmTimer(Instance instance, int timerId, Google.Protobuf.WellKnownTypes.Timestamp fireAt) =>
+        ScheduleTimer(instance.InstanceId, instance.ExecutionId, timerId, fireAt);
+
+    void IOrchestrationEffects.StartChild(Instance parent, int taskScheduledId, CreateSubOrchestrationAction action) =>
+        StartChild(parent, taskScheduledId, action);
+
+    void IOrchestrationEffects.SendToInstance(string instanceId, string? executionId, HistoryEvent message) =>
+        Deliver(instanceId, message, executionId);
+
+    void IOrchestrationEffects.SendEventToEntity(Instance sender, string entityId, string name, string? data)
     {
-        int events = instance.HistoryCount;
-        var max = _options.MaxFanInHold;
-        if (instance.IsTerminal || instance.OpenActivities < 2 || events < HoldFromHistoryEvents || max <= TimeSpan.Zero)
+        var entityMessage = LegacyEntityCodec.Decode(name, data, entityId, sender.InstanceId, sender.ExecutionId, out var due);
+        if (entityMessage is not null) SendToEntity(EntityIds.Normalize(entityId), entityMessage, due);
+    }
+
+    void IOrchestrationEffects.SendEntityMessage(Instance sender, SendEntityMessageAction action) => RouteEntityAction(sender, action);
+
+    void IOrchestrationEffects.ExecutionEnded(Instance instance)
+    {
+        MarkDirty(instance);
+        TrackFinished(instance);
+        CountFinished();
+        ReleaseLocksHeldBy(instance.InstanceId);
+        // Its history is complete: kept packed from now on. With a durable store the commit's snapshot packs it,
+        // after reading the events it has not stored yet.
+        if (!_durable) instance.PackHistory();
+    }
+
+    void IOrchestrationEffects.TerminateChild(string childInstanceId, string? reason)
+    {
+        if (_instances.TryGetValue(childInstanceId, out var child) && !child.IsTerminal) TerminateInstance(child, reason, recursive: true, Now);
+    }
+
+    void IOrchestrationEffects.RewindChild(Instance parent, int taskScheduledId, SubOrchestrationInstanceCreatedEvent created)
+    {
+        if (_instances.TryGetValue(created.InstanceId, out var child))
         {
-            instance.HeldUntil = default;
+            if (child.Status == OrchestrationStatus.Failed) RewindInstance(child, null, parent.ExecutionId);
             return;
         }
 
-        var hold = TimeSpan.FromMilliseconds(events / 10.0);
-        instance.HeldUntil = now + (hold < max ? hold : max);
+        StartChild(parent, taskScheduledId, new CreateSubOrchestrationAction
+        {
+            InstanceId = created.InstanceId, Name = created.Name, Version = created.Version, Input = created.Input,
+            ParentTraceContext = created.ParentTraceContext, Tags = { created.Tags },
+        });
     }
-
-    /// <summary>Records a <c>TaskScheduled</c> event for <paramref name="schedule"/> and queues the activity.</summary>
-    void ScheduleActivity(Instance instance, int taskId, ScheduleTaskAction schedule, DateTime now)
-    {
-        int size = EventWire.TaskScheduledSize(taskId, now, schedule, out int eventSize);
-        EventWire.WriteTaskScheduled(instance.AppendEncoded(size), taskId, now, schedule, eventSize);
-        EnqueueActivity(NewActivityTask(instance, taskId, schedule.Name, schedule.Version, schedule.Input, schedule.ParentTraceContext, schedule.Tags, _epoch));
-        instance.OpenActivities++;
-    }
-
-    static void AppendOrchestratorCompleted(Instance instance, DateTime now) =>
-        EventWire.WriteOrchestratorCompleted(instance.AppendEncoded(EventWire.OrchestratorCompletedSize(now)), now);
 
     /// <summary>The activity work a task of the current execution, scheduled with these parts, asks for.</summary>
     static ActivityTask NewActivityTask(Instance instance, int taskId, string name, string? version, string? input, TraceContext? traceContext,
@@ -389,144 +247,7 @@ public sealed partial class TaskHub
 
     void ScheduleTimer(string instanceId, string executionId, int timerId, Google.Protobuf.WellKnownTypes.Timestamp fireAt)
     {
-        Schedule(fireAt.ToDateTime(), () =>
-        {
-            var fired = NewEvent(Now);
-            fired.TimerFired = new TimerFiredEvent { FireAt = fireAt, TimerId = timerId };
-            Deliver(instanceId, fired, executionId);
-        });
-    }
-
-    /// <summary>Ends an execution: records the outcome, drops pending messages, tells the parent.</summary>
-    void Finish(Instance instance, OrchestrationStatus status, string? result, TaskFailureDetails? failure, DateTime now)
-    {
-        instance.Status = status;
-        instance.Output = result;
-        instance.Failure = failure;
-        instance.CompletedAt = now;
-        MarkDirty(instance);
-        TrackFinished(instance);
-        CountFinished();
-        // A finished instance is kept only for reads: drop what only a running one needs.
-        instance.DropInbox();
-        instance.TraceContext = null;
-        instance.DeferredStart = null;
-        instance.ReplayRequested = false;
-        ReleaseLocksHeldBy(instance.InstanceId);
-
-        var parent = instance.StartEvent?.ParentInstance;
-        // Its history is complete: kept packed from now on. With a durable store the commit's snapshot packs it,
-        // after reading the events it has not stored yet.
-        if (!_durable) instance.PackHistory();
-        if (parent?.OrchestrationInstance is not { } parentInstance) return;
-        var e = NewEvent(now);
-        if (status == OrchestrationStatus.Completed)
-        {
-            e.SubOrchestrationInstanceCompleted = new SubOrchestrationInstanceCompletedEvent { TaskScheduledId = parent.TaskScheduledId, Result = result };
-        }
-        else
-        {
-            e.SubOrchestrationInstanceFailed = new SubOrchestrationInstanceFailedEvent
-            {
-                TaskScheduledId = parent.TaskScheduledId,
-                FailureDetails = failure ?? new TaskFailureDetails
-                {
-                    ErrorType = "OrchestrationTerminated",
-                    ErrorMessage = $"Sub-orchestration '{instance.InstanceId}' was terminated{(result is null ? "" : ": " + result)}",
-                    IsNonRetriable = true,
-                },
-            };
-        }
-
-        Deliver(parentInstance.InstanceId, e, parentInstance.ExecutionId);
-    }
-
-    void TerminateChildren(Instance instance, string? reason, DateTime now)
-    {
-        foreach (var h in instance.History)
-        {
-            if (h.EventTypeCase != EventTypeOneofCase.SubOrchestrationInstanceCreated) continue;
-            var childId = h.SubOrchestrationInstanceCreated.InstanceId;
-            if (!_instances.TryGetValue(childId, out var child) || child.IsTerminal) continue;
-            TerminateInstance(child, reason, recursive: true, now);
-        }
-    }
-
-    void ContinueAsNew(Instance instance, CompleteOrchestrationAction action, DateTime now)
-    {
-        var previous = instance.StartEvent!;
-        var executionId = NewExecutionId();
-        var start = NewEvent(now);
-        start.ExecutionStarted = new ExecutionStartedEvent
-        {
-            Name = previous.Name,
-            Version = action.NewVersion ?? previous.Version,
-            Input = action.Result,
-            OrchestrationInstance = new OrchestrationInstance { InstanceId = instance.InstanceId, ExecutionId = executionId },
-            ParentInstance = previous.ParentInstance,
-            ParentTraceContext = previous.ParentTraceContext,
-        };
-        start.ExecutionStarted.Tags.Add(previous.Tags);
-
-        instance.History = new List<HistoryEvent>();
-        instance.HistoryGeneration++;
-        instance.OpenActivities = 0;
-        instance.ExecutionId = executionId;
-        instance.Version = start.ExecutionStarted.Version;
-        instance.Input = action.Result;
-        instance.Output = null;
-        instance.Failure = null;
-        instance.Status = OrchestrationStatus.Running;
-        // The new execution sees its start, then the events carried over, then whatever arrived meanwhile
-        // (including events the old execution sent to itself).
-        instance.Inbox.InsertRange(0, [start, .. action.CarryoverEvents]);
-    }
-
-    void ApplyRewind(Instance instance, OrchestrationLease lease, RewindOrchestrationAction rewind)
-    {
-        instance.Inbox.RemoveRange(0, Math.Min(lease.DispatchedCount, instance.Inbox.Count));
-        instance.History = new List<HistoryEvent>(rewind.NewHistory.Count);
-        instance.HistoryGeneration++;
-        instance.OpenActivities = 0;
-        foreach (var e in rewind.NewHistory) Append(instance, e);
-
-        var start = instance.StartEvent;
-        if (start?.OrchestrationInstance?.ExecutionId is { Length: > 0 } executionId) instance.ExecutionId = executionId;
-        instance.Status = OrchestrationStatus.Running;
-        instance.Output = null;
-        instance.Failure = null;
-        instance.CompletedAt = null;
-
-        var finished = new HashSet<int>();
-        foreach (var e in instance.History)
-        {
-            if (e.EventTypeCase == EventTypeOneofCase.SubOrchestrationInstanceCompleted) finished.Add(e.SubOrchestrationInstanceCompleted.TaskScheduledId);
-            else if (e.EventTypeCase == EventTypeOneofCase.SubOrchestrationInstanceFailed) finished.Add(e.SubOrchestrationInstanceFailed.TaskScheduledId);
-        }
-
-        foreach (var e in instance.History)
-        {
-            if (e.EventTypeCase != EventTypeOneofCase.SubOrchestrationInstanceCreated || finished.Contains(e.EventId)) continue;
-            var created = e.SubOrchestrationInstanceCreated;
-            if (_instances.TryGetValue(created.InstanceId, out var child))
-            {
-                if (child.Status == OrchestrationStatus.Failed) RewindInstance(child, null, instance.ExecutionId);
-            }
-            else
-            {
-                StartChild(instance, e.EventId, new CreateSubOrchestrationAction
-                {
-                    InstanceId = created.InstanceId, Name = created.Name, Version = created.Version, Input = created.Input,
-                    ParentTraceContext = created.ParentTraceContext, Tags = { created.Tags },
-                });
-            }
-        }
-
-        instance.ReplayRequested = true;
-        instance.LastUpdatedAt = Now;
-        MarkDirty(instance);
-        NotifyWaiters(instance);
-        MakeReady(instance);
+        Schedule(fireAt.ToDateTime(), () => Deliver(instanceId, OrchestrationStateMachine.TimerFired(timerId, fireAt, Now), executionId));
     }
 
     void StartChild(Instance parent, int taskScheduledId, CreateSubOrchestrationAction action)
@@ -570,7 +291,7 @@ public sealed partial class TaskHub
         {
             Name = InternName(name),
             Version = version,
-            ExecutionId = string.IsNullOrEmpty(executionId) ? NewExecutionId() : executionId,
+            ExecutionId = string.IsNullOrEmpty(executionId) ? OrchestrationStateMachine.NewExecutionId() : executionId,
             Status = OrchestrationStatus.Pending,
             CreatedAt = now,
             LastUpdatedAt = now,
@@ -636,8 +357,6 @@ public sealed partial class TaskHub
 
     // Apart from the start, so its closure is allocated only for a deferred start.
     void ScheduleDeferredStart(Instance instance, HistoryEvent start, DateTime at) => Schedule(at, () => StartDeferred(instance, start));
-
-    static string NewExecutionId() => Guid.NewGuid().ToString("N");
 
     static string StatusName(OrchestrationStatus status) => Statuses.Name(status);
 }

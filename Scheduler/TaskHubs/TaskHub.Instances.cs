@@ -135,16 +135,7 @@ public sealed partial class TaskHub
         if (!instance.HasStarted && instance.Lease is null)
         {
             // Never ran: nothing in a worker can react, so the scheduler ends it itself.
-            var start = instance.Inbox.FirstOrDefault(e => e.EventTypeCase == EventTypeOneofCase.ExecutionStarted) ?? instance.DeferredStart;
-            if (start is not null) Append(instance, start);
-            var terminated = NewEvent(now);
-            terminated.ExecutionTerminated = new ExecutionTerminatedEvent { Input = output, Recurse = recursive };
-            Append(instance, terminated);
-            var completed = NewEvent(now);
-            completed.ExecutionCompleted = new ExecutionCompletedEvent { OrchestrationStatus = OrchestrationStatus.Terminated, Result = output };
-            Append(instance, completed);
-            Finish(instance, OrchestrationStatus.Terminated, output, null, now);
-            instance.LastUpdatedAt = now;
+            OrchestrationStateMachine.TerminateUnstarted(instance, output, recursive, this, now);
             NotifyWaiters(instance);
             return;
         }
@@ -218,17 +209,7 @@ public sealed partial class TaskHub
     void RewindInstance(Instance instance, string? reason, string? parentExecutionId)
     {
         MarkDirty(instance);
-        instance.Status = OrchestrationStatus.Running;
-        instance.CompletedAt = null;
-        instance.LastUpdatedAt = Now;
-        var e = NewEvent(Now);
-        e.ExecutionRewound = new ExecutionRewoundEvent { Reason = reason };
-        if (parentExecutionId is not null)
-        {
-            e.ExecutionRewound.ParentExecutionId = parentExecutionId;
-            e.ExecutionRewound.InstanceId = instance.InstanceId;
-        }
-
+        var e = OrchestrationStateMachine.BeginRewind(instance, reason, parentExecutionId, Now);
         Deliver(instance.InstanceId, e);
         NotifyWaiters(instance);
     }
@@ -246,28 +227,4 @@ public sealed partial class TaskHub
 
     Instance Require(string instanceId) =>
         _instances.TryGetValue(instanceId, out var instance) ? instance : throw Errors.InstanceNotFound(instanceId);
-
-    void RecordEntityMessage(Instance instance, OrchestratorAction action, HistoryEvent e)
-    {
-        var message = action.SendEntityMessage;
-        switch (message.EntityMessageTypeCase)
-        {
-            case SendEntityMessageAction.EntityMessageTypeOneofCase.EntityOperationSignaled:
-                e.EntityOperationSignaled = message.EntityOperationSignaled;
-                break;
-            case SendEntityMessageAction.EntityMessageTypeOneofCase.EntityOperationCalled:
-                e.EntityOperationCalled = message.EntityOperationCalled;
-                break;
-            case SendEntityMessageAction.EntityMessageTypeOneofCase.EntityLockRequested:
-                e.EntityLockRequested = message.EntityLockRequested;
-                break;
-            case SendEntityMessageAction.EntityMessageTypeOneofCase.EntityUnlockSent:
-                e.EntityUnlockSent = message.EntityUnlockSent;
-                break;
-            default:
-                return;
-        }
-
-        Append(instance, e);
-    }
 }

@@ -109,7 +109,7 @@ public sealed partial class TaskHub
             foreach (var block in history)
             {
                 if (block.Generation != r.HistoryGeneration) continue;
-                foreach (var bytes in block.Events) Append(instance, HistoryEvent.Parser.ParseFrom(bytes));
+                foreach (var bytes in block.Events) instance.AppendHistory(HistoryEvent.Parser.ParseFrom(bytes));
             }
 
             instance.PersistedHistoryCount = instance.HistoryCount;
@@ -132,38 +132,7 @@ public sealed partial class TaskHub
             return;
         }
 
-        if (instance.HistoryCount == 0)
-        {
-            MakeReady(instance);
-            return;
-        }
-
-        var answeredTasks = new HashSet<int>();
-        var firedTimers = new HashSet<int>();
-        foreach (var e in instance.History.Concat(instance.Inbox))
-        {
-            switch (e.EventTypeCase)
-            {
-                case EventTypeOneofCase.TaskCompleted: answeredTasks.Add(e.TaskCompleted.TaskScheduledId); break;
-                case EventTypeOneofCase.TaskFailed: answeredTasks.Add(e.TaskFailed.TaskScheduledId); break;
-                case EventTypeOneofCase.TimerFired: firedTimers.Add(e.TimerFired.TimerId); break;
-            }
-        }
-
-        foreach (var e in instance.History)
-        {
-            if (e.EventTypeCase == EventTypeOneofCase.TaskScheduled && !answeredTasks.Contains(e.EventId))
-            {
-                var task = e.TaskScheduled;
-                EnqueueActivity(NewActivityTask(instance, e.EventId, task.Name, task.Version, task.Input, task.ParentTraceContext, task.Tags, epoch: 0));
-            }
-            else if (e.EventTypeCase == EventTypeOneofCase.TimerCreated && !firedTimers.Contains(e.EventId))
-            {
-                ScheduleTimer(instance.InstanceId, instance.ExecutionId, e.EventId, e.TimerCreated.FireAt);
-            }
-        }
-
-        instance.ReleaseHistory();
+        OrchestrationStateMachine.ResumeOwedWork(instance, this);
         MakeReady(instance);
     }
 

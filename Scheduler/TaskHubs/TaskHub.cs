@@ -11,7 +11,7 @@ namespace DurableTask.Scheduler.TaskHubs;
 /// One task hub: its instances, ready queues, connected workers, in-flight work and timers.
 /// All state is guarded by <see cref="_gate"/>; critical sections are short and never await.
 /// </summary>
-public sealed partial class TaskHub
+public sealed partial class TaskHub : IOrchestrationEffects
 {
     readonly Lock _gate = new();
     readonly SchedulerOptions _options;
@@ -49,6 +49,7 @@ public sealed partial class TaskHub
         _options = options;
         _time = time;
         _logger = logger;
+        _orchestrations = new OrchestrationStateMachine(options.MaxFanInHold);
         _timer = time.CreateTimer(_ => OnTimer(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
@@ -87,29 +88,14 @@ public sealed partial class TaskHub
 
     string NewToken(char kind) => string.Create(null, stackalloc char[32], $"{kind}{_tokenRun:x8}{++_tokenSequence:x}");
 
-    static HistoryEvent NewEvent(DateTime now, int eventId = -1) =>
-        new() { EventId = eventId, Timestamp = Timestamp.FromDateTime(now) };
+    static HistoryEvent NewEvent(DateTime now, int eventId = -1) => OrchestrationStateMachine.NewEvent(now, eventId);
 
     /// <summary>Appends a message to an instance's inbox, applying the drop rules for stale or terminal targets.</summary>
     /// <returns>false when the message was dropped.</returns>
     bool Deliver(string instanceId, HistoryEvent message, string? executionId = null)
     {
         if (!_instances.TryGetValue(instanceId, out var instance)) return false;
-        if (executionId is not null && executionId.Length > 0 && executionId != instance.ExecutionId) return false;
-        if (instance.IsTerminal && message.EventTypeCase != HistoryEvent.EventTypeOneofCase.ExecutionRewound) return false;
-        instance.Inbox.Add(message);
-        if (message.EventTypeCase is HistoryEvent.EventTypeOneofCase.TaskCompleted or HistoryEvent.EventTypeOneofCase.TaskFailed)
-        {
-            if (instance.OpenActivities > 0) instance.OpenActivities--;
-            // The last result ends a hold at once: the orchestration has everything it waited for.
-            if (instance.OpenActivities == 0) instance.HeldUntil = default;
-        }
-        else
-        {
-            // Anything else (an event, a timer, termination, ...) is not worth waiting with.
-            instance.HeldUntil = default;
-        }
-
+        if (!OrchestrationStateMachine.Accept(instance, message, executionId)) return false;
         MarkDirty(instance);
         MakeReady(instance);
         return true;
