@@ -49,14 +49,14 @@ public sealed class FanInHoldTests(SchedulerFixture scheduler, ITestOutputHelper
     }
 
     /// <summary>The next orchestrator work item of <paramref name="id"/>; activity work items read meanwhile go to <paramref name="activities"/>.</summary>
-    static Task<P.WorkItem> NextEpisodeAsync(RawWorker worker, string id, List<P.WorkItem> activities) =>
+    internal static Task<P.WorkItem> NextEpisodeAsync(RawWorker worker, string id, List<P.WorkItem> activities) =>
         worker.NextAsync(w =>
         {
             if (w.ActivityRequest is not null) activities.Add(w);
             return w.OrchestratorRequest?.InstanceId == id;
         }, $"an orchestrator request for '{id}'");
 
-    static Task CompleteAsync(P.TaskHubSidecarService.TaskHubSidecarServiceClient raw, string id, P.WorkItem activity) =>
+    internal static Task CompleteAsync(P.TaskHubSidecarService.TaskHubSidecarServiceClient raw, string id, P.WorkItem activity) =>
         raw.CompleteActivityTaskAsync(new P.ActivityResponse
         {
             InstanceId = id,
