@@ -39,13 +39,19 @@ public sealed class FanInHoldTests(SchedulerFixture scheduler, ITestOutputHelper
         var raw = scheduler.Raw(SchedulerFixture.NewHub());
         var worker = await RawWorker.ConnectAsync(raw);
         string id = "fan-" + Guid.NewGuid().ToString("N");
+        await StartFanOutAsync(raw, worker, id, activities);
+        return (worker, raw, id);
+    }
+
+    /// <summary>Starts <paramref name="id"/> and answers its first episode with <paramref name="activities"/> activities.</summary>
+    internal static async Task StartFanOutAsync(P.TaskHubSidecarService.TaskHubSidecarServiceClient raw, RawWorker worker, string id, int activities)
+    {
         await raw.StartInstanceAsync(new P.CreateInstanceRequest { InstanceId = id, Name = "FanOut" });
         var first = await worker.NextOrchestratorAsync(id);
         var response = new P.OrchestratorResponse { InstanceId = id, CompletionToken = first.CompletionToken };
         for (int i = 0; i < activities; i++)
             response.Actions.Add(new P.OrchestratorAction { Id = i, ScheduleTask = new P.ScheduleTaskAction { Name = "Part", Input = $"{i}" } });
         await raw.CompleteOrchestratorTaskAsync(response);
-        return (worker, raw, id);
     }
 
     /// <summary>The next orchestrator work item of <paramref name="id"/>; activity work items read meanwhile go to <paramref name="activities"/>.</summary>

@@ -20,18 +20,12 @@ public sealed class FanInHoldRecoveryTests(ITestOutputHelper output)
         await using var scheduler = new SchedulerProcess(output, work.Path, SchedulerProcess.StoreSettings(null, work.Path));
         await scheduler.StartAsync();
         string id = "fan-" + Guid.NewGuid().ToString("N");
-        int activities = FanInHoldTests.Activities;
 
         using (var channel = Grpc.Net.Client.GrpcChannel.ForAddress(scheduler.Address))
         {
             var raw = new P.TaskHubSidecarService.TaskHubSidecarServiceClient(channel);
             await using var worker = await RawWorker.ConnectAsync(raw);
-            await raw.StartInstanceAsync(new P.CreateInstanceRequest { InstanceId = id, Name = "FanOut" });
-            var first = await worker.NextOrchestratorAsync(id);
-            var response = new P.OrchestratorResponse { InstanceId = id, CompletionToken = first.CompletionToken };
-            for (int i = 0; i < activities; i++)
-                response.Actions.Add(new P.OrchestratorAction { Id = i, ScheduleTask = new P.ScheduleTaskAction { Name = "Part", Input = $"{i}" } });
-            await raw.CompleteOrchestratorTaskAsync(response);
+            await FanInHoldTests.StartFanOutAsync(raw, worker, id, FanInHoldTests.Activities);
             // Activities are handed out once the episode that scheduled them is durable.
             await worker.NextActivityAsync(id);
         }
