@@ -16,7 +16,7 @@ public sealed class FanInHoldTests(SchedulerFixture scheduler, ITestOutputHelper
 {
     internal static async Task<TimeSpan> TimeToSecondEpisodeAsync(SchedulerFixture scheduler, int activities)
     {
-        var (worker, raw, id) = await FanOutAsync(scheduler, activities);
+        var (worker, raw, id, _) = await FanOutAsync(scheduler, activities);
         await using var _ = worker;
         var sinceFirstEpisode = Stopwatch.StartNew();
         var first = await worker.NextActivityAsync(id);
@@ -31,27 +31,32 @@ public sealed class FanInHoldTests(SchedulerFixture scheduler, ITestOutputHelper
     internal static readonly TimeSpan HoldOfFirstEpisode = TimeSpan.FromMilliseconds((Activities + 3) / 10.0);
 
     /// <summary>Starts an orchestration whose first episode schedules <paramref name="activities"/> activities.</summary>
-    Task<(RawWorker Worker, P.TaskHubSidecarService.TaskHubSidecarServiceClient Raw, string Id)> FanOutAsync(int activities) =>
+    Task<(RawWorker Worker, P.TaskHubSidecarService.TaskHubSidecarServiceClient Raw, string Id, Stopwatch SinceFirstEpisode)> FanOutAsync(int activities) =>
         FanOutAsync(scheduler, activities);
 
-    static async Task<(RawWorker Worker, P.TaskHubSidecarService.TaskHubSidecarServiceClient Raw, string Id)> FanOutAsync(SchedulerFixture scheduler, int activities)
+    static async Task<(RawWorker Worker, P.TaskHubSidecarService.TaskHubSidecarServiceClient Raw, string Id, Stopwatch SinceFirstEpisode)> FanOutAsync(SchedulerFixture scheduler, int activities)
     {
         var raw = scheduler.Raw(SchedulerFixture.NewHub());
         var worker = await RawWorker.ConnectAsync(raw);
         string id = "fan-" + Guid.NewGuid().ToString("N");
-        await StartFanOutAsync(raw, worker, id, activities);
-        return (worker, raw, id);
+        var sinceFirstEpisode = await StartFanOutAsync(raw, worker, id, activities);
+        return (worker, raw, id, sinceFirstEpisode);
     }
 
-    /// <summary>Starts <paramref name="id"/> and answers its first episode with <paramref name="activities"/> activities.</summary>
-    internal static async Task StartFanOutAsync(P.TaskHubSidecarService.TaskHubSidecarServiceClient raw, RawWorker worker, string id, int activities)
+    /// <summary>
+    /// Starts <paramref name="id"/> and answers its first episode with <paramref name="activities"/> activities. The
+    /// stopwatch returned started just before the answer was sent, so no hold can have begun before it.
+    /// </summary>
+    internal static async Task<Stopwatch> StartFanOutAsync(P.TaskHubSidecarService.TaskHubSidecarServiceClient raw, RawWorker worker, string id, int activities)
     {
         await raw.StartInstanceAsync(new P.CreateInstanceRequest { InstanceId = id, Name = "FanOut" });
         var first = await worker.NextOrchestratorAsync(id);
         var response = new P.OrchestratorResponse { InstanceId = id, CompletionToken = first.CompletionToken };
         for (int i = 0; i < activities; i++)
             response.Actions.Add(new P.OrchestratorAction { Id = i, ScheduleTask = new P.ScheduleTaskAction { Name = "Part", Input = $"{i}" } });
+        var sinceFirstEpisode = Stopwatch.StartNew();
         await raw.CompleteOrchestratorTaskAsync(response);
+        return sinceFirstEpisode;
     }
 
     /// <summary>The next orchestrator work item of <paramref name="id"/>; activity work items read meanwhile go to <paramref name="activities"/>.</summary>
@@ -74,9 +79,8 @@ public sealed class FanInHoldTests(SchedulerFixture scheduler, ITestOutputHelper
     [Fact]
     public async Task LargeFanOut_WaitsForMoreResults_ThenGoesOnWhenTheLastArrives()
     {
-        var (worker, raw, id) = await FanOutAsync(Activities);
+        var (worker, raw, id, sinceFirstEpisode) = await FanOutAsync(Activities);
         await using var _ = worker;
-        var sinceFirstEpisode = Stopwatch.StartNew();
 
         // One result in: the next episode waits (about 300 ms from the end of the first episode).
         var activities = new List<P.WorkItem> { await worker.NextActivityAsync(id) };
@@ -108,7 +112,7 @@ public sealed class FanInHoldTests(SchedulerFixture scheduler, ITestOutputHelper
     public async Task LargeFanOut_GoesOnAtOnce_WhenAnEventArrives()
     {
         // Twice as many activities: a hold of about 600 ms.
-        var (worker, raw, id) = await FanOutAsync(2 * Activities);
+        var (worker, raw, id, _) = await FanOutAsync(2 * Activities);
         await using var _ = worker;
 
         // A result waits for the hold; the event ends it.
