@@ -161,7 +161,7 @@ public sealed partial class TaskHub
             if (_fencedReason is not null) return;
             _fencedReason = reason;
             _stopped = true;
-            _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            _due.Stop();
             foreach (var worker in _workers) worker.Outbox.Writer.TryComplete();
             foreach (var list in _waiters.Values) waiters.AddRange(list);
             _waiters.Clear();

@@ -201,7 +201,7 @@ public sealed partial class TaskHub
     {
         MarkDirty(instance);
         TrackFinished(instance);
-        CountFinished();
+        _throughput.CountFinished(Now);
         ReleaseLocksHeldBy(instance.InstanceId);
         // Its history is complete: kept packed from now on. With a durable store the commit's snapshot packs it,
         // after reading the events it has not stored yet.
@@ -317,7 +317,7 @@ public sealed partial class TaskHub
         if (_durable && (_spilled || _deletedInstances.Contains(instanceId))) instance.PersistedGeneration = -1;
         AddInstance(instance);
         MarkDirty(instance);
-        CountStarted();
+        _throughput.CountStarted(now);
 
         if (instance.ScheduledStartAt is { } at)
         {

@@ -50,19 +50,34 @@ public sealed partial class TaskHub : IOrchestrationEffects
         _time = time;
         _logger = logger;
         _orchestrations = new OrchestrationStateMachine(options.MaxFanInHold);
-        _timer = time.CreateTimer(_ => OnTimer(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _due = new DueQueue(time, OnTimer, logger, name);
     }
 
     public string Name { get; }
 
     DateTime Now => _time.GetUtcNow().UtcDateTime;
 
+    /// <summary>Durable timers, scheduled starts, redelivery delays and grace periods, run under the lock when due.</summary>
+    readonly DueQueue _due;
+
+    /// <summary>Runs <paramref name="action"/> under the hub lock at or after <paramref name="dueAt"/>, never before.</summary>
+    void Schedule(DateTime dueAt, Action action) => _due.Add(dueAt, action);
+
+    void OnTimer()
+    {
+        lock (_gate)
+        {
+            _due.RunDue();
+            Pump();
+        }
+    }
+
     public void Stop()
     {
         lock (_gate)
         {
             _stopped = true;
-            _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            _due.Stop();
             foreach (var worker in _workers)
             {
                 worker.Outbox.Writer.TryComplete();
@@ -135,6 +150,14 @@ public sealed partial class TaskHub : IOrchestrationEffects
     }
 
     void Touch(Instance instance) => instance.LastUpdatedAt = Now;
+
+    readonly ThroughputCounters _throughput = new();
+
+    /// <summary>Started and finished orchestrations per minute, oldest first, for the last <paramref name="minutes"/> minutes.</summary>
+    public IReadOnlyList<ThroughputPoint> GetThroughput(int minutes = 15)
+    {
+        lock (_gate) return _throughput.Read(minutes, Now);
+    }
 
     /// <summary>Instances per <see cref="OrchestrationStatus"/> value, kept up to date as statuses change.</summary>
     readonly int[] _statusCounts = new int[8];
