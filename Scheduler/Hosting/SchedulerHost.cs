@@ -53,6 +53,7 @@ public static class SchedulerHost
             o.EnableDetailedErrors = false;
         });
         builder.AddSchedulerSecurity(options);
+        builder.Services.AddStrictMessageBinding();
 
         builder.WebHost.ConfigureKestrel(k =>
         {

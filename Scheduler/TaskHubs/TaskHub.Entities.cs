@@ -3,6 +3,7 @@ using DurableTask.Scheduler.Entities;
 using DurableTask.Scheduler.Hosting;
 using DurableTask.Scheduler.Orchestration;
 using DurableTask.Scheduler.Protocol;
+using DurableTask.Scheduler.Protocol.Wire;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.DurableTask.Protobuf;
 using EventTypeOneofCase = Microsoft.DurableTask.Protobuf.HistoryEvent.EventTypeOneofCase;
