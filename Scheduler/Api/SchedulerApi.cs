@@ -1,6 +1,6 @@
+using DurableTask.Scheduler.Configuration;
 using DurableTask.Scheduler.Storage;
 using DurableTask.Scheduler.Entities;
-using DurableTask.Scheduler.Hosting;
 using DurableTask.Scheduler.Protocol;
 using DurableTask.Scheduler.Security;
 using DurableTask.Scheduler.TaskHubs;

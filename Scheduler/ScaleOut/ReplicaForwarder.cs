@@ -42,7 +42,7 @@ public sealed class ReplicaForwarder
     readonly HttpMessageInvoker _client;
     readonly TimeSpan _takeover;
 
-    public ReplicaForwarder(HubOwnership ownership, TaskHubRegistry hubs, Hosting.SchedulerOptions options, SchedulerTls tls)
+    public ReplicaForwarder(HubOwnership ownership, TaskHubRegistry hubs, Configuration.SchedulerOptions options, SchedulerTls tls)
     {
         _ownership = ownership;
         _hubs = hubs;

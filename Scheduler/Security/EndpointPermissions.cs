@@ -58,7 +58,7 @@ public sealed class PermissionAuthorizationHandler(AccessControl access) : Autho
 /// and writes changing API calls (non-GET endpoints with a permission) to the audit log with principal, hub, target and status.
 /// </summary>
 public sealed class HttpSecurityMiddleware(RequestDelegate next, AccessControl access, ILoggerFactory loggers, SchedulerSecurity security,
-    Hosting.SchedulerOptions options)
+    Configuration.SchedulerOptions options)
 {
     public const string ApiPrefix = "/api";
     readonly ILogger _audit = loggers.CreateLogger(AuditLog.Category);

@@ -1,4 +1,4 @@
-using DurableTask.Scheduler.Hosting;
+using DurableTask.Scheduler.Configuration;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Authorization;

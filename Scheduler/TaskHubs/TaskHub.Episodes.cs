@@ -1,6 +1,6 @@
+using DurableTask.Scheduler.Diagnostics;
 using DurableTask.Scheduler.Dispatch;
 using DurableTask.Scheduler.Entities;
-using DurableTask.Scheduler.Hosting;
 using DurableTask.Scheduler.Orchestration;
 using DurableTask.Scheduler.Protocol;
 using DurableTask.Scheduler.Protocol.Wire;

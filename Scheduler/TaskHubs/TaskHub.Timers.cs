@@ -1,3 +1,5 @@
+using DurableTask.Scheduler.Diagnostics;
+
 namespace DurableTask.Scheduler.TaskHubs;
 
 /// <summary>Durable timers, scheduled starts and redelivery delays: one timer per hub, armed for the earliest due entry.</summary>
