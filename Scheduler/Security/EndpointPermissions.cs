@@ -61,6 +61,12 @@ public sealed class HttpSecurityMiddleware(RequestDelegate next, AccessControl a
     Configuration.SchedulerOptions options)
 {
     public const string ApiPrefix = "/api";
+
+    /// <summary>
+    /// Where the routes of the JSON API (version 1) start: the API maps them there, and the replica forwarder finds
+    /// the task hub in them.
+    /// </summary>
+    public const string ApiV1Prefix = ApiPrefix + "/v1";
     readonly ILogger _audit = loggers.CreateLogger(AuditLog.Category);
     readonly long _httpBodyLimit = security.HttpBodyLimit(options);
     readonly long _grpcBodyLimit = security.GrpcBodyLimit(options);

@@ -2,7 +2,6 @@ using DurableTask.Scheduler.Diagnostics;
 using DurableTask.Scheduler.Dispatch;
 using DurableTask.Scheduler.Entities;
 using DurableTask.Scheduler.Orchestration;
-using DurableTask.Scheduler.Protocol;
 using DurableTask.Scheduler.Protocol.Wire;
 using Google.Protobuf.Collections;
 using Microsoft.DurableTask.Protobuf;
