@@ -1,7 +1,6 @@
 using DurableTask.Scheduler.Configuration;
 using DurableTask.Scheduler.Diagnostics;
 using DurableTask.Scheduler.TaskHubs;
-using Microsoft.DurableTask.Protobuf;
 
 namespace DurableTask.Scheduler.Hosting;
 
