@@ -1,7 +1,6 @@
+using DurableTask.Scheduler.Configuration;
 using DurableTask.Scheduler.Storage;
 using DurableTask.Scheduler.Entities;
-using DurableTask.Scheduler.Hosting;
-using DurableTask.Scheduler.Protocol;
 using DurableTask.Scheduler.Security;
 using DurableTask.Scheduler.TaskHubs;
 using Google.Protobuf.WellKnownTypes;
@@ -16,7 +15,7 @@ namespace DurableTask.Scheduler.Api;
 /// </summary>
 public static class SchedulerApi
 {
-    public const string Prefix = "/api/v1";
+    public const string Prefix = HttpSecurityMiddleware.ApiV1Prefix;
     const int MaxBulkLimit = 10_000;
     const int DefaultBulkLimit = 1000;
     const int MaxPurgeIds = 1000;
@@ -44,7 +43,7 @@ public static class SchedulerApi
             {
                 var local = Readable(hubs, access, http)
                     .Select(h => new TaskHubSummary(h.Name, h.InstanceCount, h.GetWorkers().Count, h.InstancesInMemory)).ToList();
-                var remote = (await replicas.GatherAsync<List<TaskHubSummary>>(http, Prefix + "/taskhubs")).SelectMany(l => l);
+                var remote = (await replicas.GatherAsync<List<TaskHubSummary>>(http, Prefix + "/taskhubs", ApiJson.Options)).SelectMany(l => l);
                 return Json(Merge(local, remote, s => s.Name));
             })
             .RequirePermission(Permission.Read);
@@ -72,7 +71,7 @@ public static class SchedulerApi
         api.MapGet("/scale", async (HttpContext http, AccessControl access, TaskHubRegistry hubs, ScaleOut.ReplicaForwarder replicas) =>
         {
             var local = Readable(hubs, access, http).Select(ScaleOf).ToList();
-            var remote = (await replicas.GatherAsync<ScaleSummary>(http, Prefix + "/scale")).SelectMany(s => s.TaskHubs);
+            var remote = (await replicas.GatherAsync<ScaleSummary>(http, Prefix + "/scale", ApiJson.Options)).SelectMany(s => s.TaskHubs);
             var perHub = Merge(local, remote, h => h.TaskHub);
             return Json(new ScaleSummary(perHub.Sum(h => h.Pending), perHub.Sum(h => h.InFlight), perHub.Sum(h => h.Total), perHub));
         }).RequirePermission(Permission.Read);

@@ -1,4 +1,4 @@
-using DurableTask.Scheduler.Hosting;
+using DurableTask.Scheduler.Diagnostics;
 
 namespace DurableTask.Scheduler.Dispatch;
 

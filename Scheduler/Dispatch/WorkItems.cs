@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using DurableTask.Scheduler.Orchestration;
+using DurableTask.Scheduler.Protocol.Wire;
 using Microsoft.DurableTask.Protobuf;
 
 namespace DurableTask.Scheduler.Dispatch;

@@ -1,6 +1,8 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using DurableTask.Scheduler.Api;
+using DurableTask.Scheduler.Configuration;
+using DurableTask.Scheduler.Diagnostics;
 using DurableTask.Scheduler.Protocol;
 using DurableTask.Scheduler.Security;
 using DurableTask.Scheduler.Storage;
@@ -53,6 +55,7 @@ public static class SchedulerHost
             o.EnableDetailedErrors = false;
         });
         builder.AddSchedulerSecurity(options);
+        builder.Services.AddStrictMessageBinding();
 
         builder.WebHost.ConfigureKestrel(k =>
         {
@@ -172,27 +175,19 @@ public static class SchedulerHost
     }
 }
 
-/// <summary>Flips to ready once the task hubs are loaded; <c>/healthz</c> reports it.</summary>
-public sealed class SchedulerReadiness
-{
-    volatile bool _ready;
-    public bool IsReady => _ready;
-    internal void MarkReady() => _ready = true;
-}
-
 sealed class SchedulerStartup(TaskHubRegistry hubs, SchedulerReadiness readiness) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await hubs.InitializeAsync(cancellationToken);
-        SchedulerTelemetry.Observe(hubs);
+        SchedulerGauges.Observe(hubs);
         // With leases, the hubs open as their leases are taken, after the server listens (HubOwnership marks ready).
         if (!hubs.Leased) readiness.MarkReady();
     }
 
     public Task StopAsync(CancellationToken cancellationToken)
     {
-        SchedulerTelemetry.Unobserve(hubs);
+        SchedulerGauges.Unobserve(hubs);
         return hubs.StopAsync();
     }
 }

@@ -65,7 +65,7 @@ public sealed class EncodedHistory
 
     /// <summary>
     /// Appends an event the caller writes into the returned span of <paramref name="size"/> bytes right away (see
-    /// <see cref="Dispatch.EventWire"/>); never an <c>ExecutionStarted</c>, which <see cref="Start"/> is taken from.
+    /// <see cref="EventWire"/>); never an <c>ExecutionStarted</c>, which <see cref="Start"/> is taken from.
     /// </summary>
     public Span<byte> AppendEncoded(int size)
     {

@@ -31,8 +31,12 @@ public interface IOrchestrationEffects
     /// </summary>
     void SendToInstance(string instanceId, string? executionId, HistoryEvent message);
 
-    /// <summary>An event an orchestration sent to an entity id (the older entity encoding, as an event).</summary>
-    void SendEventToEntity(Instance sender, string entityId, string name, string? data);
+    /// <summary>
+    /// An event the instance sent (its <c>EventSent</c> is in its history): raised at the orchestration
+    /// <paramref name="target"/> (its execution <paramref name="executionId"/>, when given; see
+    /// <see cref="OrchestrationStateMachine.EventRaised"/>), or, for an entity id, an entity request in the older encoding.
+    /// </summary>
+    void SendEvent(Instance sender, string target, string? executionId, string name, string? data);
 
     /// <summary>An entity request, lock request or unlock an orchestration sent.</summary>
     void SendEntityMessage(Instance sender, SendEntityMessageAction action);

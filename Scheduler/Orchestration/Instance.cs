@@ -228,7 +228,7 @@ public sealed class Instance
 
     /// <summary>
     /// Space for one more committed event of <paramref name="size"/> bytes, which the caller writes at once (see
-    /// <see cref="Dispatch.EventWire"/>). A history held as messages is released first: it goes on as bytes.
+    /// <see cref="EventWire"/>). A history held as messages is released first: it goes on as bytes.
     /// </summary>
     public Span<byte> AppendEncoded(int size)
     {

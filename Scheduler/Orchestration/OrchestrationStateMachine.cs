@@ -1,4 +1,3 @@
-using DurableTask.Scheduler.Dispatch;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.DurableTask.Protobuf;
 using ActionType = Microsoft.DurableTask.Protobuf.OrchestratorAction.OrchestratorActionTypeOneofCase;
@@ -57,6 +56,14 @@ public sealed class OrchestrationStateMachine(TimeSpan maxFanInHold, Func<string
         }
 
         return true;
+    }
+
+    /// <summary>The message an event sent to an orchestration raises there.</summary>
+    public static HistoryEvent EventRaised(string name, string? input, DateTime now)
+    {
+        var raised = NewEvent(now);
+        raised.EventRaised = new EventRaisedEvent { Name = name, Input = input };
+        return raised;
     }
 
     /// <summary>The message a durable timer delivers when it fires.</summary>
@@ -141,15 +148,7 @@ public sealed class OrchestrationStateMachine(TimeSpan maxFanInHold, Func<string
                     var target = send.Instance?.InstanceId ?? "";
                     e.EventSent = new EventSentEvent { InstanceId = target, Name = send.Name, Input = send.Data };
                     instance.AppendHistory(e);
-                    if (Entities.EntityIds.IsEntityId(target))
-                    {
-                        effects.SendEventToEntity(instance, target, send.Name, send.Data);
-                        break;
-                    }
-
-                    var raised = NewEvent(now);
-                    raised.EventRaised = new EventRaisedEvent { Name = send.Name, Input = send.Data };
-                    effects.SendToInstance(target, send.Instance?.ExecutionId, raised);
+                    effects.SendEvent(instance, target, send.Instance?.ExecutionId, send.Name, send.Data);
                     break;
 
                 case ActionType.TerminateOrchestration:

@@ -1,4 +1,5 @@
 using DurableTask.Scheduler.Entities;
+using DurableTask.Scheduler.TaskHubs;
 using Grpc.Core;
 using Microsoft.DurableTask.Protobuf;
 

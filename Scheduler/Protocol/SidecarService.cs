@@ -1,6 +1,7 @@
+using DurableTask.Scheduler.Configuration;
 using DurableTask.Scheduler.Dispatch;
 using DurableTask.Scheduler.Entities;
-using DurableTask.Scheduler.Hosting;
+using DurableTask.Scheduler.Protocol.Wire;
 using DurableTask.Scheduler.TaskHubs;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;

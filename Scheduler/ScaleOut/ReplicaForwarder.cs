@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Net;
 using System.Net.Security;
-using DurableTask.Scheduler.Api;
 using DurableTask.Scheduler.Security;
 using DurableTask.Scheduler.TaskHubs;
 using Microsoft.AspNetCore.Http.Features;
@@ -42,7 +41,7 @@ public sealed class ReplicaForwarder
     readonly HttpMessageInvoker _client;
     readonly TimeSpan _takeover;
 
-    public ReplicaForwarder(HubOwnership ownership, TaskHubRegistry hubs, Hosting.SchedulerOptions options, SchedulerTls tls)
+    public ReplicaForwarder(HubOwnership ownership, TaskHubRegistry hubs, Configuration.SchedulerOptions options, SchedulerTls tls)
     {
         _ownership = ownership;
         _hubs = hubs;
@@ -73,10 +72,10 @@ public sealed class ReplicaForwarder
     /// <summary>
     /// For lists across task hubs (<c>/api/v1/taskhubs</c>, <c>/api/v1/scale</c>): asks each replica that owns hubs
     /// this one does not for <paramref name="path"/> (answered for its own hubs only), with the caller's credentials,
-    /// and returns the answers. A replica that does not answer within 3 s is left out. Empty without replicas, and
-    /// for a call that is itself such a request.
+    /// and returns the answers, read with the API's JSON settings (<paramref name="json"/>). A replica that does not
+    /// answer within 3 s is left out. Empty without replicas, and for a call that is itself such a request.
     /// </summary>
-    public async Task<List<T>> GatherAsync<T>(HttpContext context, string path)
+    public async Task<List<T>> GatherAsync<T>(HttpContext context, string path, System.Text.Json.JsonSerializerOptions json)
     {
         if (!_ownership.Enabled || context.Request.Headers.ContainsKey(ForwardedHeader)) return [];
         var owners = _ownership.RemoteHubs.Select(h => h.HttpUrl).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
@@ -96,7 +95,7 @@ public sealed class ReplicaForwarder
                 using var response = await _client.SendAsync(request, timeout.Token);
                 if (!response.IsSuccessStatusCode) return default;
                 return await System.Text.Json.JsonSerializer.DeserializeAsync<T>(
-                    await response.Content.ReadAsStreamAsync(timeout.Token), ApiJson.Options, timeout.Token);
+                    await response.Content.ReadAsStreamAsync(timeout.Token), json, timeout.Token);
             }
             catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or System.Text.Json.JsonException)
             {
@@ -328,7 +327,7 @@ public sealed class ReplicaForwarder
     /// <summary>The hub of <c>/api/v1/taskhubs/{hub}/...</c>; null for other paths.</summary>
     static string? ApiHub(PathString path)
     {
-        const string Prefix = SchedulerApi.Prefix + "/taskhubs/";
+        const string Prefix = HttpSecurityMiddleware.ApiV1Prefix + "/taskhubs/";
         string? value = path.Value;
         if (value is null || !value.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase)) return null;
         int end = value.IndexOf('/', Prefix.Length);

@@ -58,9 +58,15 @@ public sealed class PermissionAuthorizationHandler(AccessControl access) : Autho
 /// and writes changing API calls (non-GET endpoints with a permission) to the audit log with principal, hub, target and status.
 /// </summary>
 public sealed class HttpSecurityMiddleware(RequestDelegate next, AccessControl access, ILoggerFactory loggers, SchedulerSecurity security,
-    Hosting.SchedulerOptions options)
+    Configuration.SchedulerOptions options)
 {
     public const string ApiPrefix = "/api";
+
+    /// <summary>
+    /// Where the routes of the JSON API (version 1) start: the API maps them there, and the replica forwarder finds
+    /// the task hub in them.
+    /// </summary>
+    public const string ApiV1Prefix = ApiPrefix + "/v1";
     readonly ILogger _audit = loggers.CreateLogger(AuditLog.Category);
     readonly long _httpBodyLimit = security.HttpBodyLimit(options);
     readonly long _grpcBodyLimit = security.GrpcBodyLimit(options);

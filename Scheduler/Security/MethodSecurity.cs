@@ -12,7 +12,7 @@ namespace DurableTask.Scheduler.Security;
 /// instances exist. Management operations are written to the audit log with principal, hub, target and outcome.
 /// </summary>
 /// <remarks>
-/// The check is built into each method's handler when the service is bound (<see cref="StrictMessageServiceMethodProvider{TService}"/>),
+/// The check is built into each method's handler when the service is bound (<c>Protocol.StrictMessageServiceMethodProvider</c>),
 /// with the method's policy looked up once, instead of running as a gRPC interceptor: the library's interceptor
 /// pipeline wraps every call in two more async methods, a task and a closure, which measured about 3 % of the
 /// scheduler's CPU in hello-cities. With authentication off, a method that is not audited gets its handler unchanged.

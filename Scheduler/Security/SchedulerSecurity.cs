@@ -44,10 +44,10 @@ public sealed class SchedulerSecurity
     public LimitsSettings Limits { get; }
 
     /// <summary>Largest JSON API request body.</summary>
-    public long HttpBodyLimit(Hosting.SchedulerOptions options) => Limits.MaxRequestBodyBytes ?? Math.Max(8L * 1024 * 1024, 4L * options.MaxPayloadBytes);
+    public long HttpBodyLimit(Configuration.SchedulerOptions options) => Limits.MaxRequestBodyBytes ?? Math.Max(8L * 1024 * 1024, 4L * options.MaxPayloadBytes);
 
     /// <summary>Largest gRPC request body: one message of the largest accepted size plus its 5-byte frame header.</summary>
-    public long GrpcBodyLimit(Hosting.SchedulerOptions options) =>
+    public long GrpcBodyLimit(Configuration.SchedulerOptions options) =>
         (Limits.MaxReceiveMessageBytes ?? Math.Max(16 * 1024 * 1024, options.MaxPayloadBytes * 4)) + 5L;
 
     /// <summary>Reads and validates <c>Scheduler:Authentication</c>, <c>Scheduler:Authorization</c> and <c>Scheduler:Limits</c>.</summary>

@@ -1,6 +1,4 @@
-using DurableTask.Scheduler.Hosting;
-using Grpc.AspNetCore.Server.Model;
-using Microsoft.Extensions.DependencyInjection.Extensions;
+using DurableTask.Scheduler.Configuration;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Authorization;
@@ -8,7 +6,10 @@ using Microsoft.IdentityModel.Tokens;
 
 namespace DurableTask.Scheduler.Security;
 
-/// <summary>Wires authentication, authorization, the gRPC method access checks, audit and connection limits.</summary>
+/// <summary>
+/// Wires authentication, authorization, the gRPC method access checks (bound into each method by the protocol's
+/// strict binder, <c>AddStrictMessageBinding</c>), audit and connection limits.
+/// </summary>
 public static class SecurityExtensions
 {
     /// <summary>Reads and validates the security settings (refusing anonymous access on the network unless allowed) and registers the services.</summary>
@@ -29,10 +30,6 @@ public static class SecurityExtensions
         {
             if (limits.MaxReceiveMessageBytes is { } max) o.MaxReceiveMessageSize = max;
         });
-        // Malformed request messages answer InvalidArgument, and every method gets its access check (MethodSecurity):
-        // replace the library's service binder with the strict one.
-        services.RemoveAll(typeof(IServiceMethodProvider<>));
-        services.TryAddEnumerable(ServiceDescriptor.Singleton(typeof(IServiceMethodProvider<>), typeof(StrictMessageServiceMethodProvider<>)));
 
         builder.WebHost.ConfigureKestrel(k =>
         {

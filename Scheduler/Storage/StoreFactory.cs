@@ -1,4 +1,4 @@
-using DurableTask.Scheduler.Hosting;
+using DurableTask.Scheduler.Configuration;
 using DurableTask.Scheduler.Storage.InMemory;
 using DurableTask.Scheduler.Storage.Redis;
 using DurableTask.Scheduler.Storage.Sqlite;

@@ -1,3 +1,4 @@
+using DurableTask.Scheduler.Diagnostics;
 using DurableTask.Scheduler.Entities;
 using DurableTask.Scheduler.Orchestration;
 using DurableTask.Scheduler.Storage;
@@ -222,12 +223,12 @@ public sealed partial class TaskHub
                 try
                 {
                     var started = System.Diagnostics.Stopwatch.GetTimestamp();
-                    using (var span = Hosting.SchedulerTelemetry.StartCommit(Name, batch))
+                    using (var span = Diagnostics.SchedulerTelemetry.StartCommit(Name, batch))
                     {
                         await _store.CommitAsync(batch, CancellationToken.None).ConfigureAwait(false);
                     }
 
-                    Hosting.SchedulerTelemetry.RecordCommit(batch, System.Diagnostics.Stopwatch.GetElapsedTime(started));
+                    Diagnostics.SchedulerTelemetry.RecordCommit(batch, System.Diagnostics.Stopwatch.GetElapsedTime(started));
                     if (!_storeHealthy) Logs.StoreRecovered(_logger, Name);
                     _storeHealthy = true;
                     backoff = TimeSpan.FromMilliseconds(100);

@@ -1,7 +1,8 @@
+using DurableTask.Scheduler.Diagnostics;
 using DurableTask.Scheduler.Dispatch;
 using DurableTask.Scheduler.Entities;
-using DurableTask.Scheduler.Hosting;
 using DurableTask.Scheduler.Orchestration;
+using DurableTask.Scheduler.Protocol.Wire;
 using Microsoft.DurableTask.Protobuf;
 
 namespace DurableTask.Scheduler.TaskHubs;

@@ -1,8 +1,8 @@
+using DurableTask.Scheduler.Diagnostics;
 using DurableTask.Scheduler.Dispatch;
 using DurableTask.Scheduler.Entities;
-using DurableTask.Scheduler.Hosting;
 using DurableTask.Scheduler.Orchestration;
-using DurableTask.Scheduler.Protocol;
+using DurableTask.Scheduler.Protocol.Wire;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.DurableTask.Protobuf;
 using EventTypeOneofCase = Microsoft.DurableTask.Protobuf.HistoryEvent.EventTypeOneofCase;

@@ -1,8 +1,8 @@
+using DurableTask.Scheduler.Diagnostics;
 using DurableTask.Scheduler.Dispatch;
 using DurableTask.Scheduler.Entities;
-using DurableTask.Scheduler.Hosting;
 using DurableTask.Scheduler.Orchestration;
-using DurableTask.Scheduler.Protocol;
+using DurableTask.Scheduler.Protocol.Wire;
 using Google.Protobuf.Collections;
 using Microsoft.DurableTask.Protobuf;
 using EventTypeOneofCase = Microsoft.DurableTask.Protobuf.HistoryEvent.EventTypeOneofCase;
@@ -189,10 +189,16 @@ public sealed partial class TaskHub
     void IOrchestrationEffects.SendToInstance(string instanceId, string? executionId, HistoryEvent message) =>
         Deliver(instanceId, message, executionId);
 
-    void IOrchestrationEffects.SendEventToEntity(Instance sender, string entityId, string name, string? data)
+    void IOrchestrationEffects.SendEvent(Instance sender, string target, string? executionId, string name, string? data)
     {
-        var entityMessage = LegacyEntityCodec.Decode(name, data, entityId, sender.InstanceId, sender.ExecutionId, out var due);
-        if (entityMessage is not null) SendToEntity(EntityIds.Normalize(entityId), entityMessage, due);
+        if (!EntityIds.IsEntityId(target))
+        {
+            Deliver(target, OrchestrationStateMachine.EventRaised(name, data, Now), executionId);
+            return;
+        }
+
+        var entityMessage = LegacyEntityCodec.Decode(name, data, target, sender.InstanceId, sender.ExecutionId, out var due);
+        if (entityMessage is not null) SendToEntity(EntityIds.Normalize(target), entityMessage, due);
     }
 
     void IOrchestrationEffects.SendEntityMessage(Instance sender, SendEntityMessageAction action) => RouteEntityAction(sender, action);

@@ -1,5 +1,4 @@
 using DurableTask.Scheduler.Orchestration;
-using DurableTask.Scheduler.Protocol;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.DurableTask.Protobuf;
 using EventTypeOneofCase = Microsoft.DurableTask.Protobuf.HistoryEvent.EventTypeOneofCase;

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using DurableTask.Scheduler.Orchestration;
-using DurableTask.Scheduler.Protocol;
 using Microsoft.DurableTask.Protobuf;
 using EventTypeOneofCase = Microsoft.DurableTask.Protobuf.HistoryEvent.EventTypeOneofCase;
 

@@ -1,3 +1,4 @@
+using DurableTask.Scheduler.Diagnostics;
 using DurableTask.Scheduler.Dispatch;
 using DurableTask.Scheduler.Entities;
 using DurableTask.Scheduler.Orchestration;

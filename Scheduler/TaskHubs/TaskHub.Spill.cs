@@ -7,7 +7,7 @@ using EventTypeOneofCase = Microsoft.DurableTask.Protobuf.HistoryEvent.EventType
 namespace DurableTask.Scheduler.TaskHubs;
 
 /// <summary>
-/// Hubs larger than memory: with a durable store, at most <see cref="Hosting.SchedulerOptions.MaxFinishedInstancesInMemory"/>
+/// Hubs larger than memory: with a durable store, at most <see cref="Configuration.SchedulerOptions.MaxFinishedInstancesInMemory"/>
 /// finished instances stay in memory (the most recently finished or read). Older ones live only in the store: an
 /// operation on one reads it back first (<see cref="EnsureLoadedAsync"/>), and queries merge the store's pages with memory.
 /// Unfinished instances and entities always stay in memory.

@@ -1,5 +1,5 @@
+using DurableTask.Scheduler.Configuration;
 using DurableTask.Scheduler.Dispatch;
-using DurableTask.Scheduler.Hosting;
 using DurableTask.Scheduler.Orchestration;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
-using DurableTask.Scheduler.Hosting;
+using DurableTask.Scheduler.Configuration;
+using DurableTask.Scheduler.Diagnostics;
 using DurableTask.Scheduler.Storage;
 using Grpc.Core;
 

@@ -1,4 +1,4 @@
-using DurableTask.Scheduler.Hosting;
+using DurableTask.Scheduler.Protocol;
 using DurableTask.Scheduler.Tests.Infrastructure;
 using Google.Protobuf;
 using Grpc.Core;

@@ -1,5 +1,5 @@
-using DurableTask.Scheduler.Dispatch;
 using DurableTask.Scheduler.Orchestration;
+using DurableTask.Scheduler.Protocol.Wire;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Xunit;

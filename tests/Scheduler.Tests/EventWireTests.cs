@@ -1,4 +1,3 @@
-using DurableTask.Scheduler.Dispatch;
 using DurableTask.Scheduler.Orchestration;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;

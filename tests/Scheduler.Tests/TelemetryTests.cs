@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using DurableTask.Scheduler.Diagnostics;
 using DurableTask.Scheduler.Hosting;
 using DurableTask.Scheduler.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;

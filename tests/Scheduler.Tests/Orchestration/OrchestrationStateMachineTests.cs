@@ -1,4 +1,4 @@
-using DurableTask.Scheduler.Dispatch;
+using DurableTask.Scheduler.Protocol.Wire;
 using DurableTask.Scheduler.Orchestration;
 using Google.Protobuf.Collections;
 using Google.Protobuf.WellKnownTypes;
@@ -126,7 +126,7 @@ public sealed class OrchestrationStateMachineTests
     }
 
     [Fact]
-    public void Send_event_records_it_and_raises_it_at_the_target_or_hands_it_to_an_entity()
+    public void Send_event_records_it_and_sends_it_to_its_target()
     {
         var instance = Running();
         Apply(instance, T0,
@@ -135,8 +135,7 @@ public sealed class OrchestrationStateMachineTests
 
         var sent = instance.History.Where(e => e.EventTypeCase == EventType.EventSent).Select(e => (e.EventId, e.EventSent.InstanceId, e.EventSent.Name)).ToList();
         Assert.Equal([(5, "other", "Go"), (6, "@counter@a", "op")], sent);
-        Assert.Equal(["to other/e9 EventRaised Go", "entity-event @counter@a op"], _effects.Log);
-        Assert.Equal("7", _effects.Messages[0].EventRaised.Input);
+        Assert.Equal(["event other/e9 Go 7", "event @counter@a/ op {}"], _effects.Log);
     }
 
     [Fact]
@@ -514,10 +513,11 @@ public sealed class OrchestrationStateMachineTests
         public void SendToInstance(string instanceId, string? executionId, HistoryEvent message)
         {
             Messages.Add(message);
-            Log.Add($"to {instanceId}/{executionId} {message.EventTypeCase}{(message.EventRaised is { } raised ? " " + raised.Name : "")}");
+            Log.Add($"to {instanceId}/{executionId} {message.EventTypeCase}");
         }
 
-        public void SendEventToEntity(Instance sender, string entityId, string name, string? data) => Log.Add($"entity-event {entityId} {name}");
+        public void SendEvent(Instance sender, string target, string? executionId, string name, string? data) =>
+            Log.Add($"event {target}/{executionId} {name} {data}");
 
         public void SendEntityMessage(Instance sender, SendEntityMessageAction action) => Log.Add($"entity {sender.InstanceId} {action.EntityMessageTypeCase}");
 

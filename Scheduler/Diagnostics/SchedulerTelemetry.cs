@@ -1,11 +1,13 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using DurableTask.Scheduler.TaskHubs;
 using Microsoft.DurableTask.Protobuf;
 
-namespace DurableTask.Scheduler.Hosting;
+namespace DurableTask.Scheduler.Diagnostics;
 
-/// <summary>The scheduler's own traces and metrics (source and meter <c>DurableTask.Scheduler</c>).</summary>
+/// <summary>
+/// The scheduler's own traces and metrics (source and meter <c>DurableTask.Scheduler</c>). The gauges that read the
+/// task hubs (backlog, workers, instances by status) are created on this meter by the host (<c>SchedulerGauges</c>).
+/// </summary>
 public static class SchedulerTelemetry
 {
     public const string Name = "DurableTask.Scheduler";
@@ -16,58 +18,6 @@ public static class SchedulerTelemetry
     public static readonly Counter<long> WorkItemsCompleted = Meter.CreateCounter<long>("dts.workitems.completed", "{work_item}", "Work items completed by workers.");
     public static readonly Histogram<double> CommitLatency = Meter.CreateHistogram<double>("dts.store.commit.duration", "ms", "Time to write one group commit.");
     public static readonly Histogram<long> CommitBatchSize = Meter.CreateHistogram<long>("dts.store.commit.batch_size", "{record}", "Records written by one group commit.");
-
-    static readonly List<TaskHubRegistry> Observed = new();
-
-    static SchedulerTelemetry()
-    {
-        Meter.CreateObservableGauge("dts.backlog", Backlog, "{work_item}", "Work items waiting for a worker, by hub and type.");
-        Meter.CreateObservableGauge("dts.workers.connected", () => AllHubs().Select(h =>
-            new Measurement<int>(h.GetWorkers().Count, new KeyValuePair<string, object?>("hub", h.Name))), "{worker}", "Connected work-item streams, by hub.");
-        Meter.CreateObservableGauge("dts.instances", Instances, "{instance}", "Orchestration instances by hub and status.");
-    }
-
-    /// <summary>Makes a running scheduler's hubs visible to the gauges (backlog, workers, instances by status).</summary>
-    public static void Observe(TaskHubRegistry hubs)
-    {
-        lock (Observed) Observed.Add(hubs);
-    }
-
-    public static void Unobserve(TaskHubRegistry hubs)
-    {
-        lock (Observed) Observed.Remove(hubs);
-    }
-
-    static List<TaskHub> AllHubs()
-    {
-        lock (Observed) return Observed.SelectMany(r => r.Hubs).ToList();
-    }
-
-    static IEnumerable<Measurement<int>> Backlog()
-    {
-        foreach (var hub in AllHubs())
-        {
-            var backlog = hub.GetBacklog();
-            var tag = new KeyValuePair<string, object?>("hub", hub.Name);
-            yield return new Measurement<int>(backlog.Orchestrations, tag, new("type", "orchestrator"));
-            yield return new Measurement<int>(backlog.Activities, tag, new("type", "activity"));
-            yield return new Measurement<int>(backlog.Entities, tag, new("type", "entity"));
-        }
-    }
-
-    static IEnumerable<Measurement<int>> Instances()
-    {
-        foreach (var hub in AllHubs())
-        {
-            var counts = hub.GetStatusCounts();
-            for (int status = 0; status < counts.Length; status++)
-            {
-                if (counts[status] == 0) continue;
-                yield return new Measurement<int>(counts[status], new("hub", hub.Name),
-                    new("status", ((OrchestrationStatus)status).ToString()));
-            }
-        }
-    }
 
     public static void RecordCommit(Storage.CommitBatch batch, TimeSpan elapsed)
     {

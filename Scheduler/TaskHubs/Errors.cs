@@ -1,7 +1,7 @@
 using System.Text;
 using Grpc.Core;
 
-namespace DurableTask.Scheduler.Protocol;
+namespace DurableTask.Scheduler.TaskHubs;
 
 /// <summary>Errors the scheduler answers with: the right status code and a message naming the problem and the limit.</summary>
 public static class Errors

@@ -2,7 +2,7 @@ using System.Collections.Frozen;
 using Grpc.AspNetCore.Server;
 using Microsoft.AspNetCore.Http.Features;
 
-namespace DurableTask.Scheduler.Hosting;
+namespace DurableTask.Scheduler.Protocol;
 
 /// <summary>
 /// Hands a call to a known gRPC method straight to its endpoint, without endpoint routing, the HTTP security

@@ -1,12 +1,27 @@
 using System.Reflection;
-using DurableTask.Scheduler.Dispatch;
-using DurableTask.Scheduler.Protocol;
+using DurableTask.Scheduler.Protocol.Wire;
+using DurableTask.Scheduler.Security;
 using Grpc.AspNetCore.Server.Model;
 using Grpc.Core;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.DurableTask.Protobuf;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
-namespace DurableTask.Scheduler.Security;
+namespace DurableTask.Scheduler.Protocol;
+
+public static class StrictMessageBinding
+{
+    /// <summary>
+    /// Malformed request messages answer InvalidArgument, and every method gets its access check (MethodSecurity):
+    /// replaces the library's service binder, which <c>AddGrpc</c> registers, with the strict one.
+    /// </summary>
+    public static IServiceCollection AddStrictMessageBinding(this IServiceCollection services)
+    {
+        services.RemoveAll(typeof(IServiceMethodProvider<>));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton(typeof(IServiceMethodProvider<>), typeof(StrictMessageServiceMethodProvider<>)));
+        return services;
+    }
+}
 
 /// <summary>
 /// Binds gRPC services like the library's default binder, but with request deserializers that answer InvalidArgument

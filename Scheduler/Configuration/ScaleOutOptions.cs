@@ -1,4 +1,4 @@
-namespace DurableTask.Scheduler.ScaleOut;
+namespace DurableTask.Scheduler.Configuration;
 
 /// <summary>
 /// Settings of several scheduler replicas sharing one Redis (<c>Scheduler:ScaleOut</c>). Each task hub is owned by

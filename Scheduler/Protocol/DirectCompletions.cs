@@ -3,7 +3,8 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Text;
-using DurableTask.Scheduler.Protocol;
+using DurableTask.Scheduler.Configuration;
+using DurableTask.Scheduler.Diagnostics;
 using Google.Protobuf;
 using Grpc.Core;
 using Grpc.AspNetCore.Server;
@@ -11,7 +12,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 using Microsoft.DurableTask.Protobuf;
 
-namespace DurableTask.Scheduler.Hosting;
+namespace DurableTask.Scheduler.Protocol;
 
 /// <summary>
 /// Serves the two calls a worker makes for every work item it finishes, <c>CompleteOrchestratorTask</c> and

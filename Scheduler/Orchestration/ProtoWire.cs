@@ -2,12 +2,12 @@ using System.Text;
 using Google.Protobuf;
 using Google.Protobuf.Collections;
 
-namespace DurableTask.Scheduler.Dispatch;
+namespace DurableTask.Scheduler.Orchestration;
 
 /// <summary>
-/// Protobuf wire-format primitives for the messages the scheduler writes field by field (work items, see
-/// <see cref="OutboundWorkItem"/>, history events, see <see cref="EventWire"/>) instead of building their message
-/// objects.
+/// Protobuf wire-format primitives for the messages the scheduler writes field by field (history events, see
+/// <see cref="EventWire"/>, and the work items of <c>Protocol.Wire</c>, which carry those events) instead of building
+/// their message objects. They live with the history encoding, the lower of the two layers that use them.
 /// </summary>
 static class ProtoWire
 {

@@ -5,7 +5,7 @@ using Google.Protobuf.Collections;
 using Grpc.Core;
 using Microsoft.DurableTask.Protobuf;
 
-namespace DurableTask.Scheduler.Dispatch;
+namespace DurableTask.Scheduler.Protocol.Wire;
 
 /// <summary>
 /// A work item on its way to a worker over <c>GetWorkItems</c>. On the wire it is exactly a <see cref="WorkItem"/>.

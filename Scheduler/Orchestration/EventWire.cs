@@ -1,6 +1,6 @@
 using Microsoft.DurableTask.Protobuf;
 
-namespace DurableTask.Scheduler.Dispatch;
+namespace DurableTask.Scheduler.Orchestration;
 
 /// <summary>
 /// The history events every episode brings, encoded straight from their parts: the <c>OrchestratorStarted</c> a work

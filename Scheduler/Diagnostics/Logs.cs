@@ -1,4 +1,4 @@
-namespace DurableTask.Scheduler;
+namespace DurableTask.Scheduler.Diagnostics;
 
 static partial class Logs
 {

@@ -1,4 +1,4 @@
-namespace DurableTask.Scheduler.Hosting;
+namespace DurableTask.Scheduler.Configuration;
 
 /// <summary>
 /// Settings of the scheduler, bound from the <c>Scheduler</c> configuration section.
@@ -102,7 +102,7 @@ public sealed class SchedulerOptions
     public bool UseDynamicTaskHubs { get; set; }
 
     /// <summary>Replicas sharing one Redis: leases and forwarding (used with <c>Store = redis</c>).</summary>
-    public ScaleOut.ScaleOutOptions ScaleOut { get; set; } = new();
+    public ScaleOutOptions ScaleOut { get; set; } = new();
 
     /// <summary>Most task hubs created on first use, so callers cannot create hubs (and store files) without bound.</summary>
     public int MaxDynamicTaskHubs { get; set; } = 1000;
