@@ -16,14 +16,14 @@ public interface IOrchestrationEffects
     /// An activity to run for the instance's current execution; its <c>TaskScheduled</c> event is in the history.
     /// <paramref name="recovered"/> is true for one owed since before a restart (its event is already stored).
     /// </summary>
-    void ScheduleActivity(Instance instance, int taskId, string name, string? version, string? input, TraceContext? traceContext,
+    void ScheduleActivity(InstanceState instance, int taskId, string name, string? version, string? input, TraceContext? traceContext,
         MapField<string, string> tags, bool recovered);
 
     /// <summary>A durable timer of the current execution to fire at <paramref name="fireAt"/> (never before; at once when past).</summary>
-    void ArmTimer(Instance instance, int timerId, Timestamp fireAt);
+    void ArmTimer(InstanceState instance, int timerId, Timestamp fireAt);
 
     /// <summary>A sub-orchestration to start; its <c>SubOrchestrationInstanceCreated</c> event is in the parent's history.</summary>
-    void StartChild(Instance parent, int taskScheduledId, CreateSubOrchestrationAction action);
+    void StartChild(InstanceState parent, int taskScheduledId, CreateSubOrchestrationAction action);
 
     /// <summary>
     /// A message for another orchestration instance (an event raised, a termination, a child's result to its parent),
@@ -36,13 +36,13 @@ public interface IOrchestrationEffects
     /// <paramref name="target"/> (its execution <paramref name="executionId"/>, when given; see
     /// <see cref="OrchestrationStateMachine.EventRaised"/>), or, for an entity id, an entity request in the older encoding.
     /// </summary>
-    void SendEvent(Instance sender, string target, string? executionId, string name, string? data);
+    void SendEvent(InstanceState sender, string target, string? executionId, string name, string? data);
 
     /// <summary>An entity request, lock request or unlock an orchestration sent.</summary>
-    void SendEntityMessage(Instance sender, SendEntityMessageAction action);
+    void SendEntityMessage(InstanceState sender, SendEntityMessageAction action);
 
     /// <summary>The instance's execution ended (completed, failed or terminated): what it held is released.</summary>
-    void ExecutionEnded(Instance instance);
+    void ExecutionEnded(InstanceState instance);
 
     /// <summary>A recursive termination reaches a sub-orchestration the instance started.</summary>
     void TerminateChild(string childInstanceId, string? reason);
@@ -50,5 +50,5 @@ public interface IOrchestrationEffects
     /// <summary>
     /// A rewind found a sub-orchestration without a result: a failed child is rewound too, a missing one started again.
     /// </summary>
-    void RewindChild(Instance parent, int taskScheduledId, SubOrchestrationInstanceCreatedEvent created);
+    void RewindChild(InstanceState parent, int taskScheduledId, SubOrchestrationInstanceCreatedEvent created);
 }

@@ -38,7 +38,7 @@ public sealed class OrchestrationStateMachine(TimeSpan maxFanInHold, Func<string
     /// when given) or the instance has finished (only a rewind reaches a finished instance).
     /// </summary>
     /// <returns>false when the message was dropped.</returns>
-    public static bool Accept(Instance instance, HistoryEvent message, string? executionId)
+    public static bool Accept(InstanceState instance, HistoryEvent message, string? executionId)
     {
         if (executionId is not null && executionId.Length > 0 && executionId != instance.ExecutionId) return false;
         if (instance.IsTerminal && message.EventTypeCase != EventTypeOneofCase.ExecutionRewound) return false;
@@ -78,9 +78,8 @@ public sealed class OrchestrationStateMachine(TimeSpan maxFanInHold, Func<string
     /// Applies a worker's episode: the messages it processed and the events of its actions go into the history, the
     /// actions' effects go out, and the instance runs on, continues as new or ends.
     /// </summary>
-    public void ApplyEpisode(Instance instance, in Episode episode, IOrchestrationEffects effects, DateTime now)
+    public void ApplyEpisode(InstanceState instance, in Episode episode, IOrchestrationEffects effects, DateTime now)
     {
-        instance.FailedDeliveries = 0;
         var actions = episode.Actions;
         if (actions.Count > 0 && actions[0].OrchestratorActionTypeCase == ActionType.RewindOrchestration)
         {
@@ -211,7 +210,7 @@ public sealed class OrchestrationStateMachine(TimeSpan maxFanInHold, Func<string
     /// <c>Scheduler:MaxFanInHold</c> (2 s). Shorter histories, and orchestrations waiting for a single activity (a
     /// sequence), are never held.
     /// </summary>
-    void HoldForResults(Instance instance, DateTime now)
+    void HoldForResults(InstanceState instance, DateTime now)
     {
         int events = instance.HistoryCount;
         if (instance.IsTerminal || instance.OpenActivities < 2 || events < HoldFromHistoryEvents || maxFanInHold <= TimeSpan.Zero)
@@ -225,7 +224,7 @@ public sealed class OrchestrationStateMachine(TimeSpan maxFanInHold, Func<string
     }
 
     /// <summary>Records a <c>TaskScheduled</c> event for <paramref name="schedule"/> and asks for the activity.</summary>
-    static void ScheduleActivity(Instance instance, int taskId, ScheduleTaskAction schedule, IOrchestrationEffects effects, DateTime now)
+    static void ScheduleActivity(InstanceState instance, int taskId, ScheduleTaskAction schedule, IOrchestrationEffects effects, DateTime now)
     {
         int size = EventWire.TaskScheduledSize(taskId, now, schedule, out int eventSize);
         EventWire.WriteTaskScheduled(instance.AppendEncoded(size), taskId, now, schedule, eventSize);
@@ -234,7 +233,7 @@ public sealed class OrchestrationStateMachine(TimeSpan maxFanInHold, Func<string
     }
 
     /// <summary>Appends a dispatched event: from its bytes in the work item's <c>newEvents</c> fields when <paramref name="encoded"/>.</summary>
-    static void AppendDispatched(Instance instance, HistoryEvent e, ReadOnlySpan<byte> newEvents, ref int position, bool encoded)
+    static void AppendDispatched(InstanceState instance, HistoryEvent e, ReadOnlySpan<byte> newEvents, ref int position, bool encoded)
     {
         if (!encoded)
         {
@@ -248,7 +247,7 @@ public sealed class OrchestrationStateMachine(TimeSpan maxFanInHold, Func<string
     }
 
     /// <summary>Appends the episode's <c>OrchestratorStarted</c>: as the work item encoded it, when <paramref name="encoded"/>.</summary>
-    static void AppendStarted(Instance instance, DateTime startedAt, ReadOnlySpan<byte> newEvents, ref int position, bool encoded)
+    static void AppendStarted(InstanceState instance, DateTime startedAt, ReadOnlySpan<byte> newEvents, ref int position, bool encoded)
     {
         if (!encoded)
         {
@@ -284,7 +283,7 @@ public sealed class OrchestrationStateMachine(TimeSpan maxFanInHold, Func<string
     }
 
     /// <summary>Ends an execution: records the outcome, drops what only a running instance needs, tells the parent.</summary>
-    static void Finish(Instance instance, OrchestrationStatus status, string? result, TaskFailureDetails? failure, IOrchestrationEffects effects, DateTime now)
+    static void Finish(InstanceState instance, OrchestrationStatus status, string? result, TaskFailureDetails? failure, IOrchestrationEffects effects, DateTime now)
     {
         instance.Status = status;
         instance.Output = result;
@@ -322,7 +321,7 @@ public sealed class OrchestrationStateMachine(TimeSpan maxFanInHold, Func<string
         effects.SendToInstance(parentInstance.InstanceId, parentInstance.ExecutionId, e);
     }
 
-    static void TerminateChildren(Instance instance, string? reason, IOrchestrationEffects effects)
+    static void TerminateChildren(InstanceState instance, string? reason, IOrchestrationEffects effects)
     {
         foreach (var h in instance.History)
         {
@@ -334,7 +333,7 @@ public sealed class OrchestrationStateMachine(TimeSpan maxFanInHold, Func<string
     /// Ends an instance that never ran an episode (nothing in a worker can react to a termination): its start, the
     /// termination and the completion go into its history, and it finishes as terminated.
     /// </summary>
-    public static void TerminateUnstarted(Instance instance, string? reason, bool recurse, IOrchestrationEffects effects, DateTime now)
+    public static void TerminateUnstarted(InstanceState instance, string? reason, bool recurse, IOrchestrationEffects effects, DateTime now)
     {
         HistoryEvent? start = instance.DeferredStart;
         foreach (var e in instance.Inbox)
@@ -357,7 +356,7 @@ public sealed class OrchestrationStateMachine(TimeSpan maxFanInHold, Func<string
         instance.LastUpdatedAt = now;
     }
 
-    void ContinueAsNew(Instance instance, CompleteOrchestrationAction action, DateTime now)
+    void ContinueAsNew(InstanceState instance, CompleteOrchestrationAction action, DateTime now)
     {
         var previous = instance.StartEvent!;
         var executionId = _newExecutionId();
@@ -391,7 +390,7 @@ public sealed class OrchestrationStateMachine(TimeSpan maxFanInHold, Func<string
     /// A worker's rewind of a failed instance: the history it sent replaces the old one, the instance runs again, and
     /// every sub-orchestration still without a result is rewound or started again.
     /// </summary>
-    static void ApplyRewind(Instance instance, int processed, RewindOrchestrationAction rewind, IOrchestrationEffects effects, DateTime now)
+    static void ApplyRewind(InstanceState instance, int processed, RewindOrchestrationAction rewind, IOrchestrationEffects effects, DateTime now)
     {
         instance.Inbox.RemoveRange(0, Math.Min(processed, instance.Inbox.Count));
         instance.History = new List<HistoryEvent>(rewind.NewHistory.Count);
@@ -428,7 +427,7 @@ public sealed class OrchestrationStateMachine(TimeSpan maxFanInHold, Func<string
     /// A client's rewind of a failed instance (or of a failed child, for its parent's rewind): it runs again, and its
     /// worker is given an <c>ExecutionRewound</c> event to rebuild its history from. Returns that event, to deliver.
     /// </summary>
-    public static HistoryEvent BeginRewind(Instance instance, string? reason, string? parentExecutionId, DateTime now)
+    public static HistoryEvent BeginRewind(InstanceState instance, string? reason, string? parentExecutionId, DateTime now)
     {
         instance.Status = OrchestrationStatus.Running;
         instance.CompletedAt = null;
@@ -449,7 +448,7 @@ public sealed class OrchestrationStateMachine(TimeSpan maxFanInHold, Func<string
     /// is asked for again, every timer created and not fired is armed (one that came due meanwhile fires at once), and
     /// the open activity count is what the history says. Used when an instance is restored from the store.
     /// </summary>
-    public static void ResumeOwedWork(Instance instance, IOrchestrationEffects effects)
+    public static void ResumeOwedWork(InstanceState instance, IOrchestrationEffects effects)
     {
         if (instance.IsTerminal || instance.HistoryCount == 0)
         {

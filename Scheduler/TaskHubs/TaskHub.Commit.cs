@@ -1,3 +1,4 @@
+using DurableTask.Scheduler.Dispatch;
 using DurableTask.Scheduler.Diagnostics;
 using DurableTask.Scheduler.Entities;
 using DurableTask.Scheduler.Orchestration;
@@ -174,7 +175,7 @@ public sealed partial class TaskHub
 
         Logs.HubFenced(_logger, Name, reason);
         var error = MovedError();
-        foreach (var waiter in waiters) waiter.Signal.TrySetException(error);
+        foreach (var waiter in waiters) waiter.Completion.TrySetException(error);
         Observe(pending, error);
         if (inFlight is not null) Observe(inFlight, error);
         Fenced?.Invoke(this);

@@ -162,6 +162,7 @@ public sealed partial class TaskHub
     void ApplyEpisode(Instance instance, OrchestrationLease lease, string? customStatus, IList<OrchestratorAction> actions)
     {
         var now = Now;
+        instance.FailedDeliveries = 0;
         int processed = lease.DispatchedCount;
         if (lease.NumEventsProcessed is int n && n - 1 < processed) processed = Math.Max(0, n - 1);
         // The work item's encoding of the dispatched messages is reused while the inbox still starts with them.
@@ -176,20 +177,20 @@ public sealed partial class TaskHub
     /// <summary>The orchestration rules every instance of this hub follows.</summary>
     readonly OrchestrationStateMachine _orchestrations;
 
-    void IOrchestrationEffects.ScheduleActivity(Instance instance, int taskId, string name, string? version, string? input,
+    void IOrchestrationEffects.ScheduleActivity(InstanceState instance, int taskId, string name, string? version, string? input,
         TraceContext? traceContext, MapField<string, string> tags, bool recovered) =>
         EnqueueActivity(NewActivityTask(instance, taskId, name, version, input, traceContext, tags, recovered ? 0 : _epoch));
 
-    void IOrchestrationEffects.ArmTimer(Instance instance, int timerId, Google.Protobuf.WellKnownTypes.Timestamp fireAt) =>
+    void IOrchestrationEffects.ArmTimer(InstanceState instance, int timerId, Google.Protobuf.WellKnownTypes.Timestamp fireAt) =>
         ScheduleTimer(instance.InstanceId, instance.ExecutionId, timerId, fireAt);
 
-    void IOrchestrationEffects.StartChild(Instance parent, int taskScheduledId, CreateSubOrchestrationAction action) =>
+    void IOrchestrationEffects.StartChild(InstanceState parent, int taskScheduledId, CreateSubOrchestrationAction action) =>
         StartChild(parent, taskScheduledId, action);
 
     void IOrchestrationEffects.SendToInstance(string instanceId, string? executionId, HistoryEvent message) =>
         Deliver(instanceId, message, executionId);
 
-    void IOrchestrationEffects.SendEvent(Instance sender, string target, string? executionId, string name, string? data)
+    void IOrchestrationEffects.SendEvent(InstanceState sender, string target, string? executionId, string name, string? data)
     {
         if (!EntityIds.IsEntityId(target))
         {
@@ -201,10 +202,11 @@ public sealed partial class TaskHub
         if (entityMessage is not null) SendToEntity(EntityIds.Normalize(target), entityMessage, due);
     }
 
-    void IOrchestrationEffects.SendEntityMessage(Instance sender, SendEntityMessageAction action) => RouteEntityAction(sender, action);
+    void IOrchestrationEffects.SendEntityMessage(InstanceState sender, SendEntityMessageAction action) => RouteEntityAction((Instance)sender, action);
 
-    void IOrchestrationEffects.ExecutionEnded(Instance instance)
+    void IOrchestrationEffects.ExecutionEnded(InstanceState state)
     {
+        var instance = (Instance)state;
         MarkDirty(instance);
         TrackFinished(instance);
         _throughput.CountFinished(Now);
@@ -219,7 +221,7 @@ public sealed partial class TaskHub
         if (_instances.TryGetValue(childInstanceId, out var child) && !child.IsTerminal) TerminateInstance(child, reason, recursive: true, Now);
     }
 
-    void IOrchestrationEffects.RewindChild(Instance parent, int taskScheduledId, SubOrchestrationInstanceCreatedEvent created)
+    void IOrchestrationEffects.RewindChild(InstanceState parent, int taskScheduledId, SubOrchestrationInstanceCreatedEvent created)
     {
         if (_instances.TryGetValue(created.InstanceId, out var child))
         {
@@ -235,7 +237,7 @@ public sealed partial class TaskHub
     }
 
     /// <summary>The activity work a task of the current execution, scheduled with these parts, asks for.</summary>
-    static ActivityTask NewActivityTask(Instance instance, int taskId, string name, string? version, string? input, TraceContext? traceContext,
+    static ActivityTask NewActivityTask(InstanceState instance, int taskId, string name, string? version, string? input, TraceContext? traceContext,
         MapField<string, string> tags, long epoch)
     {
         var executionId = instance.ExecutionId;
@@ -256,7 +258,7 @@ public sealed partial class TaskHub
         Schedule(fireAt.ToDateTime(), () => Deliver(instanceId, OrchestrationStateMachine.TimerFired(timerId, fireAt, Now), executionId));
     }
 
-    void StartChild(Instance parent, int taskScheduledId, CreateSubOrchestrationAction action)
+    void StartChild(InstanceState parent, int taskScheduledId, CreateSubOrchestrationAction action)
     {
         var parentInfo = new ParentInstanceInfo
         {

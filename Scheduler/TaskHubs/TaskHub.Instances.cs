@@ -1,3 +1,4 @@
+using DurableTask.Scheduler.Dispatch;
 using DurableTask.Scheduler.Orchestration;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.DurableTask.Protobuf;
@@ -86,12 +87,12 @@ public sealed partial class TaskHub
 
         try
         {
-            return await waiter.Signal.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return await waiter.Completion.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             // A signalled (or failed) waiter was taken off the list by whoever completed it.
-            if (!waiter.Signal.Task.IsCompleted)
+            if (!waiter.Completion.Task.IsCompleted)
             {
                 lock (_gate)
                 {

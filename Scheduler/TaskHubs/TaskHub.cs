@@ -214,7 +214,7 @@ public sealed partial class TaskHub : IOrchestrationEffects
             {
                 list.RemoveAt(i);
                 if (!waiter.UntilCompletion) _startWaiters--;
-                waiter.Signal.TrySetResult(instance.ToState(waiter.IncludePayloads));
+                waiter.Completion.TrySetResult(instance.ToState(waiter.IncludePayloads));
             }
         }
 

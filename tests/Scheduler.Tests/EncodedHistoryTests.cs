@@ -134,7 +134,7 @@ public class EncodedHistoryTests
     [Fact]
     public void AnInstance_KeepsItsHistoryAsBytes_AndDecodesItOnDemand()
     {
-        var instance = new Instance("i-1");
+        var instance = new InstanceState("i-1");
         foreach (var e in History()) instance.AppendHistory(e);
         Assert.Equal(6, instance.HistoryCount);
         Assert.Equal("HelloCities", instance.StartEvent?.Name);
@@ -165,7 +165,7 @@ public class EncodedHistoryTests
     [Fact]
     public void APackedHistory_TakesNoMoreMemoryThanItsBytes()
     {
-        var instance = new Instance("i-1");
+        var instance = new InstanceState("i-1");
         foreach (var e in History().Take(4)) instance.AppendHistory(e);
         int length = instance.Encoded.PastEvents.Length;
         Assert.True(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(instance.Encoded.PastEvents, out var growing));
@@ -211,7 +211,7 @@ public class EncodedHistoryTests
     public void AFinishedHistory_IsKeptPacked_AndReadsBackByteForByte()
     {
         var history = FinishedSequence();
-        var instance = new Instance("hello-549e5a51-22");
+        var instance = new InstanceState("hello-549e5a51-22");
         foreach (var e in history) instance.AppendHistory(e);
         byte[] before = instance.Encoded.PastEvents.ToArray();
         var eventsBefore = instance.Encoded.EventsFrom(3).Select(m => m.ToArray()).ToList();
@@ -237,7 +237,7 @@ public class EncodedHistoryTests
     [Fact]
     public void AShortHistory_IsNotPacked()
     {
-        var instance = new Instance("i-1");
+        var instance = new InstanceState("i-1");
         instance.AppendHistory(Event(-1, e => e.OrchestratorStarted = new P.OrchestratorStartedEvent()));
         instance.PackHistory();
         Assert.False(instance.Encoded.IsPacked);

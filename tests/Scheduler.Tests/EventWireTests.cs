@@ -110,7 +110,7 @@ public class EventWireTests
     public void AHistoryHeldAsMessages_TakesEventsWrittenInPlace_AfterItsMessages()
     {
         var now = Parse("2025-03-01T12:00:00.5Z");
-        var instance = new Instance("i-1");
+        var instance = new InstanceState("i-1");
         var started = new P.HistoryEvent { EventId = -1, Timestamp = Timestamp.FromDateTime(now), OrchestratorStarted = new P.OrchestratorStartedEvent() };
         instance.AppendHistory(started);
         // Reading the history as messages keeps it as messages (a query, a rewind); a message appended then is

@@ -1,4 +1,4 @@
-using DurableTask.Scheduler.Orchestration;
+using DurableTask.Scheduler.TaskHubs;
 using Google.Protobuf.Collections;
 using Xunit;
 using P = Microsoft.DurableTask.Protobuf;

@@ -24,9 +24,9 @@ public sealed class OrchestrationStateMachineTests
     public OrchestrationStateMachineTests() => _machine = new OrchestrationStateMachine(MaxHold, () => $"exec-{++_executions}");
 
     /// <summary>A running instance whose history holds its start and one completed episode.</summary>
-    static Instance Running(string id = "orch", ParentInstanceInfo? parent = null, params HistoryEvent[] more)
+    static InstanceState Running(string id = "orch", ParentInstanceInfo? parent = null, params HistoryEvent[] more)
     {
-        var instance = new Instance(id) { Name = "Flow", ExecutionId = "exec-0", Status = OrchestrationStatus.Running, CreatedAt = T0 };
+        var instance = new InstanceState(id) { Name = "Flow", ExecutionId = "exec-0", Status = OrchestrationStatus.Running, CreatedAt = T0 };
         instance.AppendHistory(OrchestratorStarted(T0));
         instance.AppendHistory(Started(id, "exec-0", parent));
         foreach (var e in more) instance.AppendHistory(e);
@@ -66,10 +66,10 @@ public sealed class OrchestrationStateMachineTests
     };
 
     /// <summary>An episode that processed the whole inbox, encoded again from the messages (no work item bytes).</summary>
-    void Apply(Instance instance, DateTime now, params OrchestratorAction[] actions) =>
+    void Apply(InstanceState instance, DateTime now, params OrchestratorAction[] actions) =>
         _machine.ApplyEpisode(instance, new Episode(now, instance.InboxCount, default, null, actions), _effects, now);
 
-    static List<EventType> Types(Instance instance) => instance.History.Select(e => e.EventTypeCase).ToList();
+    static List<EventType> Types(InstanceState instance) => instance.History.Select(e => e.EventTypeCase).ToList();
 
     [Fact]
     public void Schedule_task_records_the_event_asks_for_the_activity_and_counts_it_open()
@@ -307,7 +307,7 @@ public sealed class OrchestrationStateMachineTests
     [Fact]
     public void An_instance_that_never_ran_is_terminated_by_the_scheduler_with_a_complete_history()
     {
-        var instance = new Instance("fresh") { Name = "Flow", ExecutionId = "exec-0", Status = OrchestrationStatus.Pending };
+        var instance = new InstanceState("fresh") { Name = "Flow", ExecutionId = "exec-0", Status = OrchestrationStatus.Pending };
         OrchestrationStateMachine.Accept(instance, Started("fresh", "exec-0"), null);
         var now = T0.AddSeconds(9);
         OrchestrationStateMachine.TerminateUnstarted(instance, "not needed", recurse: false, _effects, now);
@@ -414,7 +414,7 @@ public sealed class OrchestrationStateMachineTests
     }
 
     /// <summary>A fan-out whose history is past the hold threshold: <paramref name="open"/> of its activities unanswered.</summary>
-    static Instance LargeFanOut(int scheduled, int open)
+    static InstanceState LargeFanOut(int scheduled, int open)
     {
         var events = new List<HistoryEvent>();
         for (int i = 0; i < scheduled; i++) events.Add(Scheduled(i));
@@ -501,13 +501,13 @@ public sealed class OrchestrationStateMachineTests
         public List<string> Log { get; } = new();
         public List<HistoryEvent> Messages { get; } = new();
 
-        public void ScheduleActivity(Instance instance, int taskId, string name, string? version, string? input, TraceContext? traceContext,
+        public void ScheduleActivity(InstanceState instance, int taskId, string name, string? version, string? input, TraceContext? traceContext,
             MapField<string, string> tags, bool recovered) =>
             Log.Add($"activity {instance.InstanceId}#{taskId} {name} {input} {(recovered ? "recovered" : "live")}");
 
-        public void ArmTimer(Instance instance, int timerId, Timestamp fireAt) => Log.Add($"timer {instance.InstanceId}#{timerId} {fireAt.ToDateTime():O}");
+        public void ArmTimer(InstanceState instance, int timerId, Timestamp fireAt) => Log.Add($"timer {instance.InstanceId}#{timerId} {fireAt.ToDateTime():O}");
 
-        public void StartChild(Instance parent, int taskScheduledId, CreateSubOrchestrationAction action) =>
+        public void StartChild(InstanceState parent, int taskScheduledId, CreateSubOrchestrationAction action) =>
             Log.Add($"child {parent.InstanceId}#{taskScheduledId} {action.InstanceId} {action.Name}");
 
         public void SendToInstance(string instanceId, string? executionId, HistoryEvent message)
@@ -516,16 +516,16 @@ public sealed class OrchestrationStateMachineTests
             Log.Add($"to {instanceId}/{executionId} {message.EventTypeCase}");
         }
 
-        public void SendEvent(Instance sender, string target, string? executionId, string name, string? data) =>
+        public void SendEvent(InstanceState sender, string target, string? executionId, string name, string? data) =>
             Log.Add($"event {target}/{executionId} {name} {data}");
 
-        public void SendEntityMessage(Instance sender, SendEntityMessageAction action) => Log.Add($"entity {sender.InstanceId} {action.EntityMessageTypeCase}");
+        public void SendEntityMessage(InstanceState sender, SendEntityMessageAction action) => Log.Add($"entity {sender.InstanceId} {action.EntityMessageTypeCase}");
 
-        public void ExecutionEnded(Instance instance) => Log.Add($"ended {instance.InstanceId} {instance.Status}");
+        public void ExecutionEnded(InstanceState instance) => Log.Add($"ended {instance.InstanceId} {instance.Status}");
 
         public void TerminateChild(string childInstanceId, string? reason) => Log.Add($"terminate-child {childInstanceId} {reason}");
 
-        public void RewindChild(Instance parent, int taskScheduledId, SubOrchestrationInstanceCreatedEvent created) =>
+        public void RewindChild(InstanceState parent, int taskScheduledId, SubOrchestrationInstanceCreatedEvent created) =>
             Log.Add($"rewind-child {parent.InstanceId}#{taskScheduledId} {created.InstanceId}");
     }
 }

@@ -6,12 +6,14 @@ using Microsoft.DurableTask.Protobuf;
 namespace DurableTask.Scheduler.Orchestration;
 
 /// <summary>
-/// The hot state of one orchestration instance: its current execution's committed history, its inbox of messages
-/// not yet processed, and the summary that queries read. Guarded by the owning task hub's lock.
+/// The state of one orchestration instance: its current execution's committed history, its inbox of messages not yet
+/// processed, and the summary that queries read; what <see cref="OrchestrationStateMachine"/> reads and changes. How a
+/// task hub dispatches, stores and keeps it in memory lives in a derived class of the hub's. Not thread-safe: guarded
+/// by whoever owns it.
 /// </summary>
-public sealed class Instance
+public class InstanceState
 {
-    public Instance(string instanceId) => InstanceId = instanceId;
+    public InstanceState(string instanceId) => InstanceId = instanceId;
 
     public string InstanceId { get; }
     public string Name { get; set; } = "";
@@ -54,18 +56,16 @@ public sealed class Instance
         get => _status;
         set
         {
-            if (StatusCounts is { } counts)
-            {
-                counts[(int)_status]--;
-                counts[(int)value]++;
-            }
-
+            var old = _status;
             _status = value;
+            StatusChanged(old, value);
         }
     }
 
-    /// <summary>The owning hub's per-status counters while the instance is registered there.</summary>
-    internal int[]? StatusCounts { get; set; }
+    /// <summary>Called after every assignment of <see cref="Status"/> (also of the same value).</summary>
+    protected virtual void StatusChanged(OrchestrationStatus from, OrchestrationStatus to)
+    {
+    }
     public DateTime CreatedAt { get; set; }
     public DateTime LastUpdatedAt { get; set; }
 
@@ -91,15 +91,14 @@ public sealed class Instance
         set
         {
             _input = value;
-            InputStored = false;
+            InputChanged();
         }
     }
 
-    /// <summary>
-    /// True while the store holds <see cref="Input"/> apart from the record, as the last whole write of this
-    /// instance's row left it, so later snapshots may leave the input out. Any assignment of the input clears it.
-    /// </summary>
-    public bool InputStored { get; set; }
+    /// <summary>Called after every assignment of <see cref="Input"/>.</summary>
+    protected virtual void InputChanged()
+    {
+    }
 
     /// <summary>The output is kept as UTF-8 (about half the size of a string for JSON); a read decodes it.</summary>
     byte[]? _output;
@@ -135,8 +134,8 @@ public sealed class Instance
     }
 
     /// <summary>
-    /// What most instances never set (a version, tags, a parent, a custom status, a failure, a scheduled start,
-    /// redelivery state): one object for all of it, created when the first of them is set, so that the many plain
+    /// What most instances never set (a version, tags, a parent, a custom status, a failure, a scheduled start, a
+    /// replay or a hold): one object for all of it, created when the first of them is set, so that the many plain
     /// instances a hub keeps in memory do not each carry these fields.
     /// </summary>
     sealed class RareState
@@ -148,11 +147,8 @@ public sealed class Instance
         public string? ParentInstanceId;
         public DateTime ScheduledStartAt;
         public HistoryEvent? DeferredStart;
-        public DateTime NotBefore;
-        public int FailedDeliveries;
         public bool ReplayRequested;
         public DateTime HeldUntil;
-        public bool WakeTimerSet;
     }
 
     RareState? _rare;
@@ -266,18 +262,6 @@ public sealed class Instance
     /// <summary>For a finished instance: no more messages are processed, so the inbox goes (a new one if one comes).</summary>
     public void DropInbox() => _inbox = null;
 
-    /// <summary>The in-flight orchestrator work item, if any. At most one per instance.</summary>
-    public Dispatch.OrchestrationLease? Lease { get; set; }
-
-    /// <summary>Its place among the hub's finished instances in memory (null while unfinished).</summary>
-    internal LinkedListNode<Instance>? FinishedNode { get; set; }
-
-    /// <summary>Kept in memory at least until then (read back from the store, or just used).</summary>
-    public DateTime PinnedUntil { get; set; }
-
-    /// <summary>True while the instance sits in the hub's ready queue.</summary>
-    public bool Queued { get; set; }
-
     /// <summary>Dispatch even with an empty inbox (after a rewind replaced the history).</summary>
     public bool ReplayRequested
     {
@@ -285,38 +269,17 @@ public sealed class Instance
         set { if (value || _rare is not null) Rare.ReplayRequested = value; }
     }
 
-    /// <summary>Not dispatched before this time (redelivery backoff).</summary>
-    public DateTime NotBefore
-    {
-        get => _rare?.NotBefore ?? default;
-        set { if (value != default || _rare is not null) Rare.NotBefore = value; }
-    }
-
-    /// <summary>Consecutive abandoned deliveries; reset by a completed episode.</summary>
-    public int FailedDeliveries
-    {
-        get => _rare?.FailedDeliveries ?? 0;
-        set { if (value != 0 || _rare is not null) Rare.FailedDeliveries = value; }
-    }
-
     /// <summary>Activities this execution scheduled whose result has not been delivered yet.</summary>
     public int OpenActivities { get; set; }
 
     /// <summary>
-    /// A large history's next episode waits until then for more activity results (see TaskHub.HoldForResults);
+    /// A large history's next episode waits until then for more activity results (see OrchestrationStateMachine.HoldForResults);
     /// default when not held.
     /// </summary>
     public DateTime HeldUntil
     {
         get => _rare?.HeldUntil ?? default;
         set { if (value != default || _rare is not null) Rare.HeldUntil = value; }
-    }
-
-    /// <summary>True while a timer is set to look at the instance again when its backoff or hold ends.</summary>
-    public bool WakeTimerSet
-    {
-        get => _rare?.WakeTimerSet ?? false;
-        set { if (value || _rare is not null) Rare.WakeTimerSet = value; }
     }
 
     /// <summary>Set when the ExecutionStarted message waits for a scheduled start time.</summary>
@@ -332,21 +295,8 @@ public sealed class Instance
     /// <summary>Trace context echoed from the last orchestrator response.</summary>
     public OrchestrationTraceContext? TraceContext { get; set; }
 
-    /// <summary>Commit epoch of the instance's latest change; its work is dispatched once that epoch is durable.</summary>
-    public long DirtyEpoch { get; set; }
-
     /// <summary>Bumped whenever <see cref="History"/> is replaced (continue-as-new, rewind).</summary>
     public int HistoryGeneration { get; set; }
-
-    /// <summary>Generation and number of history events already in the store.</summary>
-    public int PersistedGeneration { get; set; }
-    public int PersistedHistoryCount { get; set; }
-
-    /// <summary>The status in this instance's last snapshot for the store (-1 before the first).</summary>
-    public int PersistedStatus { get; set; } = -1;
-
-    /// <summary>True once a snapshot of this instance (this object) went into a batch, or it was loaded from the store.</summary>
-    public bool InStore { get; set; }
 
     public bool IsTerminal => Statuses.IsTerminal(Status);
 
@@ -376,21 +326,6 @@ public sealed class Instance
         }
     }
 
-    /// <summary>True when an episode can run: not leased, something to process, and a start event to run it from.</summary>
-    public bool IsRunnable(DateTime now)
-    {
-        if (Lease is not null || NotBefore > now) return false;
-        if (ReplayRequested) return true;
-        if (InboxCount == 0) return false;
-        if (HasStarted) return true;
-        foreach (var e in Inbox)
-        {
-            if (e.EventTypeCase == HistoryEvent.EventTypeOneofCase.ExecutionStarted) return true;
-        }
-
-        return false;
-    }
-
     public OrchestrationState ToState(bool includePayloads)
     {
         var state = new OrchestrationState
@@ -417,15 +352,4 @@ public sealed class Instance
 
         return state;
     }
-}
-
-/// <summary>
-/// A client long-poll waiting for an instance to start or finish. The change that satisfies it hands over the state
-/// it produced, so the waiter neither takes the hub's lock again nor finds the instance gone from memory.
-/// </summary>
-public sealed class Waiter(bool untilCompletion, bool includePayloads)
-{
-    public bool UntilCompletion { get; } = untilCompletion;
-    public bool IncludePayloads { get; } = includePayloads;
-    public TaskCompletionSource<OrchestrationState> Signal { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 }
