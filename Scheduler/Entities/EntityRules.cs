@@ -142,7 +142,7 @@ internal sealed class EntityRules
     }
 
     /// <summary>Puts the operations of a batch from <paramref name="from"/> on back at the head of the queue, in order.</summary>
-    public static void Requeue(Entity entity, List<EntityMessage> batch, int from)
+    static void Requeue(Entity entity, List<EntityMessage> batch, int from)
     {
         for (int i = batch.Count - 1; i >= from; i--) entity.Queue.AddFirst(batch[i]);
     }
@@ -157,11 +157,8 @@ internal sealed class EntityRules
     {
         if (result.FailureDetails is not null)
         {
-            // The worker could not run the batch at all: its state must not be applied. Retry later.
-            Requeue(entity, batch, 0);
-            entity.FailedDeliveries++;
-            entity.NotBefore = now + effects.RedeliveryDelay(entity.FailedDeliveries);
-            Process(entity, now, effects);
+            // The worker could not run the batch at all: its state must not be applied.
+            BatchNotRun(entity, batch, now, effects);
             return false;
         }
 
@@ -209,6 +206,18 @@ internal sealed class EntityRules
         effects.Changed(entity);
         Process(entity, now, effects);
         return true;
+    }
+
+    /// <summary>
+    /// A batch that did not run (its worker failed it or went away; its lease already ended): its operations go back to
+    /// the head of the queue, to be handed out again after a delay that grows with each failure in a row.
+    /// </summary>
+    public void BatchNotRun(Entity entity, List<EntityMessage> batch, DateTime now, IEntityEffects effects)
+    {
+        Requeue(entity, batch, 0);
+        entity.FailedDeliveries++;
+        entity.NotBefore = now + effects.RedeliveryDelay(entity.FailedDeliveries);
+        Process(entity, now, effects);
     }
 
     /// <summary>Answers the orchestration that called the operation (a signal has no one to answer).</summary>

@@ -206,8 +206,6 @@ public sealed partial class TaskHub : IEntityEffects
         SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "entity"), new KeyValuePair<string, object?>("hub", Name));
     }
 
-    static void Requeue(Entity entity, List<EntityMessage> batch, int from) => EntityRules.Requeue(entity, batch, from);
-
     public void CompleteEntity(EntityBatchResult result)
     {
         lock (_gate)

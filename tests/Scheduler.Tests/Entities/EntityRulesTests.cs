@@ -422,6 +422,25 @@ public sealed class EntityRulesTests
     }
 
     [Fact]
+    public void A_batch_whose_worker_went_away_goes_back_ahead_of_later_requests_and_waits()
+    {
+        var hub = new FakeHub();
+        hub.Send(A, Signal("s1"));
+        hub.Send(A, Signal("s2"));
+        var batch = hub.Dispatch(A);
+        hub.Send(A, Signal("s3"));
+        var entity = hub.Entities[A];
+        entity.Lease = null;
+        hub.Log.Clear();
+
+        hub.Rules.BatchNotRun(entity, batch, hub.Now, hub);
+
+        Assert.Equal(["s1", "s2", "s3"], Ids(entity.Queue));
+        Assert.Equal(1, entity.FailedDeliveries);
+        Assert.Equal(["wake @counter@a at 12:00:10"], hub.Log);
+    }
+
+    [Fact]
     public void A_failed_operation_is_answered_with_its_failure_and_the_batch_goes_on()
     {
         var hub = new FakeHub("o1", "o2");
