@@ -283,10 +283,7 @@ public sealed partial class TaskHub
                 EnqueueActivity(a.Task);
                 break;
             case EntityLease e:
-                Requeue(e.Entity, e.Batch, 0);
-                e.Entity.FailedDeliveries++;
-                e.Entity.NotBefore = Now + RedeliveryDelay(e.Entity.FailedDeliveries);
-                ProcessEntity(e.Entity);
+                _entityRules.BatchNotRun(e.Entity, e.Batch, Now, this);
                 break;
         }
     }

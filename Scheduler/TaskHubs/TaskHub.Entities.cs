@@ -5,23 +5,25 @@ using DurableTask.Scheduler.Orchestration;
 using DurableTask.Scheduler.Protocol.Wire;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.DurableTask.Protobuf;
-using EventTypeOneofCase = Microsoft.DurableTask.Protobuf.HistoryEvent.EventTypeOneofCase;
 
 namespace DurableTask.Scheduler.TaskHubs;
 
 /// <summary>
-/// Durable entities: per-entity FIFO queues, one batch in flight per entity, critical-section locks acquired in
-/// lock-set order, and answers to calling orchestrations in the encoding they used.
+/// Durable entities, the hub's side: the entities by id, the ready queue, batches handed to workers, timers and
+/// delivery to orchestrations. The rules (queues, locks, answers) are <see cref="EntityRules"/>; the hub carries out
+/// their effects.
 /// </summary>
-public sealed partial class TaskHub
+public sealed partial class TaskHub : IEntityEffects
 {
-    public const int MaxEntityBatchSize = 200;
-    const int DedupeWindow = 1000;
+    public const int MaxEntityBatchSize = EntityRules.MaxBatchSize;
 
     readonly Dictionary<string, Entity> _entities = new(StringComparer.Ordinal);
     readonly SortedSet<string> _entityIds = new(StringComparer.Ordinal);
     readonly LinkedList<Entity> _readyEntities = new();
-    readonly Dictionary<string, HashSet<string>> _locksByOwner = new(StringComparer.Ordinal);
+    readonly EntityRules _entityRules = new();
+
+    /// <summary>The entities each orchestration holds the lock of (kept by the rules; filled in on recovery).</summary>
+    Dictionary<string, HashSet<string>> _locksByOwner => _entityRules.LocksByOwner;
 
     Entity GetOrCreateEntity(string id)
     {
@@ -58,9 +60,7 @@ public sealed partial class TaskHub
                 _entityIds.Add(entity.InstanceId);
             }
 
-            entity.Queue.AddLast(message);
-            MarkDirty(entity);
-            ProcessEntity(entity);
+            _entityRules.Arrive(entity, message, Now, this);
         });
     }
 
@@ -75,125 +75,14 @@ public sealed partial class TaskHub
             return;
         }
 
-        entity.Queue.AddLast(message);
-        MarkDirty(entity);
-        ProcessEntity(entity);
+        _entityRules.Arrive(entity, message, Now, this);
     }
 
     /// <summary>Handles lock and unlock requests in place, and readies the entity when an operation can run.</summary>
-    void ProcessEntity(Entity entity)
-    {
-        while (entity.Lease is null)
-        {
-            var node = FirstDequeueable(entity);
-            if (node is null) break;
-            var message = node.Value;
-            switch (message.Event.EventTypeCase)
-            {
-                case EventTypeOneofCase.EntityLockRequested:
-                    entity.Queue.Remove(node);
-                    MarkDirty(entity);
-                    AcquireLock(entity, message);
-                    continue;
-
-                case EventTypeOneofCase.EntityUnlockSent:
-                    entity.Queue.Remove(node);
-                    MarkDirty(entity);
-                    if (entity.LockedBy is not null && entity.LockedBy == message.ParentInstanceId) ReleaseLock(entity);
-                    continue;
-
-                default:
-                    if (entity.NotBefore > Now)
-                    {
-                        var target = entity;
-                        Schedule(entity.NotBefore, () => ProcessEntity(target));
-                    }
-                    else if (!entity.Queued)
-                    {
-                        entity.Queued = true;
-                        _readyEntities.AddLast(entity);
-                    }
-
-                    return;
-            }
-        }
-
-        ForgetEntityIfEmpty(entity);
-    }
-
-    /// <summary>While locked, only the lock holder's messages may be dequeued; they jump ahead of others.</summary>
-    static LinkedListNode<EntityMessage>? FirstDequeueable(Entity entity)
-    {
-        if (entity.LockedBy is null) return entity.Queue.First;
-        for (var node = entity.Queue.First; node is not null; node = node.Next)
-        {
-            if (node.Value.ParentInstanceId == entity.LockedBy) return node;
-        }
-
-        return null;
-    }
-
-    void AcquireLock(Entity entity, EntityMessage message)
-    {
-        var request = message.Event.EntityLockRequested;
-        var owner = message.ParentInstanceId;
-        // A request from an orchestration that has ended since it asked must not lock anything.
-        if (owner is null || !_instances.TryGetValue(owner, out var orchestration) || orchestration.IsTerminal) return;
-        if (entity.LockedBy is not null && entity.LockedBy != owner) return;
-
-        entity.LockedBy = owner;
-        entity.LockCriticalSectionId = request.CriticalSectionId;
-        MarkDirty(entity);
-        if (!_locksByOwner.TryGetValue(owner, out var held)) _locksByOwner[owner] = held = new HashSet<string>(StringComparer.Ordinal);
-        held.Add(entity.InstanceId);
-
-        int next = request.Position + 1;
-        if (next < request.LockSet.Count)
-        {
-            var forwarded = request.Clone();
-            forwarded.Position = next;
-            SendToEntity(request.LockSet[next], new EntityMessage
-            {
-                Event = new HistoryEvent { EventId = -1, EntityLockRequested = forwarded },
-                ParentInstanceId = owner,
-                Legacy = message.Legacy,
-            }, null);
-            return;
-        }
-
-        var now = Timestamp.FromDateTime(Now);
-        var granted = message.Legacy
-            ? LegacyEntityCodec.LockGranted(request.CriticalSectionId, now)
-            : new HistoryEvent { EventId = -1, Timestamp = now, EntityLockGranted = new EntityLockGrantedEvent { CriticalSectionId = request.CriticalSectionId } };
-        Deliver(owner, granted);
-    }
-
-    void ReleaseLock(Entity entity)
-    {
-        if (entity.LockedBy is { } owner && _locksByOwner.TryGetValue(owner, out var held))
-        {
-            held.Remove(entity.InstanceId);
-            if (held.Count == 0) _locksByOwner.Remove(owner);
-        }
-
-        entity.LockedBy = null;
-        entity.LockCriticalSectionId = null;
-        MarkDirty(entity);
-    }
+    void ProcessEntity(Entity entity) => _entityRules.Process(entity, Now, this);
 
     /// <summary>Releases every lock an orchestration holds; called when it ends or is removed.</summary>
-    void ReleaseLocksHeldBy(string orchestrationId)
-    {
-        if (!_locksByOwner.Remove(orchestrationId, out var held)) return;
-        foreach (var id in held)
-        {
-            if (!_entities.TryGetValue(id, out var entity) || entity.LockedBy != orchestrationId) continue;
-            entity.LockedBy = null;
-            entity.LockCriticalSectionId = null;
-            MarkDirty(entity);
-            ProcessEntity(entity);
-        }
-    }
+    void ReleaseLocksHeldBy(string orchestrationId) => _entityRules.OwnerEnded(orchestrationId, Now, this);
 
     /// <summary>Routes an orchestration's entity action (explicit encoding).</summary>
     void RouteEntityAction(Instance instance, SendEntityMessageAction action)
@@ -274,7 +163,7 @@ public sealed partial class TaskHub
         {
             var next = node.Next;
             var entity = node.Value;
-            if (entity.Lease is not null || FirstDequeueable(entity) is not { Value.IsOperation: true })
+            if (!EntityRules.CanRunBatch(entity))
             {
                 _readyEntities.Remove(node);
                 entity.Queued = false;
@@ -304,24 +193,9 @@ public sealed partial class TaskHub
 
     void SendEntityBatch(Dispatch.WorkerConnection worker, Entity entity)
     {
-        int max = entity.SingleOperationBatches ? 1 : MaxEntityBatchSize;
-        var batch = new List<EntityMessage>();
+        var batch = EntityRules.TakeBatch(entity);
         var request = new EntityRequest { InstanceId = entity.InstanceId, ExecutionId = "", EntityState = entity.State };
-        var node = FirstDequeueable(entity);
-        while (node is not null && batch.Count < max)
-        {
-            var next = node.Next;
-            var message = node.Value;
-            if (entity.LockedBy is null || message.ParentInstanceId == entity.LockedBy)
-            {
-                if (!message.IsOperation) break;
-                entity.Queue.Remove(node);
-                batch.Add(message);
-                request.OperationRequests.Add(message.Event);
-            }
-
-            node = next;
-        }
+        foreach (var message in batch) request.OperationRequests.Add(message.Event);
 
         var lease = new EntityLease { Token = NewToken('e'), Worker = worker, Entity = entity, Batch = batch };
         entity.Lease = lease;
@@ -332,14 +206,8 @@ public sealed partial class TaskHub
         SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "entity"), new KeyValuePair<string, object?>("hub", Name));
     }
 
-    static void Requeue(Entity entity, List<EntityMessage> batch, int from)
-    {
-        for (int i = batch.Count - 1; i >= from; i--) entity.Queue.AddFirst(batch[i]);
-    }
-
     public void CompleteEntity(EntityBatchResult result)
     {
-        string? violation = null;
         lock (_gate)
         {
             if (!_leases.TryGetValue(result.CompletionToken, out var found) || found is not EntityLease lease)
@@ -349,91 +217,13 @@ public sealed partial class TaskHub
             }
 
             EndLease(lease);
-            var entity = lease.Entity;
-            var batch = lease.Batch;
-            var now = Now;
-
-            if (result.FailureDetails is not null)
+            if (_entityRules.CompleteBatch(lease.Entity, lease.Batch, result, _options.MaxPayloadBytes, Now, this))
             {
-                // The worker could not run the batch at all: its state must not be applied. Retry later.
-                Requeue(entity, batch, 0);
-                entity.FailedDeliveries++;
-                entity.NotBefore = now + RedeliveryDelay(entity.FailedDeliveries);
-                ProcessEntity(entity);
-                Pump();
-                return;
+                SchedulerTelemetry.WorkItemsCompleted.Add(1, new KeyValuePair<string, object?>("type", "entity"), new KeyValuePair<string, object?>("hub", Name));
             }
 
-            int executed = Math.Min(result.Results.Count, batch.Count);
-            violation = Errors.CheckPayload(result.EntityState, "the state of entity", _options.MaxPayloadBytes, entity.InstanceId);
-            if (violation is not null && executed > 1)
-            {
-                // Find the operation that breaks the limit by running them one at a time.
-                Requeue(entity, batch, 0);
-                entity.SingleOperationBatches = true;
-                violation = null;
-                ProcessEntity(entity);
-                Pump();
-                return;
-            }
-
-            entity.FailedDeliveries = 0;
-            var ts = Timestamp.FromDateTime(now);
-            if (violation is not null)
-            {
-                // The one operation would have grown the state past the limit: it fails, the state stays as it was.
-                if (executed == 1)
-                {
-                    Respond(batch[0], null, new TaskFailureDetails { ErrorType = PayloadTooLargeErrorType, ErrorMessage = violation, IsNonRetriable = true }, ts);
-                }
-            }
-            else
-            {
-                entity.SingleOperationBatches = false;
-                if (executed > 0)
-                {
-                    entity.State = result.EntityState;
-                    entity.LastModified = now;
-                }
-
-                for (int i = 0; i < executed; i++)
-                {
-                    var r = result.Results[i];
-                    if (r.ResultTypeCase == OperationResult.ResultTypeOneofCase.Failure) Respond(batch[i], null, r.Failure.FailureDetails, ts);
-                    else Respond(batch[i], r.Success?.Result, null, ts);
-                }
-
-                foreach (var action in result.Actions) RouteEntityOperationAction(action);
-            }
-
-            Requeue(entity, batch, executed);
-            MarkDirty(entity);
-            SchedulerTelemetry.WorkItemsCompleted.Add(1, new KeyValuePair<string, object?>("type", "entity"), new KeyValuePair<string, object?>("hub", Name));
-            ProcessEntity(entity);
             Pump();
         }
-    }
-
-    void Respond(EntityMessage message, string? output, TaskFailureDetails? failure, Timestamp now)
-    {
-        if (message.Event.EventTypeCase != EventTypeOneofCase.EntityOperationCalled || message.ParentInstanceId is null) return;
-        var requestId = message.Event.EntityOperationCalled.RequestId;
-        HistoryEvent response;
-        if (message.Legacy)
-        {
-            response = failure is not null
-                ? LegacyEntityCodec.OperationFailed(requestId, failure, now)
-                : LegacyEntityCodec.OperationCompleted(requestId, output, now);
-        }
-        else
-        {
-            response = new HistoryEvent { EventId = -1, Timestamp = now };
-            if (failure is not null) response.EntityOperationFailed = new EntityOperationFailedEvent { RequestId = requestId, FailureDetails = failure };
-            else response.EntityOperationCompleted = new EntityOperationCompletedEvent { RequestId = requestId, Output = output };
-        }
-
-        // A response for an execution that has continued as new is dropped.
-        Deliver(message.ParentInstanceId, response, message.ParentExecutionId);
     }
 
     void RouteEntityOperationAction(OperationAction action)
@@ -479,18 +269,10 @@ public sealed partial class TaskHub
         {
             var id = EntityIds.Normalize(request.InstanceId);
             var entity = GetOrCreateEntity(id);
-            if (!string.IsNullOrEmpty(request.RequestId))
+            if (!EntityRules.AcceptSignal(entity, request.RequestId))
             {
-                entity.RecentRequestIds ??= new HashSet<string>(StringComparer.Ordinal);
-                entity.RecentRequestOrder ??= new Queue<string>();
-                if (!entity.RecentRequestIds.Add(request.RequestId))
-                {
-                    ForgetEntityIfEmpty(entity);
-                    return;
-                }
-
-                entity.RecentRequestOrder.Enqueue(request.RequestId);
-                if (entity.RecentRequestOrder.Count > DedupeWindow) entity.RecentRequestIds.Remove(entity.RecentRequestOrder.Dequeue());
+                ForgetEntityIfEmpty(entity);
+                return;
             }
 
             var requestId = string.IsNullOrEmpty(request.RequestId) ? Guid.NewGuid().ToString() : request.RequestId;
@@ -571,13 +353,7 @@ public sealed partial class TaskHub
         {
             foreach (var entity in _entities.Values.ToList())
             {
-                if (releaseOrphanedLocks && entity.LockedBy is { } owner
-                    && (!_instances.TryGetValue(owner, out var holder) || holder.IsTerminal))
-                {
-                    ReleaseLock(entity);
-                    released++;
-                    ProcessEntity(entity);
-                }
+                if (releaseOrphanedLocks && _entityRules.ReleaseOrphanedLock(entity, Now, this)) released++;
 
                 if (removeEmpty && entity.State is null && entity.Queue.Count == 0 && entity.LockedBy is null && entity.Lease is null && !entity.Queued)
                 {
@@ -610,4 +386,33 @@ public sealed partial class TaskHub
             return 1;
         }
     }
+
+    // ---- the effects of the entity rules ----
+
+    bool IEntityEffects.IsRunning(string orchestrationId) => _instances.TryGetValue(orchestrationId, out var instance) && !instance.IsTerminal;
+
+    Entity? IEntityEffects.Find(string entityId) => _entities.GetValueOrDefault(entityId);
+
+    TimeSpan IEntityEffects.RedeliveryDelay(int failedDeliveries) => RedeliveryDelay(failedDeliveries);
+
+    void IEntityEffects.Changed(Entity entity) => MarkDirty(entity);
+
+    void IEntityEffects.ForwardLockRequest(string entityId, EntityMessage request) => SendToEntity(entityId, request, null);
+
+    void IEntityEffects.LockGranted(string orchestrationId, HistoryEvent granted) => Deliver(orchestrationId, granted);
+
+    void IEntityEffects.Respond(string orchestrationId, string? executionId, HistoryEvent response) => Deliver(orchestrationId, response, executionId);
+
+    void IEntityEffects.RouteAction(OperationAction action) => RouteEntityOperationAction(action);
+
+    void IEntityEffects.Ready(Entity entity)
+    {
+        if (entity.Queued) return;
+        entity.Queued = true;
+        _readyEntities.AddLast(entity);
+    }
+
+    void IEntityEffects.WakeAt(Entity entity, DateTime at) => Schedule(at, () => ProcessEntity(entity));
+
+    void IEntityEffects.Idle(Entity entity) => ForgetEntityIfEmpty(entity);
 }
