@@ -2,23 +2,24 @@ namespace DurableTask.Scheduler.Configuration;
 
 /// <summary>
 /// Settings of several scheduler replicas sharing one Redis (<c>Scheduler:ScaleOut</c>). Each task hub is owned by
-/// one replica at a time through a lease in Redis; the others forward its calls to the owner.
+/// one replica at a time through a hub lease in Redis; the others forward its calls to the owner.
 /// </summary>
 public sealed class ScaleOutOptions
 {
     /// <summary>
-    /// Name of this replica in leases and logs; unique among the replicas. Default: <c>host:grpcPort</c>, so a replica
-    /// that restarts on the same host and port takes its own leases back at once instead of waiting for them to expire.
+    /// Name of this replica in hub leases and logs; unique among the replicas. Default: <c>host:grpcPort</c>, so a
+    /// replica that restarts on the same host and port takes its own leases back at once instead of waiting for them
+    /// to expire.
     /// </summary>
     public string? ReplicaId { get; set; }
 
     /// <summary>
-    /// How long a lease lasts without renewal. A dead replica's hubs are taken over at most
+    /// How long a hub lease lasts without renewal. A dead replica's hubs are taken over at most
     /// <c>LeaseDuration + RenewInterval</c> after its last renewal (12 s by default).
     /// </summary>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>How often leases are renewed and free hubs are looked for. At most a third of the lease duration.</summary>
+    /// <summary>How often hub leases are renewed and free hubs looked for; at most a third of LeaseDuration.</summary>
     public TimeSpan RenewInterval { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>

@@ -38,13 +38,13 @@ static partial class Logs
     [LoggerMessage(12, LogLevel.Warning, "Task hub '{Hub}' stopped on this replica without committing more: {Reason}.")]
     public static partial void HubFenced(ILogger logger, string hub, string reason);
 
-    [LoggerMessage(13, LogLevel.Information, "Replica '{Replica}' took the lease of task hub '{Hub}' (epoch {Epoch}).")]
-    public static partial void LeaseAcquired(ILogger logger, string replica, string hub, long epoch);
+    [LoggerMessage(13, LogLevel.Information, "Replica '{Replica}' took the lease of task hub '{Hub}' (fence {Fence}).")]
+    public static partial void LeaseAcquired(ILogger logger, string replica, string hub, long fence);
 
     [LoggerMessage(14, LogLevel.Warning, "Replica '{Replica}' lost the lease of task hub '{Hub}': {Reason}.")]
     public static partial void LeaseLost(ILogger logger, string replica, string hub, string reason);
 
-    [LoggerMessage(15, LogLevel.Warning, "Replica '{Replica}' cannot reach the store for its leases; it keeps a lease until it would expire.")]
+    [LoggerMessage(15, LogLevel.Warning, "Replica '{Replica}' cannot reach the store for its hub leases; it keeps each until it would expire.")]
     public static partial void LeaseStoreUnavailable(ILogger logger, string replica, Exception ex);
 
     [LoggerMessage(16, LogLevel.Warning, "Replica '{Replica}' could not open task hub '{Hub}' after taking its lease; it gives the lease back.")]

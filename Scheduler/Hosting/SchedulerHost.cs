@@ -75,7 +75,7 @@ public static class SchedulerHost
             app.UseMiddleware<GrpcDirectDispatch>(app.Services, security.GrpcBodyLimit(app.Services.GetRequiredService<SchedulerOptions>()));
         app.UseRouting();
         app.UseSchedulerSecurity();
-        // Replicas (a store with leases): calls for hubs owned elsewhere go to their owner.
+        // Replicas (a store with hub leases): calls for hubs owned elsewhere go to their owner.
         if (replicas)
             app.Use(app.Services.GetRequiredService<ScaleOut.ReplicaForwarder>().InvokeAsync);
         app.MapDefaultEndpoints();
@@ -181,7 +181,7 @@ sealed class SchedulerStartup(TaskHubRegistry hubs, SchedulerReadiness readiness
     {
         await hubs.InitializeAsync(cancellationToken);
         SchedulerGauges.Observe(hubs);
-        // With leases, the hubs open as their leases are taken, after the server listens (HubOwnership marks ready).
+        // With hub leases, the hubs open as their leases are taken, after the server listens (HubOwnership marks ready).
         if (!hubs.Leased) readiness.MarkReady();
     }
 

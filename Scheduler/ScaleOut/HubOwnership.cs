@@ -34,11 +34,12 @@ public enum HubRouteKind
 }
 
 /// <summary>
-/// Owns task hubs through fenced leases in the shared store. Every <see cref="ScaleOutOptions.RenewInterval"/> it
-/// renews the leases it holds, learns who owns the others, and takes free hubs (up to its fair share first, any left
-/// free after that). A hub is loaded only after its lease is taken, and every commit is conditioned on the lease, so a
-/// replica that lost its lease cannot write. A lease it cannot renew is given up (the hub stops here) before it can
-/// expire in the store, so two replicas never serve one hub at once.
+/// Owns task hubs through fenced hub leases in the shared store (a replica's lease on a whole hub, not the lease of a
+/// work item handed to a worker; "lease" below means the hub lease). Every <see cref="ScaleOutOptions.RenewInterval"/>
+/// it renews the leases it holds, learns who owns the others, and takes free hubs (up to its fair share first, any
+/// left free after that). A hub is loaded only after its lease is taken, and every commit is conditioned on the lease,
+/// so a replica that lost its lease cannot write. A lease it cannot renew is given up (the hub stops here) before it
+/// can expire in the store, so two replicas never serve one hub at once.
 /// </summary>
 public sealed class HubOwnership(
     TaskHubRegistry hubs,
@@ -78,15 +79,15 @@ public sealed class HubOwnership(
         public Task? Opening { get; set; }
     }
 
-    /// <summary>True when hubs are owned through leases (the store supports them).</summary>
+    /// <summary>True when hubs are owned through hub leases (the store supports them).</summary>
     public bool Enabled => _leases is not null;
 
     public string ReplicaId { get; private set; } = options.ScaleOut.ReplicaId ?? DefaultReplicaId(options);
 
-    /// <summary>False while the store of the leases cannot be reached.</summary>
+    /// <summary>False while the store of the hub leases cannot be reached.</summary>
     public bool Healthy => !Enabled || _healthy;
 
-    /// <summary>The hubs this replica holds the lease of.</summary>
+    /// <summary>The hubs this replica holds the hub lease of.</summary>
     public IReadOnlyCollection<string> OwnedHubs => _held.Keys.Order(StringComparer.OrdinalIgnoreCase).ToList();
 
     public HubRoute Route(string hub)
@@ -294,7 +295,7 @@ public sealed class HubOwnership(
         _owners[name] = lease;
         var held = new Held(lease, sent);
         _held[name] = held;
-        Logs.LeaseAcquired(logger, ReplicaId, name, lease.Epoch);
+        Logs.LeaseAcquired(logger, ReplicaId, name, lease.Fence);
         held.Opening = OpenAsync(leases, name, held);
     }
 

@@ -1,9 +1,10 @@
 namespace DurableTask.Scheduler.Storage;
 
 /// <summary>
-/// Ownership of task hubs by scheduler replicas that share one store. A lease names its owner and carries an epoch
-/// that grows with every acquisition; the owner's commits are fenced by it, so a replica that lost its lease cannot
-/// commit even if it still believes it owns the hub.
+/// Ownership of task hubs by scheduler replicas that share one store. A hub lease names its owner and carries a fencing
+/// token (the fence) that grows with every acquisition; the owner's commits are fenced by the lease, so a replica that
+/// lost its hub lease cannot commit even if it still believes it owns the hub. (Not to be confused with the leases of
+/// work items handed to workers.)
 /// </summary>
 public interface IHubLeases
 {
@@ -27,17 +28,20 @@ public interface IHubLeases
     ITaskHubStore OpenFenced(string hub, HubLease lease);
 }
 
-/// <summary>One lease as stored: <c>replica|epoch|endpoints</c>.</summary>
-public sealed record HubLease(string Value, string ReplicaId, long Epoch, string Endpoints)
+/// <summary>
+/// One hub lease as stored: <c>replica|fence|endpoints</c>, where the fence is the fencing token, a number that grows
+/// with every acquisition of the hub (Redis counts it in the hub's <c>:epoch</c> key, a name kept for stored data).
+/// </summary>
+public sealed record HubLease(string Value, string ReplicaId, long Fence, string Endpoints)
 {
     public static HubLease? Parse(string? value)
     {
         if (string.IsNullOrEmpty(value)) return null;
         var parts = value.Split('|', 3);
-        if (parts.Length != 3 || !long.TryParse(parts[1], out long epoch)) return null;
-        return new HubLease(value, parts[0], epoch, parts[2]);
+        if (parts.Length != 3 || !long.TryParse(parts[1], out long fence)) return null;
+        return new HubLease(value, parts[0], fence, parts[2]);
     }
 }
 
-/// <summary>A commit was refused because the committing replica no longer holds the hub's lease: nothing was applied.</summary>
+/// <summary>A commit was refused, as its replica no longer holds the hub lease: nothing was applied.</summary>
 public sealed class StoreFencedException(string message) : Exception(message);

@@ -52,7 +52,7 @@ public sealed class RedisStore : ITaskHubStore
     CommitBatch? _uncertainBatch;
     string? _uncertainToken;
 
-    /// <summary>The lease every commit is conditioned on (scale-out); null for a scheduler that runs alone.</summary>
+    /// <summary>The hub lease (as stored) commits are conditioned on (scale-out); null for a lone scheduler.</summary>
     readonly string? _fence;
 
     internal RedisStore(RedisStoreProvider provider, string hub, string? fence = null)
@@ -396,7 +396,7 @@ public sealed class RedisStore : ITaskHubStore
                 Observe(queued);
                 if (fenced is { WasSatisfied: false })
                 {
-                    // Another replica took the hub over (this one's lease expired): it must not write.
+                    // Another replica took the hub over (this one's hub lease expired): it must not write.
                     throw new StoreFencedException(
                         $"task hub '{Hub}' is no longer leased to this scheduler replica in Redis at {_provider.Endpoint}; the batch was not applied");
                 }

@@ -105,8 +105,9 @@ public sealed class RedisStoreProvider : IStoreProvider, IHubLeases, IAsyncDispo
         }
     }
 
-    // Leases: P:{H}:lease holds "replica|epoch|endpoints" with an expiry; P:{H}:epoch counts acquisitions. Both carry
-    // the hub's hash tag, so they live in the hub's cluster slot and a commit can be conditioned on the lease.
+    // Hub leases: P:{H}:lease holds "replica|fence|endpoints" with an expiry; P:{H}:epoch counts acquisitions and so
+    // gives each its fencing token (the key keeps its stored name). Both carry the hub's hash tag, so they live in the
+    // hub's cluster slot and a commit can be conditioned on the hub lease.
     static readonly LuaScript AcquireScript = LuaScript.Prepare("""
         local current = redis.call('GET', @lease)
         if current then
@@ -114,8 +115,8 @@ public sealed class RedisStoreProvider : IStoreProvider, IHubLeases, IAsyncDispo
           if not bar or string.sub(current, 1, bar - 1) ~= @replica then return current end
         end
         if @take ~= '1' then return current end
-        local epoch = redis.call('INCR', @epoch)
-        local value = @replica .. '|' .. epoch .. '|' .. @endpoints
+        local fence = redis.call('INCR', @fenceCounter)
+        local value = @replica .. '|' .. fence .. '|' .. @endpoints
         redis.call('SET', @lease, value, 'PX', @ms)
         return value
         """);
@@ -138,7 +139,8 @@ public sealed class RedisStoreProvider : IStoreProvider, IHubLeases, IAsyncDispo
 
     internal RedisKey LeaseKey(string hub) => $"{Options.KeyPrefix}:{{{hub.ToLowerInvariant()}}}:lease";
 
-    RedisKey EpochKey(string hub) => $"{Options.KeyPrefix}:{{{hub.ToLowerInvariant()}}}:epoch";
+    /// <summary>Numbers a hub's lease acquisitions: their fencing tokens (the key is named <c>:epoch</c>).</summary>
+    RedisKey FenceCounterKey(string hub) => $"{Options.KeyPrefix}:{{{hub.ToLowerInvariant()}}}:epoch";
 
     RedisKey ReplicasKey => $"{Options.KeyPrefix}:replicas";
 
@@ -148,7 +150,7 @@ public sealed class RedisStoreProvider : IStoreProvider, IHubLeases, IAsyncDispo
         var result = await Guard(() => db.ScriptEvaluateAsync(AcquireScript, new
         {
             lease = LeaseKey(hub),
-            epoch = EpochKey(hub),
+            fenceCounter = FenceCounterKey(hub),
             replica = replicaId,
             endpoints,
             take = take ? "1" : "0",

@@ -12,7 +12,7 @@ namespace DurableTask.Scheduler.Tests.ScaleOut;
 
 /// <summary>
 /// Two scheduler replicas as separate processes on one real Redis: workers connect to each, the client to one.
-/// The hub is owned by one replica through a fenced lease; the other forwards its calls. Killing the owner or taking
+/// The hub is owned by one replica through a fenced hub lease; the other forwards its calls. Killing the owner or taking
 /// Redis away for a while loses nothing, and no orchestration is ever run by two replicas at once.
 /// </summary>
 [Collection(CrashCollection.Name)]
@@ -20,7 +20,7 @@ public sealed class ReplicaTests(ITestOutputHelper output)
 {
     const int Sequences = CrashTests.Sequences;
 
-    // Short leases keep the tests quick; the takeover bound is LeaseDuration + RenewInterval = 6 s here.
+    // Short hub leases keep the tests quick; the takeover bound is LeaseDuration + RenewInterval = 6 s here.
     static readonly string[] LeaseSettings = ["--Scheduler:ScaleOut:LeaseDuration=00:00:05", "--Scheduler:ScaleOut:RenewInterval=00:00:01"];
 
     [Fact]
@@ -72,7 +72,7 @@ public sealed class ReplicaTests(ITestOutputHelper output)
     [Fact]
     public async Task OwnerKilledMidRunAndRestarted_EverySequenceCompletes_NoneRunByTwoReplicas()
     {
-        // Default lease settings: the takeover must fit the default bound of 15 s.
+        // Default hub lease settings: the takeover must fit the default bound of 15 s.
         await using var redis = await RedisServer.StartAsync();
         await using var cluster = await ReplicaSet.StartAsync(output, redis);
         var runs1 = new ConcurrentDictionary<string, int>();
@@ -226,7 +226,7 @@ public sealed class ReplicaTests(ITestOutputHelper output)
             }
         }
 
-        // A graceful stop hands its hubs over at once: no waiting for its leases to expire.
+        // A graceful stop hands its hubs over at once: no waiting for its hub leases to expire.
         var stop = Stopwatch.StartNew();
         await cluster.First.StopAsync(TimeSpan.FromSeconds(30));
         while ((await ViewAsync(http, cluster.Second)).OwnedHubs.Count < hubs.Length)

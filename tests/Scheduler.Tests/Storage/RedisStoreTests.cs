@@ -131,7 +131,7 @@ public sealed class RedisStoreTests(RedisServerFixture redis, ITestOutputHelper 
     }
 
     [Fact]
-    public async Task Lease_IsExclusive_AndFencesTheCommitsOfAReplicaThatLostIt()
+    public async Task HubLease_IsExclusive_AndFencesTheCommitsOfAReplicaThatLostIt()
     {
         string hub = NewHub();
         IHubLeases leases = Provider;
@@ -148,13 +148,13 @@ public sealed class RedisStoreTests(RedisServerFixture redis, ITestOutputHelper 
         await storeA.CommitAsync(Batch(Change(Instance("before"), Block("before", 0))), ct);
 
         // Replica A's last renewal gives the lease 100 ms; then A stops renewing (paused or cut off). Once the lease
-        // expired, B takes it with a higher epoch.
+        // expired, B takes it with a higher fence.
         Assert.True(await leases.RenewAsync(hub, a, TimeSpan.FromMilliseconds(100), ct));
         await Task.Delay(300);
         var b = await leases.TryAcquireAsync(hub, "replica-b", "http://b:1 http://b:2", TimeSpan.FromSeconds(10), take: true, ct);
         Assert.NotNull(b);
         Assert.Equal("replica-b", b.ReplicaId);
-        Assert.True(b.Epoch > a.Epoch, $"epoch {b.Epoch} after {a.Epoch}");
+        Assert.True(b.Fence > a.Fence, $"fence {b.Fence} after {a.Fence}");
         Assert.False(await leases.RenewAsync(hub, a, TimeSpan.FromSeconds(10), ct));
 
         // A still believes it owns the hub: its commit is refused and nothing of it is applied.
@@ -167,10 +167,10 @@ public sealed class RedisStoreTests(RedisServerFixture redis, ITestOutputHelper 
         var ids = (await Open(hub).LoadAsync(ct)).Instances.Select(i => i.Record.InstanceId).Order().ToList();
         Assert.Equal(["after", "before"], ids);
 
-        // B restarted under the same name takes its own lease back at once, with a new epoch that fences its old run.
+        // B restarted under the same name takes its own lease back at once, with a new fence against its old run.
         var restarted = await leases.TryAcquireAsync(hub, "replica-b", "http://b:3 http://b:4", TimeSpan.FromSeconds(10), take: true, ct);
         Assert.NotNull(restarted);
-        Assert.True(restarted.Epoch > b.Epoch);
+        Assert.True(restarted.Fence > b.Fence);
         await Assert.ThrowsAsync<StoreFencedException>(() => storeB.CommitAsync(Batch(Change(Instance("old-run"))), ct));
 
         // Released: free for anyone at once; without take, a free lease is only reported as free.
