@@ -1,3 +1,4 @@
+using DurableTask.Scheduler.Domain;
 using DurableTask.Scheduler.Orchestration;
 using DurableTask.Scheduler.Storage;
 using DurableTask.Scheduler.Storage.Records;
@@ -155,8 +156,8 @@ public sealed partial class TaskHub
             }
             catch (StoreUnavailableException ex)
             {
-                throw new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.Unavailable,
-                    $"the store of task hub '{Name}' is unavailable; instance '{instanceId}' cannot be read ({ex.Message})"));
+                throw new TaskHubException(TaskHubErrorKind.StoreUnavailable,
+                    $"the store of task hub '{Name}' is unavailable; instance '{instanceId}' cannot be read ({ex.Message})");
             }
 
             lock (_gate)
@@ -291,8 +292,8 @@ public sealed partial class TaskHub
                 }
                 catch (StoreUnavailableException ex)
                 {
-                    throw new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.Unavailable,
-                        $"the store of task hub '{Name}' is unavailable; the query cannot be answered ({ex.Message})"));
+                    throw new TaskHubException(TaskHubErrorKind.StoreUnavailable,
+                        $"the store of task hub '{Name}' is unavailable; the query cannot be answered ({ex.Message})");
                 }
 
                 if (more)
