@@ -132,11 +132,10 @@ public static class SchedulerApi
             : null;
         try
         {
-            // A write is answered only once the store has committed it; while the store is down it is refused up front.
+            // While the store is down a write is refused up front, before its request is read. Each write completes
+            // only once the store has committed it (the task hub's write operations wait for their commit).
             if (write) target?.EnsureWritable();
-            var result = await next(invocation);
-            if (write && target is not null) await target.FlushAsync();
-            return result;
+            return await next(invocation);
         }
         catch (ApiException e)
         {
@@ -495,28 +494,9 @@ public static class SchedulerApi
         var output = TerminationOutput(body.Reason);
         RequestRules.Payload(output, "reason", options.MaxPayloadBytes);
         var (targets, complete) = await SelectTargets(h, body, BulkLimit(body));
-        int succeeded = 0, skipped = 0;
-        var failures = new List<BulkFailure>();
-        foreach (var state in targets)
-        {
-            if (HistoryViews.IsTerminal(state.OrchestrationStatus))
-            {
-                skipped++;
-                continue;
-            }
-
-            try
-            {
-                await h.TerminateAsync(state.InstanceId, output, body.Recursive);
-                succeeded++;
-            }
-            catch (TaskHubException e)
-            {
-                failures.Add(new BulkFailure(state.InstanceId, e.Message));
-            }
-        }
-
-        return Json(new BulkResult(targets.Count, succeeded, skipped, complete, failures));
+        var running = targets.Where(s => !HistoryViews.IsTerminal(s.OrchestrationStatus)).Select(s => s.InstanceId).ToList();
+        var outcome = await h.TerminateEachAsync(running, output, body.Recursive);
+        return Json(new BulkResult(targets.Count, outcome.Succeeded, targets.Count - running.Count, complete, Failures(outcome)));
     }
 
     static async Task<IResult> BulkRestart(string hub, HttpRequest request, TaskHubRegistry hubs)
@@ -524,31 +504,14 @@ public static class SchedulerApi
         var h = Find(hubs, hub);
         var body = await ApiRequests.Body<BulkRequest>(request);
         var (targets, complete) = await SelectTargets(h, body, BulkLimit(body));
-        int succeeded = 0, skipped = 0;
-        var failures = new List<BulkFailure>();
-        var newIds = new List<string>();
-        foreach (var state in targets)
-        {
-            // Restarting under the same id replaces the instance, which only a finished instance allows.
-            if (!body.NewInstanceId && !HistoryViews.IsTerminal(state.OrchestrationStatus))
-            {
-                skipped++;
-                continue;
-            }
-
-            try
-            {
-                newIds.Add(await h.RestartAsync(state.InstanceId, body.NewInstanceId));
-                succeeded++;
-            }
-            catch (TaskHubException e)
-            {
-                failures.Add(new BulkFailure(state.InstanceId, e.Message));
-            }
-        }
-
-        return Json(new BulkResult(targets.Count, succeeded, skipped, complete, failures, newIds));
+        // Restarting under the same id replaces the instance, which only a finished instance allows.
+        var restartable = targets.Where(s => body.NewInstanceId || HistoryViews.IsTerminal(s.OrchestrationStatus)).Select(s => s.InstanceId).ToList();
+        var outcome = await h.RestartEachAsync(restartable, body.NewInstanceId);
+        return Json(new BulkResult(targets.Count, outcome.Succeeded, targets.Count - restartable.Count, complete, Failures(outcome), outcome.Results));
     }
+
+    static List<BulkFailure> Failures(TaskHub.BulkOutcome outcome) =>
+        outcome.Failures.Select(f => new BulkFailure(f.InstanceId, f.Error)).ToList();
 
     static async Task<IResult> BulkPurge(string hub, HttpRequest request, TaskHubRegistry hubs)
     {
@@ -627,15 +590,15 @@ public static class SchedulerApi
         };
         if (input is not null) signal.Input = input;
         signal.ScheduledTime = RequestRules.Scheduled(ApiRequests.Utc(body.ScheduledTime));
-        h.SignalEntity(signal);
+        await h.SignalEntityAsync(signal);
         return Results.Accepted();
     }
 
-    static IResult DeleteEntity(string hub, string entityId, HttpContext context, TaskHubRegistry hubs)
+    static async Task<IResult> DeleteEntity(string hub, string entityId, HttpContext context, TaskHubRegistry hubs)
     {
         var h = Find(hubs, hub);
         var id = EntityId(context, entityId);
-        return h.PurgeEntity(id) == 0
+        return await h.PurgeEntityAsync(id) == 0
             ? throw ApiException.NotFound($"entity '{id}' has no state to delete")
             : Json(new PurgeResponse(1, true));
     }

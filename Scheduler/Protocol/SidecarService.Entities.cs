@@ -14,9 +14,8 @@ public sealed partial class SidecarService
         RequestRules.Payload(request.Input, "the input of operation", Limit, request.Name);
         if (request.RequestId.Length > 100) throw TaskHubException.Invalid("requestId is longer than 100 characters");
         if (request.ScheduledTime is { } ts) RequestRules.Timestamp(ts, "scheduledTime");
-        hub.EnsureWritable();
-        hub.SignalEntity(request);
-        return await Committed(hub, new SignalEntityResponse());
+        await hub.SignalEntityAsync(request);
+        return new SignalEntityResponse();
     }
 
     public override async Task<GetEntityResponse> GetEntity(GetEntityRequest request, ServerCallContext context)
@@ -49,17 +48,14 @@ public sealed partial class SidecarService
     public override async Task<CleanEntityStorageResponse> CleanEntityStorage(CleanEntityStorageRequest request, ServerCallContext context)
     {
         var hub = await hubs.ResolveAsync(context);
-        hub.EnsureWritable();
-        var (removed, released) = hub.CleanEntityStorage(request.RemoveEmptyEntities, request.ReleaseOrphanedLocks);
-        return await Committed(hub, new CleanEntityStorageResponse { EmptyEntitiesRemoved = removed, OrphanedLocksReleased = released });
+        var (removed, released) = await hub.CleanEntityStorageAsync(request.RemoveEmptyEntities, request.ReleaseOrphanedLocks);
+        return new CleanEntityStorageResponse { EmptyEntitiesRemoved = removed, OrphanedLocksReleased = released };
     }
 
     public override async Task<CompleteTaskResponse> CompleteEntityTask(EntityBatchResult request, ServerCallContext context)
     {
         var hub = await hubs.ResolveAsync(context);
-        hub.EnsureWritable();
-        await hub.PreloadAsync(request, context.CancellationToken);
-        hub.CompleteEntity(request);
-        return await Committed(hub, CompleteResponse);
+        await hub.CompleteEntityAsync(request, context.CancellationToken);
+        return CompleteResponse;
     }
 }

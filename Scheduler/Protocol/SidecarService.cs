@@ -44,9 +44,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         if (request.ScheduledStartTimestamp is not null)
             request.ScheduledStartTimestamp = RequestRules.Scheduled(request.ScheduledStartTimestamp, "scheduledStartTimestamp");
 
-        hub.EnsureWritable();
-        var instanceId = await hub.StartInstanceAsync(request, context.CancellationToken);
-        return await Committed(hub, new CreateInstanceResponse { InstanceId = instanceId });
+        return new CreateInstanceResponse { InstanceId = await hub.StartInstanceAsync(request, context.CancellationToken) };
     }
 
     public override async Task<GetInstanceResponse> GetInstance(GetInstanceRequest request, ServerCallContext context)
@@ -84,9 +82,8 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         RequestRules.InstanceId(request.InstanceId);
         RequestRules.Name(request.Name);
         RequestRules.Payload(request.Input, "the payload of event", Limit, request.Name);
-        hub.EnsureWritable();
         await hub.RaiseEventAsync(request.InstanceId, request.Name, request.Input, context.CancellationToken);
-        return await Committed(hub, new RaiseEventResponse());
+        return new RaiseEventResponse();
     }
 
     public override async Task<TerminateResponse> TerminateInstance(TerminateRequest request, ServerCallContext context)
@@ -94,9 +91,8 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         var hub = await hubs.ResolveAsync(context);
         RequestRules.InstanceId(request.InstanceId);
         RequestRules.Payload(request.Output, "output", Limit);
-        hub.EnsureWritable();
         await hub.TerminateAsync(request.InstanceId, request.Output, request.Recursive, context.CancellationToken);
-        return await Committed(hub, new TerminateResponse());
+        return new TerminateResponse();
     }
 
     public override async Task<SuspendResponse> SuspendInstance(SuspendRequest request, ServerCallContext context)
@@ -104,9 +100,8 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         var hub = await hubs.ResolveAsync(context);
         RequestRules.InstanceId(request.InstanceId);
         RequestRules.Payload(request.Reason, "reason", Limit);
-        hub.EnsureWritable();
         await hub.SuspendAsync(request.InstanceId, request.Reason, context.CancellationToken);
-        return await Committed(hub, new SuspendResponse());
+        return new SuspendResponse();
     }
 
     public override async Task<ResumeResponse> ResumeInstance(ResumeRequest request, ServerCallContext context)
@@ -114,18 +109,15 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         var hub = await hubs.ResolveAsync(context);
         RequestRules.InstanceId(request.InstanceId);
         RequestRules.Payload(request.Reason, "reason", Limit);
-        hub.EnsureWritable();
         await hub.ResumeAsync(request.InstanceId, request.Reason, context.CancellationToken);
-        return await Committed(hub, new ResumeResponse());
+        return new ResumeResponse();
     }
 
     public override async Task<RestartInstanceResponse> RestartInstance(RestartInstanceRequest request, ServerCallContext context)
     {
         var hub = await hubs.ResolveAsync(context);
         RequestRules.InstanceId(request.InstanceId);
-        hub.EnsureWritable();
-        var instanceId = await hub.RestartAsync(request.InstanceId, request.RestartWithNewInstanceId, context.CancellationToken);
-        return await Committed(hub, new RestartInstanceResponse { InstanceId = instanceId });
+        return new RestartInstanceResponse { InstanceId = await hub.RestartAsync(request.InstanceId, request.RestartWithNewInstanceId, context.CancellationToken) };
     }
 
     public override async Task<RewindInstanceResponse> RewindInstance(RewindInstanceRequest request, ServerCallContext context)
@@ -133,9 +125,8 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         var hub = await hubs.ResolveAsync(context);
         RequestRules.InstanceId(request.InstanceId);
         RequestRules.Payload(request.Reason, "reason", Limit);
-        hub.EnsureWritable();
         await hub.RewindAsync(request.InstanceId, request.Reason, context.CancellationToken);
-        return await Committed(hub, new RewindInstanceResponse());
+        return new RewindInstanceResponse();
     }
 
     public override async Task<QueryInstancesResponse> QueryInstances(QueryInstancesRequest request, ServerCallContext context)
@@ -175,13 +166,11 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         {
             case PurgeInstancesRequest.RequestOneofCase.InstanceId when EntityIds.IsEntityId(request.InstanceId):
                 RequestRules.EntityId(request.InstanceId);
-                hub.EnsureWritable();
-                return await Committed(hub, new PurgeInstancesResponse { DeletedInstanceCount = hub.PurgeEntity(request.InstanceId), IsComplete = true });
+                return new PurgeInstancesResponse { DeletedInstanceCount = await hub.PurgeEntityAsync(request.InstanceId), IsComplete = true };
 
             case PurgeInstancesRequest.RequestOneofCase.InstanceId:
                 RequestRules.InstanceId(request.InstanceId);
-                hub.EnsureWritable();
-                return await Committed(hub, new PurgeInstancesResponse { DeletedInstanceCount = await hub.PurgeAsync(request.InstanceId, request.Recursive, context.CancellationToken), IsComplete = true });
+                return new PurgeInstancesResponse { DeletedInstanceCount = await hub.PurgeAsync(request.InstanceId, request.Recursive, context.CancellationToken), IsComplete = true };
 
             case PurgeInstancesRequest.RequestOneofCase.PurgeInstanceFilter:
                 var f = request.PurgeInstanceFilter;
@@ -198,16 +187,14 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
                     timeout = d.ToTimeSpan();
                 }
 
-                hub.EnsureWritable();
                 var (deleted, complete) = await hub.PurgeAsync(filter, request.Recursive, timeout, context.CancellationToken);
-                return await Committed(hub, new PurgeInstancesResponse { DeletedInstanceCount = deleted, IsComplete = complete });
+                return new PurgeInstancesResponse { DeletedInstanceCount = deleted, IsComplete = complete };
 
             case PurgeInstancesRequest.RequestOneofCase.InstanceBatch:
                 var ids = request.InstanceBatch.InstanceIds;
                 if (ids.Count > 500) throw TaskHubException.Invalid($"instanceBatch has {ids.Count} instance ids; the limit is 500");
                 foreach (var id in ids) RequestRules.InstanceId(id, "instanceBatch.instanceIds");
-                hub.EnsureWritable();
-                return await Committed(hub, new PurgeInstancesResponse { DeletedInstanceCount = await hub.PurgeAsync(ids, request.Recursive, context.CancellationToken), IsComplete = true });
+                return new PurgeInstancesResponse { DeletedInstanceCount = await hub.PurgeAsync(ids, request.Recursive, context.CancellationToken), IsComplete = true };
 
             default:
                 throw TaskHubException.Invalid("a purge request needs an instanceId, a purgeInstanceFilter or an instanceBatch");
@@ -439,19 +426,6 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
     {
         (await hubs.ResolveAsync(context)).AbandonWorkItem(request.CompletionToken);
         return (new AbandonEntityTaskResponse());
-    }
-
-    /// <summary>Answers once the change just made is durable.</summary>
-    static Task<T> Committed<T>(TaskHub hub, T response)
-    {
-        var flush = hub.FlushAsync();
-        return flush.IsCompletedSuccessfully ? Task.FromResult(response) : Await(flush, response);
-
-        static async Task<T> Await(Task flush, T response)
-        {
-            await flush;
-            return response;
-        }
     }
 
     public override async Task<CreateTaskHubResponse> CreateTaskHub(CreateTaskHubRequest request, ServerCallContext context)
