@@ -1,4 +1,4 @@
-using DurableTask.Scheduler.Domain;
+using DurableTask.Scheduler.TaskHubs;
 
 namespace DurableTask.Scheduler.Protocol;
 

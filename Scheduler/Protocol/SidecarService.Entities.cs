@@ -1,4 +1,5 @@
 using DurableTask.Scheduler.Domain;
+using DurableTask.Scheduler.TaskHubs;
 using Grpc.Core;
 using Microsoft.DurableTask.Protobuf;
 

@@ -1,4 +1,5 @@
 using DurableTask.Scheduler.Domain;
+using DurableTask.Scheduler.TaskHubs;
 using Google.Protobuf.Collections;
 using Google.Protobuf.WellKnownTypes;
 

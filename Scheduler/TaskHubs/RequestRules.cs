@@ -1,9 +1,10 @@
 using System.Text;
+using DurableTask.Scheduler.Domain;
 using DurableTask.Scheduler.Entities;
 using Google.Protobuf.Collections;
 using Google.Protobuf.WellKnownTypes;
 
-namespace DurableTask.Scheduler.Domain;
+namespace DurableTask.Scheduler.TaskHubs;
 
 /// <summary>
 /// The rules a request must meet before a task hub acts on it, shared by the gRPC service and the JSON API: instance
