@@ -1,4 +1,4 @@
-using Grpc.Core;
+using DurableTask.Scheduler.Domain;
 
 namespace DurableTask.Scheduler.Api;
 
@@ -15,20 +15,26 @@ public sealed class ApiException(int statusCode, string title, string detail) : 
 
 static class ApiErrors
 {
-    /// <summary>Turns the task hub's status codes into problem details: NotFound 404, InvalidArgument 400, FailedPrecondition and AlreadyExists 409.</summary>
-    public static IResult ToProblem(RpcException e, HttpContext context)
+    /// <summary>
+    /// The HTTP status and problem title for each of the task hub's outcomes: NotFound 404, Invalid and TooLarge 400,
+    /// WrongState and AlreadyExists 409, LimitReached 429, StoreUnavailable and Moved 503.
+    /// </summary>
+    public static (int Status, string Title) StatusOf(TaskHubErrorKind kind) => kind switch
     {
-        var (status, title) = e.StatusCode switch
-        {
-            Grpc.Core.StatusCode.NotFound => (StatusCodes.Status404NotFound, "Not found"),
-            Grpc.Core.StatusCode.InvalidArgument => (StatusCodes.Status400BadRequest, "Invalid request"),
-            Grpc.Core.StatusCode.FailedPrecondition => (StatusCodes.Status409Conflict, "Conflict"),
-            Grpc.Core.StatusCode.AlreadyExists => (StatusCodes.Status409Conflict, "Already exists"),
-            Grpc.Core.StatusCode.ResourceExhausted => (StatusCodes.Status429TooManyRequests, "Too many requests"),
-            Grpc.Core.StatusCode.Unavailable => (StatusCodes.Status503ServiceUnavailable, "Unavailable"),
-            _ => (StatusCodes.Status500InternalServerError, "Internal error"),
-        };
-        return Problem(status, title, e.Status.Detail, context);
+        TaskHubErrorKind.NotFound => (StatusCodes.Status404NotFound, "Not found"),
+        TaskHubErrorKind.Invalid or TaskHubErrorKind.TooLarge => (StatusCodes.Status400BadRequest, "Invalid request"),
+        TaskHubErrorKind.WrongState => (StatusCodes.Status409Conflict, "Conflict"),
+        TaskHubErrorKind.AlreadyExists => (StatusCodes.Status409Conflict, "Already exists"),
+        TaskHubErrorKind.LimitReached => (StatusCodes.Status429TooManyRequests, "Too many requests"),
+        TaskHubErrorKind.StoreUnavailable or TaskHubErrorKind.Moved => (StatusCodes.Status503ServiceUnavailable, "Unavailable"),
+        _ => (StatusCodes.Status500InternalServerError, "Internal error"),
+    };
+
+    /// <summary>Turns a task hub outcome into problem details.</summary>
+    public static IResult ToProblem(TaskHubException e, HttpContext context)
+    {
+        var (status, title) = StatusOf(e.Kind);
+        return Problem(status, title, e.Message, context);
     }
 
     public static IResult Problem(int status, string title, string detail, HttpContext context) =>

@@ -1,10 +1,9 @@
 using DurableTask.Scheduler.Configuration;
 using DurableTask.Scheduler.Storage;
+using DurableTask.Scheduler.Domain;
 using DurableTask.Scheduler.Entities;
 using DurableTask.Scheduler.Security;
 using DurableTask.Scheduler.TaskHubs;
-using Google.Protobuf.WellKnownTypes;
-using Grpc.Core;
 using Microsoft.DurableTask.Protobuf;
 
 namespace DurableTask.Scheduler.Api;
@@ -133,17 +132,16 @@ public static class SchedulerApi
             : null;
         try
         {
-            // A write is answered only once the store has committed it; while the store is down it is refused up front.
+            // While the store is down a write is refused up front, before its request is read. Each write completes
+            // only once the store has committed it (the task hub's write operations wait for their commit).
             if (write) target?.EnsureWritable();
-            var result = await next(invocation);
-            if (write && target is not null) await target.FlushAsync();
-            return result;
+            return await next(invocation);
         }
         catch (ApiException e)
         {
             return ApiErrors.Problem(e.StatusCode, e.Title, e.Message, context);
         }
-        catch (RpcException e)
+        catch (TaskHubException e)
         {
             return ApiErrors.ToProblem(e, context);
         }
@@ -163,7 +161,7 @@ public static class SchedulerApi
     static string Id(HttpContext context, string id)
     {
         var value = ApiRequests.PathId(context, id, IdSegment);
-        Errors.ValidateInstanceId(value);
+        RequestRules.InstanceId(value);
         return value;
     }
 
@@ -288,24 +286,19 @@ public static class SchedulerApi
             InstanceId = string.IsNullOrEmpty(body.InstanceId) ? Guid.NewGuid().ToString("N") : body.InstanceId,
             Name = body.Name ?? "",
         };
-        Errors.ValidateInstanceId(create.InstanceId);
-        Errors.RequireName(create.Name);
+        RequestRules.InstanceId(create.InstanceId);
+        RequestRules.Name(create.Name);
         if (!string.IsNullOrEmpty(body.Version)) create.Version = body.Version;
         var input = ApiRequests.Serialized(body.Input);
-        Errors.ValidatePayload(input, "input", options.MaxPayloadBytes);
+        RequestRules.Payload(input, "input", options.MaxPayloadBytes);
         if (input is not null) create.Input = input;
         if (body.Tags is { Count: > 0 } tags)
         {
-            if (tags.Count > 64) throw ApiException.BadRequest($"tags has {tags.Count} entries; the limit is 64");
-            foreach (var (key, value) in tags)
-            {
-                if (key.Length is 0 or > 256) throw ApiException.BadRequest("a tag key must be 1-256 characters long");
-                if (value is null || value.Length > 1024) throw ApiException.BadRequest($"the value of tag '{key}' must be a string of at most 1024 characters");
-                create.Tags[key] = value;
-            }
+            RequestRules.Tags(tags);
+            create.Tags.Add(tags);
         }
 
-        if (ApiRequests.Utc(body.ScheduledStartTime) is { } at && at > Now) create.ScheduledStartTimestamp = Timestamp.FromDateTime(at);
+        create.ScheduledStartTimestamp = RequestRules.Scheduled(ApiRequests.Utc(body.ScheduledStartTime));
         var id = await h.StartInstanceAsync(create);
         return Results.Json(new StartResponse(id), ApiJson.Options, statusCode: StatusCodes.Status201Created);
     }
@@ -315,12 +308,12 @@ public static class SchedulerApi
         var h = Find(hubs, hub);
         var instanceId = Id(context, id);
         int limit = ApiRequests.Int(context.Request, "payloadLimit", ApiRequests.DefaultPayloadLimit, 0, ApiRequests.MaxPayloadLimit);
-        var state = await h.GetCommittedStateAsync(instanceId, includePayloads: true) ?? throw Errors.InstanceNotFound(instanceId);
+        var state = await h.GetCommittedStateAsync(instanceId, includePayloads: true) ?? throw TaskHubException.InstanceNotFound(instanceId);
         return Json(HistoryViews.ToDetail(state, Now, limit));
     }
 
     static async Task<List<HistoryEvent>> RequireHistory(TaskHub hub, string instanceId) =>
-        await hub.GetHistoryAsync(instanceId, null) ?? throw Errors.InstanceNotFound(instanceId);
+        await hub.GetHistoryAsync(instanceId, null) ?? throw TaskHubException.InstanceNotFound(instanceId);
 
     static async Task<IResult> History(string hub, string id, HttpContext context, TaskHubRegistry hubs)
     {
@@ -355,7 +348,7 @@ public static class SchedulerApi
     {
         var h = Find(hubs, hub);
         var instanceId = Id(context, id);
-        var state = await h.GetStateAsync(instanceId, includePayloads: true) ?? throw Errors.InstanceNotFound(instanceId);
+        var state = await h.GetStateAsync(instanceId, includePayloads: true) ?? throw TaskHubException.InstanceNotFound(instanceId);
         string? value = kind.ToLowerInvariant() switch
         {
             "input" => state.Input,
@@ -381,7 +374,7 @@ public static class SchedulerApi
         var h = Find(hubs, hub);
         var instanceId = Id(context, id);
         var body = await ApiRequests.Body<ReasonRequest>(context.Request);
-        Errors.ValidatePayload(body.Reason, "reason", options.MaxPayloadBytes);
+        RequestRules.Payload(body.Reason, "reason", options.MaxPayloadBytes);
         await h.SuspendAsync(instanceId, body.Reason);
         return Results.Accepted();
     }
@@ -391,7 +384,7 @@ public static class SchedulerApi
         var h = Find(hubs, hub);
         var instanceId = Id(context, id);
         var body = await ApiRequests.Body<ReasonRequest>(context.Request);
-        Errors.ValidatePayload(body.Reason, "reason", options.MaxPayloadBytes);
+        RequestRules.Payload(body.Reason, "reason", options.MaxPayloadBytes);
         await h.ResumeAsync(instanceId, body.Reason);
         return Results.Accepted();
     }
@@ -402,7 +395,7 @@ public static class SchedulerApi
         var instanceId = Id(context, id);
         var body = await ApiRequests.Body<TerminateRequest>(context.Request);
         var output = TerminationOutput(body.Reason);
-        Errors.ValidatePayload(output, "reason", options.MaxPayloadBytes);
+        RequestRules.Payload(output, "reason", options.MaxPayloadBytes);
         await h.TerminateAsync(instanceId, output, body.Recursive);
         return Results.Accepted();
     }
@@ -424,7 +417,7 @@ public static class SchedulerApi
         var h = Find(hubs, hub);
         var instanceId = Id(context, id);
         var body = await ApiRequests.Body<ReasonRequest>(context.Request);
-        Errors.ValidatePayload(body.Reason, "reason", options.MaxPayloadBytes);
+        RequestRules.Payload(body.Reason, "reason", options.MaxPayloadBytes);
         await h.RewindAsync(instanceId, body.Reason);
         return Results.Accepted();
     }
@@ -434,9 +427,9 @@ public static class SchedulerApi
         var h = Find(hubs, hub);
         var instanceId = Id(context, id);
         var body = await ApiRequests.Body<RaiseEventRequest>(context.Request);
-        Errors.RequireName(body.Name);
+        RequestRules.Name(body.Name);
         var input = ApiRequests.Serialized(body.Input);
-        Errors.ValidatePayload(input, "the payload of event", options.MaxPayloadBytes, body.Name);
+        RequestRules.Payload(input, "the payload of event", options.MaxPayloadBytes, body.Name);
         await h.RaiseEventAsync(instanceId, body.Name!, input);
         return Results.Accepted();
     }
@@ -446,7 +439,7 @@ public static class SchedulerApi
         var h = Find(hubs, hub);
         var instanceId = Id(context, id);
         bool recursive = ApiRequests.Bool(context.Request, "recursive", true);
-        if (await h.GetStateAsync(instanceId, includePayloads: false) is null) throw Errors.InstanceNotFound(instanceId);
+        if (await h.GetStateAsync(instanceId, includePayloads: false) is null) throw TaskHubException.InstanceNotFound(instanceId);
         return Json(new PurgeResponse(await h.PurgeAsync(instanceId, recursive), true));
     }
 
@@ -464,7 +457,7 @@ public static class SchedulerApi
             if (ids.Count > limit) throw ApiException.BadRequest($"instanceIds has {ids.Count} entries; the limit is {limit}");
             foreach (var id in ids.Distinct(StringComparer.Ordinal))
             {
-                Errors.ValidateInstanceId(id, "instanceIds");
+                RequestRules.InstanceId(id, "instanceIds");
                 if (await hub.GetStateAsync(id, includePayloads: false) is { } state) targets.Add(state);
             }
 
@@ -499,30 +492,11 @@ public static class SchedulerApi
         var h = Find(hubs, hub);
         var body = await ApiRequests.Body<BulkRequest>(request);
         var output = TerminationOutput(body.Reason);
-        Errors.ValidatePayload(output, "reason", options.MaxPayloadBytes);
+        RequestRules.Payload(output, "reason", options.MaxPayloadBytes);
         var (targets, complete) = await SelectTargets(h, body, BulkLimit(body));
-        int succeeded = 0, skipped = 0;
-        var failures = new List<BulkFailure>();
-        foreach (var state in targets)
-        {
-            if (HistoryViews.IsTerminal(state.OrchestrationStatus))
-            {
-                skipped++;
-                continue;
-            }
-
-            try
-            {
-                await h.TerminateAsync(state.InstanceId, output, body.Recursive);
-                succeeded++;
-            }
-            catch (RpcException e)
-            {
-                failures.Add(new BulkFailure(state.InstanceId, e.Status.Detail));
-            }
-        }
-
-        return Json(new BulkResult(targets.Count, succeeded, skipped, complete, failures));
+        var running = targets.Where(s => !HistoryViews.IsTerminal(s.OrchestrationStatus)).Select(s => s.InstanceId).ToList();
+        var outcome = await h.TerminateEachAsync(running, output, body.Recursive);
+        return Json(new BulkResult(targets.Count, outcome.Succeeded, targets.Count - running.Count, complete, Failures(outcome)));
     }
 
     static async Task<IResult> BulkRestart(string hub, HttpRequest request, TaskHubRegistry hubs)
@@ -530,31 +504,14 @@ public static class SchedulerApi
         var h = Find(hubs, hub);
         var body = await ApiRequests.Body<BulkRequest>(request);
         var (targets, complete) = await SelectTargets(h, body, BulkLimit(body));
-        int succeeded = 0, skipped = 0;
-        var failures = new List<BulkFailure>();
-        var newIds = new List<string>();
-        foreach (var state in targets)
-        {
-            // Restarting under the same id replaces the instance, which only a finished instance allows.
-            if (!body.NewInstanceId && !HistoryViews.IsTerminal(state.OrchestrationStatus))
-            {
-                skipped++;
-                continue;
-            }
-
-            try
-            {
-                newIds.Add(await h.RestartAsync(state.InstanceId, body.NewInstanceId));
-                succeeded++;
-            }
-            catch (RpcException e)
-            {
-                failures.Add(new BulkFailure(state.InstanceId, e.Status.Detail));
-            }
-        }
-
-        return Json(new BulkResult(targets.Count, succeeded, skipped, complete, failures, newIds));
+        // Restarting under the same id replaces the instance, which only a finished instance allows.
+        var restartable = targets.Where(s => body.NewInstanceId || HistoryViews.IsTerminal(s.OrchestrationStatus)).Select(s => s.InstanceId).ToList();
+        var outcome = await h.RestartEachAsync(restartable, body.NewInstanceId);
+        return Json(new BulkResult(targets.Count, outcome.Succeeded, targets.Count - restartable.Count, complete, Failures(outcome), outcome.Results));
     }
+
+    static List<BulkFailure> Failures(TaskHub.BulkOutcome outcome) =>
+        outcome.Failures.Select(f => new BulkFailure(f.InstanceId, f.Error)).ToList();
 
     static async Task<IResult> BulkPurge(string hub, HttpRequest request, TaskHubRegistry hubs)
     {
@@ -563,7 +520,7 @@ public static class SchedulerApi
         if (body.InstanceIds is { } ids)
         {
             if (ids.Count > MaxPurgeIds) throw ApiException.BadRequest($"instanceIds has {ids.Count} entries; the limit is {MaxPurgeIds}");
-            foreach (var id in ids) Errors.ValidateInstanceId(id, "instanceIds");
+            foreach (var id in ids) RequestRules.InstanceId(id, "instanceIds");
             return Json(new PurgeResponse(await h.PurgeAsync(ids, body.Recursive), true));
         }
 
@@ -576,7 +533,7 @@ public static class SchedulerApi
     static string EntityId(HttpContext context, string routeValue)
     {
         var id = ApiRequests.PathId(context, routeValue, IdSegment);
-        if (EntityIds.Check(id, "entityId") is { } problem) throw ApiException.BadRequest(problem);
+        RequestRules.EntityId(id, "entityId");
         return EntityIds.Normalize(id);
     }
 
@@ -594,13 +551,7 @@ public static class SchedulerApi
         int limit = ApiRequests.Int(request, "payloadLimit", 200, 0, ApiRequests.MaxPayloadLimit);
         var q = request.Query;
         string? prefix = ApiRequests.Cursor(request, "prefix");
-        if (prefix is not null)
-        {
-            // Entity names are case-insensitive and stored lower-case; a prefix without '@' names an entity.
-            if (prefix[0] != '@') prefix = "@" + prefix;
-            int split = prefix.IndexOf('@', 1);
-            prefix = split < 0 ? prefix.ToLowerInvariant() : prefix[..split].ToLowerInvariant() + prefix[split..];
-        }
+        if (prefix is not null) prefix = RequestRules.EntityIdPrefix(prefix);
 
         var (page, next) = h.QueryEntities(prefix, ApiRequests.Time(q["lastModifiedFrom"], "lastModifiedFrom"),
             ApiRequests.Time(q["lastModifiedTo"], "lastModifiedTo"), includeState: limit > 0, includeTransient: false,
@@ -630,24 +581,24 @@ public static class SchedulerApi
         var h = Find(hubs, hub);
         var id = EntityId(context, entityId);
         var body = await ApiRequests.Body<EntitySignalRequest>(context.Request);
-        Errors.RequireName(body.Operation, "operation");
+        RequestRules.Name(body.Operation, "operation");
         var input = ApiRequests.Serialized(body.Input);
-        Errors.ValidatePayload(input, "the input of operation", options.MaxPayloadBytes, body.Operation);
+        RequestRules.Payload(input, "the input of operation", options.MaxPayloadBytes, body.Operation);
         var signal = new Microsoft.DurableTask.Protobuf.SignalEntityRequest
         {
             InstanceId = id, Name = body.Operation, RequestId = Guid.NewGuid().ToString(),
         };
         if (input is not null) signal.Input = input;
-        if (ApiRequests.Utc(body.ScheduledTime) is { } at && at > Now) signal.ScheduledTime = Timestamp.FromDateTime(at);
-        h.SignalEntity(signal);
+        signal.ScheduledTime = RequestRules.Scheduled(ApiRequests.Utc(body.ScheduledTime));
+        await h.SignalEntityAsync(signal);
         return Results.Accepted();
     }
 
-    static IResult DeleteEntity(string hub, string entityId, HttpContext context, TaskHubRegistry hubs)
+    static async Task<IResult> DeleteEntity(string hub, string entityId, HttpContext context, TaskHubRegistry hubs)
     {
         var h = Find(hubs, hub);
         var id = EntityId(context, entityId);
-        return h.PurgeEntity(id) == 0
+        return await h.PurgeEntityAsync(id) == 0
             ? throw ApiException.NotFound($"entity '{id}' has no state to delete")
             : Json(new PurgeResponse(1, true));
     }

@@ -1,5 +1,4 @@
-using DurableTask.Scheduler.Protocol;
-using DurableTask.Scheduler.TaskHubs;
+using DurableTask.Scheduler.Domain;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.DurableTask.Protobuf;
 using EventTypeOneofCase = Microsoft.DurableTask.Protobuf.HistoryEvent.EventTypeOneofCase;
@@ -123,7 +122,7 @@ internal sealed class EntityRules
         }
 
         int executed = Math.Min(result.Results.Count, batch.Count);
-        var violation = Errors.CheckPayload(result.EntityState, "the state of entity", maxStateBytes, entity.InstanceId);
+        var violation = PayloadLimit.Check(result.EntityState, "the state of entity", maxStateBytes, entity.InstanceId);
         if (violation is not null && executed > 1)
         {
             // Find the operation that breaks the limit by running them one at a time.
@@ -140,7 +139,7 @@ internal sealed class EntityRules
             // The one operation would have grown the state past the limit: it fails, the state stays as it was.
             if (executed == 1)
             {
-                Respond(batch[0], null, new TaskFailureDetails { ErrorType = TaskHub.PayloadTooLargeErrorType, ErrorMessage = violation, IsNonRetriable = true }, ts, effects);
+                Respond(batch[0], null, new TaskFailureDetails { ErrorType = PayloadLimit.ErrorType, ErrorMessage = violation, IsNonRetriable = true }, ts, effects);
             }
         }
         else

@@ -29,7 +29,7 @@ sealed class RetentionService(TaskHubRegistry hubs, SchedulerOptions options, Sc
                     try
                     {
                         var filter = new TaskHub.InstanceFilter(Statuses: [status], CompletedTo: time.GetUtcNow().UtcDateTime - age);
-                        var (deleted, _) = await hub.PurgeAsync(filter, recursive: false, PassTimeLimit, stoppingToken);
+                        var (deleted, _) = await hub.PurgeMatchingAsync(filter, recursive: false, PassTimeLimit, stoppingToken);
                         if (deleted == 0) continue;
                         await hub.FlushAsync();
                         Logs.RetentionPurged(logger, deleted, status.ToString(), hub.Name);

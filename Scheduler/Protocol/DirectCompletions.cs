@@ -221,6 +221,7 @@ public sealed class DirectCompletions
     Status Failure(Exception ex, HttpContext context)
     {
         if (ex is RpcException rpc) return rpc.Status;
+        if (ex is Domain.TaskHubException outcome) return GrpcOutcomes.ToStatus(outcome);
         // A call its client abandoned is not an error of the scheduler's; the answer reaches nobody.
         if (ex is not (OperationCanceledException or IOException) || !context.RequestAborted.IsCancellationRequested)
             Logs.DirectCallFailed(_logger, context.Request.Path.Value ?? "", ex);

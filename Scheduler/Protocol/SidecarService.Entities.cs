@@ -1,3 +1,4 @@
+using DurableTask.Scheduler.Domain;
 using DurableTask.Scheduler.Entities;
 using DurableTask.Scheduler.TaskHubs;
 using Grpc.Core;
@@ -10,20 +11,19 @@ public sealed partial class SidecarService
     public override async Task<SignalEntityResponse> SignalEntity(SignalEntityRequest request, ServerCallContext context)
     {
         var hub = await hubs.ResolveAsync(context);
-        ValidateEntityId(request.InstanceId);
-        Errors.RequireName(request.Name, "name (the operation)");
-        Errors.ValidatePayload(request.Input, "the input of operation", Limit, request.Name);
-        if (request.RequestId.Length > 100) throw Errors.Invalid("requestId is longer than 100 characters");
-        if (request.ScheduledTime is { } ts) ValidateTimestamp(ts, "scheduledTime");
-        hub.EnsureWritable();
-        hub.SignalEntity(request);
-        return await Committed(hub, new SignalEntityResponse());
+        RequestRules.EntityId(request.InstanceId);
+        RequestRules.Name(request.Name, "name (the operation)");
+        RequestRules.Payload(request.Input, "the input of operation", Limit, request.Name);
+        if (request.RequestId.Length > 100) throw TaskHubException.Invalid("requestId is longer than 100 characters");
+        if (request.ScheduledTime is { } ts) RequestRules.Timestamp(ts, "scheduledTime");
+        await hub.SignalEntityAsync(request);
+        return new SignalEntityResponse();
     }
 
     public override async Task<GetEntityResponse> GetEntity(GetEntityRequest request, ServerCallContext context)
     {
         var hub = await hubs.ResolveAsync(context);
-        ValidateEntityId(request.InstanceId);
+        RequestRules.EntityId(request.InstanceId);
         var entity = hub.GetEntity(request.InstanceId, request.IncludeState);
         return (entity is null ? new GetEntityResponse { Exists = false } : new GetEntityResponse { Exists = true, Entity = entity });
     }
@@ -36,11 +36,8 @@ public sealed partial class SidecarService
         var prefix = query.InstanceIdStartsWith;
         if (!string.IsNullOrEmpty(prefix))
         {
-            if (prefix.Length > 400) throw Errors.Invalid("instanceIdStartsWith is longer than 400 characters");
-            if (prefix[0] != '@') prefix = "@" + prefix;
-            // Entity names are case-insensitive and stored lower-case.
-            int split = prefix.IndexOf('@', 1);
-            prefix = split < 0 ? prefix.ToLowerInvariant() : prefix[..split].ToLowerInvariant() + prefix[split..];
+            if (prefix.Length > 400) throw TaskHubException.Invalid("instanceIdStartsWith is longer than 400 characters");
+            prefix = RequestRules.EntityIdPrefix(prefix);
         }
 
         var (page, next) = hub.QueryEntities(prefix, Time(query.LastModifiedFrom, "lastModifiedFrom"), Time(query.LastModifiedTo, "lastModifiedTo"),
@@ -53,23 +50,14 @@ public sealed partial class SidecarService
     public override async Task<CleanEntityStorageResponse> CleanEntityStorage(CleanEntityStorageRequest request, ServerCallContext context)
     {
         var hub = await hubs.ResolveAsync(context);
-        hub.EnsureWritable();
-        var (removed, released) = hub.CleanEntityStorage(request.RemoveEmptyEntities, request.ReleaseOrphanedLocks);
-        return await Committed(hub, new CleanEntityStorageResponse { EmptyEntitiesRemoved = removed, OrphanedLocksReleased = released });
+        var (removed, released) = await hub.CleanEntityStorageAsync(request.RemoveEmptyEntities, request.ReleaseOrphanedLocks);
+        return new CleanEntityStorageResponse { EmptyEntitiesRemoved = removed, OrphanedLocksReleased = released };
     }
 
     public override async Task<CompleteTaskResponse> CompleteEntityTask(EntityBatchResult request, ServerCallContext context)
     {
         var hub = await hubs.ResolveAsync(context);
-        hub.EnsureWritable();
-        await hub.PreloadAsync(request, context.CancellationToken);
-        hub.CompleteEntity(request);
-        return await Committed(hub, CompleteResponse);
-    }
-
-    static void ValidateEntityId(string id)
-    {
-        var problem = EntityIds.Check(id);
-        if (problem is not null) throw Errors.Invalid(problem);
+        await hub.CompleteEntityAsync(request, context.CancellationToken);
+        return CompleteResponse;
     }
 }

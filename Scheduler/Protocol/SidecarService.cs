@@ -1,5 +1,6 @@
 using DurableTask.Scheduler.Configuration;
 using DurableTask.Scheduler.Dispatch;
+using DurableTask.Scheduler.Domain;
 using DurableTask.Scheduler.Entities;
 using DurableTask.Scheduler.Protocol.Wire;
 using DurableTask.Scheduler.TaskHubs;
@@ -10,8 +11,10 @@ using Microsoft.DurableTask.Protobuf;
 namespace DurableTask.Scheduler.Protocol;
 
 /// <summary>
-/// The <c>TaskHubSidecarService</c> the SDKs call. It validates input, resolves the task hub from the <c>taskhub</c>
-/// header and maps requests onto the hub; it holds no state of its own.
+/// The <c>TaskHubSidecarService</c> the SDKs call. It validates input (<see cref="RequestRules"/>), resolves the task
+/// hub from the <c>taskhub</c> header and maps requests onto the hub; it holds no state of its own. The hub's outcomes
+/// (<see cref="TaskHubException"/>) become statuses in <see cref="GrpcOutcomes"/>, which wraps each handler when the
+/// service is bound.
 /// </summary>
 public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOptions options, IHostApplicationLifetime lifetime)
     : TaskHubSidecarService.TaskHubSidecarServiceBase
@@ -34,27 +37,21 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
     {
         var hub = await hubs.ResolveAsync(context);
         if (string.IsNullOrEmpty(request.InstanceId)) request.InstanceId = Guid.NewGuid().ToString("N");
-        Errors.ValidateInstanceId(request.InstanceId);
-        Errors.RequireName(request.Name);
-        Errors.ValidatePayload(request.Input, "input", Limit);
-        ValidateTags(request.Tags);
-        if (request.ExecutionId is { Length: > 100 }) throw Errors.Invalid("executionId is longer than 100 characters");
-        if (request.ScheduledStartTimestamp is { } ts)
-        {
-            ValidateTimestamp(ts, "scheduledStartTimestamp");
-            // Clients that always send a start time use the Unix epoch for "now".
-            if (ts.ToDateTime() <= DateTime.UtcNow) request.ScheduledStartTimestamp = null;
-        }
+        RequestRules.InstanceId(request.InstanceId);
+        RequestRules.Name(request.Name);
+        RequestRules.Payload(request.Input, "input", Limit);
+        RequestRules.Tags(request.Tags);
+        if (request.ExecutionId is { Length: > 100 }) throw TaskHubException.Invalid("executionId is longer than 100 characters");
+        if (request.ScheduledStartTimestamp is not null)
+            request.ScheduledStartTimestamp = RequestRules.Scheduled(request.ScheduledStartTimestamp, "scheduledStartTimestamp");
 
-        hub.EnsureWritable();
-        var instanceId = await hub.StartInstanceAsync(request, context.CancellationToken);
-        return await Committed(hub, new CreateInstanceResponse { InstanceId = instanceId });
+        return new CreateInstanceResponse { InstanceId = await hub.StartInstanceAsync(request, context.CancellationToken) };
     }
 
     public override async Task<GetInstanceResponse> GetInstance(GetInstanceRequest request, ServerCallContext context)
     {
         var hub = await hubs.ResolveAsync(context);
-        Errors.ValidateInstanceId(request.InstanceId);
+        RequestRules.InstanceId(request.InstanceId);
         var state = await hub.GetCommittedStateAsync(request.InstanceId, request.GetInputsAndOutputs, context.CancellationToken);
         return (state is null ? new GetInstanceResponse { Exists = false } : new GetInstanceResponse { Exists = true, OrchestrationState = state });
     }
@@ -68,7 +65,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
     async Task<GetInstanceResponse> Wait(GetInstanceRequest request, ServerCallContext context, bool untilCompletion)
     {
         var hub = await hubs.ResolveAsync(context);
-        Errors.ValidateInstanceId(request.InstanceId);
+        RequestRules.InstanceId(request.InstanceId);
         try
         {
             var state = await hub.WaitAsync(request.InstanceId, untilCompletion, request.GetInputsAndOutputs, context.CancellationToken);
@@ -83,61 +80,54 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
     public override async Task<RaiseEventResponse> RaiseEvent(RaiseEventRequest request, ServerCallContext context)
     {
         var hub = await hubs.ResolveAsync(context);
-        Errors.ValidateInstanceId(request.InstanceId);
-        Errors.RequireName(request.Name);
-        Errors.ValidatePayload(request.Input, "the payload of event", Limit, request.Name);
-        hub.EnsureWritable();
+        RequestRules.InstanceId(request.InstanceId);
+        RequestRules.Name(request.Name);
+        RequestRules.Payload(request.Input, "the payload of event", Limit, request.Name);
         await hub.RaiseEventAsync(request.InstanceId, request.Name, request.Input, context.CancellationToken);
-        return await Committed(hub, new RaiseEventResponse());
+        return new RaiseEventResponse();
     }
 
     public override async Task<TerminateResponse> TerminateInstance(TerminateRequest request, ServerCallContext context)
     {
         var hub = await hubs.ResolveAsync(context);
-        Errors.ValidateInstanceId(request.InstanceId);
-        Errors.ValidatePayload(request.Output, "output", Limit);
-        hub.EnsureWritable();
+        RequestRules.InstanceId(request.InstanceId);
+        RequestRules.Payload(request.Output, "output", Limit);
         await hub.TerminateAsync(request.InstanceId, request.Output, request.Recursive, context.CancellationToken);
-        return await Committed(hub, new TerminateResponse());
+        return new TerminateResponse();
     }
 
     public override async Task<SuspendResponse> SuspendInstance(SuspendRequest request, ServerCallContext context)
     {
         var hub = await hubs.ResolveAsync(context);
-        Errors.ValidateInstanceId(request.InstanceId);
-        Errors.ValidatePayload(request.Reason, "reason", Limit);
-        hub.EnsureWritable();
+        RequestRules.InstanceId(request.InstanceId);
+        RequestRules.Payload(request.Reason, "reason", Limit);
         await hub.SuspendAsync(request.InstanceId, request.Reason, context.CancellationToken);
-        return await Committed(hub, new SuspendResponse());
+        return new SuspendResponse();
     }
 
     public override async Task<ResumeResponse> ResumeInstance(ResumeRequest request, ServerCallContext context)
     {
         var hub = await hubs.ResolveAsync(context);
-        Errors.ValidateInstanceId(request.InstanceId);
-        Errors.ValidatePayload(request.Reason, "reason", Limit);
-        hub.EnsureWritable();
+        RequestRules.InstanceId(request.InstanceId);
+        RequestRules.Payload(request.Reason, "reason", Limit);
         await hub.ResumeAsync(request.InstanceId, request.Reason, context.CancellationToken);
-        return await Committed(hub, new ResumeResponse());
+        return new ResumeResponse();
     }
 
     public override async Task<RestartInstanceResponse> RestartInstance(RestartInstanceRequest request, ServerCallContext context)
     {
         var hub = await hubs.ResolveAsync(context);
-        Errors.ValidateInstanceId(request.InstanceId);
-        hub.EnsureWritable();
-        var instanceId = await hub.RestartAsync(request.InstanceId, request.RestartWithNewInstanceId, context.CancellationToken);
-        return await Committed(hub, new RestartInstanceResponse { InstanceId = instanceId });
+        RequestRules.InstanceId(request.InstanceId);
+        return new RestartInstanceResponse { InstanceId = await hub.RestartAsync(request.InstanceId, request.RestartWithNewInstanceId, context.CancellationToken) };
     }
 
     public override async Task<RewindInstanceResponse> RewindInstance(RewindInstanceRequest request, ServerCallContext context)
     {
         var hub = await hubs.ResolveAsync(context);
-        Errors.ValidateInstanceId(request.InstanceId);
-        Errors.ValidatePayload(request.Reason, "reason", Limit);
-        hub.EnsureWritable();
+        RequestRules.InstanceId(request.InstanceId);
+        RequestRules.Payload(request.Reason, "reason", Limit);
         await hub.RewindAsync(request.InstanceId, request.Reason, context.CancellationToken);
-        return await Committed(hub, new RewindInstanceResponse());
+        return new RewindInstanceResponse();
     }
 
     public override async Task<QueryInstancesResponse> QueryInstances(QueryInstancesRequest request, ServerCallContext context)
@@ -176,14 +166,12 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         switch (request.RequestCase)
         {
             case PurgeInstancesRequest.RequestOneofCase.InstanceId when EntityIds.IsEntityId(request.InstanceId):
-                ValidateEntityId(request.InstanceId);
-                hub.EnsureWritable();
-                return await Committed(hub, new PurgeInstancesResponse { DeletedInstanceCount = hub.PurgeEntity(request.InstanceId), IsComplete = true });
+                RequestRules.EntityId(request.InstanceId);
+                return new PurgeInstancesResponse { DeletedInstanceCount = await hub.PurgeEntityAsync(request.InstanceId), IsComplete = true };
 
             case PurgeInstancesRequest.RequestOneofCase.InstanceId:
-                Errors.ValidateInstanceId(request.InstanceId);
-                hub.EnsureWritable();
-                return await Committed(hub, new PurgeInstancesResponse { DeletedInstanceCount = await hub.PurgeAsync(request.InstanceId, request.Recursive, context.CancellationToken), IsComplete = true });
+                RequestRules.InstanceId(request.InstanceId);
+                return new PurgeInstancesResponse { DeletedInstanceCount = await hub.PurgeAsync(request.InstanceId, request.Recursive, context.CancellationToken), IsComplete = true };
 
             case PurgeInstancesRequest.RequestOneofCase.PurgeInstanceFilter:
                 var f = request.PurgeInstanceFilter;
@@ -194,33 +182,31 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
                 TimeSpan? timeout = null;
                 if (f.Timeout is { } d)
                 {
-                    if (d.Seconds < 0 || d.Nanos < 0) throw Errors.Invalid("timeout must not be negative");
-                    if (d.Nanos > 999_999_999) throw Errors.Invalid($"timeout has {d.Nanos} nanoseconds; at most 999999999 are allowed");
-                    if (d.Seconds > MaxPurgeTimeoutSeconds) throw Errors.Invalid($"timeout is {d.Seconds} s; the limit is {MaxPurgeTimeoutSeconds} s");
+                    if (d.Seconds < 0 || d.Nanos < 0) throw TaskHubException.Invalid("timeout must not be negative");
+                    if (d.Nanos > 999_999_999) throw TaskHubException.Invalid($"timeout has {d.Nanos} nanoseconds; at most 999999999 are allowed");
+                    if (d.Seconds > MaxPurgeTimeoutSeconds) throw TaskHubException.Invalid($"timeout is {d.Seconds} s; the limit is {MaxPurgeTimeoutSeconds} s");
                     timeout = d.ToTimeSpan();
                 }
 
-                hub.EnsureWritable();
                 var (deleted, complete) = await hub.PurgeAsync(filter, request.Recursive, timeout, context.CancellationToken);
-                return await Committed(hub, new PurgeInstancesResponse { DeletedInstanceCount = deleted, IsComplete = complete });
+                return new PurgeInstancesResponse { DeletedInstanceCount = deleted, IsComplete = complete };
 
             case PurgeInstancesRequest.RequestOneofCase.InstanceBatch:
                 var ids = request.InstanceBatch.InstanceIds;
-                if (ids.Count > 500) throw Errors.Invalid($"instanceBatch has {ids.Count} instance ids; the limit is 500");
-                foreach (var id in ids) Errors.ValidateInstanceId(id, "instanceBatch.instanceIds");
-                hub.EnsureWritable();
-                return await Committed(hub, new PurgeInstancesResponse { DeletedInstanceCount = await hub.PurgeAsync(ids, request.Recursive, context.CancellationToken), IsComplete = true });
+                if (ids.Count > 500) throw TaskHubException.Invalid($"instanceBatch has {ids.Count} instance ids; the limit is 500");
+                foreach (var id in ids) RequestRules.InstanceId(id, "instanceBatch.instanceIds");
+                return new PurgeInstancesResponse { DeletedInstanceCount = await hub.PurgeAsync(ids, request.Recursive, context.CancellationToken), IsComplete = true };
 
             default:
-                throw Errors.Invalid("a purge request needs an instanceId, a purgeInstanceFilter or an instanceBatch");
+                throw TaskHubException.Invalid("a purge request needs an instanceId, a purgeInstanceFilter or an instanceBatch");
         }
     }
 
     public override async Task StreamInstanceHistory(StreamInstanceHistoryRequest request, IServerStreamWriter<HistoryChunk> responseStream, ServerCallContext context)
     {
         var hub = await hubs.ResolveAsync(context);
-        Errors.ValidateInstanceId(request.InstanceId);
-        var history = await hub.GetHistoryAsync(request.InstanceId, request.ExecutionId, context.CancellationToken) ?? throw Errors.InstanceNotFound(request.InstanceId);
+        RequestRules.InstanceId(request.InstanceId);
+        var history = await hub.GetHistoryAsync(request.InstanceId, request.ExecutionId, context.CancellationToken) ?? throw TaskHubException.InstanceNotFound(request.InstanceId);
         var chunk = new HistoryChunk();
         int size = 0;
         foreach (var e in history)
@@ -304,22 +290,45 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         }
     }
 
+    /// <summary>
+    /// True for the work item completions, the hot path: they answer the hub's outcomes as statuses themselves (inside
+    /// the async methods they have anyway), so that <see cref="GrpcOutcomes"/> need not wrap them in another.
+    /// </summary>
+    internal static bool MapsOwnOutcomes(IMethod method) =>
+        method.ServiceName == TaskHubSidecarService.Descriptor.FullName && method.Name is nameof(CompleteActivityTask) or nameof(CompleteOrchestratorTask);
+
     public override Task<CompleteTaskResponse> CompleteActivityTask(ActivityResponse request, ServerCallContext context) =>
         CompleteActivity(request, TaskHubRegistry.HubName(context));
 
     /// <summary>An activity completion for the task hub named <paramref name="hubName"/> (also served by <see cref="DirectCompletions"/>).</summary>
     public Task<CompleteTaskResponse> CompleteActivity(ActivityResponse request, string hubName)
     {
-        var resolve = hubs.ResolveAsync(hubName);
-        if (!resolve.IsCompletedSuccessfully) return Slow(resolve, request);
-        var hub = resolve.Result;
-        hub.EnsureWritable();
-        return Completed(hub.CompleteActivity(request), hub.FlushAsync());
+        try
+        {
+            var resolve = hubs.ResolveAsync(hubName);
+            if (!resolve.IsCompletedSuccessfully) return Slow(resolve, request);
+            var hub = resolve.Result;
+            hub.EnsureWritable();
+            return Completed(hub.CompleteActivity(request), hub.FlushAsync());
+        }
+        catch (TaskHubException e)
+        {
+            throw GrpcOutcomes.ToRpcException(e);
+        }
 
         static async Task<CompleteTaskResponse> Slow(ValueTask<TaskHub> resolve, ActivityResponse request)
         {
-            var hub = await resolve;
-            hub.EnsureWritable();
+            TaskHub hub;
+            try
+            {
+                hub = await resolve;
+                hub.EnsureWritable();
+            }
+            catch (TaskHubException e)
+            {
+                throw GrpcOutcomes.ToRpcException(e);
+            }
+
             return await Completed(hub.CompleteActivity(request), hub.FlushAsync());
         }
     }
@@ -330,13 +339,21 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
     static Task<CompleteTaskResponse> Completed(string? violation, Task flush)
     {
         if (flush.IsCompletedSuccessfully)
-            return violation is null ? CompletedTask : Task.FromException<CompleteTaskResponse>(Errors.Invalid(violation));
+            return violation is null ? CompletedTask : Task.FromException<CompleteTaskResponse>(GrpcOutcomes.ToRpcException(TaskHubErrorKind.Invalid, violation));
         return Await(violation, flush);
 
         static async Task<CompleteTaskResponse> Await(string? violation, Task flush)
         {
-            await flush;
-            if (violation is not null) throw Errors.Invalid(violation);
+            try
+            {
+                await flush;
+            }
+            catch (TaskHubException e)
+            {
+                throw GrpcOutcomes.ToRpcException(e);
+            }
+
+            if (violation is not null) throw GrpcOutcomes.ToRpcException(TaskHubErrorKind.Invalid, violation);
             return CompleteResponse;
         }
     }
@@ -347,25 +364,49 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
     /// <summary>An orchestrator completion for the task hub named <paramref name="hubName"/> (also served by <see cref="DirectCompletions"/>).</summary>
     public Task<CompleteTaskResponse> CompleteOrchestrator(OrchestratorResponse request, string hubName, CancellationToken cancellationToken)
     {
-        var resolve = hubs.ResolveAsync(hubName);
-        if (!resolve.IsCompletedSuccessfully) return Slow(resolve, request, cancellationToken);
-        var hub = resolve.Result;
-        hub.EnsureWritable();
-        var preload = hub.PreloadAsync(request, cancellationToken);
-        if (!preload.IsCompletedSuccessfully) return Loaded(hub, preload, request);
-        return Completed(hub.CompleteOrchestration(request), hub.FlushAsync());
+        try
+        {
+            var resolve = hubs.ResolveAsync(hubName);
+            if (!resolve.IsCompletedSuccessfully) return Slow(resolve, request, cancellationToken);
+            var hub = resolve.Result;
+            hub.EnsureWritable();
+            var preload = hub.PreloadAsync(request, cancellationToken);
+            if (!preload.IsCompletedSuccessfully) return Loaded(hub, preload, request);
+            return Completed(hub.CompleteOrchestration(request), hub.FlushAsync());
+        }
+        catch (TaskHubException e)
+        {
+            throw GrpcOutcomes.ToRpcException(e);
+        }
 
         static async Task<CompleteTaskResponse> Slow(ValueTask<TaskHub> resolve, OrchestratorResponse request, CancellationToken cancellationToken)
         {
-            var hub = await resolve;
-            hub.EnsureWritable();
-            await hub.PreloadAsync(request, cancellationToken);
+            TaskHub hub;
+            try
+            {
+                hub = await resolve;
+                hub.EnsureWritable();
+                await hub.PreloadAsync(request, cancellationToken);
+            }
+            catch (TaskHubException e)
+            {
+                throw GrpcOutcomes.ToRpcException(e);
+            }
+
             return await Completed(hub.CompleteOrchestration(request), hub.FlushAsync());
         }
 
         static async Task<CompleteTaskResponse> Loaded(TaskHub hub, ValueTask preload, OrchestratorResponse request)
         {
-            await preload;
+            try
+            {
+                await preload;
+            }
+            catch (TaskHubException e)
+            {
+                throw GrpcOutcomes.ToRpcException(e);
+            }
+
             return await Completed(hub.CompleteOrchestration(request), hub.FlushAsync());
         }
     }
@@ -388,19 +429,6 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         return (new AbandonEntityTaskResponse());
     }
 
-    /// <summary>Answers once the change just made is durable.</summary>
-    static Task<T> Committed<T>(TaskHub hub, T response)
-    {
-        var flush = hub.FlushAsync();
-        return flush.IsCompletedSuccessfully ? Task.FromResult(response) : Await(flush, response);
-
-        static async Task<T> Await(Task flush, T response)
-        {
-            await flush;
-            return response;
-        }
-    }
-
     public override async Task<CreateTaskHubResponse> CreateTaskHub(CreateTaskHubRequest request, ServerCallContext context)
     {
         await hubs.ResolveAsync(context);
@@ -414,24 +442,14 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
             "DeleteTaskHub is not supported; purge instances instead, or remove the hub from DTS_TASK_HUB_NAMES"));
     }
 
-    static void ValidateTags(Google.Protobuf.Collections.MapField<string, string> tags)
-    {
-        if (tags.Count > 64) throw Errors.Invalid($"tags has {tags.Count} entries; the limit is 64");
-        foreach (var (key, value) in tags)
-        {
-            if (key.Length is 0 or > 256) throw Errors.Invalid($"tag key '{Short(key)}' must be 1-256 characters long");
-            if (value.Length > 1024) throw Errors.Invalid($"the value of tag '{Short(key)}' is {value.Length} characters long; the limit is 1024");
-        }
-    }
-
     static void ValidateConcurrency(int value, string field)
     {
-        if (value < 0) throw Errors.Invalid($"{field} must not be negative (got {value})");
+        if (value < 0) throw TaskHubException.Invalid($"{field} must not be negative (got {value})");
     }
 
     static int PageSize(int requested, string field)
     {
-        if (requested < 0) throw Errors.Invalid($"{field} must not be negative (got {requested})");
+        if (requested < 0) throw TaskHubException.Invalid($"{field} must not be negative (got {requested})");
         if (requested == 0) return 100;
         return Math.Min(requested, TaskHub.MaxPageSize);
     }
@@ -439,25 +457,17 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
     static string? Cursor(string? token)
     {
         if (string.IsNullOrEmpty(token)) return null;
-        if (token.Length > 1024) throw Errors.Invalid("continuationToken is not a token this scheduler issued");
+        if (token.Length > 1024) throw TaskHubException.Invalid("continuationToken is not a token this scheduler issued");
         return token;
     }
 
     static DateTime? Time(Timestamp? ts, string field)
     {
         if (ts is null) return null;
-        ValidateTimestamp(ts, field);
+        RequestRules.Timestamp(ts, field);
         var value = ts.ToDateTime();
         return value == DateTime.UnixEpoch && ts.Seconds == 0 && ts.Nanos == 0 ? null : value;
     }
 
-    static void ValidateTimestamp(Timestamp ts, string field)
-    {
-        var problem = Errors.CheckTimestamp(ts, field);
-        if (problem is not null) throw Errors.Invalid(problem);
-    }
-
     const long MaxPurgeTimeoutSeconds = 24 * 3600;
-
-    static string Short(string s) => s.Length <= 40 ? s : s[..40] + "...";
 }

@@ -57,7 +57,7 @@ sealed class StrictMessageServiceMethodProvider<TService>(MethodSecurity securit
     {
         public override void AddMethod<TRequest, TResponse>(Method<TRequest, TResponse> method, UnaryServerMethod<TRequest, TResponse>? handler) =>
             context.AddUnaryMethod(Strict(method), Metadata(method, out var info),
-                security.Guard(method, info.CreateDelegate<UnaryServerMethod<TService, TRequest, TResponse>>()));
+                security.Guard(method, GrpcOutcomes.Map(method, info.CreateDelegate<UnaryServerMethod<TService, TRequest, TResponse>>())));
 
         public override void AddMethod<TRequest, TResponse>(Method<TRequest, TResponse> method, ServerStreamingServerMethod<TRequest, TResponse>? handler)
         {
@@ -65,14 +65,14 @@ sealed class StrictMessageServiceMethodProvider<TService>(MethodSecurity securit
             {
                 // Work items go out through their own marshaller (past events already encoded); same wire messages.
                 var workItems = new Method<TRequest, OutboundWorkItem>(method.Type, method.ServiceName, method.Name, Strict(method).RequestMarshaller, OutboundWorkItem.Marshaller);
-                context.AddServerStreamingMethod(workItems, Metadata(method, out _), security.Guard(method,
+                context.AddServerStreamingMethod(workItems, Metadata(method, out _), security.Guard(method, GrpcOutcomes.Map(method,
                     new ServerStreamingServerMethod<TService, TRequest, OutboundWorkItem>((service, request, stream, call) =>
-                        ((SidecarService)(object)service).StreamWorkItems((GetWorkItemsRequest)(object)request, stream, call))));
+                        ((SidecarService)(object)service).StreamWorkItems((GetWorkItemsRequest)(object)request, stream, call)))));
                 return;
             }
 
             context.AddServerStreamingMethod(Strict(method), Metadata(method, out var info),
-                security.Guard(method, info.CreateDelegate<ServerStreamingServerMethod<TService, TRequest, TResponse>>()));
+                security.Guard(method, GrpcOutcomes.Map(method, info.CreateDelegate<ServerStreamingServerMethod<TService, TRequest, TResponse>>())));
         }
 
         public override void AddMethod<TRequest, TResponse>(Method<TRequest, TResponse> method, ClientStreamingServerMethod<TRequest, TResponse>? handler) =>

@@ -1,11 +1,11 @@
-using DurableTask.Scheduler.Dispatch;
 using DurableTask.Scheduler.Diagnostics;
+using DurableTask.Scheduler.Dispatch;
+using DurableTask.Scheduler.Domain;
 using DurableTask.Scheduler.Entities;
 using DurableTask.Scheduler.Orchestration;
 using DurableTask.Scheduler.Storage;
 using DurableTask.Scheduler.Storage.Records;
 using Google.Protobuf;
-using Grpc.Core;
 using Microsoft.DurableTask.Protobuf;
 
 namespace DurableTask.Scheduler.TaskHubs;
@@ -103,7 +103,7 @@ public sealed partial class TaskHub
 
     bool HasPendingChanges => _dirtyInstances.Count > 0 || _deletedInstances.Count > 0 || _dirtyEntities.Count > 0 || _deletedEntities.Count > 0;
 
-    /// <summary>Completes once every change made so far is durable. Throws Unavailable if the store stays down.</summary>
+    /// <summary>Completes once every change made so far is durable. Fails with StoreUnavailable if the store stays down.</summary>
     public Task FlushAsync()
     {
         if (!_durable) return Task.CompletedTask;
@@ -125,8 +125,8 @@ public sealed partial class TaskHub
         }
         catch (TimeoutException)
         {
-            throw new RpcException(new Status(StatusCode.Unavailable,
-                $"the store of task hub '{Name}' did not confirm the change within {_options.CommitTimeout.TotalSeconds:0} s; it is kept in memory and retried"));
+            throw new TaskHubException(TaskHubErrorKind.StoreUnavailable,
+                $"the store of task hub '{Name}' did not confirm the change within {_options.CommitTimeout.TotalSeconds:0} s; it is kept in memory and retried");
         }
     }
 
@@ -136,7 +136,7 @@ public sealed partial class TaskHub
         if (_fencedReason is not null) throw MovedError();
         if (_durable && !_storeHealthy)
         {
-            throw new RpcException(new Status(StatusCode.Unavailable, $"the store of task hub '{Name}' is unavailable; retry later"));
+            throw new TaskHubException(TaskHubErrorKind.StoreUnavailable, $"the store of task hub '{Name}' is unavailable; retry later");
         }
     }
 
@@ -146,8 +146,8 @@ public sealed partial class TaskHub
     /// <summary>Called once when the hub is fenced, so its owner can drop it.</summary>
     public Action<TaskHub>? Fenced { get; set; }
 
-    RpcException MovedError() => new(new Status(StatusCode.Unavailable,
-        $"task hub '{Name}' moved to another scheduler replica ({_fencedReason}); retry"));
+    TaskHubException MovedError() => new(TaskHubErrorKind.Moved,
+        $"task hub '{Name}' moved to another scheduler replica ({_fencedReason}); retry");
 
     /// <summary>
     /// Stops this hub object for good without writing anything more: another replica owns the hub now and loads its

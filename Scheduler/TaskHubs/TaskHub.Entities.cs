@@ -1,3 +1,4 @@
+using DurableTask.Scheduler.Domain;
 using DurableTask.Scheduler.Diagnostics;
 using DurableTask.Scheduler.Dispatch;
 using DurableTask.Scheduler.Entities;
@@ -154,7 +155,7 @@ public sealed partial class TaskHub : IEntityEffects
 
     /// <summary>A due time from a worker or client; one outside the representable range counts as "now".</summary>
     static DateTime? DueTime(Timestamp? scheduled) =>
-        scheduled is not null && Errors.CheckTimestamp(scheduled, "") is null ? scheduled.ToDateTime() : null;
+        scheduled is not null && RequestRules.CheckTimestamp(scheduled, "") is null ? scheduled.ToDateTime() : null;
 
     void PumpEntities()
     {
@@ -249,7 +250,7 @@ public sealed partial class TaskHub : IEntityEffects
             case OperationAction.OperationActionTypeOneofCase.StartNewOrchestration:
                 var start = action.StartNewOrchestration;
                 var id = string.IsNullOrEmpty(start.InstanceId) ? Guid.NewGuid().ToString("N") : start.InstanceId;
-                if (Errors.CheckInstanceId(id) is not null || string.IsNullOrEmpty(start.Name)) return;
+                if (RequestRules.CheckInstanceId(id) is not null || string.IsNullOrEmpty(start.Name)) return;
                 if (_instances.TryGetValue(id, out var existing))
                 {
                     if (!existing.IsTerminal) return;

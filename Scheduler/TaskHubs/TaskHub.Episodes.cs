@@ -1,3 +1,4 @@
+using DurableTask.Scheduler.Domain;
 using DurableTask.Scheduler.Diagnostics;
 using DurableTask.Scheduler.Dispatch;
 using DurableTask.Scheduler.Entities;
@@ -15,8 +16,6 @@ namespace DurableTask.Scheduler.TaskHubs;
 /// </summary>
 public sealed partial class TaskHub
 {
-    public const string PayloadTooLargeErrorType = "PayloadSizeExceeded";
-
     /// <summary>Applies a worker's orchestrator result. Returns the payload-limit violation that failed it, if any.</summary>
     public string? CompleteOrchestration(OrchestratorResponse response)
     {
@@ -95,12 +94,12 @@ public sealed partial class TaskHub
             {
                 e.TaskFailed = new TaskFailedEvent { TaskScheduledId = task.TaskId, FailureDetails = failure };
             }
-            else if ((violation = Errors.CheckPayload(response.Result, "the result of activity", _options.MaxPayloadBytes, task.Name)) is not null)
+            else if ((violation = RequestRules.CheckPayload(response.Result, "the result of activity", _options.MaxPayloadBytes, task.Name)) is not null)
             {
                 e.TaskFailed = new TaskFailedEvent
                 {
                     TaskScheduledId = task.TaskId,
-                    FailureDetails = new TaskFailureDetails { ErrorType = PayloadTooLargeErrorType, ErrorMessage = violation, IsNonRetriable = true },
+                    FailureDetails = new TaskFailureDetails { ErrorType = PayloadLimit.ErrorType, ErrorMessage = violation, IsNonRetriable = true },
                 };
             }
             else
@@ -119,7 +118,7 @@ public sealed partial class TaskHub
     string? CheckPayloads(string? customStatus, IList<OrchestratorAction> actions)
     {
         int limit = _options.MaxPayloadBytes;
-        var problem = Errors.CheckPayload(customStatus, "customStatus", limit);
+        var problem = RequestRules.CheckPayload(customStatus, "customStatus", limit);
         if (problem is not null) return problem;
         // Indexed, not foreach: the list's enumerator is a class, one allocation per call.
         for (int i = 0; i < actions.Count; i++)
@@ -128,19 +127,19 @@ public sealed partial class TaskHub
             problem = action.OrchestratorActionTypeCase switch
             {
                 OrchestratorAction.OrchestratorActionTypeOneofCase.ScheduleTask =>
-                    Errors.CheckPayload(action.ScheduleTask.Input, "the input of activity", limit, action.ScheduleTask.Name),
+                    RequestRules.CheckPayload(action.ScheduleTask.Input, "the input of activity", limit, action.ScheduleTask.Name),
                 OrchestratorAction.OrchestratorActionTypeOneofCase.CreateSubOrchestration =>
-                    Errors.CheckPayload(action.CreateSubOrchestration.Input, "the input of sub-orchestration", limit, action.CreateSubOrchestration.Name)
-                    ?? Errors.CheckInstanceId(action.CreateSubOrchestration.InstanceId, "the sub-orchestration instance id"),
+                    RequestRules.CheckPayload(action.CreateSubOrchestration.Input, "the input of sub-orchestration", limit, action.CreateSubOrchestration.Name)
+                    ?? RequestRules.CheckInstanceId(action.CreateSubOrchestration.InstanceId, "the sub-orchestration instance id"),
                 OrchestratorAction.OrchestratorActionTypeOneofCase.SendEvent =>
-                    Errors.CheckPayload(action.SendEvent.Data, "the payload of event", limit, action.SendEvent.Name),
+                    RequestRules.CheckPayload(action.SendEvent.Data, "the payload of event", limit, action.SendEvent.Name),
                 OrchestratorAction.OrchestratorActionTypeOneofCase.CompleteOrchestration =>
-                    Errors.CheckPayload(action.CompleteOrchestration.Result, "the orchestration output", limit),
+                    RequestRules.CheckPayload(action.CompleteOrchestration.Result, "the orchestration output", limit),
                 OrchestratorAction.OrchestratorActionTypeOneofCase.CreateTimer =>
-                    action.CreateTimer.FireAt is null ? "a timer action has no fireAt time" : Errors.CheckTimestamp(action.CreateTimer.FireAt, "the fireAt time of a timer"),
+                    action.CreateTimer.FireAt is null ? "a timer action has no fireAt time" : RequestRules.CheckTimestamp(action.CreateTimer.FireAt, "the fireAt time of a timer"),
                 OrchestratorAction.OrchestratorActionTypeOneofCase.SendEntityMessage =>
-                    Errors.CheckTimestamp(action.SendEntityMessage.EntityOperationSignaled?.ScheduledTime, "the scheduled time of an entity signal")
-                    ?? Errors.CheckTimestamp(action.SendEntityMessage.EntityOperationCalled?.ScheduledTime, "the scheduled time of an entity call"),
+                    RequestRules.CheckTimestamp(action.SendEntityMessage.EntityOperationSignaled?.ScheduledTime, "the scheduled time of an entity signal")
+                    ?? RequestRules.CheckTimestamp(action.SendEntityMessage.EntityOperationCalled?.ScheduledTime, "the scheduled time of an entity call"),
                 _ => null,
             };
             if (problem is not null) return problem;
@@ -155,7 +154,7 @@ public sealed partial class TaskHub
         CompleteOrchestration = new CompleteOrchestrationAction
         {
             OrchestrationStatus = OrchestrationStatus.Failed,
-            FailureDetails = new TaskFailureDetails { ErrorType = PayloadTooLargeErrorType, ErrorMessage = message, IsNonRetriable = true },
+            FailureDetails = new TaskFailureDetails { ErrorType = PayloadLimit.ErrorType, ErrorMessage = message, IsNonRetriable = true },
         },
     };
 
@@ -268,7 +267,7 @@ public sealed partial class TaskHub
             OrchestrationInstance = new OrchestrationInstance { InstanceId = parent.InstanceId, ExecutionId = parent.ExecutionId },
         };
 
-        string? problem = Errors.CheckInstanceId(action.InstanceId, "the sub-orchestration instance id");
+        string? problem = RequestRules.CheckInstanceId(action.InstanceId, "the sub-orchestration instance id");
         if (problem is null && _instances.TryGetValue(action.InstanceId, out var existing))
         {
             if (existing.IsTerminal) RemoveInstance(existing);

@@ -1,5 +1,6 @@
 using DurableTask.Scheduler.Dispatch;
 using DurableTask.Scheduler.Orchestration;
+using DurableTask.Scheduler.Domain;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.DurableTask.Protobuf;
 using EventTypeOneofCase = Microsoft.DurableTask.Protobuf.HistoryEvent.EventTypeOneofCase;
@@ -21,7 +22,7 @@ public sealed partial class TaskHub
                     : existing.IsTerminal;
                 if (!replaceable)
                 {
-                    throw Errors.AlreadyExists(
+                    throw TaskHubException.AlreadyExists(
                         $"an orchestration with instance id '{request.InstanceId}' already exists and is {StatusName(existing.Status)}");
                 }
 
@@ -168,7 +169,7 @@ public sealed partial class TaskHub
         lock (_gate)
         {
             var instance = Require(instanceId);
-            var start = instance.StartEvent ?? throw Errors.Precondition($"orchestration instance '{instanceId}' has no start event to restart from");
+            var start = instance.StartEvent ?? throw TaskHubException.WrongState($"orchestration instance '{instanceId}' has no start event to restart from");
             string id = instanceId;
             if (newInstanceId)
             {
@@ -178,7 +179,7 @@ public sealed partial class TaskHub
             {
                 if (!instance.IsTerminal)
                 {
-                    throw Errors.Precondition(
+                    throw TaskHubException.WrongState(
                         $"orchestration instance '{instanceId}' is {StatusName(instance.Status)}; only a completed, failed or terminated instance can be restarted with the same id");
                 }
 
@@ -198,7 +199,7 @@ public sealed partial class TaskHub
             var instance = Require(instanceId);
             if (instance.Status != OrchestrationStatus.Failed)
             {
-                throw Errors.Precondition($"orchestration instance '{instanceId}' is {StatusName(instance.Status)}; only a failed instance can be rewound");
+                throw TaskHubException.WrongState($"orchestration instance '{instanceId}' is {StatusName(instance.Status)}; only a failed instance can be rewound");
             }
 
             RewindInstance(instance, reason, null);
@@ -226,5 +227,5 @@ public sealed partial class TaskHub
     }
 
     Instance Require(string instanceId) =>
-        _instances.TryGetValue(instanceId, out var instance) ? instance : throw Errors.InstanceNotFound(instanceId);
+        _instances.TryGetValue(instanceId, out var instance) ? instance : throw TaskHubException.InstanceNotFound(instanceId);
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using DurableTask.Scheduler.Orchestration;
+using DurableTask.Scheduler.Domain;
 using Microsoft.DurableTask.Protobuf;
 using EventTypeOneofCase = Microsoft.DurableTask.Protobuf.HistoryEvent.EventTypeOneofCase;
 
@@ -127,7 +128,7 @@ public sealed partial class TaskHub
             if (!_instances.TryGetValue(instanceId, out var instance)) return 0;
             if (!instance.IsTerminal)
             {
-                throw Errors.Precondition(
+                throw TaskHubException.WrongState(
                     $"orchestration instance '{instanceId}' is {StatusName(instance.Status)}; only completed, failed or terminated instances can be purged");
             }
 

@@ -1,3 +1,4 @@
+using DurableTask.Scheduler.Domain;
 using DurableTask.Scheduler.Orchestration;
 using DurableTask.Scheduler.Storage;
 using DurableTask.Scheduler.Storage.Records;
@@ -155,8 +156,8 @@ public sealed partial class TaskHub
             }
             catch (StoreUnavailableException ex)
             {
-                throw new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.Unavailable,
-                    $"the store of task hub '{Name}' is unavailable; instance '{instanceId}' cannot be read ({ex.Message})"));
+                throw new TaskHubException(TaskHubErrorKind.StoreUnavailable,
+                    $"the store of task hub '{Name}' is unavailable; instance '{instanceId}' cannot be read ({ex.Message})");
             }
 
             lock (_gate)
@@ -291,8 +292,8 @@ public sealed partial class TaskHub
                 }
                 catch (StoreUnavailableException ex)
                 {
-                    throw new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.Unavailable,
-                        $"the store of task hub '{Name}' is unavailable; the query cannot be answered ({ex.Message})"));
+                    throw new TaskHubException(TaskHubErrorKind.StoreUnavailable,
+                        $"the store of task hub '{Name}' is unavailable; the query cannot be answered ({ex.Message})");
                 }
 
                 if (more)
@@ -458,12 +459,6 @@ public sealed partial class TaskHub
 
     // ---- Operations that may need an instance that is only in the store ----
 
-    public async ValueTask<string> StartInstanceAsync(CreateInstanceRequest request, CancellationToken cancellationToken = default)
-    {
-        await EnsureLoadedAsync(request.InstanceId, cancellationToken).ConfigureAwait(false);
-        return StartInstance(request);
-    }
-
     public async ValueTask<OrchestrationState?> GetStateAsync(string instanceId, bool includePayloads, CancellationToken cancellationToken = default)
     {
         for (int attempt = 0; ; attempt++)
@@ -498,71 +493,6 @@ public sealed partial class TaskHub
         if (!_spilled) return null;
         var (where, detached, _) = await ReadFromStoreAsync(instanceId, cancellationToken).ConfigureAwait(false);
         return where == Presence.InStore && detached!.IsTerminal ? detached.ToState(includePayloads) : null;
-    }
-
-    public async ValueTask RaiseEventAsync(string instanceId, string name, string? input, CancellationToken cancellationToken = default)
-    {
-        await EnsureLoadedAsync(instanceId, cancellationToken).ConfigureAwait(false);
-        RaiseEvent(instanceId, name, input);
-    }
-
-    public async ValueTask TerminateAsync(string instanceId, string? output, bool recursive, CancellationToken cancellationToken = default)
-    {
-        await EnsureLoadedAsync(instanceId, cancellationToken).ConfigureAwait(false);
-        Terminate(instanceId, output, recursive);
-    }
-
-    public async ValueTask SuspendAsync(string instanceId, string? reason, CancellationToken cancellationToken = default)
-    {
-        await EnsureLoadedAsync(instanceId, cancellationToken).ConfigureAwait(false);
-        Suspend(instanceId, reason);
-    }
-
-    public async ValueTask ResumeAsync(string instanceId, string? reason, CancellationToken cancellationToken = default)
-    {
-        await EnsureLoadedAsync(instanceId, cancellationToken).ConfigureAwait(false);
-        Resume(instanceId, reason);
-    }
-
-    public async ValueTask<string> RestartAsync(string instanceId, bool newInstanceId, CancellationToken cancellationToken = default)
-    {
-        await EnsureLoadedAsync(instanceId, cancellationToken).ConfigureAwait(false);
-        return Restart(instanceId, newInstanceId);
-    }
-
-    public async ValueTask RewindAsync(string instanceId, string? reason, CancellationToken cancellationToken = default)
-    {
-        await EnsureLoadedAsync(instanceId, cancellationToken).ConfigureAwait(false);
-        Rewind(instanceId, reason);
-    }
-
-    public async ValueTask<int> PurgeAsync(string instanceId, bool recursive, CancellationToken cancellationToken = default)
-    {
-        if (recursive) await EnsureTreeLoadedAsync(instanceId, cancellationToken).ConfigureAwait(false);
-        else await EnsureLoadedAsync(instanceId, cancellationToken).ConfigureAwait(false);
-        return Purge(instanceId, recursive);
-    }
-
-    public async ValueTask<int> PurgeAsync(IReadOnlyCollection<string> instanceIds, bool recursive, CancellationToken cancellationToken = default)
-    {
-        foreach (var id in instanceIds)
-        {
-            if (recursive) await EnsureTreeLoadedAsync(id, cancellationToken).ConfigureAwait(false);
-            else await EnsureLoadedAsync(id, cancellationToken).ConfigureAwait(false);
-        }
-
-        return Purge(instanceIds, recursive);
-    }
-
-    public async Task<(int Deleted, bool Complete)> PurgeAsync(InstanceFilter filter, bool recursive, TimeSpan? timeout, CancellationToken cancellationToken = default)
-    {
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        var (deleted, complete) = Purge(filter, recursive, timeout);
-        if (!complete || !_spilled) return (deleted, complete);
-        // What was just purged from memory is gone from the store before the store is scanned, so nothing counts twice.
-        await FlushAsync().ConfigureAwait(false);
-        var (more, done) = await PurgeStoredAsync(filter, recursive, () => timeout is { } limit && clock.Elapsed > limit, cancellationToken).ConfigureAwait(false);
-        return (deleted + more, done);
     }
 
     public async Task<(List<OrchestrationState> Page, string? Next)> QueryAsync(InstanceFilter filter, int pageSize, string? after, bool includePayloads,

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using DurableTask.Scheduler.Configuration;
 using DurableTask.Scheduler.Diagnostics;
+using DurableTask.Scheduler.Domain;
 using DurableTask.Scheduler.Storage;
 using Grpc.Core;
 
@@ -66,7 +67,7 @@ public sealed class TaskHubRegistry(SchedulerOptions options, TimeProvider time,
     /// <summary>True when every hub's store takes commits.</summary>
     public bool StoresHealthy => _hubs.Values.All(h => h.StoreHealthy);
 
-    /// <summary>Finds the hub a call addresses, or fails it with NotFound (InvalidArgument for a malformed name).</summary>
+    /// <summary>Finds the hub a call addresses, or fails it with NotFound (Invalid for a malformed name).</summary>
     public ValueTask<TaskHub> ResolveAsync(ServerCallContext context) => ResolveAsync(HubName(context));
 
     /// <summary>
@@ -83,29 +84,30 @@ public sealed class TaskHubRegistry(SchedulerOptions options, TimeProvider time,
     {
         if (_hubs.TryGetValue(name, out var hub)) return ValueTask.FromResult(hub);
         if (!IsValidName(name))
-            throw new RpcException(new Status(StatusCode.InvalidArgument,
-                $"task hub name '{Truncate(name)}' is invalid: use 1-64 letters, digits, '-' or '_'"));
+            throw TaskHubException.Invalid($"task hub name '{Truncate(name)}' is invalid: use 1-64 letters, digits, '-' or '_'");
         if (Leased)
         {
             // Replicas: a hub opens here only when this replica takes its lease; calls for hubs owned elsewhere are
             // forwarded before they get here.
             if (_opening.TryGetValue(name, out var opening)) return new ValueTask<TaskHub>(opening.Value);
-            if (!Serves(name)) throw new RpcException(new Status(StatusCode.NotFound, $"task hub '{name}' not found"));
-            throw new RpcException(new Status(StatusCode.Unavailable,
-                $"task hub '{name}' is not served by this scheduler replica right now (it is moving between replicas); retry"));
+            if (!Serves(name)) throw HubNotFound(name);
+            throw new TaskHubException(TaskHubErrorKind.Moved,
+                $"task hub '{name}' is not served by this scheduler replica right now (it is moving between replicas); retry");
         }
         if (options.UseDynamicTaskHubs)
         {
             if (_hubs.Count >= options.TaskHubNames.Count + options.MaxDynamicTaskHubs)
             {
-                throw new RpcException(new Status(StatusCode.ResourceExhausted,
-                    $"task hub '{Truncate(name)}' cannot be created: this scheduler already serves {_hubs.Count} task hubs (Scheduler:MaxDynamicTaskHubs is {options.MaxDynamicTaskHubs})"));
+                throw new TaskHubException(TaskHubErrorKind.LimitReached,
+                    $"task hub '{Truncate(name)}' cannot be created: this scheduler already serves {_hubs.Count} task hubs (Scheduler:MaxDynamicTaskHubs is {options.MaxDynamicTaskHubs})");
             }
 
             return new ValueTask<TaskHub>(GetOrCreateAsync(name));
         }
-        throw new RpcException(new Status(StatusCode.NotFound, $"task hub '{name}' not found"));
+        throw HubNotFound(name);
     }
+
+    static TaskHubException HubNotFound(string name) => new(TaskHubErrorKind.NotFound, $"task hub '{name}' not found");
 
     public TaskHub? Find(string name) => _hubs.TryGetValue(name, out var hub) ? hub : null;
 

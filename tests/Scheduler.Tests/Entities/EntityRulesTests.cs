@@ -490,7 +490,7 @@ public sealed class EntityRulesTests
         Assert.Equal("1", hub.Entities[A].State);
         var (to, _, response) = Assert.Single(hub.Delivered);
         Assert.Equal("o1", to);
-        Assert.Equal(TaskHub.PayloadTooLargeErrorType, response.EntityOperationFailed.FailureDetails.ErrorType);
+        Assert.Equal(DurableTask.Scheduler.Domain.PayloadLimit.ErrorType, response.EntityOperationFailed.FailureDetails.ErrorType);
         Assert.True(response.EntityOperationFailed.FailureDetails.IsNonRetriable);
     }
 
