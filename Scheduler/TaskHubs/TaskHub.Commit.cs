@@ -17,8 +17,6 @@ namespace DurableTask.Scheduler.TaskHubs;
 /// </summary>
 public sealed partial class TaskHub
 {
-    public const int RecordFormatVersion = 1;
-
     ITaskHubStore _store = new Storage.InMemory.InMemoryStore();
     bool _durable;
 
@@ -294,102 +292,13 @@ public sealed partial class TaskHub
             _deletesInFlight.Add(id);
         }
 
-        foreach (var instance in _dirtyInstances) batch.Instances.Add(Snapshot(instance));
+        foreach (var instance in _dirtyInstances) batch.Instances.Add(StoredForms.Snapshot(instance));
         foreach (var id in _deletedEntities) batch.DeletedEntities.Add(id);
-        foreach (var entity in _dirtyEntities) batch.Entities.Add(Snapshot(entity));
+        foreach (var entity in _dirtyEntities) batch.Entities.Add(StoredForms.Snapshot(entity));
         _deletedInstances.Clear();
         _dirtyInstances.Clear();
         _deletedEntities.Clear();
         _dirtyEntities.Clear();
         return batch;
-    }
-
-    static InstanceChange Snapshot(Instance instance)
-    {
-        var record = new InstanceRecord
-        {
-            FormatVersion = RecordFormatVersion,
-            InstanceId = instance.InstanceId,
-            Name = instance.Name,
-            ExecutionId = instance.ExecutionId,
-            Status = (int)instance.Status,
-            CreatedAt = instance.CreatedAt.Ticks,
-            LastUpdatedAt = instance.LastUpdatedAt.Ticks,
-            ReplayRequested = instance.ReplayRequested,
-            HistoryGeneration = instance.HistoryGeneration,
-            HistoryEventCount = instance.HistoryCount,
-        };
-        if (instance.Version is not null) record.Version = instance.Version;
-        if (instance.CompletedAt is { } completed) record.CompletedAt = completed.Ticks;
-        if (instance.ScheduledStartAt is { } scheduled) record.ScheduledStartAt = scheduled.Ticks;
-        if (instance.Input is not null) record.Input = instance.Input;
-        if (instance.Output is not null) record.Output = instance.Output;
-        if (instance.CustomStatus is not null) record.CustomStatus = instance.CustomStatus;
-        if (instance.Failure is not null) record.Failure = instance.Failure.ToByteString();
-        if (instance.Tags is not null) record.Tags.Add(instance.Tags);
-        if (instance.ParentInstanceId is not null) record.ParentInstanceId = instance.ParentInstanceId;
-        if (instance.InboxCount > 0)
-            foreach (var e in instance.Inbox) record.Inbox.Add(e.ToByteString());
-        if (instance.DeferredStart is not null) record.DeferredStart = instance.DeferredStart.ToByteString();
-        if (instance.TraceContext is not null) record.TraceContext = instance.TraceContext.ToByteString();
-
-        bool replace = instance.PersistedGeneration != instance.HistoryGeneration;
-        var encoded = instance.Encoded;
-        int from = replace ? 0 : Math.Min(instance.PersistedHistoryCount, encoded.Count);
-        HistoryBlock? append = null;
-        if (from < encoded.Count)
-        {
-            append = new HistoryBlock { FormatVersion = RecordFormatVersion, Generation = instance.HistoryGeneration };
-            // The bytes encoded when the events were appended; they never change (EncodedHistory), so no copy here.
-            foreach (var bytes in encoded.EventsFrom(from)) append.Events.Add(UnsafeByteOperations.UnsafeWrap(bytes));
-        }
-
-        bool indexed = instance.InStore && !replace;
-        bool sameStatus = indexed && instance.PersistedStatus == (int)instance.Status && !instance.IsTerminal;
-        bool inputUnchanged = indexed && instance.InputStored;
-        // A change that is not an update writes the row whole, its input included.
-        if (!indexed) instance.InputStored = true;
-        instance.InStore = true;
-        instance.PersistedStatus = (int)instance.Status;
-        instance.PersistedGeneration = instance.HistoryGeneration;
-        instance.PersistedHistoryCount = encoded.Count;
-        if (instance.IsTerminal) instance.PackHistory();
-        return new InstanceChange
-        {
-            Record = record, ReplaceHistory = replace, Append = append, IndexUnchanged = indexed, StatusUnchanged = sameStatus,
-            InputUnchanged = inputUnchanged,
-        };
-    }
-
-    static EntityRecord Snapshot(Entity entity)
-    {
-        var record = new EntityRecord
-        {
-            FormatVersion = RecordFormatVersion,
-            InstanceId = entity.InstanceId,
-            LastModified = entity.LastModified.Ticks,
-        };
-        if (entity.State is not null) record.State = entity.State;
-        if (entity.LockedBy is not null) record.LockedBy = entity.LockedBy;
-        if (entity.LockCriticalSectionId is not null) record.LockCriticalSectionId = entity.LockCriticalSectionId;
-        // A batch in flight is not done until its result is committed: it is stored at the head of the queue.
-        if (entity.Lease is { } lease)
-        {
-            foreach (var message in lease.Batch) record.Queue.Add(ToRecord(message, null));
-        }
-
-        foreach (var message in entity.Queue) record.Queue.Add(ToRecord(message, null));
-        foreach (var (due, message) in entity.Scheduled) record.Scheduled.Add(ToRecord(message, due));
-        if (entity.RecentRequestOrder is not null) record.RecentRequestIds.Add(entity.RecentRequestOrder);
-        return record;
-    }
-
-    static EntityMessageRecord ToRecord(EntityMessage message, DateTime? due)
-    {
-        var record = new EntityMessageRecord { Event = message.Event.ToByteString(), Legacy = message.Legacy };
-        if (message.ParentInstanceId is not null) record.ParentInstanceId = message.ParentInstanceId;
-        if (message.ParentExecutionId is not null) record.ParentExecutionId = message.ParentExecutionId;
-        if (due is { } at) record.DueAt = at.Ticks;
-        return record;
     }
 }

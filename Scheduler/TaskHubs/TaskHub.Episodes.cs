@@ -296,7 +296,7 @@ public sealed partial class TaskHub
         var now = Now;
         var instance = new Instance(instanceId)
         {
-            Name = InternName(name),
+            Name = _names.Intern(name),
             Version = version,
             ExecutionId = string.IsNullOrEmpty(executionId) ? OrchestrationStateMachine.NewExecutionId() : executionId,
             Status = OrchestrationStatus.Pending,
@@ -353,14 +353,7 @@ public sealed partial class TaskHub
     }
 
     /// <summary>Orchestration names repeat across instances; they share one string per hub.</summary>
-    readonly Dictionary<string, string> _names = new(StringComparer.Ordinal);
-
-    string InternName(string name)
-    {
-        if (_names.TryGetValue(name, out var shared)) return shared;
-        if (_names.Count < 10_000) _names[name] = name;
-        return name;
-    }
+    readonly NameTable _names = new();
 
     // Apart from the start, so its closure is allocated only for a deferred start.
     void ScheduleDeferredStart(Instance instance, HistoryEvent start, DateTime at) => Schedule(at, () => StartDeferred(instance, start));

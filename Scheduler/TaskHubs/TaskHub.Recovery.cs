@@ -68,61 +68,8 @@ public sealed partial class TaskHub
         return instance;
     }
 
-    /// <summary>
-    /// Rebuilds an instance from its stored record and history blocks (only the summary when <paramref name="history"/>
-    /// is null, for queries). Does not register it with the hub.
-    /// </summary>
-    Instance FromRecord(InstanceRecord r, IReadOnlyList<HistoryBlock>? history)
-    {
-        if (r.FormatVersion > RecordFormatVersion)
-            throw new StoreCorruptedException($"instance '{r.InstanceId}' in task hub '{Name}' has record format {r.FormatVersion}, newer than this scheduler understands ({RecordFormatVersion})");
-        try
-        {
-            var instance = new Instance(r.InstanceId)
-            {
-                Name = InternName(r.Name),
-                Version = r.HasVersion ? r.Version : null,
-                ExecutionId = r.ExecutionId,
-                Status = (OrchestrationStatus)r.Status,
-                CreatedAt = new DateTime(r.CreatedAt, DateTimeKind.Utc),
-                LastUpdatedAt = new DateTime(r.LastUpdatedAt, DateTimeKind.Utc),
-                CompletedAt = r.HasCompletedAt ? new DateTime(r.CompletedAt, DateTimeKind.Utc) : null,
-                ScheduledStartAt = r.HasScheduledStartAt ? new DateTime(r.ScheduledStartAt, DateTimeKind.Utc) : null,
-                Input = r.HasInput ? r.Input : null,
-                Output = r.HasOutput ? r.Output : null,
-                CustomStatus = r.HasCustomStatus ? r.CustomStatus : null,
-                Failure = r.Failure.IsEmpty ? null : TaskFailureDetails.Parser.ParseFrom(r.Failure),
-                ParentInstanceId = r.HasParentInstanceId ? r.ParentInstanceId : null,
-                ReplayRequested = r.ReplayRequested,
-                HistoryGeneration = r.HistoryGeneration,
-                PersistedGeneration = r.HistoryGeneration,
-                InStore = true,
-            };
-            if (r.Tags.Count > 0)
-            {
-                instance.Tags = new Google.Protobuf.Collections.MapField<string, string>();
-                instance.Tags.Add(r.Tags);
-            }
-
-            if (history is null) return instance;
-
-            instance.TraceContext = r.TraceContext.IsEmpty ? null : OrchestrationTraceContext.Parser.ParseFrom(r.TraceContext);
-            foreach (var block in history)
-            {
-                if (block.Generation != r.HistoryGeneration) continue;
-                foreach (var bytes in block.Events) instance.AppendHistory(HistoryEvent.Parser.ParseFrom(bytes));
-            }
-
-            instance.PersistedHistoryCount = instance.HistoryCount;
-            foreach (var bytes in r.Inbox) instance.Inbox.Add(HistoryEvent.Parser.ParseFrom(bytes));
-            if (!r.DeferredStart.IsEmpty) instance.DeferredStart = HistoryEvent.Parser.ParseFrom(r.DeferredStart);
-            return instance;
-        }
-        catch (Google.Protobuf.InvalidProtocolBufferException ex)
-        {
-            throw new StoreCorruptedException($"the stored record of instance '{r.InstanceId}' in task hub '{Name}' is damaged: {ex.Message}", ex);
-        }
-    }
+    /// <summary>Rebuilds an instance from its stored record (see <see cref="StoredForms.ToInstance"/>).</summary>
+    Instance FromRecord(InstanceRecord r, IReadOnlyList<HistoryBlock>? history) => StoredForms.ToInstance(r, history, Name, _names);
 
     /// <summary>Re-creates the activities and timers an instance's history shows as scheduled but not yet answered.</summary>
     void ResumeOwedWork(Instance instance)
@@ -139,8 +86,8 @@ public sealed partial class TaskHub
 
     void Restore(EntityRecord r)
     {
-        if (r.FormatVersion > RecordFormatVersion)
-            throw new StoreCorruptedException($"entity '{r.InstanceId}' in task hub '{Name}' has record format {r.FormatVersion}, newer than this scheduler understands ({RecordFormatVersion})");
+        if (r.FormatVersion > StoredForms.FormatVersion)
+            throw new StoreCorruptedException($"entity '{r.InstanceId}' in task hub '{Name}' has record format {r.FormatVersion}, newer than this scheduler understands ({StoredForms.FormatVersion})");
         try
         {
             var entity = GetOrCreateEntity(r.InstanceId);
@@ -154,10 +101,10 @@ public sealed partial class TaskHub
                 held.Add(entity.InstanceId);
             }
 
-            foreach (var m in r.Queue) entity.Queue.AddLast(FromRecord(m));
+            foreach (var m in r.Queue) entity.Queue.AddLast(StoredForms.ToMessage(m));
             foreach (var m in r.Scheduled)
             {
-                var message = FromRecord(m);
+                var message = StoredForms.ToMessage(m);
                 ScheduleEntityMessage(entity, message, m.HasDueAt ? new DateTime(m.DueAt, DateTimeKind.Utc) : Now);
             }
 
@@ -172,12 +119,4 @@ public sealed partial class TaskHub
             throw new StoreCorruptedException($"the stored record of entity '{r.InstanceId}' in task hub '{Name}' is damaged: {ex.Message}", ex);
         }
     }
-
-    static EntityMessage FromRecord(EntityMessageRecord m) => new()
-    {
-        Event = HistoryEvent.Parser.ParseFrom(m.Event),
-        ParentInstanceId = m.HasParentInstanceId ? m.ParentInstanceId : null,
-        ParentExecutionId = m.HasParentExecutionId ? m.ParentExecutionId : null,
-        Legacy = m.Legacy,
-    };
 }
