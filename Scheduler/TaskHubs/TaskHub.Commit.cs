@@ -31,8 +31,8 @@ public sealed partial class TaskHub
     long _epoch = 1;
     long _committedEpoch;
 
-    CommitSignal _pendingCommit = new();
-    CommitSignal? _inFlightCommit;
+    CommitCompletion _pendingCommit = new();
+    CommitCompletion? _runningCommit;
     readonly SemaphoreSlim _commitRequested = new(0);
     bool _commitRequestPending;
     Task? _commitLoop;
@@ -44,7 +44,7 @@ public sealed partial class TaskHub
     /// One batch's commit, completed once it is durable. Its callers share one wait bounded by the commit timeout, so
     /// a batch costs one timer however many calls wait for it.
     /// </summary>
-    sealed class CommitSignal
+    sealed class CommitCompletion
     {
         readonly TaskCompletionSource _source = new(TaskCreationOptions.RunContinuationsAsynchronously);
         Task? _bounded;
@@ -109,9 +109,9 @@ public sealed partial class TaskHub
         if (!_durable) return Task.CompletedTask;
         lock (_gate)
         {
-            var signal = HasPendingChanges ? _pendingCommit : _inFlightCommit;
-            if (signal is null) return Task.CompletedTask;
-            return signal.Task.IsCompleted ? signal.Task : signal.Bounded(_waitForCommit ??= WaitForCommit);
+            var completion = HasPendingChanges ? _pendingCommit : _runningCommit;
+            if (completion is null) return Task.CompletedTask;
+            return completion.Task.IsCompleted ? completion.Task : completion.Bounded(_waitForCommit ??= WaitForCommit);
         }
     }
 
@@ -140,7 +140,7 @@ public sealed partial class TaskHub
         }
     }
 
-    /// <summary>Why this hub object may no longer commit (its lease is gone); null while it may.</summary>
+    /// <summary>Why this hub object may no longer commit (its hub lease is gone); null while it may.</summary>
     volatile string? _fencedReason;
 
     /// <summary>Called once when the hub is fenced, so its owner can drop it.</summary>
@@ -155,8 +155,8 @@ public sealed partial class TaskHub
     /// </summary>
     public void Fence(string reason)
     {
-        CommitSignal pending;
-        CommitSignal? inFlight;
+        CommitCompletion pending;
+        CommitCompletion? running;
         List<Waiter> waiters = new();
         lock (_gate)
         {
@@ -169,7 +169,7 @@ public sealed partial class TaskHub
             _waiters.Clear();
             _startWaiters = 0;
             pending = _pendingCommit;
-            inFlight = _inFlightCommit;
+            running = _runningCommit;
             _commitRequested.Release();
         }
 
@@ -177,12 +177,12 @@ public sealed partial class TaskHub
         var error = MovedError();
         foreach (var waiter in waiters) waiter.Completion.TrySetException(error);
         Observe(pending, error);
-        if (inFlight is not null) Observe(inFlight, error);
+        if (running is not null) Observe(running, error);
         Fenced?.Invoke(this);
 
-        static void Observe(CommitSignal signal, Exception error)
+        static void Observe(CommitCompletion completion, Exception error)
         {
-            if (signal.TrySetException(error)) _ = signal.Task.Exception;
+            if (completion.TrySetException(error)) _ = completion.Task.Exception;
         }
     }
 
@@ -207,16 +207,16 @@ public sealed partial class TaskHub
 
             CommitBatch batch;
             long epoch;
-            CommitSignal signal;
+            CommitCompletion completion;
             lock (_gate)
             {
                 _commitRequestPending = false;
                 if (_stopped && !HasPendingChanges) return;
                 batch = BuildBatch();
                 epoch = _epoch++;
-                signal = _pendingCommit;
-                _pendingCommit = new CommitSignal();
-                _inFlightCommit = signal;
+                completion = _pendingCommit;
+                _pendingCommit = new CommitCompletion();
+                _runningCommit = completion;
             }
 
             while (!batch.IsEmpty)
@@ -253,14 +253,14 @@ public sealed partial class TaskHub
             lock (_gate)
             {
                 _committedEpoch = epoch;
-                if (ReferenceEquals(_inFlightCommit, signal)) _inFlightCommit = null;
-                _deletesInFlight.Clear();
+                if (ReferenceEquals(_runningCommit, completion)) _runningCommit = null;
+                _deletesCommitting.Clear();
                 EvictFinished();
                 ReleaseCommitted();
                 Pump();
             }
 
-            signal.TrySetResult();
+            completion.TrySetResult();
         }
     }
 
@@ -291,7 +291,7 @@ public sealed partial class TaskHub
         foreach (var id in _deletedInstances)
         {
             batch.DeletedInstances.Add(id);
-            _deletesInFlight.Add(id);
+            _deletesCommitting.Add(id);
         }
 
         foreach (var instance in _dirtyInstances) batch.Instances.Add(Snapshot(instance));
@@ -373,9 +373,9 @@ public sealed partial class TaskHub
         if (entity.LockedBy is not null) record.LockedBy = entity.LockedBy;
         if (entity.LockCriticalSectionId is not null) record.LockCriticalSectionId = entity.LockCriticalSectionId;
         // A batch in flight is not done until its result is committed: it is stored at the head of the queue.
-        if (entity.Lease is { } lease)
+        if (entity.InFlight is { } work)
         {
-            foreach (var message in lease.Batch) record.Queue.Add(ToRecord(message, null));
+            foreach (var message in work.Batch) record.Queue.Add(ToRecord(message, null));
         }
 
         foreach (var message in entity.Queue) record.Queue.Add(ToRecord(message, null));

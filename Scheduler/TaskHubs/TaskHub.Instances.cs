@@ -133,7 +133,7 @@ public sealed partial class TaskHub
     void TerminateInstance(Instance instance, string? output, bool recursive, DateTime now)
     {
         if (instance.IsTerminal) return;
-        if (!instance.HasStarted && instance.Lease is null)
+        if (!instance.HasStarted && instance.InFlight is null)
         {
             // Never ran: nothing in a worker can react, so the scheduler ends it itself.
             OrchestrationStateMachine.TerminateUnstarted(instance, output, recursive, this, now);
@@ -146,11 +146,11 @@ public sealed partial class TaskHub
         Deliver(instance.InstanceId, e);
     }
 
-    public void Suspend(string instanceId, string? reason) => Signal(instanceId, reason, suspend: true);
+    public void Suspend(string instanceId, string? reason) => SetSuspended(instanceId, reason, suspend: true);
 
-    public void Resume(string instanceId, string? reason) => Signal(instanceId, reason, suspend: false);
+    public void Resume(string instanceId, string? reason) => SetSuspended(instanceId, reason, suspend: false);
 
-    void Signal(string instanceId, string? reason, bool suspend)
+    void SetSuspended(string instanceId, string? reason, bool suspend)
     {
         lock (_gate)
         {
