@@ -207,7 +207,7 @@ public sealed partial class TaskHub : IEntityEffects
         SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "entity"), new KeyValuePair<string, object?>("hub", Name));
     }
 
-    public void CompleteEntity(EntityBatchResult result)
+    void CompleteEntity(EntityBatchResult result)
     {
         lock (_gate)
         {
@@ -264,7 +264,7 @@ public sealed partial class TaskHub : IEntityEffects
 
     // ---- client operations ----
 
-    public void SignalEntity(SignalEntityRequest request)
+    void SignalEntity(SignalEntityRequest request)
     {
         lock (_gate)
         {
@@ -347,7 +347,7 @@ public sealed partial class TaskHub : IEntityEffects
         return (page, null);
     }
 
-    public (int EmptyRemoved, int LocksReleased) CleanEntityStorage(bool removeEmpty, bool releaseOrphanedLocks)
+    (int EmptyRemoved, int LocksReleased) CleanEntityStorage(bool removeEmpty, bool releaseOrphanedLocks)
     {
         int removed = 0, released = 0;
         lock (_gate)
@@ -374,7 +374,7 @@ public sealed partial class TaskHub : IEntityEffects
     }
 
     /// <summary>Deletes an entity's state. 1 when there was state to delete.</summary>
-    public int PurgeEntity(string instanceId)
+    int PurgeEntity(string instanceId)
     {
         lock (_gate)
         {
