@@ -8,7 +8,7 @@ namespace DurableTask.Scheduler.Dispatch;
 public enum WorkKind { Orchestration, Activity, Entity }
 
 /// <summary>A work item handed to a worker and not yet completed. The completion token names it.</summary>
-public abstract class Lease
+public abstract class InFlightWork
 {
     public required string Token { get; init; }
     public required WorkerConnection Worker { get; init; }
@@ -33,7 +33,7 @@ public sealed class ActivityTask
     public long Epoch { get; init; }
 }
 
-public sealed class ActivityLease : Lease
+public sealed class InFlightActivity : InFlightWork
 {
     public override WorkKind Kind => WorkKind.Activity;
     public required ActivityTask Task { get; init; }
@@ -80,8 +80,8 @@ public sealed class WorkerConnection
     public HashSet<string>? ActivityFilter { get; }
     public HashSet<string>? EntityFilter { get; }
 
-    /// <summary>The leases this worker holds (by reference: no token hashing per work item).</summary>
-    public HashSet<Lease> Leases { get; } = new(ReferenceEqualityComparer.Instance);
+    /// <summary>The work items in flight on this worker (by reference: no token hashing per work item).</summary>
+    public HashSet<InFlightWork> InFlight { get; } = new(ReferenceEqualityComparer.Instance);
 
     public Channel<OutboundWorkItem> Outbox { get; } = Channel.CreateUnbounded<OutboundWorkItem>(new UnboundedChannelOptions { SingleReader = true });
 

@@ -28,7 +28,7 @@ public sealed class Entity
     public string? LockedBy { get; set; }
     public string? LockCriticalSectionId { get; set; }
 
-    public EntityLease? Lease { get; set; }
+    public InFlightEntityBatch? InFlight { get; set; }
 
     /// <summary>Requests that become due later (scheduled signals), with their due time.</summary>
     public List<(DateTime Due, EntityMessage Message)> Scheduled { get; } = new();
@@ -46,7 +46,7 @@ public sealed class Entity
     public HashSet<string>? RecentRequestIds { get; set; }
     public Queue<string>? RecentRequestOrder { get; set; }
 
-    public bool IsEmpty => State is null && Queue.Count == 0 && Scheduled.Count == 0 && LockedBy is null && Lease is null;
+    public bool IsEmpty => State is null && Queue.Count == 0 && Scheduled.Count == 0 && LockedBy is null && InFlight is null;
 }
 
 /// <summary>A request queued at an entity, with what is needed to answer its caller in the caller's encoding.</summary>
@@ -75,7 +75,7 @@ public sealed class EntityMessage
     };
 }
 
-public sealed class EntityLease : Lease
+public sealed class InFlightEntityBatch : InFlightWork
 {
     public override WorkKind Kind => WorkKind.Entity;
     public required Entity Entity { get; init; }

@@ -30,7 +30,7 @@ internal sealed class EntityRules
     /// <summary>Handles lock and unlock requests in place, and readies the entity when an operation can run.</summary>
     public void Process(Entity entity, DateTime now, IEntityEffects effects)
     {
-        while (entity.Lease is null)
+        while (entity.InFlight is null)
         {
             var node = FirstDequeueable(entity);
             if (node is null) break;
@@ -60,7 +60,7 @@ internal sealed class EntityRules
     }
 
     /// <summary>True when a batch may go to a worker now: none is in flight and the next request is an operation.</summary>
-    public static bool CanRunBatch(Entity entity) => entity.Lease is null && FirstDequeueable(entity) is { Value.IsOperation: true };
+    public static bool CanRunBatch(Entity entity) => entity.InFlight is null && FirstDequeueable(entity) is { Value.IsOperation: true };
 
     /// <summary>While locked, only the lock holder's messages may be dequeued; they jump ahead of others.</summary>
     static LinkedListNode<EntityMessage>? FirstDequeueable(Entity entity)
@@ -107,7 +107,7 @@ internal sealed class EntityRules
     }
 
     /// <summary>
-    /// A worker's result for the entity's batch (its lease already ended). A failed batch is retried after a delay;
+    /// A worker's result for the entity's batch (it is no longer in flight). A failed batch is retried after a delay;
     /// a state over <paramref name="maxStateBytes"/> from several operations runs them again one at a time, and from
     /// one fails that operation. Otherwise the state is taken, the callers answered and the actions routed.
     /// </summary>
@@ -168,7 +168,7 @@ internal sealed class EntityRules
     }
 
     /// <summary>
-    /// A batch that did not run (its worker failed it or went away; its lease already ended): its operations go back to
+    /// A batch that did not run (its worker failed it or went away; it is no longer in flight): its operations go back to
     /// the head of the queue, to be handed out again after a delay that grows with each failure in a row.
     /// </summary>
     public void BatchNotRun(Entity entity, List<EntityMessage> batch, DateTime now, IEntityEffects effects)

@@ -14,7 +14,7 @@ public sealed class Instance(string instanceId) : InstanceState(instanceId)
     // Dispatch.
 
     /// <summary>The in-flight orchestrator work item, if any. At most one per instance.</summary>
-    public OrchestrationLease? Lease { get; set; }
+    public InFlightEpisode? InFlight { get; set; }
 
     /// <summary>True while the instance sits in the hub's ready queue.</summary>
     public bool Queued { get; set; }
@@ -52,10 +52,10 @@ public sealed class Instance(string instanceId) : InstanceState(instanceId)
         set { if (value || _redelivery is not null) Delivery.WakeTimerSet = value; }
     }
 
-    /// <summary>True when an episode can run: not leased, something to process, and a start event to run it from.</summary>
+    /// <summary>True when an episode can run: none in flight, something to process, and a start event to run it from.</summary>
     public bool IsRunnable(DateTime now)
     {
-        if (Lease is not null || NotBefore > now) return false;
+        if (InFlight is not null || NotBefore > now) return false;
         if (ReplayRequested) return true;
         if (InboxCount == 0) return false;
         if (HasStarted) return true;

@@ -85,9 +85,9 @@ public static class StoredForms
         if (entity.LockedBy is not null) record.LockedBy = entity.LockedBy;
         if (entity.LockCriticalSectionId is not null) record.LockCriticalSectionId = entity.LockCriticalSectionId;
         // A batch in flight is not done until its result is committed: it is stored at the head of the queue.
-        if (entity.Lease is { } lease)
+        if (entity.InFlight is { } inFlight)
         {
-            foreach (var message in lease.Batch) record.Queue.Add(ToRecord(message, null));
+            foreach (var message in inFlight.Batch) record.Queue.Add(ToRecord(message, null));
         }
 
         foreach (var message in entity.Queue) record.Queue.Add(ToRecord(message, null));

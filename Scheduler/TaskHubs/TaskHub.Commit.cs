@@ -29,8 +29,8 @@ public sealed partial class TaskHub
     long _epoch = 1;
     long _committedEpoch;
 
-    CommitSignal _pendingCommit = new();
-    CommitSignal? _inFlightCommit;
+    CommitCompletion _pendingCommit = new();
+    CommitCompletion? _runningCommit;
     readonly SemaphoreSlim _commitRequested = new(0);
     bool _commitRequestPending;
     Task? _commitLoop;
@@ -42,7 +42,7 @@ public sealed partial class TaskHub
     /// One batch's commit, completed once it is durable. Its callers share one wait bounded by the commit timeout, so
     /// a batch costs one timer however many calls wait for it.
     /// </summary>
-    sealed class CommitSignal
+    sealed class CommitCompletion
     {
         readonly TaskCompletionSource _source = new(TaskCreationOptions.RunContinuationsAsynchronously);
         Task? _bounded;
@@ -107,9 +107,9 @@ public sealed partial class TaskHub
         if (!_durable) return Task.CompletedTask;
         lock (_gate)
         {
-            var signal = HasPendingChanges ? _pendingCommit : _inFlightCommit;
-            if (signal is null) return Task.CompletedTask;
-            return signal.Task.IsCompleted ? signal.Task : signal.Bounded(_waitForCommit ??= WaitForCommit);
+            var completion = HasPendingChanges ? _pendingCommit : _runningCommit;
+            if (completion is null) return Task.CompletedTask;
+            return completion.Task.IsCompleted ? completion.Task : completion.Bounded(_waitForCommit ??= WaitForCommit);
         }
     }
 
@@ -138,7 +138,7 @@ public sealed partial class TaskHub
         }
     }
 
-    /// <summary>Why this hub object may no longer commit (its lease is gone); null while it may.</summary>
+    /// <summary>Why this hub object may no longer commit (its hub lease is gone); null while it may.</summary>
     volatile string? _fencedReason;
 
     /// <summary>Called once when the hub is fenced, so its owner can drop it.</summary>
@@ -153,8 +153,8 @@ public sealed partial class TaskHub
     /// </summary>
     public void Fence(string reason)
     {
-        CommitSignal pending;
-        CommitSignal? inFlight;
+        CommitCompletion pending;
+        CommitCompletion? running;
         List<Waiter> waiters = new();
         lock (_gate)
         {
@@ -167,7 +167,7 @@ public sealed partial class TaskHub
             _waiters.Clear();
             _startWaiters = 0;
             pending = _pendingCommit;
-            inFlight = _inFlightCommit;
+            running = _runningCommit;
             _commitRequested.Release();
         }
 
@@ -175,12 +175,12 @@ public sealed partial class TaskHub
         var error = MovedError();
         foreach (var waiter in waiters) waiter.Completion.TrySetException(error);
         Observe(pending, error);
-        if (inFlight is not null) Observe(inFlight, error);
+        if (running is not null) Observe(running, error);
         Fenced?.Invoke(this);
 
-        static void Observe(CommitSignal signal, Exception error)
+        static void Observe(CommitCompletion completion, Exception error)
         {
-            if (signal.TrySetException(error)) _ = signal.Task.Exception;
+            if (completion.TrySetException(error)) _ = completion.Task.Exception;
         }
     }
 
@@ -205,16 +205,16 @@ public sealed partial class TaskHub
 
             CommitBatch batch;
             long epoch;
-            CommitSignal signal;
+            CommitCompletion completion;
             lock (_gate)
             {
                 _commitRequestPending = false;
                 if (_stopped && !HasPendingChanges) return;
                 batch = BuildBatch();
                 epoch = _epoch++;
-                signal = _pendingCommit;
-                _pendingCommit = new CommitSignal();
-                _inFlightCommit = signal;
+                completion = _pendingCommit;
+                _pendingCommit = new CommitCompletion();
+                _runningCommit = completion;
             }
 
             while (!batch.IsEmpty)
@@ -251,14 +251,14 @@ public sealed partial class TaskHub
             lock (_gate)
             {
                 _committedEpoch = epoch;
-                if (ReferenceEquals(_inFlightCommit, signal)) _inFlightCommit = null;
-                _deletesInFlight.Clear();
+                if (ReferenceEquals(_runningCommit, completion)) _runningCommit = null;
+                _deletesCommitting.Clear();
                 EvictFinished();
                 ReleaseCommitted();
                 Pump();
             }
 
-            signal.TrySetResult();
+            completion.TrySetResult();
         }
     }
 
@@ -289,7 +289,7 @@ public sealed partial class TaskHub
         foreach (var id in _deletedInstances)
         {
             batch.DeletedInstances.Add(id);
-            _deletesInFlight.Add(id);
+            _deletesCommitting.Add(id);
         }
 
         foreach (var instance in _dirtyInstances) batch.Instances.Add(StoredForms.Snapshot(instance));

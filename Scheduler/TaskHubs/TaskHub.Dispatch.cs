@@ -32,16 +32,16 @@ public sealed partial class TaskHub
             worker.Closed = true;
             worker.Outbox.Writer.TryComplete();
             _workers.Remove(worker);
-            Logs.WorkerDisconnected(_logger, worker.Id, Name, worker.Leases.Count);
-            if (worker.Leases.Count == 0) return;
+            Logs.WorkerDisconnected(_logger, worker.Id, Name, worker.InFlight.Count);
+            if (worker.InFlight.Count == 0) return;
 
             // A completion may still arrive on a separate call; give it a moment before handing the work to someone else.
-            var orphans = worker.Leases.ToList();
+            var orphans = worker.InFlight.ToList();
             Schedule(Now + _options.DisconnectGracePeriod, () =>
             {
-                foreach (var lease in orphans)
+                foreach (var work in orphans)
                 {
-                    if (_leases.ContainsKey(lease.Token)) Abandon(lease);
+                    if (_inFlight.ContainsKey(work.Token)) Abandon(work);
                 }
             });
         }
@@ -60,7 +60,7 @@ public sealed partial class TaskHub
     {
         lock (_gate)
         {
-            return new BacklogInfo(_readyOrchestrations.Count + _awaitingCommit.Count, _readyActivities.Count, _readyEntities.Count, _leases.Count);
+            return new BacklogInfo(_readyOrchestrations.Count + _awaitingCommit.Count, _readyActivities.Count, _readyEntities.Count, _inFlight.Count);
         }
     }
 
@@ -194,7 +194,7 @@ public sealed partial class TaskHub
         bool streaming = worker.SupportsHistoryStreaming && encoded.PastEvents.Length > _options.HistoryStreamingThresholdBytes;
         if (!streaming) pastEvents = encoded.PastEvents;
 
-        var lease = new OrchestrationLease
+        var work = new InFlightEpisode
         {
             Token = NewToken('o'),
             Worker = worker,
@@ -205,24 +205,24 @@ public sealed partial class TaskHub
             FirstDispatched = count > 0 ? instance.Inbox[0] : null,
             ExecutionId = instance.ExecutionId,
         };
-        instance.Lease = lease;
+        instance.InFlight = work;
         instance.ReplayRequested = false;
-        _leases.Add(lease.Token, lease);
-        worker.Leases.Add(lease);
+        _inFlight.Add(work.Token, work);
+        worker.InFlight.Add(work);
         worker.InFlightOrchestrations++;
         worker.Outbox.Writer.TryWrite(OutboundWorkItem.Orchestrator(
-            instance.InstanceId, lease.ExecutionId, EntityParametersBytes, streaming, instance.TraceContext, pastEvents, newEvents, lease.Token));
+            instance.InstanceId, work.ExecutionId, EntityParametersBytes, streaming, instance.TraceContext, pastEvents, newEvents, work.Token));
         SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "orchestrator"), new KeyValuePair<string, object?>("hub", Name));
         SchedulerTelemetry.TraceDispatch(Name, "orchestrator", instance.Name, instance.InstanceId, instance.ParentTraceContext);
     }
 
     void SendActivity(WorkerConnection worker, ActivityTask task)
     {
-        var lease = new ActivityLease { Token = NewToken('a'), Worker = worker, Task = task };
-        _leases.Add(lease.Token, lease);
-        worker.Leases.Add(lease);
+        var work = new InFlightActivity { Token = NewToken('a'), Worker = worker, Task = task };
+        _inFlight.Add(work.Token, work);
+        worker.InFlight.Add(work);
         worker.InFlightActivities++;
-        worker.Outbox.Writer.TryWrite(OutboundWorkItem.Activity(task.Request, lease.Token));
+        worker.Outbox.Writer.TryWrite(OutboundWorkItem.Activity(task.Request, work.Token));
         SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "activity"), new KeyValuePair<string, object?>("hub", Name));
         SchedulerTelemetry.TraceDispatch(Name, "activity", task.Name, task.InstanceId, task.ParentTraceContext);
     }
@@ -241,34 +241,34 @@ public sealed partial class TaskHub
     // Apart from EnqueueActivity, so its closure is allocated only for a task that waits.
     void EnqueueLater(ActivityTask task) => Schedule(task.NotBefore, () => EnqueueActivity(task));
 
-    void EndLease(Lease lease)
+    void EndInFlight(InFlightWork work)
     {
-        _leases.Remove(lease.Token);
-        var worker = lease.Worker;
-        worker.Leases.Remove(lease);
-        switch (lease)
+        _inFlight.Remove(work.Token);
+        var worker = work.Worker;
+        worker.InFlight.Remove(work);
+        switch (work)
         {
-            case OrchestrationLease o:
+            case InFlightEpisode o:
                 worker.InFlightOrchestrations--;
-                if (ReferenceEquals(o.Instance.Lease, o)) o.Instance.Lease = null;
+                if (ReferenceEquals(o.Instance.InFlight, o)) o.Instance.InFlight = null;
                 break;
-            case ActivityLease:
+            case InFlightActivity:
                 worker.InFlightActivities--;
                 break;
-            case EntityLease e:
+            case InFlightEntityBatch e:
                 worker.InFlightEntities--;
-                if (ReferenceEquals(e.Entity.Lease, e)) e.Entity.Lease = null;
+                if (ReferenceEquals(e.Entity.InFlight, e)) e.Entity.InFlight = null;
                 break;
         }
     }
 
-    /// <summary>Returns leased work to its queue, to be redelivered after a growing delay.</summary>
-    void Abandon(Lease lease)
+    /// <summary>Returns work in flight to its queue, to be redelivered after a growing delay.</summary>
+    void Abandon(InFlightWork work)
     {
-        EndLease(lease);
-        switch (lease)
+        EndInFlight(work);
+        switch (work)
         {
-            case OrchestrationLease o:
+            case InFlightEpisode o:
                 var instance = o.Instance;
                 if (!_instances.TryGetValue(instance.InstanceId, out var current) || !ReferenceEquals(current, instance)) return;
                 instance.FailedDeliveries++;
@@ -277,12 +277,12 @@ public sealed partial class TaskHub
                 if (o.DispatchedCount == 0) instance.ReplayRequested = true;
                 MakeReady(instance);
                 break;
-            case ActivityLease a:
+            case InFlightActivity a:
                 a.Task.FailedDeliveries++;
                 a.Task.NotBefore = Now + RedeliveryDelay(a.Task.FailedDeliveries);
                 EnqueueActivity(a.Task);
                 break;
-            case EntityLease e:
+            case InFlightEntityBatch e:
                 _entityRules.BatchNotRun(e.Entity, e.Batch, Now, this);
                 break;
         }
@@ -292,8 +292,8 @@ public sealed partial class TaskHub
     {
         lock (_gate)
         {
-            if (!_leases.TryGetValue(token, out var lease)) return false;
-            Abandon(lease);
+            if (!_inFlight.TryGetValue(token, out var work)) return false;
+            Abandon(work);
             Pump();
             return true;
         }

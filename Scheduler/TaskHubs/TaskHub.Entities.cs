@@ -198,27 +198,27 @@ public sealed partial class TaskHub : IEntityEffects
         var request = new EntityRequest { InstanceId = entity.InstanceId, ExecutionId = "", EntityState = entity.State };
         foreach (var message in batch) request.OperationRequests.Add(message.Event);
 
-        var lease = new EntityLease { Token = NewToken('e'), Worker = worker, Entity = entity, Batch = batch };
-        entity.Lease = lease;
-        _leases.Add(lease.Token, lease);
-        worker.Leases.Add(lease);
+        var work = new InFlightEntityBatch { Token = NewToken('e'), Worker = worker, Entity = entity, Batch = batch };
+        entity.InFlight = work;
+        _inFlight.Add(work.Token, work);
+        worker.InFlight.Add(work);
         worker.InFlightEntities++;
-        worker.Outbox.Writer.TryWrite(new OutboundWorkItem(new WorkItem { EntityRequestV2 = request, CompletionToken = lease.Token }));
+        worker.Outbox.Writer.TryWrite(new OutboundWorkItem(new WorkItem { EntityRequestV2 = request, CompletionToken = work.Token }));
         SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "entity"), new KeyValuePair<string, object?>("hub", Name));
     }
 
-    public void CompleteEntity(EntityBatchResult result)
+    void CompleteEntity(EntityBatchResult result)
     {
         lock (_gate)
         {
-            if (!_leases.TryGetValue(result.CompletionToken, out var found) || found is not EntityLease lease)
+            if (!_inFlight.TryGetValue(result.CompletionToken, out var found) || found is not InFlightEntityBatch work)
             {
                 Logs.StaleCompletion(_logger, result.CompletionToken, Name);
                 return;
             }
 
-            EndLease(lease);
-            if (_entityRules.CompleteBatch(lease.Entity, lease.Batch, result, _options.MaxPayloadBytes, Now, this))
+            EndInFlight(work);
+            if (_entityRules.CompleteBatch(work.Entity, work.Batch, result, _options.MaxPayloadBytes, Now, this))
             {
                 SchedulerTelemetry.WorkItemsCompleted.Add(1, new KeyValuePair<string, object?>("type", "entity"), new KeyValuePair<string, object?>("hub", Name));
             }
@@ -264,7 +264,7 @@ public sealed partial class TaskHub : IEntityEffects
 
     // ---- client operations ----
 
-    public void SignalEntity(SignalEntityRequest request)
+    void SignalEntity(SignalEntityRequest request)
     {
         lock (_gate)
         {
@@ -307,7 +307,7 @@ public sealed partial class TaskHub : IEntityEffects
         {
             InstanceId = entity.InstanceId,
             LastModifiedTime = Timestamp.FromDateTime(entity.LastModified),
-            BacklogQueueSize = entity.Queue.Count + (entity.Lease?.Batch.Count ?? 0),
+            BacklogQueueSize = entity.Queue.Count + (entity.InFlight?.Batch.Count ?? 0),
             LockedBy = entity.LockedBy,
         };
         if (includeState && entity.State is not null) metadata.SerializedState = entity.State;
@@ -347,7 +347,7 @@ public sealed partial class TaskHub : IEntityEffects
         return (page, null);
     }
 
-    public (int EmptyRemoved, int LocksReleased) CleanEntityStorage(bool removeEmpty, bool releaseOrphanedLocks)
+    (int EmptyRemoved, int LocksReleased) CleanEntityStorage(bool removeEmpty, bool releaseOrphanedLocks)
     {
         int removed = 0, released = 0;
         lock (_gate)
@@ -356,7 +356,7 @@ public sealed partial class TaskHub : IEntityEffects
             {
                 if (releaseOrphanedLocks && _entityRules.ReleaseOrphanedLock(entity, Now, this)) released++;
 
-                if (removeEmpty && entity.State is null && entity.Queue.Count == 0 && entity.LockedBy is null && entity.Lease is null && !entity.Queued)
+                if (removeEmpty && entity.State is null && entity.Queue.Count == 0 && entity.LockedBy is null && entity.InFlight is null && !entity.Queued)
                 {
                     if (_entities.Remove(entity.InstanceId))
                     {
@@ -374,7 +374,7 @@ public sealed partial class TaskHub : IEntityEffects
     }
 
     /// <summary>Deletes an entity's state. 1 when there was state to delete.</summary>
-    public int PurgeEntity(string instanceId)
+    int PurgeEntity(string instanceId)
     {
         lock (_gate)
         {

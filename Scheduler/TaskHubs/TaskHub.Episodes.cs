@@ -22,19 +22,19 @@ public sealed partial class TaskHub
         string? violation;
         lock (_gate)
         {
-            if (!_leases.TryGetValue(response.CompletionToken, out var found) || found is not OrchestrationLease lease
-                || lease.Instance.InstanceId != response.InstanceId)
+            if (!_inFlight.TryGetValue(response.CompletionToken, out var found) || found is not InFlightEpisode work
+                || work.Instance.InstanceId != response.InstanceId)
             {
                 Logs.StaleCompletion(_logger, response.CompletionToken, Name);
                 return null;
             }
 
-            if (!lease.FirstChunkSeen)
+            if (!work.FirstChunkSeen)
             {
-                lease.FirstChunkSeen = true;
-                lease.NumEventsProcessed = response.NumEventsProcessed;
+                work.FirstChunkSeen = true;
+                work.NumEventsProcessed = response.NumEventsProcessed;
                 // Handed back with the next work item, so the worker keeps one orchestration span across episodes.
-                if (response.OrchestrationTraceContext is { } trace) lease.Instance.TraceContext = trace;
+                if (response.OrchestrationTraceContext is { } trace) work.Instance.TraceContext = trace;
             }
 
 #pragma warning disable CS0612 // chunked completions are deprecated but still sent by the .NET SDK
@@ -42,20 +42,20 @@ public sealed partial class TaskHub
 #pragma warning restore CS0612
             if (partial)
             {
-                (lease.PartialActions ??= new()).AddRange(response.Actions);
+                (work.PartialActions ??= new()).AddRange(response.Actions);
                 return null;
             }
 
             IList<OrchestratorAction> actions = response.Actions;
-            if (lease.PartialActions is { } earlier)
+            if (work.PartialActions is { } earlier)
             {
                 earlier.AddRange(response.Actions);
                 actions = earlier;
             }
 
             violation = CheckPayloads(response.CustomStatus, actions);
-            EndLease(lease);
-            var instance = lease.Instance;
+            EndInFlight(work);
+            var instance = work.Instance;
             if (_instances.TryGetValue(instance.InstanceId, out var current) && ReferenceEquals(current, instance))
             {
                 if (violation is not null)
@@ -64,7 +64,7 @@ public sealed partial class TaskHub
                     actions = [FailAction(violation)];
                 }
 
-                ApplyEpisode(instance, lease, violation is null ? response.CustomStatus : null, actions);
+                ApplyEpisode(instance, work, violation is null ? response.CustomStatus : null, actions);
             }
 
             SchedulerTelemetry.WorkItemsCompleted.Add(1, new KeyValuePair<string, object?>("type", "orchestrator"), new KeyValuePair<string, object?>("hub", Name));
@@ -80,15 +80,15 @@ public sealed partial class TaskHub
         string? violation = null;
         lock (_gate)
         {
-            if (!_leases.TryGetValue(response.CompletionToken, out var found) || found is not ActivityLease lease
-                || (response.InstanceId.Length > 0 && (response.InstanceId != lease.Task.InstanceId || response.TaskId != lease.Task.TaskId)))
+            if (!_inFlight.TryGetValue(response.CompletionToken, out var found) || found is not InFlightActivity work
+                || (response.InstanceId.Length > 0 && (response.InstanceId != work.Task.InstanceId || response.TaskId != work.Task.TaskId)))
             {
                 Logs.StaleCompletion(_logger, response.CompletionToken, Name);
                 return null;
             }
 
-            EndLease(lease);
-            var task = lease.Task;
+            EndInFlight(work);
+            var task = work.Task;
             var e = NewEvent(Now);
             if (response.FailureDetails is { } failure)
             {
@@ -158,16 +158,16 @@ public sealed partial class TaskHub
         },
     };
 
-    void ApplyEpisode(Instance instance, OrchestrationLease lease, string? customStatus, IList<OrchestratorAction> actions)
+    void ApplyEpisode(Instance instance, InFlightEpisode work, string? customStatus, IList<OrchestratorAction> actions)
     {
         var now = Now;
         instance.FailedDeliveries = 0;
-        int processed = lease.DispatchedCount;
-        if (lease.NumEventsProcessed is int n && n - 1 < processed) processed = Math.Max(0, n - 1);
+        int processed = work.DispatchedCount;
+        if (work.NumEventsProcessed is int n && n - 1 < processed) processed = Math.Max(0, n - 1);
         // The work item's encoding of the dispatched messages is reused while the inbox still starts with them.
-        var dispatched = lease.NewEvents;
-        bool encoded = !dispatched.IsEmpty && (processed == 0 || ReferenceEquals(instance.Inbox[0], lease.FirstDispatched));
-        _orchestrations.ApplyEpisode(instance, new Episode(lease.StartedAt, processed, encoded ? dispatched : default, customStatus, actions), this, now);
+        var dispatched = work.NewEvents;
+        bool encoded = !dispatched.IsEmpty && (processed == 0 || ReferenceEquals(instance.Inbox[0], work.FirstDispatched));
+        _orchestrations.ApplyEpisode(instance, new Episode(work.StartedAt, processed, encoded ? dispatched : default, customStatus, actions), this, now);
         MarkDirty(instance);
         NotifyWaiters(instance);
         MakeReady(instance);

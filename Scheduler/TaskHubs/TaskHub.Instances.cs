@@ -10,7 +10,7 @@ namespace DurableTask.Scheduler.TaskHubs;
 /// <summary>Client operations on single instances: start, read, wait, raise, terminate, suspend, resume, restart, rewind.</summary>
 public sealed partial class TaskHub
 {
-    public string StartInstance(CreateInstanceRequest request)
+    string StartInstance(CreateInstanceRequest request)
     {
         var scheduled = request.ScheduledStartTimestamp?.ToDateTime();
         lock (_gate)
@@ -36,7 +36,7 @@ public sealed partial class TaskHub
         }
     }
 
-    public OrchestrationState? GetState(string instanceId, bool includePayloads)
+    OrchestrationState? GetState(string instanceId, bool includePayloads)
     {
         lock (_gate)
         {
@@ -107,7 +107,7 @@ public sealed partial class TaskHub
         }
     }
 
-    public void RaiseEvent(string instanceId, string name, string? input)
+    void RaiseEvent(string instanceId, string name, string? input)
     {
         lock (_gate)
         {
@@ -120,7 +120,7 @@ public sealed partial class TaskHub
         }
     }
 
-    public void Terminate(string instanceId, string? output, bool recursive)
+    void Terminate(string instanceId, string? output, bool recursive)
     {
         lock (_gate)
         {
@@ -133,7 +133,7 @@ public sealed partial class TaskHub
     void TerminateInstance(Instance instance, string? output, bool recursive, DateTime now)
     {
         if (instance.IsTerminal) return;
-        if (!instance.HasStarted && instance.Lease is null)
+        if (!instance.HasStarted && instance.InFlight is null)
         {
             // Never ran: nothing in a worker can react, so the scheduler ends it itself.
             OrchestrationStateMachine.TerminateUnstarted(instance, output, recursive, this, now);
@@ -146,11 +146,11 @@ public sealed partial class TaskHub
         Deliver(instance.InstanceId, e);
     }
 
-    public void Suspend(string instanceId, string? reason) => Signal(instanceId, reason, suspend: true);
+    void Suspend(string instanceId, string? reason) => SetSuspended(instanceId, reason, suspend: true);
 
-    public void Resume(string instanceId, string? reason) => Signal(instanceId, reason, suspend: false);
+    void Resume(string instanceId, string? reason) => SetSuspended(instanceId, reason, suspend: false);
 
-    void Signal(string instanceId, string? reason, bool suspend)
+    void SetSuspended(string instanceId, string? reason, bool suspend)
     {
         lock (_gate)
         {
@@ -164,7 +164,7 @@ public sealed partial class TaskHub
         }
     }
 
-    public string Restart(string instanceId, bool newInstanceId)
+    string Restart(string instanceId, bool newInstanceId)
     {
         lock (_gate)
         {
@@ -192,7 +192,7 @@ public sealed partial class TaskHub
         }
     }
 
-    public void Rewind(string instanceId, string? reason)
+    void Rewind(string instanceId, string? reason)
     {
         lock (_gate)
         {
@@ -216,7 +216,7 @@ public sealed partial class TaskHub
     }
 
     /// <summary>A copy of the current execution's history, or null when the instance (or that execution) does not exist.</summary>
-    public List<HistoryEvent>? GetHistory(string instanceId, string? executionId)
+    List<HistoryEvent>? GetHistory(string instanceId, string? executionId)
     {
         lock (_gate)
         {

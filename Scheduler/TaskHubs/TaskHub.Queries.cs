@@ -49,7 +49,7 @@ public sealed partial class TaskHub
     }
 
     /// <summary>One page of instances after <paramref name="after"/>, and the cursor of the next page (null on the last page).</summary>
-    public (List<OrchestrationState> Page, string? Next) Query(InstanceFilter filter, int pageSize, string? after, bool includePayloads)
+    (List<OrchestrationState> Page, string? Next) Query(InstanceFilter filter, int pageSize, string? after, bool includePayloads)
     {
         var page = new List<OrchestrationState>(Math.Min(pageSize, 128));
         lock (_gate)
@@ -66,7 +66,7 @@ public sealed partial class TaskHub
         return (page, null);
     }
 
-    public (List<string> Ids, string? Next) ListIds(InstanceFilter filter, int pageSize, string? after)
+    (List<string> Ids, string? Next) ListIds(InstanceFilter filter, int pageSize, string? after)
     {
         var ids = new List<string>(Math.Min(pageSize, 128));
         lock (_gate)
@@ -82,7 +82,7 @@ public sealed partial class TaskHub
     }
 
     /// <summary>Counts instances by status under a filter (the filter's own status list is ignored).</summary>
-    public Dictionary<OrchestrationStatus, int> CountByStatus(InstanceFilter filter)
+    Dictionary<OrchestrationStatus, int> CountByStatus(InstanceFilter filter)
     {
         var counts = new Dictionary<OrchestrationStatus, int>();
         var withoutStatus = filter with { Statuses = null };
@@ -121,7 +121,7 @@ public sealed partial class TaskHub
     }
 
     /// <summary>Purges one finished instance (and, if asked, its finished sub-orchestrations). 0 when it does not exist.</summary>
-    public int Purge(string instanceId, bool recursive)
+    int Purge(string instanceId, bool recursive)
     {
         lock (_gate)
         {
@@ -137,7 +137,7 @@ public sealed partial class TaskHub
     }
 
     /// <summary>Purges every finished instance that matches, in small batches so the data plane never waits long.</summary>
-    public (int Deleted, bool Complete) Purge(InstanceFilter filter, bool recursive, TimeSpan? timeout)
+    (int Deleted, bool Complete) Purge(InstanceFilter filter, bool recursive, TimeSpan? timeout)
     {
         var clock = Stopwatch.StartNew();
         int deleted = 0;
@@ -168,7 +168,7 @@ public sealed partial class TaskHub
         }
     }
 
-    public int Purge(IEnumerable<string> instanceIds, bool recursive)
+    int Purge(IEnumerable<string> instanceIds, bool recursive)
     {
         int deleted = 0;
         lock (_gate)

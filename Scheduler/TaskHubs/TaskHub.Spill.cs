@@ -25,7 +25,7 @@ public sealed partial class TaskHub
     readonly int[] _finishedInStore = new int[8];
 
     /// <summary>Deletes taken into the batch being committed: the store still shows them until it completes.</summary>
-    readonly HashSet<string> _deletesInFlight = new(StringComparer.Ordinal);
+    readonly HashSet<string> _deletesCommitting = new(StringComparer.Ordinal);
 
     /// <summary>True once the store may hold finished instances that are not in memory.</summary>
     volatile bool _spilled;
@@ -67,7 +67,7 @@ public sealed partial class TaskHub
                 UntrackFinished(instance);
                 excess--;
             }
-            else if (instance.DirtyEpoch <= _committedEpoch && !_dirtyInstances.Contains(instance) && instance.Lease is null
+            else if (instance.DirtyEpoch <= _committedEpoch && !_dirtyInstances.Contains(instance) && instance.InFlight is null
                 && !instance.Queued && instance.InboxCount == 0 && instance.PinnedUntil <= now && !_waiters.ContainsKey(instance.InstanceId))
             {
                 UntrackFinished(instance);
@@ -145,7 +145,7 @@ public sealed partial class TaskHub
             lock (_gate)
             {
                 if (_instances.ContainsKey(instanceId)) return (Presence.InMemory, null, 0);
-                if (_deletedInstances.Contains(instanceId) || _deletesInFlight.Contains(instanceId)) return (Presence.Nowhere, null, 0);
+                if (_deletedInstances.Contains(instanceId) || _deletesCommitting.Contains(instanceId)) return (Presence.Nowhere, null, 0);
                 departures = _departures;
             }
 
@@ -163,7 +163,7 @@ public sealed partial class TaskHub
             lock (_gate)
             {
                 if (_instances.ContainsKey(instanceId)) return (Presence.InMemory, null, 0);
-                if (_deletedInstances.Contains(instanceId) || _deletesInFlight.Contains(instanceId)) return (Presence.Nowhere, null, 0);
+                if (_deletedInstances.Contains(instanceId) || _deletesCommitting.Contains(instanceId)) return (Presence.Nowhere, null, 0);
                 if (_departures != departures) continue;
                 return stored is null ? (Presence.Nowhere, null, 0) : (Presence.InStore, FromStored(stored), departures);
             }
@@ -237,7 +237,7 @@ public sealed partial class TaskHub
     /// </summary>
     bool StoreCopyIsCurrent(string id, out Instance? inMemory)
     {
-        if (_deletedInstances.Contains(id) || _deletesInFlight.Contains(id))
+        if (_deletedInstances.Contains(id) || _deletesCommitting.Contains(id))
         {
             inMemory = null;
             return false;

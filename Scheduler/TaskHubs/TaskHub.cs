@@ -26,7 +26,7 @@ public sealed partial class TaskHub : IOrchestrationEffects
     readonly LinkedList<Instance> _readyOrchestrations = new();
     readonly LinkedList<ActivityTask> _readyActivities = new();
     readonly List<WorkerConnection> _workers = new();
-    readonly Dictionary<string, Lease> _leases = new(StringComparer.Ordinal);
+    readonly Dictionary<string, InFlightWork> _inFlight = new(StringComparer.Ordinal);
     readonly Dictionary<string, List<Waiter>> _waiters = new(StringComparer.Ordinal);
 
     /// <summary>Waiters in <see cref="_waiters"/> waiting for a start rather than a completion.</summary>
@@ -125,7 +125,7 @@ public sealed partial class TaskHub : IOrchestrationEffects
             // Not yet: look again when its redelivery backoff or fan-in hold ends (one timer, however many messages
             // come in meanwhile; the look decides again).
             var until = instance.HeldUntil > instance.NotBefore ? instance.HeldUntil : instance.NotBefore;
-            if (instance.Lease is null && until > now && (instance.InboxCount > 0 || instance.ReplayRequested) && !instance.WakeTimerSet)
+            if (instance.InFlight is null && until > now && (instance.InboxCount > 0 || instance.ReplayRequested) && !instance.WakeTimerSet)
             {
                 ScheduleWake(instance, until);
             }
@@ -183,7 +183,7 @@ public sealed partial class TaskHub : IOrchestrationEffects
 
     void RemoveInstance(Instance instance)
     {
-        if (instance.Lease is { } lease) EndLease(lease);
+        if (instance.InFlight is { } work) EndInFlight(work);
         _instances.Remove(instance.InstanceId);
         _ids.Remove(instance.InstanceId);
         if (instance.StatusCounts is not null)

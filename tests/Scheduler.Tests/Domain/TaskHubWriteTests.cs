@@ -63,7 +63,7 @@ public class TaskHubWriteTests
             await store.Committing.WaitAsync(TimeSpan.FromSeconds(10));
             await Task.Delay(100);
             Assert.False(start.IsCompleted);
-            Assert.NotNull(hub.GetState("a", includePayloads: false)); // applied, not yet acknowledged
+            Assert.NotNull(await hub.GetStateAsync("a", includePayloads: false)); // applied, not yet acknowledged
 
             store.Open();
             Assert.Equal("a", await start.WaitAsync(TimeSpan.FromSeconds(10)));
@@ -113,7 +113,7 @@ public class TaskHubWriteTests
         var moved = await Assert.ThrowsAsync<TaskHubException>(() => hub.StartInstanceAsync(Start("a")).AsTask());
         Assert.Equal(TaskHubErrorKind.Moved, moved.Kind);
         Assert.Equal("task hub 'writes' moved to another scheduler replica (lease lost); retry", moved.Message);
-        Assert.Null(hub.GetState("a", includePayloads: false));
+        Assert.Null(await hub.GetStateAsync("a", includePayloads: false));
     }
 
     [Fact]
@@ -126,7 +126,7 @@ public class TaskHubWriteTests
         var outcome = await hub.TerminateEachAsync(["a", "b", "c"], output: null, recursive: false);
         Assert.Equal(2, outcome.Succeeded);
         Assert.Equal([new TaskHub.InstanceFailure("b", "orchestration instance 'b' not found")], outcome.Failures);
-        Assert.Equal(OrchestrationStatus.Terminated, hub.GetState("a", includePayloads: false)!.OrchestrationStatus);
+        Assert.Equal(OrchestrationStatus.Terminated, (await hub.GetStateAsync("a", includePayloads: false))!.OrchestrationStatus);
 
         var restarted = await hub.RestartEachAsync(["a", "b"], newInstanceId: false);
         Assert.Equal(1, restarted.Succeeded);

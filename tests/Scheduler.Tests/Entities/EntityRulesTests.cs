@@ -44,16 +44,16 @@ public sealed class EntityRulesTests
             Assert.True(EntityRules.CanRunBatch(entity), $"{entityId} has no batch to run");
             entity.Queued = false;
             var batch = EntityRules.TakeBatch(entity);
-            entity.Lease = new EntityLease { Token = "e" + Log.Count, Worker = _worker, Entity = entity, Batch = batch };
+            entity.InFlight = new InFlightEntityBatch { Token = "e" + Log.Count, Worker = _worker, Entity = entity, Batch = batch };
             return batch;
         }
 
-        /// <summary>The worker's result comes back: the lease ends and the rules take it.</summary>
+        /// <summary>The worker's result comes back: the batch is no longer in flight and the rules take it.</summary>
         public bool Complete(string entityId, EntityBatchResult result, int maxStateBytes = 1 << 20)
         {
             var entity = Entities[entityId];
-            var batch = entity.Lease!.Batch;
-            entity.Lease = null;
+            var batch = entity.InFlight!.Batch;
+            entity.InFlight = null;
             return Rules.CompleteBatch(entity, batch, result, maxStateBytes, Now, this);
         }
 
@@ -430,7 +430,7 @@ public sealed class EntityRulesTests
         var batch = hub.Dispatch(A);
         hub.Send(A, Signal("s3"));
         var entity = hub.Entities[A];
-        entity.Lease = null;
+        entity.InFlight = null;
         hub.Log.Clear();
 
         hub.Rules.BatchNotRun(entity, batch, hub.Now, hub);

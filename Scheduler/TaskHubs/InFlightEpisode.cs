@@ -4,7 +4,7 @@ using Microsoft.DurableTask.Protobuf;
 namespace DurableTask.Scheduler.TaskHubs;
 
 /// <summary>An orchestrator work item handed to a worker: the episode it asks for, until the worker completes it.</summary>
-public sealed class OrchestrationLease : Lease
+public sealed class InFlightEpisode : InFlightWork
 {
     public override WorkKind Kind => WorkKind.Orchestration;
     public required Instance Instance { get; init; }
