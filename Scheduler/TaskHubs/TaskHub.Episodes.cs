@@ -178,7 +178,7 @@ public sealed partial class TaskHub
 
     void IOrchestrationEffects.ScheduleActivity(InstanceState instance, int taskId, string name, string? version, string? input,
         TraceContext? traceContext, MapField<string, string> tags, bool recovered) =>
-        EnqueueActivity(NewActivityTask(instance, taskId, name, version, input, traceContext, tags, recovered ? 0 : _epoch));
+        EnqueueActivity(NewActivityTask(instance, taskId, name, version, input, traceContext, tags, recovered ? 0 : _commits.Epoch));
 
     void IOrchestrationEffects.ArmTimer(InstanceState instance, int timerId, Google.Protobuf.WellKnownTypes.Timestamp fireAt) =>
         ScheduleTimer(instance.InstanceId, instance.ExecutionId, timerId, fireAt);
@@ -212,7 +212,7 @@ public sealed partial class TaskHub
         ReleaseLocksHeldBy(instance.InstanceId);
         // Its history is complete: kept packed from now on. With a durable store the commit's snapshot packs it,
         // after reading the events it has not stored yet.
-        if (!_durable) instance.PackHistory();
+        if (!Durable) instance.PackHistory();
     }
 
     void IOrchestrationEffects.TerminateChild(string childInstanceId, string? reason)
@@ -321,7 +321,7 @@ public sealed partial class TaskHub
         if (tags is not null) start.ExecutionStarted.Tags.Add(tags);
         // The store may still hold history of an earlier instance with this id (deleted in the batch now gathering,
         // or a finished instance that is only in the store): the first commit replaces it.
-        if (_durable && (_spilled || _deletedInstances.Contains(instanceId))) instance.PersistedGeneration = -1;
+        if (Durable && (_spilled || _commits.IsDeletePending(instanceId))) instance.PersistedGeneration = -1;
         AddInstance(instance);
         MarkDirty(instance);
         _throughput.CountStarted(now);

@@ -22,9 +22,7 @@ public sealed partial class TaskHub
         var stored = await store.LoadAsync(cap, cancellationToken).ConfigureAwait(false);
         lock (_gate)
         {
-            _store = store;
-            _durable = store.IsDurable;
-            _committedEpoch = 0;
+            _commits.Attach(store);
             foreach (var item in stored.Instances) Restore(item);
             foreach (var record in stored.Entities) Restore(record);
             foreach (var instance in _instances.Values) ResumeOwedWork(instance);
@@ -35,17 +33,7 @@ public sealed partial class TaskHub
             Pump();
         }
 
-        if (_durable)
-        {
-            _commitLoop = Task.Run(CommitLoopAsync);
-            // A fault here is a bug: report it loudly and turn unhealthy (so the platform restarts the scheduler)
-            // rather than leaving every write waiting.
-            _ = _commitLoop.ContinueWith(t =>
-            {
-                Logs.CommitLoopFailed(_logger, Name, t.Exception!.GetBaseException());
-                _storeHealthy = false;
-            }, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
-        }
+        _commits.Start();
     }
 
     void Restore(StoredInstance stored)

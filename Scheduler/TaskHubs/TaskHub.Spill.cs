@@ -24,20 +24,17 @@ public sealed partial class TaskHub
     /// <summary>Finished instances that are only in the store, per <see cref="OrchestrationStatus"/> value.</summary>
     readonly int[] _finishedInStore = new int[8];
 
-    /// <summary>Deletes taken into the batch being committed: the store still shows them until it completes.</summary>
-    readonly HashSet<string> _deletesCommitting = new(StringComparer.Ordinal);
-
     /// <summary>True once the store may hold finished instances that are not in memory.</summary>
     volatile bool _spilled;
 
     /// <summary>Bumped whenever an instance leaves memory (removed or evicted), so a read racing with it is redone.</summary>
     long _departures;
 
-    int MaxFinishedInMemory => _durable ? Math.Max(0, _options.MaxFinishedInstancesInMemory) : int.MaxValue;
+    int MaxFinishedInMemory => Durable ? Math.Max(0, _options.MaxFinishedInstancesInMemory) : int.MaxValue;
 
     void TrackFinished(Instance instance)
     {
-        if (!_durable || instance.FinishedNode is not null) return;
+        if (!Durable || instance.FinishedNode is not null) return;
         instance.FinishedNode = _finished.AddLast(instance);
     }
 
@@ -67,7 +64,7 @@ public sealed partial class TaskHub
                 UntrackFinished(instance);
                 excess--;
             }
-            else if (instance.DirtyEpoch <= _committedEpoch && !_dirtyInstances.Contains(instance) && instance.InFlight is null
+            else if (_commits.IsStored(instance) && instance.InFlight is null
                 && !instance.Queued && instance.InboxCount == 0 && instance.PinnedUntil <= now && !_waiters.ContainsKey(instance.InstanceId))
             {
                 UntrackFinished(instance);
@@ -145,14 +142,14 @@ public sealed partial class TaskHub
             lock (_gate)
             {
                 if (_instances.ContainsKey(instanceId)) return (Presence.InMemory, null, 0);
-                if (_deletedInstances.Contains(instanceId) || _deletesCommitting.Contains(instanceId)) return (Presence.Nowhere, null, 0);
+                if (_commits.IsDeleting(instanceId)) return (Presence.Nowhere, null, 0);
                 departures = _departures;
             }
 
             StoredInstance? stored;
             try
             {
-                stored = await _store.ReadInstanceAsync(instanceId, cancellationToken).ConfigureAwait(false);
+                stored = await _commits.Store.ReadInstanceAsync(instanceId, cancellationToken).ConfigureAwait(false);
             }
             catch (StoreUnavailableException ex)
             {
@@ -163,7 +160,7 @@ public sealed partial class TaskHub
             lock (_gate)
             {
                 if (_instances.ContainsKey(instanceId)) return (Presence.InMemory, null, 0);
-                if (_deletedInstances.Contains(instanceId) || _deletesCommitting.Contains(instanceId)) return (Presence.Nowhere, null, 0);
+                if (_commits.IsDeleting(instanceId)) return (Presence.Nowhere, null, 0);
                 if (_departures != departures) continue;
                 return stored is null ? (Presence.Nowhere, null, 0) : (Presence.InStore, FromStored(stored), departures);
             }
@@ -237,14 +234,14 @@ public sealed partial class TaskHub
     /// </summary>
     bool StoreCopyIsCurrent(string id, out Instance? inMemory)
     {
-        if (_deletedInstances.Contains(id) || _deletesCommitting.Contains(id))
+        if (_commits.IsDeleting(id))
         {
             inMemory = null;
             return false;
         }
 
         if (!_instances.TryGetValue(id, out inMemory)) return true;
-        return inMemory.IsTerminal && inMemory.DirtyEpoch <= _committedEpoch && !_dirtyInstances.Contains(inMemory);
+        return inMemory.IsTerminal && _commits.IsStored(inMemory);
     }
 
     /// <summary>The statuses a query can find in the store only: finished ones (narrowed by the filter's).</summary>
@@ -281,7 +278,7 @@ public sealed partial class TaskHub
         {
             var chunk = new List<InstanceRecord>(256);
             bool stop = false;
-            var records = _store.ScanInstancesAsync(new InstanceScan(after, filter.Prefix, statuses), cancellationToken);
+            var records = _commits.Store.ScanInstancesAsync(new InstanceScan(after, filter.Prefix, statuses), cancellationToken);
             await using var e = records.GetAsyncEnumerator(cancellationToken);
             while (!stop)
             {
@@ -367,13 +364,13 @@ public sealed partial class TaskHub
             // Finished instances unchanged since their commit are counted from the store.
             foreach (var instance in Scan(withoutStatus, null))
             {
-                if (instance.IsTerminal && instance.DirtyEpoch <= _committedEpoch && !_dirtyInstances.Contains(instance)) continue;
+                if (instance.IsTerminal && _commits.IsStored(instance)) continue;
                 counts[instance.Status] = counts.GetValueOrDefault(instance.Status) + 1;
             }
         }
 
         var chunk = new List<InstanceRecord>(256);
-        await foreach (var record in _store.ScanInstancesAsync(new InstanceScan(null, filter.Prefix, FinishedStatuses.Values), cancellationToken).ConfigureAwait(false))
+        await foreach (var record in _commits.Store.ScanInstancesAsync(new InstanceScan(null, filter.Prefix, FinishedStatuses.Values), cancellationToken).ConfigureAwait(false))
         {
             chunk.Add(record);
             if (chunk.Count == 256) CountChunk();
@@ -406,7 +403,7 @@ public sealed partial class TaskHub
         if (statuses.Length == 0) return (0, true);
         var chunk = new List<InstanceRecord>(PurgeBatchSize);
         var tree = new List<string>();
-        await foreach (var record in _store.ScanInstancesAsync(new InstanceScan(null, filter.Prefix, statuses), cancellationToken).ConfigureAwait(false))
+        await foreach (var record in _commits.Store.ScanInstancesAsync(new InstanceScan(null, filter.Prefix, statuses), cancellationToken).ConfigureAwait(false))
         {
             chunk.Add(record);
             if (chunk.Count < PurgeBatchSize) continue;
@@ -433,8 +430,7 @@ public sealed partial class TaskHub
                     }
 
                     // Deleted without reading it back: its record is all a purge needs.
-                    _deletedInstances.Add(record.InstanceId);
-                    RequestCommit();
+                    _commits.MarkDeleted(record.InstanceId);
                     ref int inStore = ref _finishedInStore[record.Status];
                     if (inStore > 0) inStore--;
                     _departures++;

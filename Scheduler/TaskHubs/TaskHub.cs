@@ -51,6 +51,7 @@ public sealed partial class TaskHub : IOrchestrationEffects
         _logger = logger;
         _orchestrations = new OrchestrationStateMachine(options.MaxFanInHold);
         _due = new DueQueue(time, OnTimer, logger, name);
+        _commits = new CommitPipeline(_gate, this, name, options.CommitTimeout, logger);
     }
 
     public string Name { get; }
@@ -84,15 +85,15 @@ public sealed partial class TaskHub : IOrchestrationEffects
             }
 
             // Let the commit loop write what is pending and end.
-            _commitRequested.Release();
+            _commits.Wake();
         }
     }
 
     /// <summary>Waits for the last commit after <see cref="Stop"/>, then closes the store.</summary>
     public async Task CloseAsync()
     {
-        if (_commitLoop is { } loop) await loop.ConfigureAwait(false);
-        await _store.DisposeAsync().ConfigureAwait(false);
+        if (_commits.Loop is { } loop) await loop.ConfigureAwait(false);
+        await _commits.Store.DisposeAsync().ConfigureAwait(false);
     }
 
     /// <summary>
