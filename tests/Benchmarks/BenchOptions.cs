@@ -6,7 +6,7 @@ namespace DurableTask.Benchmarks;
 sealed class BenchOptions
 {
     public static readonly string[] AllScenarios = ["hello-cities", "fan-out", "entity-signals", "large-history", "unary-calls"];
-    public static readonly string[] AllBackends = ["ours", "ours-memory", "ours-sqlite", "ours-redis", "reference"];
+    public static readonly string[] AllBackends = ["ours", "ours-memory", "ours-sqlite", "ours-redis", "base-memory", "base-sqlite", "base-redis", "reference"];
 
     public const string Usage = """
         Usage: Benchmarks [options]                  run every scenario against every backend, print a table
@@ -14,7 +14,8 @@ sealed class BenchOptions
 
         Options (defaults in brackets):
           --scenarios a,b       hello-cities,fan-out,entity-signals,large-history,unary-calls [all]
-          --backends a,b        ours (with --store), ours-memory, ours-sqlite, ours-redis, reference [ours,reference]
+          --backends a,b        ours (with --store), ours-memory, ours-sqlite, ours-redis, reference [ours,reference];
+                                base-memory, base-sqlite, base-redis: the scheduler of --baseline-dll
           --replicas N,M        scheduler replicas sharing one fresh redis-server, for a redis store; each count is
                                 its own run and column (ours-redis-x2) [1]
           --n N                 hello-cities orchestrations [5000]
@@ -28,6 +29,8 @@ sealed class BenchOptions
           --calls N             Hello calls in unary-calls, the gRPC floor [100000]
           --store memory|sqlite|redis  store passed to our scheduler [memory]
           --scheduler-dll PATH  built scheduler to run [Scheduler/bin/<Configuration>/net10.0/Scheduler.dll]
+          --baseline-dll PATH   another built scheduler (say, of main), run as the base-* backends, so two builds
+                                are compared in one run, their rounds alternating; ratios ours-X/base-X follow
           --rounds N            runs of each scenario on every backend, in alternating order (A B C, then C B A, ...);
                                 the table shows each backend's median round, and the ratios of every round follow it [1]
           --timeout SECONDS     limit for one scenario run [300]
@@ -50,13 +53,21 @@ sealed class BenchOptions
     /// <summary>One run (and table column) per backend, and per replica count for a scheduler on Redis.</summary>
     public IReadOnlyList<BackendRun> Runs =>
     [
-        .. Backends.SelectMany(b => b.StartsWith("ours", StringComparison.Ordinal) && StoreOf(b) == "redis"
+        .. Backends.SelectMany(b => IsScheduler(b) && StoreOf(b) == "redis"
             ? Replicas.Select(n => new BackendRun($"{b}-x{n}", b, n))
             : [new BackendRun(b, b, 1)]),
     ];
 
-    /// <summary>The store an "ours" backend runs with: its suffix (ours-sqlite), else <see cref="Store"/>.</summary>
-    public string StoreOf(string backend) => backend.StartsWith("ours-", StringComparison.Ordinal) ? backend["ours-".Length..] : Store;
+    /// <summary>True for a backend that runs a build of this scheduler: ours-* (this build) or base-* (the baseline).</summary>
+    public static bool IsScheduler(string backend) =>
+        backend.StartsWith("ours", StringComparison.Ordinal) || backend.StartsWith("base-", StringComparison.Ordinal);
+
+    /// <summary>The store a scheduler backend runs with: its suffix (ours-sqlite, base-sqlite), else <see cref="Store"/>.</summary>
+    public string StoreOf(string backend) =>
+        backend.StartsWith("ours-", StringComparison.Ordinal) || backend.StartsWith("base-", StringComparison.Ordinal) ? backend[5..] : Store;
+
+    /// <summary>The built scheduler a scheduler backend runs: the baseline for base-*.</summary>
+    public string? DllOf(string backend) => backend.StartsWith("base-", StringComparison.Ordinal) ? BaselineDll : SchedulerDll;
     public int Orchestrations { get; private set; } = 5000;
     public int Warmup { get; private set; } = 500;
     public int FanOut { get; private set; } = 10_000;
@@ -67,6 +78,7 @@ sealed class BenchOptions
     public int Calls { get; private set; } = 100_000;
     public string Store { get; private set; } = "memory";
     public string? SchedulerDll { get; private set; }
+    public string? BaselineDll { get; private set; }
     public int TimeoutSeconds { get; private set; } = 300;
     public int Rounds { get; private set; } = 1;
     public string? JsonPath { get; private set; }
@@ -123,6 +135,7 @@ sealed class BenchOptions
                 case "calls": o.Calls = Positive(value, name); break;
                 case "store": o.Store = value; break;
                 case "scheduler-dll": o.SchedulerDll = value; break;
+                case "baseline-dll": o.BaselineDll = value; break;
                 case "timeout": o.TimeoutSeconds = Positive(value, name); break;
                 case "rounds": o.Rounds = Positive(value, name); break;
                 case "json": o.JsonPath = value; break;

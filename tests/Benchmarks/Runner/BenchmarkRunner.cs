@@ -17,6 +17,12 @@ static class BenchmarkRunner
             return 2;
         }
 
+        if (options.Backends.Any(b => b.StartsWith("base-", StringComparison.Ordinal)) && (options.BaselineDll is null || !File.Exists(options.BaselineDll)))
+        {
+            Console.Error.WriteLine("The base-* backends run the scheduler of --baseline-dll PATH (a built Scheduler.dll), which is missing.");
+            return 2;
+        }
+
         var total = Stopwatch.StartNew();
         var results = new List<ScenarioResult>();
         foreach (var scenario in options.Scenarios)
@@ -49,13 +55,13 @@ static class BenchmarkRunner
     {
         var backend = run.Backend;
         var port = Ports.GetFree();
-        bool ours = backend.StartsWith("ours", StringComparison.Ordinal);
+        bool ours = BenchOptions.IsScheduler(backend);
         var backendArgs = new List<string> { "--role", ours ? "backend-ours" : $"backend-{backend}", "--port", $"{port}" };
         if (ours)
         {
             backendArgs.AddRange(["--store", options.StoreOf(backend), "--replicas", $"{run.Replicas}"]);
-            if (options.SchedulerDll is not null)
-                backendArgs.AddRange(["--scheduler-dll", Path.GetFullPath(options.SchedulerDll)]);
+            if (options.DllOf(backend) is { } dll)
+                backendArgs.AddRange(["--scheduler-dll", Path.GetFullPath(dll)]);
         }
 
         var backendLog = new OutputTail();

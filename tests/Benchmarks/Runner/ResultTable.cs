@@ -74,6 +74,12 @@ static class ResultTable
         }
 
         if (backends.Contains("ours-sqlite") && backends.Contains("ours-memory")) ratios.Add(("ours-sqlite", "ours-memory"));
+        // This build against the baseline build, store by store.
+        foreach (var b in backends.Where(b => b.StartsWith("base-", StringComparison.Ordinal)))
+        {
+            if (backends.Contains("ours-" + b[5..])) ratios.Add(("ours-" + b[5..], b));
+        }
+
         var sb = new StringBuilder();
         var rounds = options.Rounds > 1 ? $"each backend's median of {options.Rounds} rounds, " : "";
         sb.AppendLine(CultureInfo.InvariantCulture,
