@@ -79,7 +79,7 @@ public sealed partial class TaskHub : ICommitOwner
             _fencedReason = reason;
             _stopped = true;
             _due.Stop();
-            foreach (var worker in _workers) worker.Outbox.Writer.TryComplete();
+            _workers.CloseAll();
             foreach (var list in _waiters.Values) waiters.AddRange(list);
             _waiters.Clear();
             _startWaiters = 0;

@@ -41,7 +41,7 @@ public sealed partial class TaskHub
             {
                 foreach (var work in orphans)
                 {
-                    if (_inFlight.ContainsKey(work.Token)) Abandon(work);
+                    if (_workers.IsInFlight(work)) Abandon(work);
                 }
             });
         }
@@ -51,7 +51,7 @@ public sealed partial class TaskHub
     {
         lock (_gate)
         {
-            return _workers.Select(w => new WorkerInfo(w.Id, Name, w.ConnectedAt,
+            return _workers.Workers.Select(w => new WorkerInfo(w.Id, Name, w.ConnectedAt,
                 w.InFlightOrchestrations, w.InFlightActivities, w.InFlightEntities)).ToList();
         }
     }
@@ -60,7 +60,7 @@ public sealed partial class TaskHub
     {
         lock (_gate)
         {
-            return new BacklogInfo(_readyOrchestrations.Count + _awaitingCommit.Count, _readyActivities.Count, _readyEntities.Count, _inFlight.Count);
+            return new BacklogInfo(_readyOrchestrations.Count + _awaitingCommit.Count, _readyActivities.Count, _readyEntities.Count, _workers.InFlightCount);
         }
     }
 
@@ -152,37 +152,7 @@ public sealed partial class TaskHub
         }
     }
 
-    /// <summary>Round-robin over workers with free capacity whose filters accept <paramref name="name"/>.</summary>
-    WorkerConnection? PickWorker(WorkKind kind, string name, out bool anyCapacity)
-    {
-        anyCapacity = false;
-        int count = _workers.Count;
-        for (int i = 0; i < count; i++)
-        {
-            var worker = _workers[(_nextWorker + i) % count];
-            bool capacity = kind switch
-            {
-                WorkKind.Orchestration => worker.HasOrchestrationCapacity,
-                WorkKind.Activity => worker.HasActivityCapacity,
-                _ => worker.HasEntityCapacity,
-            };
-            if (!capacity) continue;
-            anyCapacity = true;
-            var filter = kind switch
-            {
-                WorkKind.Orchestration => worker.OrchestrationFilter,
-                WorkKind.Activity => worker.ActivityFilter,
-                _ => worker.EntityFilter,
-            };
-            if (worker.Accepts(filter, name))
-            {
-                _nextWorker = (_nextWorker + i + 1) % count;
-                return worker;
-            }
-        }
-
-        return null;
-    }
+    WorkerConnection? PickWorker(WorkKind kind, string name, out bool anyCapacity) => _workers.Pick(kind, name, out anyCapacity);
 
     void SendOrchestration(WorkerConnection worker, Instance instance, DateTime now)
     {
@@ -207,9 +177,7 @@ public sealed partial class TaskHub
         };
         instance.InFlight = work;
         instance.ReplayRequested = false;
-        _inFlight.Add(work.Token, work);
-        worker.InFlight.Add(work);
-        worker.InFlightOrchestrations++;
+        _workers.Hand(work);
         worker.Outbox.Writer.TryWrite(OutboundWorkItem.Orchestrator(
             instance.InstanceId, work.ExecutionId, EntityParametersBytes, streaming, instance.TraceContext, pastEvents, newEvents, work.Token));
         SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "orchestrator"), new KeyValuePair<string, object?>("hub", Name));
@@ -219,9 +187,7 @@ public sealed partial class TaskHub
     void SendActivity(WorkerConnection worker, ActivityTask task)
     {
         var work = new InFlightActivity { Token = NewToken('a'), Worker = worker, Task = task };
-        _inFlight.Add(work.Token, work);
-        worker.InFlight.Add(work);
-        worker.InFlightActivities++;
+        _workers.Hand(work);
         worker.Outbox.Writer.TryWrite(OutboundWorkItem.Activity(task.Request, work.Token));
         SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "activity"), new KeyValuePair<string, object?>("hub", Name));
         SchedulerTelemetry.TraceDispatch(Name, "activity", task.Name, task.InstanceId, task.ParentTraceContext);
@@ -243,20 +209,13 @@ public sealed partial class TaskHub
 
     void EndInFlight(InFlightWork work)
     {
-        _inFlight.Remove(work.Token);
-        var worker = work.Worker;
-        worker.InFlight.Remove(work);
+        _workers.End(work);
         switch (work)
         {
             case InFlightEpisode o:
-                worker.InFlightOrchestrations--;
                 if (ReferenceEquals(o.Instance.InFlight, o)) o.Instance.InFlight = null;
                 break;
-            case InFlightActivity:
-                worker.InFlightActivities--;
-                break;
             case InFlightEntityBatch e:
-                worker.InFlightEntities--;
                 if (ReferenceEquals(e.Entity.InFlight, e)) e.Entity.InFlight = null;
                 break;
         }
@@ -292,7 +251,7 @@ public sealed partial class TaskHub
     {
         lock (_gate)
         {
-            if (!_inFlight.TryGetValue(token, out var work)) return false;
+            if (!_workers.TryGet(token, out var work)) return false;
             Abandon(work);
             Pump();
             return true;

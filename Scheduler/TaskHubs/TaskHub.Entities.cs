@@ -200,9 +200,7 @@ public sealed partial class TaskHub : IEntityEffects
 
         var work = new InFlightEntityBatch { Token = NewToken('e'), Worker = worker, Entity = entity, Batch = batch };
         entity.InFlight = work;
-        _inFlight.Add(work.Token, work);
-        worker.InFlight.Add(work);
-        worker.InFlightEntities++;
+        _workers.Hand(work);
         worker.Outbox.Writer.TryWrite(new OutboundWorkItem(new WorkItem { EntityRequestV2 = request, CompletionToken = work.Token }));
         SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "entity"), new KeyValuePair<string, object?>("hub", Name));
     }
@@ -211,7 +209,7 @@ public sealed partial class TaskHub : IEntityEffects
     {
         lock (_gate)
         {
-            if (!_inFlight.TryGetValue(result.CompletionToken, out var found) || found is not InFlightEntityBatch work)
+            if (!_workers.TryGet(result.CompletionToken, out var found) || found is not InFlightEntityBatch work)
             {
                 Logs.StaleCompletion(_logger, result.CompletionToken, Name);
                 return;

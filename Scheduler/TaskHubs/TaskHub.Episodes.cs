@@ -22,7 +22,7 @@ public sealed partial class TaskHub
         string? violation;
         lock (_gate)
         {
-            if (!_inFlight.TryGetValue(response.CompletionToken, out var found) || found is not InFlightEpisode work
+            if (!_workers.TryGet(response.CompletionToken, out var found) || found is not InFlightEpisode work
                 || work.Instance.InstanceId != response.InstanceId)
             {
                 Logs.StaleCompletion(_logger, response.CompletionToken, Name);
@@ -80,7 +80,7 @@ public sealed partial class TaskHub
         string? violation = null;
         lock (_gate)
         {
-            if (!_inFlight.TryGetValue(response.CompletionToken, out var found) || found is not InFlightActivity work
+            if (!_workers.TryGet(response.CompletionToken, out var found) || found is not InFlightActivity work
                 || (response.InstanceId.Length > 0 && (response.InstanceId != work.Task.InstanceId || response.TaskId != work.Task.TaskId)))
             {
                 Logs.StaleCompletion(_logger, response.CompletionToken, Name);

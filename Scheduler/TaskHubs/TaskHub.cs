@@ -25,14 +25,14 @@ public sealed partial class TaskHub : IOrchestrationEffects
 
     readonly LinkedList<Instance> _readyOrchestrations = new();
     readonly LinkedList<ActivityTask> _readyActivities = new();
-    readonly List<WorkerConnection> _workers = new();
-    readonly Dictionary<string, InFlightWork> _inFlight = new(StringComparer.Ordinal);
+
+    /// <summary>The connected workers and the work in flight with them.</summary>
+    readonly WorkerPool _workers = new();
+
     readonly Dictionary<string, List<Waiter>> _waiters = new(StringComparer.Ordinal);
 
     /// <summary>Waiters in <see cref="_waiters"/> waiting for a start rather than a completion.</summary>
     int _startWaiters;
-    int _nextWorker;
-    long _tokenSequence;
     bool _stopped;
 
     static readonly OrchestratorEntityParameters EntityParameters = new()
@@ -79,10 +79,7 @@ public sealed partial class TaskHub : IOrchestrationEffects
         {
             _stopped = true;
             _due.Stop();
-            foreach (var worker in _workers)
-            {
-                worker.Outbox.Writer.TryComplete();
-            }
+            _workers.CloseAll();
 
             // Let the commit loop write what is pending and end.
             _commits.Wake();
@@ -96,13 +93,7 @@ public sealed partial class TaskHub : IOrchestrationEffects
         await _commits.Store.DisposeAsync().ConfigureAwait(false);
     }
 
-    /// <summary>
-    /// Differs between runs of the scheduler, so a completion a worker sends after a restart for work handed out before
-    /// it never matches work handed out since (a sequence alone starts again at 1).
-    /// </summary>
-    readonly uint _tokenRun = (uint)Random.Shared.Next() | 1u << 31;
-
-    string NewToken(char kind) => string.Create(null, stackalloc char[32], $"{kind}{_tokenRun:x8}{++_tokenSequence:x}");
+    string NewToken(char kind) => _workers.NewToken(kind);
 
     static HistoryEvent NewEvent(DateTime now, int eventId = -1) => OrchestrationStateMachine.NewEvent(now, eventId);
 
