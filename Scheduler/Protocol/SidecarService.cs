@@ -298,7 +298,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         method.ServiceName == TaskHubSidecarService.Descriptor.FullName && method.Name is nameof(CompleteActivityTask) or nameof(CompleteOrchestratorTask);
 
     public override Task<CompleteTaskResponse> CompleteActivityTask(ActivityResponse request, ServerCallContext context) =>
-        CompleteActivity(request, TaskHubRegistry.HubName(context));
+        CompleteActivity(request, CallHubs.HubName(context));
 
     /// <summary>An activity completion for the task hub named <paramref name="hubName"/> (also served by <see cref="DirectCompletions"/>).</summary>
     public Task<CompleteTaskResponse> CompleteActivity(ActivityResponse request, string hubName)
@@ -359,7 +359,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
     }
 
     public override Task<CompleteTaskResponse> CompleteOrchestratorTask(OrchestratorResponse request, ServerCallContext context) =>
-        CompleteOrchestrator(request, TaskHubRegistry.HubName(context), context.CancellationToken);
+        CompleteOrchestrator(request, CallHubs.HubName(context), context.CancellationToken);
 
     /// <summary>An orchestrator completion for the task hub named <paramref name="hubName"/> (also served by <see cref="DirectCompletions"/>).</summary>
     public Task<CompleteTaskResponse> CompleteOrchestrator(OrchestratorResponse request, string hubName, CancellationToken cancellationToken)

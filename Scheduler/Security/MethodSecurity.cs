@@ -88,7 +88,7 @@ public sealed class MethodSecurity(AccessControl access, ILoggerFactory loggers)
         string method = policy.Method;
         var permission = policy.Permission;
         // The same header reading as the hub lookup, so the checked hub is the hub the call reaches.
-        string hub = TaskHubRegistry.HubName(context);
+        string hub = TaskHubRegistry.HubName(context.GetHttpContext().Request.Headers);
         // With authentication off every caller is anonymous and may do everything.
         if (!access.AuthenticationEnabled) return new Call(method, hub, AccessControl.Anonymous, policy.Audited);
 

@@ -3,7 +3,6 @@ using DurableTask.Scheduler.Configuration;
 using DurableTask.Scheduler.Diagnostics;
 using DurableTask.Scheduler.Domain;
 using DurableTask.Scheduler.Storage;
-using Grpc.Core;
 
 namespace DurableTask.Scheduler.TaskHubs;
 
@@ -66,15 +65,6 @@ public sealed class TaskHubRegistry(SchedulerOptions options, TimeProvider time,
 
     /// <summary>True when every hub's store takes commits.</summary>
     public bool StoresHealthy => _hubs.Values.All(h => h.StoreHealthy);
-
-    /// <summary>Finds the hub a call addresses, or fails it with NotFound (Invalid for a malformed name).</summary>
-    public ValueTask<TaskHub> ResolveAsync(ServerCallContext context) => ResolveAsync(HubName(context));
-
-    /// <summary>
-    /// The task hub a call names in its <c>taskhub</c> header; <c>default</c> without one. Read from the HTTP request
-    /// headers: <see cref="ServerCallContext.RequestHeaders"/> would copy every header of every call into new metadata.
-    /// </summary>
-    public static string HubName(ServerCallContext context) => HubName(context.GetHttpContext().Request.Headers);
 
     /// <summary>The task hub named by the <c>taskhub</c> header among <paramref name="headers"/>; <c>default</c> without one.</summary>
     public static string HubName(IHeaderDictionary headers) =>
