@@ -45,6 +45,21 @@ public interface ITaskHubStore : IAsyncDisposable
     /// </summary>
     IAsyncEnumerable<InstanceRecord> ScanInstancesAsync(InstanceScan scan, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// How many records <see cref="ScanInstancesAsync"/> would return (ignoring <see cref="InstanceScan.After"/>), per
+    /// OrchestrationStatus value. A store answers from its indexes where it can; this default reads the records.
+    /// </summary>
+    async Task<int[]> CountInstancesAsync(InstanceScan scan, CancellationToken cancellationToken)
+    {
+        var counts = new int[8];
+        await foreach (var record in ScanInstancesAsync(scan with { After = null }, cancellationToken).ConfigureAwait(false))
+        {
+            if ((uint)record.Status < (uint)counts.Length) counts[record.Status]++;
+        }
+
+        return counts;
+    }
+
     /// <summary>True when the store can take commits right now.</summary>
     Task<bool> IsHealthyAsync(CancellationToken cancellationToken);
 }
@@ -126,8 +141,57 @@ public sealed class InstanceChange
 }
 
 /// <summary>What <see cref="ITaskHubStore.ScanInstancesAsync"/> reads: ids after <paramref name="After"/> (exclusive),
-/// starting with <paramref name="Prefix"/>, with one of <paramref name="Statuses"/> (OrchestrationStatus values; all when null).</summary>
-public sealed record InstanceScan(string? After = null, string? Prefix = null, IReadOnlyCollection<int>? Statuses = null);
+/// starting with <paramref name="Prefix"/>, with one of <paramref name="Statuses"/> (OrchestrationStatus values; all when
+/// null), and matching the fields set below (each unset one matches every record).</summary>
+public sealed record InstanceScan(string? After = null, string? Prefix = null, IReadOnlyCollection<int>? Statuses = null)
+{
+    /// <summary>The orchestration name, compared ignoring case (ordinal).</summary>
+    public string? Name { get; init; }
+
+    /// <summary>Creation time bounds, UTC ticks, both inclusive.</summary>
+    public long? CreatedFrom { get; init; }
+    public long? CreatedTo { get; init; }
+
+    /// <summary>Completion time bounds, UTC ticks, both inclusive; a record without a completion time matches neither.</summary>
+    public long? CompletedFrom { get; init; }
+    public long? CompletedTo { get; init; }
+
+    /// <summary>Only instances without a parent (no sub-orchestrations).</summary>
+    public bool TopLevelOnly { get; init; }
+
+    /// <summary>True when <paramref name="record"/> has one of the statuses and matches the fields (not the id bounds).</summary>
+    public bool Matches(InstanceRecord record)
+    {
+        if (Statuses is { Count: > 0 } statuses && !statuses.Contains(record.Status)) return false;
+        if (Name is not null && !string.Equals(record.Name, Name, StringComparison.OrdinalIgnoreCase)) return false;
+        if (CreatedFrom is { } cf && record.CreatedAt < cf) return false;
+        if (CreatedTo is { } ct && record.CreatedAt > ct) return false;
+        if (CompletedFrom is { } pf && (!record.HasCompletedAt || record.CompletedAt < pf)) return false;
+        if (CompletedTo is { } pt && (!record.HasCompletedAt || record.CompletedAt > pt)) return false;
+        return !TopLevelOnly || !record.HasParentInstanceId;
+    }
+
+    /// <summary>
+    /// The smallest id greater than every id that starts with <paramref name="prefix"/>, in <see cref="InstanceIdOrder"/>
+    /// (its last code point plus one), or null when there is none (every code point of it is the last one).
+    /// </summary>
+    public static string? UpperBound(string prefix)
+    {
+        var text = prefix.AsSpan();
+        while (text.Length > 0)
+        {
+            bool pair = text.Length > 1 && char.IsSurrogatePair(text[^2], text[^1]);
+            int codePoint = pair ? char.ConvertToUtf32(text[^2], text[^1]) : text[^1];
+            text = text[..^(pair ? 2 : 1)];
+            if (!pair && char.IsSurrogate((char)codePoint)) return null;
+            if (codePoint == 0x10FFFF) continue;
+            int next = codePoint + 1 == 0xD800 ? 0xE000 : codePoint + 1;
+            return string.Concat(text, char.ConvertFromUtf32(next));
+        }
+
+        return null;
+    }
+}
 
 /// <summary>
 /// The order of instance ids in queries and cursors: by Unicode code point, which is the byte order of their UTF-8

@@ -306,7 +306,7 @@ public sealed class RedisStore : ITaskHubStore
                 string id = idValue!;
                 if (prefix is not null && !id.StartsWith(prefix, StringComparison.Ordinal)) yield break;
                 if (ToRecord(id, fields, out _) is not { } record) continue; // deleted between the two reads
-                if (scan.Statuses is { Count: > 0 } statuses && !statuses.Contains(record.Status)) continue;
+                if (!scan.Matches(record)) continue;
                 yield return record;
             }
 

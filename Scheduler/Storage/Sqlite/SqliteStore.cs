@@ -353,14 +353,62 @@ public sealed class SqliteStore : ITaskHubStore
         }
     }
 
-    public async IAsyncEnumerable<InstanceRecord> ScanInstancesAsync(InstanceScan scan, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    public IAsyncEnumerable<InstanceRecord> ScanInstancesAsync(InstanceScan scan, CancellationToken cancellationToken) =>
+        ScanAsync(scan, "instance_id, record, input FROM instances LEFT JOIN instance_inputs USING (instance_id)", 256,
+            (reader, id) => ParseInstance(reader, 1, id, out _), cancellationToken);
+
+
+    public async Task<int[]> CountInstancesAsync(InstanceScan scan, CancellationToken cancellationToken)
     {
-        const int Page = 256;
-        var sql = new System.Text.StringBuilder("SELECT instance_id, record, input FROM instances LEFT JOIN instance_inputs USING (instance_id) WHERE instance_id > $after");
-        string? prefix = string.IsNullOrEmpty(scan.Prefix) ? null : scan.Prefix;
-        if (prefix is not null) sql.Append(" AND substr(instance_id, 1, length($prefix)) = $prefix");
-        if (scan.Statuses is { Count: > 0 } statuses) sql.Append(" AND status IN (").AppendJoin(", ", statuses.Select(s => (int)s)).Append(')');
-        sql.Append(" ORDER BY instance_id LIMIT ").Append(Page);
+        var counts = new int[8];
+        var names = scan.Name is null ? null : await NamesLikeAsync(scan.Name, cancellationToken);
+        if (names is { Count: 0 }) return counts;
+
+        var sql = new System.Text.StringBuilder("SELECT status, COUNT(*) FROM instances WHERE 1");
+        var condition = new ScanCondition(scan, names, forIdOrder: false);
+        condition.AppendTo(sql);
+        sql.Append(" GROUP BY status");
+        await _readGate.WaitAsync(cancellationToken);
+        try
+        {
+            await EnsureReadCommandAsync(cancellationToken);
+            using var command = _read!.CreateCommand();
+            command.CommandText = sql.ToString();
+            condition.Bind(command);
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                int status = reader.GetInt32(0);
+                if ((uint)status < (uint)counts.Length) counts[status] = reader.GetInt32(1);
+            }
+        }
+        catch (SqliteException ex)
+        {
+            throw Translate(ex, "counting instances");
+        }
+        finally
+        {
+            _readGate.Release();
+        }
+
+        return counts;
+    }
+
+    /// <summary>
+    /// Rows of <c>instances</c> in id order, in pages that each seek past the last id read. The scan's fields are
+    /// conditions on the indexed columns; a prefix is a range of the primary key, so a scan reads only the ids under it.
+    /// </summary>
+    async IAsyncEnumerable<T> ScanAsync<T>(InstanceScan scan, string columnsAndTable, int pageSize, Func<SqliteDataReader, string, T> read,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var names = scan.Name is null ? null : await NamesLikeAsync(scan.Name, cancellationToken);
+        if (names is { Count: 0 }) yield break;
+
+        var sql = new System.Text.StringBuilder("SELECT ").Append(columnsAndTable).Append(" WHERE instance_id > $after");
+        var condition = new ScanCondition(scan, names, forIdOrder: true);
+        condition.AppendTo(sql);
+        sql.Append(" ORDER BY instance_id LIMIT ").Append(pageSize);
+        string? prefix = condition.Prefix;
 
         // The first page starts at the later of the cursor and the prefix (an id equal to the prefix is included).
         string after = scan.After ?? "";
@@ -373,7 +421,7 @@ public sealed class SqliteStore : ITaskHubStore
 
         while (true)
         {
-            var page = new List<InstanceRecord>(Page);
+            var page = new List<T>(Math.Min(pageSize, 1024));
             await _readGate.WaitAsync(cancellationToken);
             try
             {
@@ -381,12 +429,12 @@ public sealed class SqliteStore : ITaskHubStore
                 using var command = _read!.CreateCommand();
                 command.CommandText = includeAfter ? sql.ToString().Replace("instance_id > $after", "instance_id >= $after") : sql.ToString();
                 command.Parameters.AddWithValue("$after", after);
-                if (prefix is not null) command.Parameters.AddWithValue("$prefix", prefix);
+                condition.Bind(command);
                 using var reader = command.ExecuteReader();
                 while (reader.Read())
                 {
                     string id = reader.GetString(0);
-                    page.Add(ParseInstance(reader, 1, id, out _));
+                    page.Add(read(reader, id));
                     after = id;
                 }
             }
@@ -400,9 +448,84 @@ public sealed class SqliteStore : ITaskHubStore
             }
 
             includeAfter = false;
-            foreach (var record in page) yield return record;
-            if (page.Count < Page) yield break;
+            foreach (var item in page) yield return item;
+            if (page.Count < pageSize) yield break;
         }
+    }
+
+    /// <summary>The conditions of an <see cref="InstanceScan"/> on the indexed columns of <c>instances</c>, and their parameters.</summary>
+    /// <param name="names">The stored names the scan's name stands for (<see cref="NamesLikeAsync"/>), or null for any.</param>
+    /// <param name="forIdOrder">
+    /// For a scan in id order: the name condition then does not use the name index (SQLite would read every row of
+    /// that name and sort them for each page); the primary key's order is walked instead, skipping other names.
+    /// </param>
+    sealed class ScanCondition(InstanceScan scan, List<string>? names, bool forIdOrder)
+    {
+        public string? Prefix { get; } = string.IsNullOrEmpty(scan.Prefix) ? null : scan.Prefix;
+
+        /// <summary>The end of the prefix's range of ids, exclusive, so the primary key bounds the scan on both sides.</summary>
+        readonly string? _upper = string.IsNullOrEmpty(scan.Prefix) ? null : InstanceScan.UpperBound(scan.Prefix);
+
+        public void AppendTo(System.Text.StringBuilder sql)
+        {
+            if (Prefix is not null) sql.Append(" AND instance_id >= $prefix");
+            if (_upper is not null) sql.Append(" AND instance_id < $upper");
+            else if (Prefix is not null) sql.Append(" AND substr(instance_id, 1, length($prefix)) = $prefix");
+            if (scan.Statuses is { Count: > 0 } statuses) sql.Append(" AND status IN (").AppendJoin(", ", statuses.Select(s => (int)s)).Append(')');
+            if (names is not null) sql.Append(forIdOrder ? " AND +name IN (" : " AND name IN (").AppendJoin(", ", names.Select((_, i) => $"$name{i}")).Append(')');
+            if (scan.CreatedFrom is not null) sql.Append(" AND created_at >= $createdFrom");
+            if (scan.CreatedTo is not null) sql.Append(" AND created_at <= $createdTo");
+            if (scan.CompletedFrom is not null) sql.Append(" AND completed_at >= $completedFrom");
+            if (scan.CompletedTo is not null) sql.Append(" AND completed_at <= $completedTo");
+            if (scan.TopLevelOnly) sql.Append(" AND parent_instance_id IS NULL");
+        }
+
+        public void Bind(SqliteCommand command)
+        {
+            if (Prefix is not null) command.Parameters.AddWithValue("$prefix", Prefix);
+            if (_upper is not null) command.Parameters.AddWithValue("$upper", _upper);
+            if (names is not null)
+            {
+                for (int i = 0; i < names.Count; i++) command.Parameters.AddWithValue($"$name{i}", names[i]);
+            }
+
+            if (scan.CreatedFrom is { } createdFrom) command.Parameters.AddWithValue("$createdFrom", createdFrom);
+            if (scan.CreatedTo is { } createdTo) command.Parameters.AddWithValue("$createdTo", createdTo);
+            if (scan.CompletedFrom is { } completedFrom) command.Parameters.AddWithValue("$completedFrom", completedFrom);
+            if (scan.CompletedTo is { } completedTo) command.Parameters.AddWithValue("$completedTo", completedTo);
+        }
+    }
+
+    /// <summary>
+    /// The stored names equal to <paramref name="name"/> ignoring case (ordinal, as queries compare names), so the
+    /// name index answers the condition (SQLite's own NOCASE folds only ASCII letters).
+    /// </summary>
+    async Task<List<string>> NamesLikeAsync(string name, CancellationToken cancellationToken)
+    {
+        var names = new List<string>();
+        await _readGate.WaitAsync(cancellationToken);
+        try
+        {
+            await EnsureReadCommandAsync(cancellationToken);
+            using var command = _read!.CreateCommand();
+            command.CommandText = "SELECT DISTINCT name FROM instances";
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                string stored = reader.GetString(0);
+                if (string.Equals(stored, name, StringComparison.OrdinalIgnoreCase)) names.Add(stored);
+            }
+        }
+        catch (SqliteException ex)
+        {
+            throw Translate(ex, "querying instance names");
+        }
+        finally
+        {
+            _readGate.Release();
+        }
+
+        return names;
     }
 
     public async Task<bool> IsHealthyAsync(CancellationToken cancellationToken)

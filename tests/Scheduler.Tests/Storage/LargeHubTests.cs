@@ -60,6 +60,12 @@ public sealed class LargeHubTests(ITestOutputHelper output)
             var counts = await http.GetFromJsonAsync<JsonElement>("api/v1/taskhubs/default/counts?prefix=big-01");
             Assert.Equal(10, counts.GetProperty("counts").GetProperty("Completed").GetInt32());
             Assert.Equal(10, counts.GetProperty("total").GetInt32());
+            // Names compare ignoring case, as in the list; the store counts them from its indexes.
+            var byName = await http.GetFromJsonAsync<JsonElement>("api/v1/taskhubs/default/counts?name=fAIL");
+            Assert.Equal(Failures, byName.GetProperty("counts").GetProperty("Failed").GetInt32());
+            Assert.Equal(Failures, byName.GetProperty("total").GetInt32());
+            var none = await http.GetFromJsonAsync<JsonElement>("api/v1/taskhubs/default/counts?name=Echo&prefix=bad-");
+            Assert.Equal(0, none.GetProperty("total").GetInt32());
             var listed = new List<string>();
             string? after = null;
             do

@@ -246,6 +246,64 @@ public abstract class DurableStoreContractTests(ITestOutputHelper output) : Stor
     }
 
     /// <summary>
+    /// A scan narrowed by name (ignoring case), creation and completion times and parent returns exactly the records
+    /// <see cref="InstanceScan.Matches"/> accepts, in id order; a count returns how many there are per status; a prefix
+    /// whose last character is the last of its UTF-16 range still bounds the scan correctly.
+    /// </summary>
+    [Fact]
+    public async Task ScanAndCount_NarrowByNameTimesAndParent()
+    {
+        string hub = NewHub();
+        var store = Open(hub);
+        string[] names = ["Approve", "approve", "APPROVE", "Ship", "\u00c4rger"];
+        var records = new List<InstanceRecord>();
+        for (int i = 0; i < 700; i++)
+        {
+            var record = Instance($"n-{(i * 7919) % 700:D4}", i % 4 == 0 ? 5 : 1, names[i % names.Length], parent: i % 6 == 0 ? "root" : null);
+            record.CreatedAt = Epoch.AddMinutes(i).Ticks;
+            if (record.Status == (int)Microsoft.DurableTask.Protobuf.OrchestrationStatus.Completed) record.CompletedAt = Epoch.AddMinutes(i + 30).Ticks;
+            records.Add(record);
+        }
+
+        records.Add(Instance("q\uFFFFa"));
+        records.Add(Instance("q\U00010000"));
+        var batch = new CommitBatch();
+        foreach (var record in records) batch.Instances.Add(Change(record));
+        await store.CommitAsync(batch, CancellationToken.None);
+
+        InstanceScan[] scans =
+        [
+            new() { Name = "approve" },
+            new(Statuses: FinishedStatuses.Values) { Name = "APPROVE", TopLevelOnly = true },
+            new() { Name = "\u00e4RGER" },
+            new() { Name = "nobody" },
+            new(Prefix: "n-01") { CreatedFrom = Epoch.AddMinutes(100).Ticks, CreatedTo = Epoch.AddMinutes(400).Ticks },
+            new() { CompletedFrom = Epoch.AddMinutes(200).Ticks, CompletedTo = Epoch.AddMinutes(300).Ticks, Name = "ship" },
+            new(After: "n-0350") { TopLevelOnly = true },
+            new(Prefix: "q\uFFFF"),
+        ];
+        foreach (var scan in scans)
+        {
+            var expected = records
+                .Where(r => scan.Matches(r) && (scan.Prefix is null || r.InstanceId.StartsWith(scan.Prefix, StringComparison.Ordinal))
+                    && (scan.After is null || InstanceIdOrder.Instance.Compare(r.InstanceId, scan.After) > 0))
+                .Select(r => r.InstanceId).Order(InstanceIdOrder.Instance).ToList();
+            var scanned = new List<string>();
+            await foreach (var r in store.ScanInstancesAsync(scan, CancellationToken.None)) scanned.Add(r.InstanceId);
+            Assert.Equal(expected, scanned);
+
+            var counts = await store.CountInstancesAsync(scan with { After = null }, CancellationToken.None);
+            var expectedCounts = new int[8];
+            foreach (var r in records.Where(r => scan.Matches(r) && (scan.Prefix is null || r.InstanceId.StartsWith(scan.Prefix, StringComparison.Ordinal)))) expectedCounts[r.Status]++;
+            Assert.Equal(expectedCounts, counts);
+        }
+
+        var underMaxChar = await ToListAsync(store.ScanInstancesAsync(new InstanceScan(Prefix: "q\uFFFF"), CancellationToken.None));
+        Assert.Equal(["q\uFFFFa"], underMaxChar.Select(r => r.InstanceId));
+        Assert.Equal(140, (await store.CountInstancesAsync(new InstanceScan { Name = "\u00e4RGER" }, CancellationToken.None)).Sum());
+    }
+
+    /// <summary>
     /// The scheduler marks changes of an instance already stored (same id, name, creation time, parent, generation;
     /// and, for an activity result, the same running status): whatever a store skips for them, reads, scans by status
     /// and the finished-instance cap must see each instance as last committed.
