@@ -22,7 +22,7 @@ public sealed class Counter : TaskEntity<int>
     public void Forward(string key)
     {
         Context.SignalEntity(new EntityInstanceId(nameof(Counter), key), nameof(Add), State);
-        Context.ScheduleNewOrchestration(nameof(EntityTests.Noop), input: key, options: new StartOrchestrationOptions($"started-by-{key}"));
+        Context.ScheduleNewOrchestration(nameof(EntityTests.Noop), input: key, options: new StartOrchestrationOptions($"started-by-{key}") { Tags = new Dictionary<string, string> { ["by"] = key } });
     }
 }
 
@@ -344,6 +344,7 @@ public sealed class EntityTests(EntityTestHost scheduler) : IClassFixture<Entity
         Assert.NotNull(started);
         var done = await worker.Client.WaitForInstanceCompletionAsync("started-by-target", true, cts.Token);
         Assert.Equal("target", done.ReadOutputAs<string>());
+        Assert.Equal("target", done.Tags["by"]);
     }
 
     [Fact]
