@@ -459,6 +459,13 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
     public override async Task<CreateTaskHubResponse> CreateTaskHub(CreateTaskHubRequest request, ServerCallContext context)
     {
         await hubs.ResolveAsync(context);
+        // Recreating would delete every instance of the hub; a caller asking for it is told, not given the old hub.
+        if (request.RecreateIfExists)
+        {
+            throw new RpcException(new Status(StatusCode.Unimplemented,
+                "CreateTaskHub with recreateIfExists is not supported: the hub is never deleted; purge its instances instead"));
+        }
+
         return (new CreateTaskHubResponse());
     }
 

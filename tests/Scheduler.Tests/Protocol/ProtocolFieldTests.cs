@@ -62,21 +62,21 @@ public sealed class ProtocolFieldTests(SchedulerFixture scheduler, ITestOutputHe
     public async Task ContinueAsNew_WithANewVersion_StartsTheNextExecutionAtThatVersion()
     {
         await using var app = await TestApp.StartAsync(scheduler, SchedulerFixture.NewHub(), r => r
-            .AddOrchestratorFunc<int, string>("Upgrade", (ctx, round) =>
+            .AddOrchestratorFunc<string, string>("Upgrade", (ctx, seen) =>
             {
-                if (round == 0)
+                if (seen.Length == 0)
                 {
-                    ctx.ContinueAsNew(new ContinueAsNewOptions { NewInput = 1, NewVersion = "2.0" });
+                    ctx.ContinueAsNew(new ContinueAsNewOptions { NewInput = "first at " + ctx.Version, NewVersion = "2.0" });
                     return Task.FromResult("");
                 }
 
-                return Task.FromResult($"round {round} at version {ctx.Version}");
+                return Task.FromResult($"{seen}, then at {ctx.Version}");
             }), output);
 
-        string id = await app.Client.ScheduleNewOrchestrationInstanceAsync("Upgrade", 0, new StartOrchestrationOptions { Version = "1.0" });
+        string id = await app.Client.ScheduleNewOrchestrationInstanceAsync("Upgrade", "", new StartOrchestrationOptions { Version = "1.0" });
         var done = await app.Client.CompletedAsync(id);
 
-        Assert.Equal("\"round 1 at version 2.0\"", done.SerializedOutput);
+        Assert.Equal("\"first at 1.0, then at 2.0\"", done.SerializedOutput);
         var state = await scheduler.Raw(app.Hub).GetInstanceAsync(new P.GetInstanceRequest { InstanceId = id });
         Assert.Equal("2.0", state.OrchestrationState.Version);
     }
@@ -192,6 +192,56 @@ public sealed class ProtocolFieldTests(SchedulerFixture scheduler, ITestOutputHe
             await raw.SkipGracefulOrchestrationTerminationsAsync(new P.SkipGracefulOrchestrationTerminationsRequest()));
         Assert.Equal(StatusCode.InvalidArgument, missing.StatusCode);
         Assert.Contains("instanceBatch", missing.Status.Detail);
+    }
+
+    [Fact]
+    public async Task AbandonedWorkItems_AreHandedOutAgain()
+    {
+        var raw = scheduler.Raw(SchedulerFixture.NewHub());
+        await using var worker = await RawWorker.ConnectAsync(raw);
+        string id = "abandoned-" + Guid.NewGuid().ToString("N");
+        await raw.StartInstanceAsync(new P.CreateInstanceRequest { InstanceId = id, Name = "Flow" });
+
+        var first = await worker.NextOrchestratorAsync(id);
+        await raw.AbandonTaskOrchestratorWorkItemAsync(new P.AbandonOrchestrationTaskRequest { CompletionToken = first.CompletionToken });
+        var again = await worker.NextOrchestratorAsync(id);
+        Assert.NotEqual(first.CompletionToken, again.CompletionToken);
+        Assert.Contains(again.OrchestratorRequest.NewEvents, e => e.ExecutionStarted is not null);
+
+        await raw.CompleteOrchestratorTaskAsync(new P.OrchestratorResponse
+        {
+            InstanceId = id, CompletionToken = again.CompletionToken,
+            Actions = { new P.OrchestratorAction { Id = 0, ScheduleTask = new P.ScheduleTaskAction { Name = "Work" } } },
+        });
+        var activity = await worker.NextActivityAsync(id);
+        await raw.AbandonTaskActivityWorkItemAsync(new P.AbandonActivityTaskRequest { CompletionToken = activity.CompletionToken });
+        var retried = await worker.NextActivityAsync(id);
+        Assert.Equal(("Work", 0), (retried.ActivityRequest.Name, retried.ActivityRequest.TaskId));
+    }
+
+    [Fact]
+    public async Task StartInstance_WithAnExecutionId_RunsTheFirstExecutionUnderIt()
+    {
+        var raw = scheduler.Raw(SchedulerFixture.NewHub());
+        await using var worker = await RawWorker.ConnectAsync(raw);
+        string id = "given-" + Guid.NewGuid().ToString("N");
+        string executionId = Guid.NewGuid().ToString("N");
+        await raw.StartInstanceAsync(new P.CreateInstanceRequest { InstanceId = id, Name = "Flow", ExecutionId = executionId });
+
+        var item = await worker.NextOrchestratorAsync(id);
+        Assert.Equal(executionId, item.OrchestratorRequest.ExecutionId);
+        Assert.Equal(executionId, (await raw.GetInstanceAsync(new P.GetInstanceRequest { InstanceId = id })).OrchestrationState.ExecutionId);
+    }
+
+    [Fact]
+    public async Task CreateTaskHub_AnswersForTheHub_AndRefusesToRecreateIt()
+    {
+        var raw = scheduler.Raw(SchedulerFixture.NewHub());
+        await raw.CreateTaskHubAsync(new P.CreateTaskHubRequest());
+
+        var refused = await Assert.ThrowsAsync<RpcException>(async () => await raw.CreateTaskHubAsync(new P.CreateTaskHubRequest { RecreateIfExists = true }));
+        Assert.Equal(StatusCode.Unimplemented, refused.StatusCode);
+        Assert.Contains("recreateIfExists", refused.Status.Detail);
     }
 
     static P.OrchestratorResponse Complete(string id, string token, string result) => new()
