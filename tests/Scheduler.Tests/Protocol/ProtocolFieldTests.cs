@@ -106,6 +106,25 @@ public sealed class ProtocolFieldTests(SchedulerFixture scheduler, ITestOutputHe
         Assert.Equal(new Dictionary<string, string> { ["team"] = "b", ["stage"] = "2" }, await TagsAsync(raw, id));
     }
 
+    [Fact]
+    public async Task ContinueAsNew_WithTagsOverTheLimit_FailsTheOrchestrationNamingTheField()
+    {
+        var raw = scheduler.Raw(SchedulerFixture.NewHub());
+        await using var worker = await RawWorker.ConnectAsync(raw);
+        string id = "too-many-tags-" + Guid.NewGuid().ToString("N");
+        await raw.StartInstanceAsync(new P.CreateInstanceRequest { InstanceId = id, Name = "Loop" });
+
+        var item = await worker.NextOrchestratorAsync(id);
+        var tags = Enumerable.Range(0, 65).Select(i => ($"k{i}", "v")).ToArray();
+        var refused = await Assert.ThrowsAsync<RpcException>(async () => await raw.CompleteOrchestratorTaskAsync(ContinueAsNew(id, item.CompletionToken, tags)));
+
+        Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
+        Assert.Contains("completeOrchestration.tags", refused.Status.Detail);
+        var state = (await raw.GetInstanceAsync(new P.GetInstanceRequest { InstanceId = id, GetInputsAndOutputs = true })).OrchestrationState;
+        Assert.Equal(P.OrchestrationStatus.Failed, state.OrchestrationStatus);
+        Assert.Contains("completeOrchestration.tags", state.FailureDetails.ErrorMessage);
+    }
+
     static P.OrchestratorResponse ContinueAsNew(string id, string token, params (string Key, string Value)[] tags)
     {
         var complete = new P.CompleteOrchestrationAction { OrchestrationStatus = P.OrchestrationStatus.ContinuedAsNew, Result = "\"again\"" };
