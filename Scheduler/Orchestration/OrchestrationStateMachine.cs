@@ -330,22 +330,28 @@ public sealed class OrchestrationStateMachine(TimeSpan maxFanInHold, Func<string
     }
 
     /// <summary>
-    /// Ends an instance that never ran an episode (nothing in a worker can react to a termination): its start, the
-    /// termination and the completion go into its history, and it finishes as terminated.
+    /// Ends an instance as terminated without an episode: one that never ran (nothing in a worker can react to a
+    /// termination), or any instance a client terminates at once (an emergency termination does not wait for the
+    /// orchestrator code). Its start (when the history does not hold it yet), the termination and the completion go
+    /// into its history, the messages it has not processed are dropped, and it finishes as terminated.
     /// </summary>
-    public static void TerminateUnstarted(InstanceState instance, string? reason, bool recurse, IOrchestrationEffects effects, DateTime now)
+    public static void TerminateAtOnce(InstanceState instance, string? reason, bool recurse, IOrchestrationEffects effects, DateTime now)
     {
-        HistoryEvent? start = instance.DeferredStart;
-        foreach (var e in instance.Inbox)
+        if (!instance.HasStarted)
         {
-            if (e.EventTypeCase == EventTypeOneofCase.ExecutionStarted)
+            HistoryEvent? start = instance.DeferredStart;
+            foreach (var e in instance.Inbox)
             {
-                start = e;
-                break;
+                if (e.EventTypeCase == EventTypeOneofCase.ExecutionStarted)
+                {
+                    start = e;
+                    break;
+                }
             }
+
+            if (start is not null) instance.AppendHistory(start);
         }
 
-        if (start is not null) instance.AppendHistory(start);
         var terminated = NewEvent(now);
         terminated.ExecutionTerminated = new ExecutionTerminatedEvent { Input = reason, Recurse = recurse };
         instance.AppendHistory(terminated);
@@ -353,6 +359,7 @@ public sealed class OrchestrationStateMachine(TimeSpan maxFanInHold, Func<string
         completed.ExecutionCompleted = new ExecutionCompletedEvent { OrchestrationStatus = OrchestrationStatus.Terminated, Result = reason };
         instance.AppendHistory(completed);
         Finish(instance, OrchestrationStatus.Terminated, reason, null, effects, now);
+        instance.ReleaseHistory();
         instance.LastUpdatedAt = now;
     }
 
@@ -370,7 +377,11 @@ public sealed class OrchestrationStateMachine(TimeSpan maxFanInHold, Func<string
             ParentInstance = previous.ParentInstance,
             ParentTraceContext = previous.ParentTraceContext,
         };
-        start.ExecutionStarted.Tags.Add(previous.Tags);
+        // The .NET SDK never sets tags when it continues as new (its ContinueAsNewOptions has none) and the reference
+        // backends carry the tags over, so no tags means "keep them"; tags given replace them.
+        bool newTags = action.Tags.Count > 0;
+        start.ExecutionStarted.Tags.Add(newTags ? action.Tags : previous.Tags);
+        if (newTags) instance.Tags = action.Tags.Clone();
 
         instance.History = new List<HistoryEvent>();
         instance.HistoryGeneration++;

@@ -53,7 +53,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         var hub = await hubs.ResolveAsync(context);
         RequestRules.InstanceId(request.InstanceId);
         var state = await hub.GetCommittedStateAsync(request.InstanceId, request.GetInputsAndOutputs, context.CancellationToken);
-        return (state is null ? new GetInstanceResponse { Exists = false } : new GetInstanceResponse { Exists = true, OrchestrationState = state });
+        return (state is null ? new GetInstanceResponse { Exists = false } : new GetInstanceResponse { Exists = true, OrchestrationState = Answer(state, request.GetInputsAndOutputs) });
     }
 
     public override Task<GetInstanceResponse> WaitForInstanceStart(GetInstanceRequest request, ServerCallContext context) =>
@@ -69,7 +69,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         try
         {
             var state = await hub.WaitAsync(request.InstanceId, untilCompletion, request.GetInputsAndOutputs, context.CancellationToken);
-            return new GetInstanceResponse { Exists = true, OrchestrationState = state };
+            return new GetInstanceResponse { Exists = true, OrchestrationState = Answer(state, request.GetInputsAndOutputs) };
         }
         catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
         {
@@ -142,7 +142,7 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
             Prefix: query.InstanceIdPrefix);
         var (page, next) = await hub.QueryAsync(filter, pageSize, Cursor(query.ContinuationToken), query.FetchInputsAndOutputs, context.CancellationToken);
         var response = new QueryInstancesResponse { ContinuationToken = next };
-        response.OrchestrationState.AddRange(page);
+        foreach (var state in page) response.OrchestrationState.Add(Answer(state, query.FetchInputsAndOutputs));
         return (response);
     }
 
@@ -165,7 +165,9 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         var hub = await hubs.ResolveAsync(context);
         switch (request.RequestCase)
         {
-            case PurgeInstancesRequest.RequestOneofCase.InstanceId when EntityIds.IsEntityId(request.InstanceId):
+            // isOrchestration is set by the .NET SDK only: an id shaped like an entity's names an orchestration when it
+            // is true (entities off in the client), an entity otherwise (other SDKs leave it false for orchestrations).
+            case PurgeInstancesRequest.RequestOneofCase.InstanceId when !request.IsOrchestration && EntityIds.IsEntityId(request.InstanceId):
                 RequestRules.EntityId(request.InstanceId);
                 return new PurgeInstancesResponse { DeletedInstanceCount = await hub.PurgeEntityAsync(request.InstanceId), IsComplete = true };
 
@@ -192,15 +194,40 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
                 return new PurgeInstancesResponse { DeletedInstanceCount = deleted, IsComplete = complete };
 
             case PurgeInstancesRequest.RequestOneofCase.InstanceBatch:
-                var ids = request.InstanceBatch.InstanceIds;
-                if (ids.Count > 500) throw TaskHubException.Invalid($"instanceBatch has {ids.Count} instance ids; the limit is 500");
-                foreach (var id in ids) RequestRules.InstanceId(id, "instanceBatch.instanceIds");
+                var ids = Batch(request.InstanceBatch);
                 return new PurgeInstancesResponse { DeletedInstanceCount = await hub.PurgeAsync(ids, request.Recursive, context.CancellationToken), IsComplete = true };
 
             default:
                 throw TaskHubException.Invalid("a purge request needs an instanceId, a purgeInstanceFilter or an instanceBatch");
         }
     }
+
+    /// <summary>
+    /// Emergency termination: each instance of the batch ends as terminated at once, without its orchestrator code
+    /// running again (<see cref="TaskHub.TerminateAtOnceAsync"/>). The answer names the instances left alone.
+    /// </summary>
+    public override async Task<SkipGracefulOrchestrationTerminationsResponse> SkipGracefulOrchestrationTerminations(
+        SkipGracefulOrchestrationTerminationsRequest request, ServerCallContext context)
+    {
+        var hub = await hubs.ResolveAsync(context);
+        if (request.InstanceBatch is null) throw TaskHubException.Invalid("instanceBatch is required");
+        var ids = Batch(request.InstanceBatch);
+        RequestRules.Payload(request.Reason, "reason", Limit);
+        var response = new SkipGracefulOrchestrationTerminationsResponse();
+        response.UnterminatedInstanceIds.AddRange(await hub.TerminateAtOnceAsync(ids, request.Reason, context.CancellationToken));
+        return response;
+    }
+
+    /// <summary>The instance ids of a batch: at most <see cref="MaxBatch"/>, each a valid id.</summary>
+    static IReadOnlyList<string> Batch(InstanceBatch batch)
+    {
+        var ids = batch.InstanceIds;
+        if (ids.Count > MaxBatch) throw TaskHubException.Invalid($"instanceBatch has {ids.Count} instance ids; the limit is {MaxBatch}");
+        foreach (var id in ids) RequestRules.InstanceId(id, "instanceBatch.instanceIds");
+        return ids;
+    }
+
+    const int MaxBatch = 500;
 
     public override async Task StreamInstanceHistory(StreamInstanceHistoryRequest request, IServerStreamWriter<HistoryChunk> responseStream, ServerCallContext context)
     {
@@ -432,6 +459,13 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
     public override async Task<CreateTaskHubResponse> CreateTaskHub(CreateTaskHubRequest request, ServerCallContext context)
     {
         await hubs.ResolveAsync(context);
+        // Recreating would delete every instance of the hub; a caller asking for it is told, not given the old hub.
+        if (request.RecreateIfExists)
+        {
+            throw new RpcException(new Status(StatusCode.Unimplemented,
+                "CreateTaskHub with recreateIfExists is not supported: the hub is never deleted; purge its instances instead"));
+        }
+
         return (new CreateTaskHubResponse());
     }
 
@@ -440,6 +474,18 @@ public sealed partial class SidecarService(TaskHubRegistry hubs, SchedulerOption
         await hubs.ResolveAsync(context);
         throw new RpcException(new Status(StatusCode.Unimplemented,
             "DeleteTaskHub is not supported; purge instances instead, or remove the hub from DTS_TASK_HUB_NAMES"));
+    }
+
+    /// <summary>
+    /// An instance's state as the SDKs expect it: without payloads (<c>getInputsAndOutputs</c> or
+    /// <c>fetchInputsAndOutputs</c> false) it carries neither input, output and custom status nor the failure details;
+    /// the status still says <c>Failed</c>. The JSON API shows the failure in its lists, so the hub keeps it and this
+    /// edge leaves it out.
+    /// </summary>
+    static OrchestrationState Answer(OrchestrationState state, bool withPayloads)
+    {
+        if (!withPayloads) state.FailureDetails = null;
+        return state;
     }
 
     static void ValidateConcurrency(int value, string field)

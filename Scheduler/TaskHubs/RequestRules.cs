@@ -101,12 +101,21 @@ public static class RequestRules
     /// <summary>Tags sent over gRPC: at most 64, keys of 1-256 characters, values of at most 1024.</summary>
     public static void Tags(MapField<string, string> tags)
     {
-        TagCount(tags.Count);
+        var problem = CheckTags(tags);
+        if (problem is not null) throw TaskHubException.Invalid(problem);
+    }
+
+    /// <summary>A message when tags break the limits of <see cref="Tags(MapField{string, string})"/>, else null.</summary>
+    public static string? CheckTags(MapField<string, string> tags)
+    {
+        if (tags.Count > MaxTags) return $"tags has {tags.Count} entries; the limit is {MaxTags}";
         foreach (var (key, value) in tags)
         {
-            if (!IsTagKey(key)) throw TaskHubException.Invalid($"tag key '{Short(key)}' must be 1-256 characters long");
-            if (!IsTagValue(value)) throw TaskHubException.Invalid($"the value of tag '{Short(key)}' is {value.Length} characters long; the limit is {MaxTagValueLength}");
+            if (!IsTagKey(key)) return $"tag key '{Short(key)}' must be 1-256 characters long";
+            if (!IsTagValue(value)) return $"the value of tag '{Short(key)}' is {value.Length} characters long; the limit is {MaxTagValueLength}";
         }
+
+        return null;
     }
 
     /// <summary>Tags given in a JSON body, where a value may also be missing (null): the same limits, in the JSON API's words.</summary>

@@ -199,14 +199,14 @@ public sealed partial class TaskHub : IEntityEffects
             case OperationAction.OperationActionTypeOneofCase.StartNewOrchestration:
                 var start = action.StartNewOrchestration;
                 var id = string.IsNullOrEmpty(start.InstanceId) ? Guid.NewGuid().ToString("N") : start.InstanceId;
-                if (RequestRules.CheckInstanceId(id) is not null || string.IsNullOrEmpty(start.Name)) return;
+                if (RequestRules.CheckInstanceId(id) is not null || string.IsNullOrEmpty(start.Name) || RequestRules.CheckTags(start.Tags) is not null) return;
                 if (_instances.TryGet(id, out var existing))
                 {
                     if (!existing.IsTerminal) return;
                     RemoveInstance(existing);
                 }
 
-                CreateInstance(id, start.Name, start.Version, start.Input, null, null, start.ParentTraceContext, DueTime(start.ScheduledTime), null);
+                CreateInstance(id, start.Name, start.Version, start.Input, start.Tags, null, start.ParentTraceContext, DueTime(start.ScheduledTime), null);
                 break;
         }
     }

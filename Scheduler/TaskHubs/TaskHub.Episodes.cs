@@ -134,7 +134,8 @@ public sealed partial class TaskHub
                 OrchestratorAction.OrchestratorActionTypeOneofCase.SendEvent =>
                     RequestRules.CheckPayload(action.SendEvent.Data, "the payload of event", limit, action.SendEvent.Name),
                 OrchestratorAction.OrchestratorActionTypeOneofCase.CompleteOrchestration =>
-                    RequestRules.CheckPayload(action.CompleteOrchestration.Result, "the orchestration output", limit),
+                    RequestRules.CheckPayload(action.CompleteOrchestration.Result, "the orchestration output", limit)
+                    ?? (RequestRules.CheckTags(action.CompleteOrchestration.Tags) is { } tags ? "completeOrchestration.tags: " + tags : null),
                 OrchestratorAction.OrchestratorActionTypeOneofCase.CreateTimer =>
                     action.CreateTimer.FireAt is null ? "a timer action has no fireAt time" : RequestRules.CheckTimestamp(action.CreateTimer.FireAt, "the fireAt time of a timer"),
                 OrchestratorAction.OrchestratorActionTypeOneofCase.SendEntityMessage =>

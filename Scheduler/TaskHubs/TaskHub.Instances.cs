@@ -136,7 +136,7 @@ public sealed partial class TaskHub
         if (!instance.HasStarted && instance.InFlight is null)
         {
             // Never ran: nothing in a worker can react, so the scheduler ends it itself.
-            OrchestrationStateMachine.TerminateUnstarted(instance, output, recursive, this, now);
+            OrchestrationStateMachine.TerminateAtOnce(instance, output, recursive, this, now);
             NotifyWaiters(instance);
             return;
         }
@@ -144,6 +144,22 @@ public sealed partial class TaskHub
         var e = NewEvent(now);
         e.ExecutionTerminated = new ExecutionTerminatedEvent { Input = output, Recurse = recursive };
         Deliver(instance.InstanceId, e);
+    }
+
+    /// <summary>An emergency termination of one instance; false when it was left alone (see <see cref="TerminateAtOnceAsync"/>).</summary>
+    bool TerminateAtOnce(string instanceId, string? reason)
+    {
+        lock (_gate)
+        {
+            if (!_instances.TryGet(instanceId, out var instance) || instance.IsTerminal) return false;
+            if (_locksByOwner.TryGetValue(instanceId, out var locks) && locks.Count > 0) return false;
+            // The worker running an episode of it now finds its completion stale.
+            if (instance.InFlight is { } work) EndInFlight(work);
+            OrchestrationStateMachine.TerminateAtOnce(instance, reason, recurse: false, this, Now);
+            NotifyWaiters(instance);
+            Pump();
+            return true;
+        }
     }
 
     void Suspend(string instanceId, string? reason) => SetSuspended(instanceId, reason, suspend: true);

@@ -117,6 +117,25 @@ public sealed partial class TaskHub
             return null;
         }, cancellationToken);
 
+    /// <summary>
+    /// Ends each instance as terminated at once, without an episode: its orchestrator code does not run again, the
+    /// messages it has not processed are dropped, its parent is told. Instances that do not exist, have finished or
+    /// hold entity locks are left alone and returned. Completes once the changes are durable.
+    /// </summary>
+    public async Task<List<string>> TerminateAtOnceAsync(IReadOnlyList<string> instanceIds, string? reason, CancellationToken cancellationToken = default)
+    {
+        EnsureWritable();
+        var untouched = new List<string>();
+        foreach (var id in instanceIds)
+        {
+            await EnsureLoadedAsync(id, cancellationToken).ConfigureAwait(false);
+            if (!TerminateAtOnce(id, reason)) untouched.Add(id);
+        }
+
+        await FlushAsync().ConfigureAwait(false);
+        return untouched;
+    }
+
     /// <summary>Restarts each instance; one refusal does not stop the others. The results are the restarted instances' ids.</summary>
     public Task<BulkOutcome> RestartEachAsync(IReadOnlyList<string> instanceIds, bool newInstanceId, CancellationToken cancellationToken = default) =>
         EachAsync(instanceIds, id => Restart(id, newInstanceId), cancellationToken);

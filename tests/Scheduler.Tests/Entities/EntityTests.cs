@@ -22,7 +22,7 @@ public sealed class Counter : TaskEntity<int>
     public void Forward(string key)
     {
         Context.SignalEntity(new EntityInstanceId(nameof(Counter), key), nameof(Add), State);
-        Context.ScheduleNewOrchestration(nameof(EntityTests.Noop), input: key, options: new StartOrchestrationOptions($"started-by-{key}"));
+        Context.ScheduleNewOrchestration(nameof(EntityTests.Noop), input: key, options: new StartOrchestrationOptions($"started-by-{key}") { Tags = new Dictionary<string, string> { ["by"] = key } });
     }
 }
 
@@ -235,6 +235,28 @@ public sealed class EntityTests(EntityTestHost scheduler) : IClassFixture<Entity
         Assert.Equal(1, next.ReadOutputAs<int>());
     }
 
+    [Fact]
+    public async Task Emergency_termination_leaves_an_orchestration_holding_entity_locks_alone()
+    {
+        string hub = SchedulerFixture.NewHub("e");
+        await using var worker = await scheduler.StartWorkerAsync(hub, true, Register);
+        var id = new EntityInstanceId(nameof(Counter), "skip-lock");
+        await worker.Client.Entities.SignalEntityAsync(id, nameof(Counter.Set), 0);
+        await Eventually(() => worker.Client.Entities.GetEntityAsync(id), e => e is not null);
+        var holder = await worker.Client.ScheduleNewOrchestrationInstanceAsync("LockAndWait", "skip-lock");
+        Assert.Equal(holder, await Eventually(async () => (await worker.Client.Entities.GetEntityAsync(id, false))?.LockedBy, v => v == holder));
+
+        var raw = scheduler.Raw(hub);
+        var response = await raw.SkipGracefulOrchestrationTerminationsAsync(new P.SkipGracefulOrchestrationTerminationsRequest
+        {
+            InstanceBatch = new P.InstanceBatch { InstanceIds = { holder, id.ToString() } },
+        });
+
+        // The holder would leave the entity locked, and an entity is no orchestration: both are left alone.
+        Assert.Equal([holder, id.ToString()], response.UnterminatedInstanceIds);
+        Assert.Equal(OrchestrationRuntimeStatus.Running, (await worker.Client.GetInstanceAsync(holder))!.RuntimeStatus);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
@@ -344,6 +366,7 @@ public sealed class EntityTests(EntityTestHost scheduler) : IClassFixture<Entity
         Assert.NotNull(started);
         var done = await worker.Client.WaitForInstanceCompletionAsync("started-by-target", true, cts.Token);
         Assert.Equal("target", done.ReadOutputAs<string>());
+        Assert.Equal("target", done.Tags["by"]);
     }
 
     [Fact]

@@ -310,7 +310,7 @@ public sealed class OrchestrationStateMachineTests
         var instance = new InstanceState("fresh") { Name = "Flow", ExecutionId = "exec-0", Status = OrchestrationStatus.Pending };
         OrchestrationStateMachine.Accept(instance, Started("fresh", "exec-0"), null);
         var now = T0.AddSeconds(9);
-        OrchestrationStateMachine.TerminateUnstarted(instance, "not needed", recurse: false, _effects, now);
+        OrchestrationStateMachine.TerminateAtOnce(instance, "not needed", recurse: false, _effects, now);
 
         Assert.Equal([EventType.ExecutionStarted, EventType.ExecutionTerminated, EventType.ExecutionCompleted], Types(instance));
         Assert.Equal(OrchestrationStatus.Terminated, instance.Status);
@@ -371,6 +371,61 @@ public sealed class OrchestrationStateMachineTests
         Assert.Same(carried, instance.Inbox[1]);
         Assert.Same(waiting, instance.Inbox[2]);
         Assert.Empty(_effects.Log); // no end of an execution as far as the world is concerned
+    }
+
+    static OrchestratorAction ContinueAsNew(string? newVersion, params (string Key, string Value)[] tags)
+    {
+        var complete = new CompleteOrchestrationAction { OrchestrationStatus = OrchestrationStatus.ContinuedAsNew, Result = "\"next\"", NewVersion = newVersion };
+        foreach (var (key, value) in tags) complete.Tags[key] = value;
+        return new OrchestratorAction { Id = 1, CompleteOrchestration = complete };
+    }
+
+    [Fact]
+    public void Continue_as_new_with_tags_gives_the_new_execution_those_tags_instead_of_the_old_ones()
+    {
+        var instance = Running("loop");
+        instance.Tags = new MapField<string, string> { ["team"] = "a" };
+        Apply(instance, T0, ContinueAsNew(null, ("team", "b"), ("stage", "2")));
+
+        var start = instance.Inbox[0].ExecutionStarted;
+        Assert.Equal(new Dictionary<string, string> { ["team"] = "b", ["stage"] = "2" }, start.Tags);
+        Assert.Equal(new Dictionary<string, string> { ["team"] = "b", ["stage"] = "2" }, instance.ToState(includePayloads: false).Tags);
+        // Without a new version the execution keeps the old one.
+        Assert.Equal("1.0", start.Version);
+    }
+
+    [Fact]
+    public void Continue_as_new_without_tags_keeps_the_tags_the_instance_had()
+    {
+        var instance = Running("loop");
+        instance.Tags = new MapField<string, string> { ["team"] = "a" };
+        Apply(instance, T0, ContinueAsNew("3.0"));
+
+        var start = instance.Inbox[0].ExecutionStarted;
+        Assert.Equal(new Dictionary<string, string> { ["team"] = "a" }, start.Tags);
+        Assert.Equal(new Dictionary<string, string> { ["team"] = "a" }, instance.ToState(includePayloads: false).Tags);
+        Assert.Equal(("3.0", "3.0"), (start.Version, instance.Version));
+    }
+
+    [Fact]
+    public void A_termination_at_once_ends_a_running_instance_without_an_episode_and_tells_its_parent()
+    {
+        var parent = new ParentInstanceInfo { TaskScheduledId = 4, OrchestrationInstance = new OrchestrationInstance { InstanceId = "mom", ExecutionId = "m1" } };
+        var instance = Running("kid", parent, Scheduled(0));
+        instance.OpenActivities = 1;
+        OrchestrationStateMachine.Accept(instance, Event(e => e.EventRaised = new EventRaisedEvent { Name = "unread" }), null);
+        var now = T0.AddSeconds(5);
+        OrchestrationStateMachine.TerminateAtOnce(instance, "stuck", recurse: false, _effects, now);
+
+        Assert.Equal(
+            [EventType.OrchestratorStarted, EventType.ExecutionStarted, EventType.TaskScheduled, EventType.OrchestratorCompleted,
+             EventType.ExecutionTerminated, EventType.ExecutionCompleted], Types(instance));
+        Assert.Equal((OrchestrationStatus.Terminated, "stuck", now), (instance.Status, instance.Output, instance.CompletedAt));
+        Assert.Equal(0, instance.InboxCount);
+        Assert.Equal(0, instance.OpenActivities);
+        Assert.Equal(4, _effects.Messages.Single().SubOrchestrationInstanceFailed.TaskScheduledId);
+        // A message arriving afterwards (the activity's result) is dropped.
+        Assert.False(OrchestrationStateMachine.Accept(instance, Completed(0), null));
     }
 
     [Fact]
