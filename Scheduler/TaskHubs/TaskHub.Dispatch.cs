@@ -116,7 +116,7 @@ public sealed partial class TaskHub
                 continue;
             }
 
-            var worker = PickWorker(WorkKind.Orchestration, instance.Name, out bool anyCapacity);
+            var worker = PickWorker(WorkKind.Orchestration, instance.Name, instance.Version, out bool anyCapacity);
             if (!anyCapacity) return;
             if (worker is not null)
             {
@@ -140,7 +140,7 @@ public sealed partial class TaskHub
             // waits for the next commit, after which the pump runs again).
             if (!IsCommitted(task.Epoch)) return;
 
-            var worker = PickWorker(WorkKind.Activity, task.Name, out bool anyCapacity);
+            var worker = PickWorker(WorkKind.Activity, task.Name, task.Version, out bool anyCapacity);
             if (!anyCapacity) return;
             if (worker is not null)
             {
@@ -152,7 +152,7 @@ public sealed partial class TaskHub
         }
     }
 
-    WorkerConnection? PickWorker(WorkKind kind, string name, out bool anyCapacity) => _workers.Pick(kind, name, out anyCapacity);
+    WorkerConnection? PickWorker(WorkKind kind, string name, string? version, out bool anyCapacity) => _workers.Pick(kind, name, version, out anyCapacity);
 
     void SendOrchestration(WorkerConnection worker, Instance instance, DateTime now)
     {

@@ -179,7 +179,7 @@ public sealed partial class TaskHub : IEntityEffects
                 continue;
             }
 
-            var worker = PickWorker(Dispatch.WorkKind.Entity, entity.Name, out bool anyCapacity);
+            var worker = PickWorker(Dispatch.WorkKind.Entity, entity.Name, null, out bool anyCapacity);
             if (!anyCapacity) return;
             if (worker is not null)
             {
