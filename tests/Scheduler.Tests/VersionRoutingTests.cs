@@ -27,6 +27,13 @@ public sealed class VersionRoutingTests(SchedulerFixture scheduler, ITestOutputH
         })
         .AddOrchestratorFunc<string, string>("Parent", async (ctx, other) =>
             $"{version}>" + await ctx.CallSubOrchestratorAsync<string>("Order", "", new SubOrchestrationOptions { Version = other }))
+        .AddOrchestratorFunc<string, string>("Upgrade", (ctx, target) =>
+        {
+            // Moves itself to the target version; the execution at that version reports where it ran.
+            if (ctx.Version == target) return Task.FromResult($"{version} after {ctx.Version}");
+            ctx.ContinueAsNew(new ContinueAsNewOptions { NewInput = target, NewVersion = target });
+            return Task.FromResult("");
+        })
         .AddActivityFunc<string, string>("Stamp", (_, _) => version);
 
     Task<TestApp> StartWorkerAsync(string hub, string version) => TestApp.StartAsync(scheduler, hub, Tasks(version), output, w => w
@@ -80,6 +87,17 @@ public sealed class VersionRoutingTests(SchedulerFixture scheduler, ITestOutputH
     }
 
     [Fact]
+    public async Task ContinueAsNew_WithANewVersion_RunsTheNextExecutionOnThatVersionsWorker()
+    {
+        string hub = SchedulerFixture.NewHub();
+        await using var v1 = await StartWorkerAsync(hub, "1.0");
+        await using var v2 = await StartWorkerAsync(hub, "2.0");
+
+        string id = await StartAsync(v1, "Upgrade", "1.0", "2.0");
+        Assert.Equal("2.0 after 2.0", (await v1.Client.CompletedAsync(id)).ReadOutputAs<string>());
+    }
+
+    [Fact]
     public async Task AVersionNoWorkerServes_WaitsInTheBacklog_UntilItsWorkerConnects()
     {
         string hub = SchedulerFixture.NewHub();
@@ -99,7 +117,7 @@ public sealed class VersionRoutingTests(SchedulerFixture scheduler, ITestOutputH
         // The worker lists what it takes: its own version of each name it registered.
         var worker = Assert.Single((await GetAsync(hub, "workers")).EnumerateArray());
         var filters = worker.GetProperty("filters");
-        Assert.Equal(["Order:1.0", "Parent:1.0"], filters.GetProperty("orchestrations").EnumerateArray()
+        Assert.Equal(["Order:1.0", "Parent:1.0", "Upgrade:1.0"], filters.GetProperty("orchestrations").EnumerateArray()
             .Select(f => f.GetProperty("name").GetString() + ":" + string.Join(",", f.GetProperty("versions").EnumerateArray().Select(v => v.GetString()))));
         Assert.Equal(["Stamp:1.0"], filters.GetProperty("activities").EnumerateArray()
             .Select(f => f.GetProperty("name").GetString() + ":" + string.Join(",", f.GetProperty("versions").EnumerateArray().Select(v => v.GetString()))));
