@@ -5,20 +5,12 @@ namespace DurableTask.Scheduler.TaskHubs;
 /// <summary>What waits for a worker, by type, name and version, and what each worker's filters accept: for operators.</summary>
 public sealed partial class TaskHub
 {
-    /// <summary>
-    /// The work waiting for a worker (the counts of <see cref="GetBacklog"/>), grouped by type, name and version, with
-    /// the number of connected workers that accept each group. Walks the ready queues: for the API, not for gauges.
-    /// </summary>
+    /// <summary>The work waiting for a worker by type, name and version (<see cref="WorkDispatcher.GroupBacklog"/>).</summary>
     public IReadOnlyList<BacklogGroup> GetBacklogGroups()
     {
         lock (_gate)
         {
-            var groups = new BacklogGroups();
-            foreach (var instance in _readyOrchestrations) groups.Add(WorkKind.Orchestration, instance.Name, instance.Version);
-            foreach (var instance in _awaitingCommit) groups.Add(WorkKind.Orchestration, instance.Name, instance.Version);
-            foreach (var task in _readyActivities) groups.Add(WorkKind.Activity, task.Name, task.Version);
-            foreach (var entity in _readyEntities) groups.Add(WorkKind.Entity, entity.Name, null);
-            return groups.ToList(_workers);
+            return _dispatch.GroupBacklog();
         }
     }
 

@@ -40,12 +40,12 @@ public sealed partial class TaskHub : ICommitOwner
 
     void ICommitOwner.Committed()
     {
-        EvictFinished();
-        ReleaseCommitted();
+        _instances.Evict(Now);
+        _dispatch.ReleaseCommitted();
         Pump();
     }
 
-    void ICommitOwner.Idle() => EvictFinished();
+    void ICommitOwner.Idle() => _instances.Evict(Now);
 
     /// <summary>Fails fast while the store is down, before anything is changed.</summary>
     public void EnsureWritable()

@@ -7,9 +7,17 @@ using Microsoft.DurableTask.Protobuf;
 
 namespace DurableTask.Scheduler.TaskHubs;
 
-/// <summary>Pushing ready work to connected workers, within each worker's concurrency limits and filters.</summary>
-public sealed partial class TaskHub
+/// <summary>
+/// The hub's side of dispatch (see <see cref="WorkDispatcher"/>): workers connecting and leaving, work that is not
+/// ready yet (redelivery backoff, fan-in hold), and work returned by a worker that went away.
+/// </summary>
+public sealed partial class TaskHub : IDispatchOwner
 {
+    readonly WorkDispatcher _dispatch;
+
+    /// <summary>The connected workers and the work in flight with them (the dispatcher's pool).</summary>
+    readonly WorkerPool _workers;
+
     public WorkerConnection Connect(string workerId, GetWorkItemsRequest request)
     {
         var worker = new WorkerConnection(workerId, Name, request, _options.DefaultWorkerConcurrency, _options.MaxOrchestrationWorkItemsPerWorker);
@@ -60,138 +68,12 @@ public sealed partial class TaskHub
     {
         lock (_gate)
         {
-            return new BacklogInfo(_readyOrchestrations.Count + _awaitingCommit.Count, _readyActivities.Count, _readyEntities.Count, _workers.InFlightCount);
+            return _dispatch.Backlog;
         }
     }
 
     /// <summary>Hands as much ready work as the connected workers can take. Called under the lock after every change.</summary>
-    void Pump()
-    {
-        if (_workers.Count == 0) return;
-        if (_readyOrchestrations.Count > 0) PumpOrchestrations();
-        if (_readyActivities.Count > 0) PumpActivities();
-        if (_readyEntities.Count > 0) PumpEntities();
-    }
-
-    /// <summary>Ready instances whose latest change is not durable yet; they rejoin the ready queue after its commit.</summary>
-    readonly List<Instance> _awaitingCommit = new();
-
-    void ReleaseCommitted()
-    {
-        if (_awaitingCommit.Count == 0) return;
-        int kept = 0;
-        for (int i = 0; i < _awaitingCommit.Count; i++)
-        {
-            var instance = _awaitingCommit[i];
-            if (IsCommitted(instance.DirtyEpoch)) _readyOrchestrations.AddLast(instance);
-            else _awaitingCommit[kept++] = instance;
-        }
-
-        _awaitingCommit.RemoveRange(kept, _awaitingCommit.Count - kept);
-    }
-
-    void PumpOrchestrations()
-    {
-        var now = Now;
-        var node = _readyOrchestrations.First;
-        while (node is not null)
-        {
-            var next = node.Next;
-            var instance = node.Value;
-            if (!instance.IsRunnable(now))
-            {
-                _readyOrchestrations.Remove(node);
-                instance.Queued = false;
-                MakeReady(instance);
-                node = next;
-                continue;
-            }
-
-            if (!IsCommitted(instance.DirtyEpoch))
-            {
-                // Parked until its batch is durable, so the pumps in between do not walk it again (it stays Queued).
-                _readyOrchestrations.Remove(node);
-                _awaitingCommit.Add(instance);
-                node = next;
-                continue;
-            }
-
-            var worker = PickWorker(WorkKind.Orchestration, instance.Name, instance.Version, out bool anyCapacity);
-            if (!anyCapacity) return;
-            if (worker is not null)
-            {
-                _readyOrchestrations.Remove(node);
-                instance.Queued = false;
-                SendOrchestration(worker, instance, now);
-            }
-
-            node = next;
-        }
-    }
-
-    void PumpActivities()
-    {
-        var node = _readyActivities.First;
-        while (node is not null)
-        {
-            var next = node.Next;
-            var task = node.Value;
-            // Tasks are queued in commit order, so the rest are not durable either (a redelivered task behind one
-            // waits for the next commit, after which the pump runs again).
-            if (!IsCommitted(task.Epoch)) return;
-
-            var worker = PickWorker(WorkKind.Activity, task.Name, task.Version, out bool anyCapacity);
-            if (!anyCapacity) return;
-            if (worker is not null)
-            {
-                _readyActivities.Remove(node);
-                SendActivity(worker, task);
-            }
-
-            node = next;
-        }
-    }
-
-    WorkerConnection? PickWorker(WorkKind kind, string name, string? version, out bool anyCapacity) => _workers.Pick(kind, name, version, out anyCapacity);
-
-    void SendOrchestration(WorkerConnection worker, Instance instance, DateTime now)
-    {
-        var (newEvents, count) = OutboundWorkItem.EncodeNewEvents(now, instance.Inbox, _options.MaxEventsPerWorkItem, _options.MaxNewEventBytesPerWorkItem);
-
-        // The past events go in the form they were encoded in when they were committed (EncodedHistory).
-        var encoded = instance.Encoded;
-        var pastEvents = ReadOnlyMemory<byte>.Empty;
-        bool streaming = worker.SupportsHistoryStreaming && encoded.PastEvents.Length > _options.HistoryStreamingThresholdBytes;
-        if (!streaming) pastEvents = encoded.PastEvents;
-
-        var work = new InFlightEpisode
-        {
-            Token = NewToken('o'),
-            Worker = worker,
-            Instance = instance,
-            StartedAt = now,
-            DispatchedCount = count,
-            NewEvents = newEvents,
-            FirstDispatched = count > 0 ? instance.Inbox[0] : null,
-            ExecutionId = instance.ExecutionId,
-        };
-        instance.InFlight = work;
-        instance.ReplayRequested = false;
-        _workers.Hand(work);
-        worker.Outbox.Writer.TryWrite(OutboundWorkItem.Orchestrator(
-            instance.InstanceId, work.ExecutionId, EntityParametersBytes, streaming, instance.TraceContext, pastEvents, newEvents, work.Token));
-        SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "orchestrator"), new KeyValuePair<string, object?>("hub", Name));
-        SchedulerTelemetry.TraceDispatch(Name, "orchestrator", instance.Name, instance.InstanceId, instance.ParentTraceContext);
-    }
-
-    void SendActivity(WorkerConnection worker, ActivityTask task)
-    {
-        var work = new InFlightActivity { Token = NewToken('a'), Worker = worker, Task = task };
-        _workers.Hand(work);
-        worker.Outbox.Writer.TryWrite(OutboundWorkItem.Activity(task.Request, work.Token));
-        SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "activity"), new KeyValuePair<string, object?>("hub", Name));
-        SchedulerTelemetry.TraceDispatch(Name, "activity", task.Name, task.InstanceId, task.ParentTraceContext);
-    }
+    void Pump() => _dispatch.Pump();
 
     void EnqueueActivity(ActivityTask task)
     {
@@ -201,25 +83,13 @@ public sealed partial class TaskHub
             return;
         }
 
-        _readyActivities.AddLast(task);
+        _dispatch.Enqueue(task);
     }
 
     // Apart from EnqueueActivity, so its closure is allocated only for a task that waits.
     void EnqueueLater(ActivityTask task) => Schedule(task.NotBefore, () => EnqueueActivity(task));
 
-    void EndInFlight(InFlightWork work)
-    {
-        _workers.End(work);
-        switch (work)
-        {
-            case InFlightEpisode o:
-                if (ReferenceEquals(o.Instance.InFlight, o)) o.Instance.InFlight = null;
-                break;
-            case InFlightEntityBatch e:
-                if (ReferenceEquals(e.Entity.InFlight, e)) e.Entity.InFlight = null;
-                break;
-        }
-    }
+    void EndInFlight(InFlightWork work) => _dispatch.End(work);
 
     /// <summary>Returns work in flight to its queue, to be redelivered after a growing delay.</summary>
     void Abandon(InFlightWork work)
@@ -229,7 +99,7 @@ public sealed partial class TaskHub
         {
             case InFlightEpisode o:
                 var instance = o.Instance;
-                if (!_instances.TryGetValue(instance.InstanceId, out var current) || !ReferenceEquals(current, instance)) return;
+                if (!_instances.TryGet(instance.InstanceId, out var current) || !ReferenceEquals(current, instance)) return;
                 instance.FailedDeliveries++;
                 instance.NotBefore = Now + RedeliveryDelay(instance.FailedDeliveries);
                 // The episode did not happen: nothing it was given was consumed.
@@ -246,6 +116,10 @@ public sealed partial class TaskHub
                 break;
         }
     }
+
+    void IDispatchOwner.Reconsider(Instance instance) => MakeReady(instance);
+
+    void IDispatchOwner.Reconsider(Entity entity) => ProcessEntity(entity);
 
     public bool AbandonWorkItem(string token)
     {

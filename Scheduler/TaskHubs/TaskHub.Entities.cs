@@ -20,7 +20,6 @@ public sealed partial class TaskHub : IEntityEffects
 
     readonly Dictionary<string, Entity> _entities = new(StringComparer.Ordinal);
     readonly SortedSet<string> _entityIds = new(StringComparer.Ordinal);
-    readonly LinkedList<Entity> _readyEntities = new();
     readonly EntityRules _entityRules = new();
 
     /// <summary>The entities each orchestration holds the lock of (kept by the rules; filled in on recovery).</summary>
@@ -157,54 +156,6 @@ public sealed partial class TaskHub : IEntityEffects
     static DateTime? DueTime(Timestamp? scheduled) =>
         scheduled is not null && RequestRules.CheckTimestamp(scheduled, "") is null ? scheduled.ToDateTime() : null;
 
-    void PumpEntities()
-    {
-        var node = _readyEntities.First;
-        while (node is not null)
-        {
-            var next = node.Next;
-            var entity = node.Value;
-            if (!EntityRules.CanRunBatch(entity))
-            {
-                _readyEntities.Remove(node);
-                entity.Queued = false;
-                ProcessEntity(entity);
-                node = next;
-                continue;
-            }
-
-            if (!IsCommitted(entity.DirtyEpoch))
-            {
-                node = next;
-                continue;
-            }
-
-            var worker = PickWorker(Dispatch.WorkKind.Entity, entity.Name, null, out bool anyCapacity);
-            if (!anyCapacity) return;
-            if (worker is not null)
-            {
-                _readyEntities.Remove(node);
-                entity.Queued = false;
-                SendEntityBatch(worker, entity);
-            }
-
-            node = next;
-        }
-    }
-
-    void SendEntityBatch(Dispatch.WorkerConnection worker, Entity entity)
-    {
-        var batch = EntityRules.TakeBatch(entity);
-        var request = new EntityRequest { InstanceId = entity.InstanceId, ExecutionId = "", EntityState = entity.State };
-        foreach (var message in batch) request.OperationRequests.Add(message.Event);
-
-        var work = new InFlightEntityBatch { Token = NewToken('e'), Worker = worker, Entity = entity, Batch = batch };
-        entity.InFlight = work;
-        _workers.Hand(work);
-        worker.Outbox.Writer.TryWrite(new OutboundWorkItem(new WorkItem { EntityRequestV2 = request, CompletionToken = work.Token }));
-        SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "entity"), new KeyValuePair<string, object?>("hub", Name));
-    }
-
     void CompleteEntity(EntityBatchResult result)
     {
         lock (_gate)
@@ -249,7 +200,7 @@ public sealed partial class TaskHub : IEntityEffects
                 var start = action.StartNewOrchestration;
                 var id = string.IsNullOrEmpty(start.InstanceId) ? Guid.NewGuid().ToString("N") : start.InstanceId;
                 if (RequestRules.CheckInstanceId(id) is not null || string.IsNullOrEmpty(start.Name)) return;
-                if (_instances.TryGetValue(id, out var existing))
+                if (_instances.TryGet(id, out var existing))
                 {
                     if (!existing.IsTerminal) return;
                     RemoveInstance(existing);
@@ -388,7 +339,7 @@ public sealed partial class TaskHub : IEntityEffects
 
     // ---- the effects of the entity rules ----
 
-    bool IEntityEffects.IsRunning(string orchestrationId) => _instances.TryGetValue(orchestrationId, out var instance) && !instance.IsTerminal;
+    bool IEntityEffects.IsRunning(string orchestrationId) => _instances.TryGet(orchestrationId, out var instance) && !instance.IsTerminal;
 
     Entity? IEntityEffects.Find(string entityId) => _entities.GetValueOrDefault(entityId);
 
@@ -404,12 +355,7 @@ public sealed partial class TaskHub : IEntityEffects
 
     void IEntityEffects.RouteAction(OperationAction action) => RouteEntityOperationAction(action);
 
-    void IEntityEffects.Ready(Entity entity)
-    {
-        if (entity.Queued) return;
-        entity.Queued = true;
-        _readyEntities.AddLast(entity);
-    }
+    void IEntityEffects.Ready(Entity entity) => _dispatch.Enqueue(entity);
 
     void IEntityEffects.WakeAt(Entity entity, DateTime at) => Schedule(at, () => ProcessEntity(entity));
 

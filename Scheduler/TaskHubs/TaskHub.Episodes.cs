@@ -56,7 +56,7 @@ public sealed partial class TaskHub
             violation = CheckPayloads(response.CustomStatus, actions);
             EndInFlight(work);
             var instance = work.Instance;
-            if (_instances.TryGetValue(instance.InstanceId, out var current) && ReferenceEquals(current, instance))
+            if (_instances.TryGet(instance.InstanceId, out var current) && ReferenceEquals(current, instance))
             {
                 if (violation is not null)
                 {
@@ -207,7 +207,7 @@ public sealed partial class TaskHub
     {
         var instance = (Instance)state;
         MarkDirty(instance);
-        TrackFinished(instance);
+        _instances.TrackFinished(instance);
         _throughput.CountFinished(Now);
         ReleaseLocksHeldBy(instance.InstanceId);
         // Its history is complete: kept packed from now on. With a durable store the commit's snapshot packs it,
@@ -217,12 +217,12 @@ public sealed partial class TaskHub
 
     void IOrchestrationEffects.TerminateChild(string childInstanceId, string? reason)
     {
-        if (_instances.TryGetValue(childInstanceId, out var child) && !child.IsTerminal) TerminateInstance(child, reason, recursive: true, Now);
+        if (_instances.TryGet(childInstanceId, out var child) && !child.IsTerminal) TerminateInstance(child, reason, recursive: true, Now);
     }
 
     void IOrchestrationEffects.RewindChild(InstanceState parent, int taskScheduledId, SubOrchestrationInstanceCreatedEvent created)
     {
-        if (_instances.TryGetValue(created.InstanceId, out var child))
+        if (_instances.TryGet(created.InstanceId, out var child))
         {
             if (child.Status == OrchestrationStatus.Failed) RewindInstance(child, null, parent.ExecutionId);
             return;
@@ -269,7 +269,7 @@ public sealed partial class TaskHub
         };
 
         string? problem = RequestRules.CheckInstanceId(action.InstanceId, "the sub-orchestration instance id");
-        if (problem is null && _instances.TryGetValue(action.InstanceId, out var existing))
+        if (problem is null && _instances.TryGet(action.InstanceId, out var existing))
         {
             if (existing.IsTerminal) RemoveInstance(existing);
             else problem = $"an orchestration with instance id '{action.InstanceId}' already exists and is {StatusName(existing.Status)}";
@@ -322,7 +322,7 @@ public sealed partial class TaskHub
         if (tags is not null) start.ExecutionStarted.Tags.Add(tags);
         // The store may still hold history of an earlier instance with this id (deleted in the batch now gathering,
         // or a finished instance that is only in the store): the first commit replaces it.
-        if (Durable && (_spilled || _commits.IsDeletePending(instanceId))) instance.PersistedGeneration = -1;
+        if (Durable && (_instances.Spilled || _commits.IsDeletePending(instanceId))) instance.PersistedGeneration = -1;
         AddInstance(instance);
         MarkDirty(instance);
         _throughput.CountStarted(now);

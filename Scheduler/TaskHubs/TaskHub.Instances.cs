@@ -15,7 +15,7 @@ public sealed partial class TaskHub
         var scheduled = request.ScheduledStartTimestamp?.ToDateTime();
         lock (_gate)
         {
-            if (_instances.TryGetValue(request.InstanceId, out var existing))
+            if (_instances.TryGet(request.InstanceId, out var existing))
             {
                 bool replaceable = request.OrchestrationIdReusePolicy is { } policy
                     ? policy.ReplaceableStatus.Contains(existing.Status)
@@ -40,7 +40,7 @@ public sealed partial class TaskHub
     {
         lock (_gate)
         {
-            return _instances.TryGetValue(instanceId, out var instance) ? instance.ToState(includePayloads) : null;
+            return _instances.TryGet(instanceId, out var instance) ? instance.ToState(includePayloads) : null;
         }
     }
 
@@ -72,7 +72,7 @@ public sealed partial class TaskHub
         Waiter waiter;
         lock (_gate)
         {
-            if (_instances.TryGetValue(instanceId, out var instance)
+            if (_instances.TryGet(instanceId, out var instance)
                 && (untilCompletion ? instance.IsTerminal : instance.Status != OrchestrationStatus.Pending))
             {
                 return instance.ToState(includePayloads);
@@ -220,12 +220,12 @@ public sealed partial class TaskHub
     {
         lock (_gate)
         {
-            if (!_instances.TryGetValue(instanceId, out var instance)) return null;
+            if (!_instances.TryGet(instanceId, out var instance)) return null;
             if (!string.IsNullOrEmpty(executionId) && executionId != instance.ExecutionId) return null;
             return instance.CopyHistory();
         }
     }
 
     Instance Require(string instanceId) =>
-        _instances.TryGetValue(instanceId, out var instance) ? instance : throw TaskHubException.InstanceNotFound(instanceId);
+        _instances.TryGet(instanceId, out var instance) ? instance : throw TaskHubException.InstanceNotFound(instanceId);
 }

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using DurableTask.Scheduler.Orchestration;
 using DurableTask.Scheduler.Domain;
+using DurableTask.Scheduler.Storage;
+using DurableTask.Scheduler.Storage.Records;
 using Microsoft.DurableTask.Protobuf;
 using EventTypeOneofCase = Microsoft.DurableTask.Protobuf.HistoryEvent.EventTypeOneofCase;
 
@@ -99,16 +101,17 @@ public sealed partial class TaskHub
 
     IEnumerable<Instance> Scan(InstanceFilter filter, string? after)
     {
-        IEnumerable<string> ids = _ids;
+        var all = _instances.Ids;
+        IEnumerable<string> ids = all;
         string? prefix = string.IsNullOrEmpty(filter.Prefix) ? null : filter.Prefix;
         string? lower = prefix;
         var order = Storage.InstanceIdOrder.Instance;
         if (after is not null && (lower is null || order.Compare(after, lower) >= 0)) lower = after;
-        if (lower is not null && _ids.Count > 0)
+        if (lower is not null && all.Count > 0)
         {
-            var max = _ids.Max!;
+            var max = all.Max!;
             if (order.Compare(lower, max) > 0) yield break;
-            ids = _ids.GetViewBetween(lower, max);
+            ids = all.GetViewBetween(lower, max);
         }
 
         foreach (var id in ids)
@@ -125,7 +128,7 @@ public sealed partial class TaskHub
     {
         lock (_gate)
         {
-            if (!_instances.TryGetValue(instanceId, out var instance)) return 0;
+            if (!_instances.TryGet(instanceId, out var instance)) return 0;
             if (!instance.IsTerminal)
             {
                 throw TaskHubException.WrongState(
@@ -159,7 +162,7 @@ public sealed partial class TaskHub
 
                 foreach (var instance in batch)
                 {
-                    if (_instances.ContainsKey(instance.InstanceId)) deleted += PurgeInstance(instance, recursive);
+                    if (_instances.Contains(instance.InstanceId)) deleted += PurgeInstance(instance, recursive);
                 }
 
                 if (scanned < PurgeBatchSize) return (deleted, true);
@@ -175,7 +178,7 @@ public sealed partial class TaskHub
         {
             foreach (var id in instanceIds)
             {
-                if (_instances.TryGetValue(id, out var instance) && instance.IsTerminal) deleted += PurgeInstance(instance, recursive);
+                if (_instances.TryGet(id, out var instance) && instance.IsTerminal) deleted += PurgeInstance(instance, recursive);
             }
         }
 
@@ -190,7 +193,7 @@ public sealed partial class TaskHub
         foreach (var e in instance.History)
         {
             if (e.EventTypeCase != EventTypeOneofCase.SubOrchestrationInstanceCreated) continue;
-            if (_instances.TryGetValue(e.SubOrchestrationInstanceCreated.InstanceId, out var child) && child.IsTerminal)
+            if (_instances.TryGet(e.SubOrchestrationInstanceCreated.InstanceId, out var child) && child.IsTerminal)
             {
                 deleted += PurgeInstance(child, recursive);
             }
@@ -212,7 +215,251 @@ public sealed partial class TaskHub
     {
         get
         {
-            lock (_gate) return _instances.Count + _finishedInStore.Sum();
+            lock (_gate) return _instances.StoredCount;
+        }
+    }
+
+    // ---- Queries across memory and store, once finished instances have been evicted ----
+
+    public async Task<(List<OrchestrationState> Page, string? Next)> QueryAsync(InstanceFilter filter, int pageSize, string? after, bool includePayloads,
+        CancellationToken cancellationToken = default)
+    {
+        if (!_instances.Spilled) return Query(filter, pageSize, after, includePayloads);
+        return await MergedPageAsync(filter, pageSize, after, i => i.ToState(includePayloads), cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<(List<string> Ids, string? Next)> ListIdsAsync(InstanceFilter filter, int pageSize, string? after, CancellationToken cancellationToken = default)
+    {
+        if (!_instances.Spilled) return ListIds(filter, pageSize, after);
+        return await MergedPageAsync(filter, pageSize, after, i => i.InstanceId, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<Dictionary<OrchestrationStatus, int>> CountByStatusAsync(InstanceFilter filter, CancellationToken cancellationToken = default)
+    {
+        if (!_instances.Spilled) return CountByStatus(filter);
+        return await MergedCountAsync(filter, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// True when the store's copy of <paramref name="id"/> is what queries should see: the instance is not in memory
+    /// (or is there unchanged since its last commit) and is not being deleted. Runs under the lock.
+    /// </summary>
+    bool StoreCopyIsCurrent(string id, out Instance? inMemory)
+    {
+        if (_commits.IsDeleting(id))
+        {
+            inMemory = null;
+            return false;
+        }
+
+        if (!_instances.TryGet(id, out inMemory)) return true;
+        return inMemory.IsTerminal && _commits.IsStored(inMemory);
+    }
+
+    /// <summary>The statuses a query can find in the store only: finished ones (narrowed by the filter's).</summary>
+    static int[] StoreStatuses(InstanceFilter filter) => filter.Statuses is { Count: > 0 } wanted
+        ? FinishedStatuses.Values.Where(s => wanted.Contains((OrchestrationStatus)s)).ToArray()
+        : FinishedStatuses.Values;
+
+    /// <summary>
+    /// One page of matching instances after <paramref name="after"/>, from memory and store together, and the cursor of
+    /// the next page. A page may be shorter than <paramref name="pageSize"/> while a cursor is returned.
+    /// </summary>
+    async Task<(List<T> Page, string? Next)> MergedPageAsync<T>(InstanceFilter filter, int pageSize, string? after,
+        Func<Instance, T> select, CancellationToken cancellationToken)
+    {
+        var order = InstanceIdOrder.Instance;
+        var memory = new List<(string Id, T Item)>(Math.Min(pageSize, 128));
+        string? boundary = null;
+        lock (_gate)
+        {
+            foreach (var instance in Scan(filter, after))
+            {
+                memory.Add((instance.InstanceId, select(instance)));
+                if (memory.Count == pageSize)
+                {
+                    boundary = instance.InstanceId;
+                    break;
+                }
+            }
+        }
+
+        var stored = new List<(string Id, T Item)>();
+        var statuses = StoreStatuses(filter);
+        if (statuses.Length > 0)
+        {
+            var chunk = new List<InstanceRecord>(256);
+            bool stop = false;
+            var records = _commits.Store.ScanInstancesAsync(new InstanceScan(after, filter.Prefix, statuses), cancellationToken);
+            await using var e = records.GetAsyncEnumerator(cancellationToken);
+            while (!stop)
+            {
+                bool more;
+                try
+                {
+                    more = await e.MoveNextAsync().ConfigureAwait(false);
+                }
+                catch (StoreUnavailableException ex)
+                {
+                    throw new TaskHubException(TaskHubErrorKind.StoreUnavailable,
+                        $"the store of task hub '{Name}' is unavailable; the query cannot be answered ({ex.Message})");
+                }
+
+                if (more)
+                {
+                    if (boundary is not null && order.Compare(e.Current.InstanceId, boundary) > 0) more = false;
+                    else chunk.Add(e.Current);
+                }
+
+                if (chunk.Count == 256 || (!more && chunk.Count > 0))
+                {
+                    lock (_gate)
+                    {
+                        foreach (var record in chunk)
+                        {
+                            if (!StoreCopyIsCurrent(record.InstanceId, out var inMemory)) continue;
+                            var instance = inMemory ?? FromRecord(record, null);
+                            if (filter.Matches(instance)) stored.Add((instance.InstanceId, select(instance)));
+                        }
+                    }
+
+                    if (stored.Count >= pageSize)
+                    {
+                        // Everything up to the last id read is known; beyond it the store was not read.
+                        string last = chunk[^1].InstanceId;
+                        if (boundary is null || order.Compare(last, boundary) < 0) boundary = last;
+                        stop = true;
+                    }
+
+                    chunk.Clear();
+                }
+
+                if (!more) stop = true;
+            }
+        }
+
+        // Merge by id; an instance found in both comes from memory.
+        var merged = new List<(string Id, T Item)>(memory.Count + stored.Count);
+        int m = 0, s = 0;
+        while (m < memory.Count || s < stored.Count)
+        {
+            int c = m == memory.Count ? 1 : s == stored.Count ? -1 : order.Compare(memory[m].Id, stored[s].Id);
+            if (c <= 0)
+            {
+                merged.Add(memory[m]);
+                if (c == 0) s++;
+                m++;
+            }
+            else
+            {
+                merged.Add(stored[s++]);
+            }
+        }
+
+        if (boundary is not null) merged.RemoveAll(x => order.Compare(x.Id, boundary) > 0);
+        if (merged.Count > pageSize)
+        {
+            merged.RemoveRange(pageSize, merged.Count - pageSize);
+            return (merged.Select(x => x.Item).ToList(), merged[^1].Id);
+        }
+
+        return (merged.Select(x => x.Item).ToList(), boundary);
+    }
+
+    /// <summary>Counts by status across memory and store (the filter's own status list is ignored).</summary>
+    async Task<Dictionary<OrchestrationStatus, int>> MergedCountAsync(InstanceFilter filter, CancellationToken cancellationToken)
+    {
+        var withoutStatus = filter with { Statuses = null };
+        var counts = new Dictionary<OrchestrationStatus, int>();
+        lock (_gate)
+        {
+            // Finished instances unchanged since their commit are counted from the store.
+            foreach (var instance in Scan(withoutStatus, null))
+            {
+                if (instance.IsTerminal && _commits.IsStored(instance)) continue;
+                counts[instance.Status] = counts.GetValueOrDefault(instance.Status) + 1;
+            }
+        }
+
+        var chunk = new List<InstanceRecord>(256);
+        await foreach (var record in _commits.Store.ScanInstancesAsync(new InstanceScan(null, filter.Prefix, FinishedStatuses.Values), cancellationToken).ConfigureAwait(false))
+        {
+            chunk.Add(record);
+            if (chunk.Count == 256) CountChunk();
+        }
+
+        CountChunk();
+        return counts;
+
+        void CountChunk()
+        {
+            lock (_gate)
+            {
+                foreach (var record in chunk)
+                {
+                    if (!StoreCopyIsCurrent(record.InstanceId, out var inMemory)) continue;
+                    var instance = inMemory ?? FromRecord(record, null);
+                    if (withoutStatus.Matches(instance)) counts[instance.Status] = counts.GetValueOrDefault(instance.Status) + 1;
+                }
+            }
+
+            chunk.Clear();
+        }
+    }
+
+    /// <summary>Purges the finished instances that match and are only in the store, in batches.</summary>
+    async Task<(int Deleted, bool Complete)> PurgeStoredAsync(InstanceFilter filter, bool recursive, Func<bool> outOfTime, CancellationToken cancellationToken)
+    {
+        int deleted = 0;
+        var statuses = StoreStatuses(filter);
+        if (statuses.Length == 0) return (0, true);
+        var chunk = new List<InstanceRecord>(PurgeBatchSize);
+        var tree = new List<string>();
+        await foreach (var record in _commits.Store.ScanInstancesAsync(new InstanceScan(null, filter.Prefix, statuses), cancellationToken).ConfigureAwait(false))
+        {
+            chunk.Add(record);
+            if (chunk.Count < PurgeBatchSize) continue;
+            if (!await PurgeChunkAsync().ConfigureAwait(false)) return (deleted, false);
+        }
+
+        bool done = await PurgeChunkAsync().ConfigureAwait(false);
+        return (deleted, done);
+
+        async Task<bool> PurgeChunkAsync()
+        {
+            if (outOfTime()) return false;
+            lock (_gate)
+            {
+                foreach (var record in chunk)
+                {
+                    if (_instances.Contains(record.InstanceId) || !StoreCopyIsCurrent(record.InstanceId, out _)) continue;
+                    var instance = FromRecord(record, null);
+                    if (!filter.Matches(instance)) continue;
+                    if (recursive)
+                    {
+                        tree.Add(record.InstanceId);
+                        continue;
+                    }
+
+                    // Deleted without reading it back: its record is all a purge needs.
+                    _commits.MarkDeleted(record.InstanceId);
+                    _instances.FinishedPurgedFromStore(record.Status);
+                    deleted++;
+                }
+            }
+
+            chunk.Clear();
+            foreach (var id in tree)
+            {
+                await EnsureTreeLoadedAsync(id, cancellationToken).ConfigureAwait(false);
+                lock (_gate)
+                {
+                    if (_instances.TryGet(id, out var instance) && instance.IsTerminal) deleted += PurgeInstance(instance, recursive: true);
+                }
+            }
+
+            tree.Clear();
+            return true;
         }
     }
 }

@@ -25,10 +25,9 @@ public sealed partial class TaskHub
             _commits.Attach(store);
             foreach (var item in stored.Instances) Restore(item);
             foreach (var record in stored.Entities) Restore(record);
-            foreach (var instance in _instances.Values) ResumeOwedWork(instance);
-            foreach (var instance in _instances.Values.Where(i => i.IsTerminal).OrderBy(i => i.CompletedAt ?? i.LastUpdatedAt)) TrackFinished(instance);
-            stored.FinishedInStore.CopyTo(_finishedInStore, 0);
-            if (_finishedInStore.Any(n => n > 0)) _spilled = true;
+            foreach (var instance in _instances.Resident) ResumeOwedWork(instance);
+            foreach (var instance in _instances.Resident.Where(i => i.IsTerminal).OrderBy(i => i.CompletedAt ?? i.LastUpdatedAt)) _instances.TrackFinished(instance);
+            _instances.SetFinishedInStore(stored.FinishedInStore);
             foreach (var entity in _entities.Values.ToList()) ProcessEntity(entity);
             Pump();
         }

@@ -96,7 +96,7 @@ public sealed partial class TaskHub
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var (deleted, complete) = Purge(filter, recursive, timeout);
-        if (!complete || !_spilled) return (deleted, complete);
+        if (!complete || !_instances.Spilled) return (deleted, complete);
         // What was just purged from memory is gone from the store before the store is scanned, so nothing counts twice.
         await FlushAsync().ConfigureAwait(false);
         var (more, done) = await PurgeStoredAsync(filter, recursive, () => timeout is { } limit && clock.Elapsed > limit, cancellationToken).ConfigureAwait(false);

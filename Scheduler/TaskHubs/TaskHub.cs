@@ -8,7 +8,7 @@ using Microsoft.DurableTask.Protobuf;
 namespace DurableTask.Scheduler.TaskHubs;
 
 /// <summary>
-/// One task hub: its instances, ready queues, connected workers, in-flight work and timers.
+/// One task hub: its instances, ready queues (<see cref="WorkDispatcher"/>), connected workers, in-flight work and timers.
 /// All state is guarded by <see cref="_gate"/>; critical sections are short and never await.
 /// </summary>
 public sealed partial class TaskHub : IOrchestrationEffects
@@ -18,30 +18,14 @@ public sealed partial class TaskHub : IOrchestrationEffects
     readonly TimeProvider _time;
     readonly ILogger _logger;
 
-    readonly Dictionary<string, Instance> _instances = new(StringComparer.Ordinal);
-
-    /// <summary>Instance ids in ordinal order: query cursors and prefix scans walk it.</summary>
-    readonly SortedSet<string> _ids = new(Storage.InstanceIdOrder.Instance);
-
-    readonly LinkedList<Instance> _readyOrchestrations = new();
-    readonly LinkedList<ActivityTask> _readyActivities = new();
-
-    /// <summary>The connected workers and the work in flight with them.</summary>
-    readonly WorkerPool _workers = new();
+    /// <summary>The instances in memory, their counts by status, and eviction to the store.</summary>
+    readonly InstanceCache _instances;
 
     readonly Dictionary<string, List<Waiter>> _waiters = new(StringComparer.Ordinal);
 
     /// <summary>Waiters in <see cref="_waiters"/> waiting for a start rather than a completion.</summary>
     int _startWaiters;
     bool _stopped;
-
-    static readonly OrchestratorEntityParameters EntityParameters = new()
-    {
-        EntityMessageReorderWindow = Duration.FromTimeSpan(TimeSpan.Zero),
-    };
-
-    /// <summary><see cref="EntityParameters"/> encoded, as every orchestrator work item carries it.</summary>
-    static readonly byte[] EntityParametersBytes = EntityParameters.ToByteArray();
 
     public TaskHub(string name, SchedulerOptions options, TimeProvider time, ILogger<TaskHub> logger)
     {
@@ -52,6 +36,9 @@ public sealed partial class TaskHub : IOrchestrationEffects
         _orchestrations = new OrchestrationStateMachine(options.MaxFanInHold);
         _due = new DueQueue(time, OnTimer, logger, name);
         _commits = new CommitPipeline(_gate, this, name, options.CommitTimeout, logger);
+        _dispatch = new WorkDispatcher(name, options, time, _commits, this);
+        _workers = _dispatch.Workers;
+        _instances = new InstanceCache(_commits, this, options.MaxFinishedInstancesInMemory);
     }
 
     public string Name { get; }
@@ -93,15 +80,13 @@ public sealed partial class TaskHub : IOrchestrationEffects
         await _commits.Store.DisposeAsync().ConfigureAwait(false);
     }
 
-    string NewToken(char kind) => _workers.NewToken(kind);
-
     static HistoryEvent NewEvent(DateTime now, int eventId = -1) => OrchestrationStateMachine.NewEvent(now, eventId);
 
     /// <summary>Appends a message to an instance's inbox, applying the drop rules for stale or terminal targets.</summary>
     /// <returns>false when the message was dropped.</returns>
     bool Deliver(string instanceId, HistoryEvent message, string? executionId = null)
     {
-        if (!_instances.TryGetValue(instanceId, out var instance)) return false;
+        if (!_instances.TryGet(instanceId, out var instance)) return false;
         if (!OrchestrationStateMachine.Accept(instance, message, executionId)) return false;
         MarkDirty(instance);
         MakeReady(instance);
@@ -125,8 +110,7 @@ public sealed partial class TaskHub : IOrchestrationEffects
             return;
         }
 
-        instance.Queued = true;
-        _readyOrchestrations.AddLast(instance);
+        _dispatch.Enqueue(instance);
     }
 
     // A method of its own, so the closure is allocated only when a wake-up is scheduled (a lambda in MakeReady would
@@ -151,42 +135,19 @@ public sealed partial class TaskHub : IOrchestrationEffects
         lock (_gate) return _throughput.Read(minutes, Now);
     }
 
-    /// <summary>Instances per <see cref="OrchestrationStatus"/> value, kept up to date as statuses change.</summary>
-    readonly int[] _statusCounts = new int[8];
-
     /// <summary>Instances per status, in memory and (finished ones) only in the store.</summary>
     public int[] GetStatusCounts()
     {
-        lock (_gate)
-        {
-            var counts = (int[])_statusCounts.Clone();
-            for (int i = 0; i < counts.Length; i++) counts[i] += _finishedInStore[i];
-            return counts;
-        }
+        lock (_gate) return _instances.CountsByStatus();
     }
 
-    void AddInstance(Instance instance)
-    {
-        _instances[instance.InstanceId] = instance;
-        _ids.Add(instance.InstanceId);
-        instance.StatusCounts = _statusCounts;
-        _statusCounts[(int)instance.Status]++;
-    }
+    void AddInstance(Instance instance) => _instances.Add(instance);
 
     void RemoveInstance(Instance instance)
     {
         if (instance.InFlight is { } work) EndInFlight(work);
-        _instances.Remove(instance.InstanceId);
-        _ids.Remove(instance.InstanceId);
-        if (instance.StatusCounts is not null)
-        {
-            _statusCounts[(int)instance.Status]--;
-            instance.StatusCounts = null;
-        }
-
+        _instances.Remove(instance);
         MarkDeleted(instance);
-        UntrackFinished(instance);
-        _departures++;
         instance.Inbox.Clear();
         instance.DeferredStart = null;
         ReleaseLocksHeldBy(instance.InstanceId);
