@@ -6,6 +6,9 @@ namespace DurableTask.Benchmarks;
 sealed class BenchOptions
 {
     public static readonly string[] AllScenarios = ["hello-cities", "fan-out", "entity-signals", "large-history", "unary-calls"];
+
+    /// <summary>Scenarios run only when named: they restart the scheduler and take minutes at their default size.</summary>
+    public static readonly string[] NamedScenarios = ["waiting-instances"];
     public static readonly string[] AllBackends = ["ours", "ours-memory", "ours-sqlite", "ours-redis", "base-memory", "base-sqlite", "base-redis", "reference"];
 
     public const string Usage = """
@@ -13,7 +16,10 @@ sealed class BenchOptions
                Benchmarks --role backend-ours|backend-reference|load [options]
 
         Options (defaults in brackets):
-          --scenarios a,b       hello-cities,fan-out,entity-signals,large-history,unary-calls [all]
+          --scenarios a,b       hello-cities,fan-out,entity-signals,large-history,unary-calls [all];
+                                waiting-instances only when named: --waiting orchestrations wait for an event, the
+                                scheduler is killed (kill -9) and restarted on its store, then every event is raised
+                                (ours-sqlite, ours-redis, base-sqlite, base-redis backends)
           --backends a,b        ours (with --store), ours-memory, ours-sqlite, ours-redis, reference [ours,reference];
                                 base-memory, base-sqlite, base-redis: the scheduler of --baseline-dll
           --replicas N,M        scheduler replicas sharing one fresh redis-server, for a redis store; each count is
@@ -22,6 +28,7 @@ sealed class BenchOptions
           --warmup N            untimed hello-cities orchestrations before each timed run [500]
           --input-bytes N       size of the input every hello-cities orchestration starts with (a JSON string the
                                 orchestration ignores; the client reads it back with the completion) [0: none]
+          --waiting N           instances waiting for an event in waiting-instances [100000]
           --fan-out N           activities in the fan-out/fan-in orchestration [10000]
           --signals N           entity signals [10000]
           --entities N          counter entities the signals are spread over [100]
@@ -71,6 +78,7 @@ sealed class BenchOptions
     public int Orchestrations { get; private set; } = 5000;
     public int Warmup { get; private set; } = 500;
     public int FanOut { get; private set; } = 10_000;
+    public int Waiting { get; private set; } = 100_000;
     public int Signals { get; private set; } = 10_000;
     public int Entities { get; private set; } = 100;
     public int Steps { get; private set; } = 1000;
@@ -122,12 +130,13 @@ sealed class BenchOptions
             switch (name)
             {
                 case "role": o.Role = value; break;
-                case "scenarios": o.Scenarios = List(value, AllScenarios, name); break;
+                case "scenarios": o.Scenarios = List(value, [.. AllScenarios, .. NamedScenarios], name); break;
                 case "backends": o.Backends = List(value, AllBackends, name); break;
                 case "replicas": o.Replicas = Positives(value, name); break;
                 case "n": o.Orchestrations = Positive(value, name); break;
                 case "warmup": o.Warmup = NonNegative(value, name); break;
                 case "fan-out": o.FanOut = Positive(value, name); break;
+                case "waiting": o.Waiting = Positive(value, name); break;
                 case "signals": o.Signals = Positive(value, name); break;
                 case "entities": o.Entities = Positive(value, name); break;
                 case "steps": o.Steps = Positive(value, name); break;

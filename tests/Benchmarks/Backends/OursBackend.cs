@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net.Sockets;
 using System.Reflection;
 
 namespace DurableTask.Benchmarks.Backends;
@@ -90,55 +89,14 @@ static class OursBackend
         (Process Child, int HttpPort) Start(int grpcPort)
         {
             var httpPort = Ports.GetFree();
-            var start = new ProcessStartInfo(Dotnet.HostPath)
-            {
-                UseShellExecute = false,
-                RedirectStandardInput = true,
-                WorkingDirectory = Path.GetDirectoryName(dll)!,
-            };
-            string[] args =
-            [
-                dll,
-                $"--Scheduler:GrpcPort={grpcPort}",
-                $"--Scheduler:HttpPort={httpPort}",
-                .. storeArgs,
-                "--Scheduler:BindAddress=localhost",
-                // The same log level as the reference backend: warnings and errors only.
-                "--Logging:LogLevel:Default=Warning",
-            ];
-            foreach (var arg in args)
-                start.ArgumentList.Add(arg);
-
-            Dotnet.ScrubEnvironment(start);
-            var child = Process.Start(start) ?? throw new InvalidOperationException("could not start the scheduler");
+            var child = SchedulerProcess.Start(dll, grpcPort, httpPort, storeArgs);
             children.Add(child);
             return (child, httpPort);
         }
     }
 
-    static async Task<bool> WaitHealthyAsync((Process Child, int HttpPort) replica)
-    {
-        var (child, httpPort) = replica;
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-        var deadline = Stopwatch.StartNew();
-        while (deadline.Elapsed < TimeSpan.FromSeconds(60) && !child.HasExited)
-        {
-            try
-            {
-                using var response = await http.GetAsync($"http://127.0.0.1:{httpPort}/healthz");
-                if (response.IsSuccessStatusCode)
-                    return true;
-            }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or SocketException)
-            {
-            }
-
-            await Task.Delay(100);
-        }
-
-        Console.Error.WriteLine($"the scheduler did not become healthy on port {httpPort} (exit: {(child.HasExited ? child.ExitCode : "still running")})");
-        return false;
-    }
+    static Task<bool> WaitHealthyAsync((Process Child, int HttpPort) replica) =>
+        SchedulerProcess.WaitHealthyAsync(replica.Child, replica.HttpPort, TimeSpan.FromSeconds(60));
 
     internal static string? LocateScheduler(string? explicitPath)
     {

@@ -14,6 +14,8 @@ static class Workload
     public const string Sequence = "Sequence";
     public const string Step = "Step";
     public const string CounterEntity = "counter";
+    public const string AwaitApproval = "AwaitApproval";
+    public const string ApprovalEvent = "approval";
 
     public static readonly string[] Cities = ["Tokyo", "Seattle", "London", "Cairo", "Lima"];
 
@@ -50,6 +52,13 @@ static class Workload
 
     public static void Register(DurableTaskRegistry r)
     {
+        // Waits for one external event and returns what it carried (the waiting-instances scenario).
+        r.AddOrchestratorFunc<object?, string>(AwaitApproval, async (ctx, _) =>
+        {
+            Interlocked.Increment(ref OrchestratorWorkItems);
+            return await ctx.WaitForExternalEvent<string>(ApprovalEvent);
+        });
+
         r.AddOrchestratorFunc<object?, List<string>>(HelloCities, async (ctx, _) =>
         {
             Interlocked.Increment(ref OrchestratorWorkItems);

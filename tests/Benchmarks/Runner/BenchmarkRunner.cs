@@ -23,9 +23,16 @@ static class BenchmarkRunner
             return 2;
         }
 
+        int waitingExit = 0;
+        if (options.Scenarios.Contains(WaitingInstancesRunner.Scenario))
+        {
+            waitingExit = await WaitingInstancesRunner.RunAsync(options);
+            if (options.Scenarios.Count == 1) return waitingExit;
+        }
+
         var total = Stopwatch.StartNew();
         var results = new List<ScenarioResult>();
-        foreach (var scenario in options.Scenarios)
+        foreach (var scenario in options.Scenarios.Where(s => s != WaitingInstancesRunner.Scenario))
         {
             for (int round = 0; round < options.Rounds; round++)
             {
@@ -48,7 +55,7 @@ static class BenchmarkRunner
         if (options.JsonPath is not null)
             await File.WriteAllTextAsync(options.JsonPath, ScenarioResult.ToJson(results));
 
-        return results.Any(r => r.Failed) ? 1 : 0;
+        return results.Any(r => r.Failed) ? 1 : waitingExit;
     }
 
     static async Task<ScenarioResult> RunOneAsync(BenchOptions options, string scenario, BackendRun run)
