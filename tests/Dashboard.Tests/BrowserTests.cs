@@ -171,6 +171,7 @@ public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : 
             var row = page.GetByTestId("backlog-group").Filter(new() { HasText = "Ship" });
             await Expect(row).ToHaveCountAsync(1);
             await Expect(row.GetByTestId("backlog-flag")).ToHaveTextAsync("waiting for a worker of orchestration Ship version 9.9");
+            await Shot(page, "waiting-work.png");
 
             // The default hub's worker takes everything: no filters.
             await page.GotoAsync("hubs/default/workers");
