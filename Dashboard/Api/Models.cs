@@ -14,7 +14,19 @@ public sealed record ThroughputMinute(DateTime Minute, long Started, long Comple
 
 public sealed record Backlog(int Orchestrations, int Activities, int Entities);
 
-public sealed record Worker(string WorkerId, string TaskHub, DateTime ConnectedAt, int OrchestrationsInFlight, int ActivitiesInFlight, int EntitiesInFlight);
+/// <summary>A waiting name and version; none of the connected workers accepts it when <c>AcceptingWorkers</c> is 0.</summary>
+public sealed record BacklogGroup(string Type, string Name, string? Version, int Count, int AcceptingWorkers);
+
+public sealed record BacklogDetail(int Orchestrations, int Activities, int Entities, IReadOnlyList<BacklogGroup>? Groups);
+
+/// <summary>A name a worker takes, in <c>Versions</c> (empty: every version; "": no version).</summary>
+public sealed record NameFilter(string Name, IReadOnlyList<string> Versions);
+
+public sealed record WorkerFilters(IReadOnlyList<NameFilter> Orchestrations, IReadOnlyList<NameFilter> Activities, IReadOnlyList<NameFilter> Entities);
+
+/// <summary>A connected worker; <c>Filters</c> is null when it takes every name and version.</summary>
+public sealed record Worker(string WorkerId, string TaskHub, DateTime ConnectedAt, int OrchestrationsInFlight, int ActivitiesInFlight, int EntitiesInFlight,
+    WorkerFilters? Filters = null);
 
 public sealed record HubOverview(string TaskHub, int InstanceCount, StatusCounts Counts, IReadOnlyList<ThroughputMinute> Throughput,
     Backlog Backlog, IReadOnlyList<Worker> Workers);

@@ -47,6 +47,8 @@ public sealed class SchedulerClient(HttpClient http, SchedulerCredential credent
 
     public Task<List<Worker>> GetWorkersAsync(string hub, CancellationToken ct = default) => GetAsync<List<Worker>>($"{Hub(hub)}/workers", ct);
 
+    public Task<BacklogDetail> GetBacklogAsync(string hub, CancellationToken ct = default) => GetAsync<BacklogDetail>($"{Hub(hub)}/backlog", ct);
+
     public Task<OrchestrationPage> ListAsync(string hub, OrchestrationFilter filter, int pageSize, string? after, string? before, CancellationToken ct = default)
     {
         var query = filter.ToQuery().Append(new("pageSize", pageSize.ToString(System.Globalization.CultureInfo.InvariantCulture)));

@@ -50,6 +50,9 @@ public static class Format
         _ => $"{chars / (1024.0 * 1024):0.#} M characters",
     };
 
+    /// <summary>A version as shown: "(none)" for no version.</summary>
+    public static string Version(string? version) => string.IsNullOrWhiteSpace(version) ? "(none)" : version;
+
     public static string StatusClass(string status) => "status status-" + status.ToLowerInvariant();
 
     public static bool IsTerminal(string status) => status is "Completed" or "Failed" or "Terminated" or "Canceled";

@@ -19,6 +19,16 @@ public sealed record ThroughputMinute(DateTime Minute, long Started, long Comple
 public sealed record Backlog(int Orchestrations, int Activities, int Entities);
 
 /// <summary>
+/// <c>GET /taskhubs/{hub}/backlog</c>: the waiting work by type, and grouped by type (<c>orchestration</c>,
+/// <c>activity</c>, <c>entity</c>), name and version. A group with <c>acceptingWorkers</c> 0 waits for a worker
+/// whose filters accept that name and version; such groups come first.
+/// </summary>
+public sealed record BacklogDetail(int Orchestrations, int Activities, int Entities, IReadOnlyList<BacklogGroupView> Groups);
+
+/// <summary>One name and version of waiting work. <c>version</c> is absent for none (and for entities, which have no versions).</summary>
+public sealed record BacklogGroupView(string Type, string Name, string? Version, int Count, int AcceptingWorkers);
+
+/// <summary>
 /// Work of one task hub for autoscaling: waiting work items by type, their sum (<c>pending</c>), work items handed to
 /// workers and not yet completed (<c>inFlight</c>), and <c>total</c> = pending + inFlight.
 /// </summary>
@@ -26,9 +36,16 @@ public sealed record HubScale(string TaskHub, int Orchestrations, int Activities
 
 public sealed record ScaleSummary(int Pending, int InFlight, int Total, IReadOnlyList<HubScale> TaskHubs);
 
+/// <summary>A connected worker. <c>filters</c> is absent when it takes every name and version.</summary>
 public sealed record Worker(
     string WorkerId, string TaskHub, DateTime ConnectedAt,
-    int OrchestrationsInFlight, int ActivitiesInFlight, int EntitiesInFlight);
+    int OrchestrationsInFlight, int ActivitiesInFlight, int EntitiesInFlight, WorkerFilterView? Filters = null);
+
+/// <summary>The work-item filters a worker gave: the names of each type it takes, nothing of a type whose list is empty.</summary>
+public sealed record WorkerFilterView(IReadOnlyList<NameFilter> Orchestrations, IReadOnlyList<NameFilter> Activities, IReadOnlyList<NameFilter> Entities);
+
+/// <summary>A name a worker takes, in <c>versions</c> (empty: every version; <c>""</c>: no version).</summary>
+public sealed record NameFilter(string Name, IReadOnlyList<string> Versions);
 
 public sealed record HubOverview(
     string TaskHub, int InstanceCount, StatusCounts Counts, IReadOnlyList<ThroughputMinute> Throughput,

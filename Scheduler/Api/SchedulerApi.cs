@@ -1,4 +1,5 @@
 using DurableTask.Scheduler.Configuration;
+using DurableTask.Scheduler.Dispatch;
 using DurableTask.Scheduler.Storage;
 using DurableTask.Scheduler.Domain;
 using DurableTask.Scheduler.Entities;
@@ -64,7 +65,7 @@ public static class SchedulerApi
             Json(await Counts(Find(hubs, hub), ApiRequests.Filter(request), CountCache.Key(request))));
         hub.MapGet("/throughput", (string hub, HttpRequest request, TaskHubRegistry hubs) =>
             Json(Throughput(Find(hubs, hub), ApiRequests.Int(request, "minutes", 15, 1, 60))));
-        hub.MapGet("/backlog", (string hub, TaskHubRegistry hubs) => Json(BacklogOf(Find(hubs, hub))));
+        hub.MapGet("/backlog", (string hub, TaskHubRegistry hubs) => Json(BacklogDetailOf(Find(hubs, hub))));
         // The autoscaling signal: flat numbers that KEDA's metrics-api scaler reads with valueLocation (e.g. "total").
         hub.MapGet("/scale", (string hub, TaskHubRegistry hubs) => Json(ScaleOf(Find(hubs, hub))));
         api.MapGet("/scale", async (HttpContext http, AccessControl access, TaskHubRegistry hubs, ScaleOut.ReplicaForwarder replicas) =>
@@ -218,9 +219,38 @@ public static class SchedulerApi
         return new Backlog(b.Orchestrations, b.Activities, b.Entities);
     }
 
-    static List<Worker> Workers(TaskHub hub) => hub.GetWorkers()
-        .Select(w => new Worker(w.WorkerId, w.TaskHub, w.ConnectedAt, w.OrchestrationsInFlight, w.ActivitiesInFlight, w.EntitiesInFlight))
-        .ToList();
+    static BacklogDetail BacklogDetailOf(TaskHub hub)
+    {
+        var groups = hub.GetBacklogGroups();
+        int Count(WorkKind kind) => groups.Where(g => g.Kind == kind).Sum(g => g.Count);
+        return new BacklogDetail(Count(WorkKind.Orchestration), Count(WorkKind.Activity), Count(WorkKind.Entity),
+            groups.Select(g => new BacklogGroupView(TypeName(g.Kind), g.Name, g.Version, g.Count, g.AcceptingWorkers)).ToList());
+    }
+
+    static string TypeName(WorkKind kind) => kind switch
+    {
+        WorkKind.Orchestration => "orchestration",
+        WorkKind.Activity => "activity",
+        _ => "entity",
+    };
+
+    static List<Worker> Workers(TaskHub hub)
+    {
+        var filters = new Dictionary<string, WorkerFilters>(StringComparer.Ordinal);
+        foreach (var f in hub.GetWorkerFilters()) filters.TryAdd(f.WorkerId, f);
+        return hub.GetWorkers()
+            .Select(w => new Worker(w.WorkerId, w.TaskHub, w.ConnectedAt, w.OrchestrationsInFlight, w.ActivitiesInFlight, w.EntitiesInFlight,
+                filters.TryGetValue(w.WorkerId, out var f) ? FilterView(f) : null))
+            .ToList();
+    }
+
+    static WorkerFilterView? FilterView(WorkerFilters f)
+    {
+        if (f.Orchestrations is null || f.Activities is null || f.Entities is null) return null;
+        static List<NameFilter> Names(IReadOnlyList<(string Name, IReadOnlyList<string> Versions)> entries) =>
+            entries.Select(e => new NameFilter(e.Name, e.Versions)).ToList();
+        return new WorkerFilterView(Names(f.Orchestrations), Names(f.Activities), Names(f.Entities));
+    }
 
     // ---- Orchestrations ----
 

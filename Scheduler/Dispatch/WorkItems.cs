@@ -22,6 +22,9 @@ public sealed class ActivityTask
     public required string ExecutionId { get; init; }
     public required int TaskId { get; init; }
     public required string Name { get; init; }
+
+    /// <summary>The version the orchestration asked for (<c>ScheduleTaskAction.version</c>); null or empty for none.</summary>
+    public string? Version { get; init; }
     public TraceContext? ParentTraceContext { get; init; }
 
     /// <summary>The <see cref="ActivityRequest"/> a worker receives, encoded once (<see cref="OutboundWorkItem.EncodeActivityRequest"/>).</summary>
@@ -57,9 +60,13 @@ public sealed class WorkerConnection
         var filters = request.WorkItemFilters;
         if (filters is not null && (filters.Orchestrations.Count > 0 || filters.Activities.Count > 0 || filters.Entities.Count > 0))
         {
-            OrchestrationFilter = filters.Orchestrations.Select(f => f.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
-            ActivityFilter = filters.Activities.Select(f => f.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
-            EntityFilter = filters.Entities.Select(f => f.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
+            OrchestrationFilter = new WorkFilter();
+            foreach (var f in filters.Orchestrations) OrchestrationFilter.Add(f.Name, f.Versions);
+            ActivityFilter = new WorkFilter();
+            foreach (var f in filters.Activities) ActivityFilter.Add(f.Name, f.Versions);
+            // Entities have no versions.
+            EntityFilter = new WorkFilter();
+            foreach (var f in filters.Entities) EntityFilter.Add(f.Name, []);
         }
     }
 
@@ -75,10 +82,10 @@ public sealed class WorkerConnection
     public bool SupportsHistoryStreaming { get; }
     public bool Closed { get; set; }
 
-    /// <summary>null = every name. When filters are given, a type with an empty list receives nothing.</summary>
-    public HashSet<string>? OrchestrationFilter { get; }
-    public HashSet<string>? ActivityFilter { get; }
-    public HashSet<string>? EntityFilter { get; }
+    /// <summary>null = every name and version. When filters are given, a type with an empty list receives nothing.</summary>
+    public WorkFilter? OrchestrationFilter { get; }
+    public WorkFilter? ActivityFilter { get; }
+    public WorkFilter? EntityFilter { get; }
 
     /// <summary>The work items in flight on this worker (by reference: no token hashing per work item).</summary>
     public HashSet<InFlightWork> InFlight { get; } = new(ReferenceEqualityComparer.Instance);
@@ -89,5 +96,54 @@ public sealed class WorkerConnection
     public bool HasActivityCapacity => !Closed && InFlightActivities < MaxActivities;
     public bool HasEntityCapacity => !Closed && InFlightEntities < MaxEntities;
 
-    public bool Accepts(HashSet<string>? filter, string name) => filter is null || filter.Contains(name);
+    /// <summary>The filter this worker gave for work of <paramref name="kind"/>; null when it takes all of it.</summary>
+    public WorkFilter? FilterFor(WorkKind kind) => kind switch
+    {
+        WorkKind.Orchestration => OrchestrationFilter,
+        WorkKind.Activity => ActivityFilter,
+        _ => EntityFilter,
+    };
+
+    /// <summary>True when this worker's filters let it receive work of <paramref name="kind"/>, name and version (capacity aside).</summary>
+    public bool Accepts(WorkKind kind, string name, string? version) => FilterFor(kind) is not { } filter || filter.Accepts(name, version);
+}
+
+/// <summary>
+/// The names, and for each name the versions, one worker accepts for one type of work (its <c>WorkItemFilters</c>).
+/// Names compare without case, as the SDKs register them. Versions compare as text without case, and a version that
+/// is empty or blank is "no version" (the .NET SDK's strict match treats them so); an empty version list accepts
+/// every version, as the SDKs mean it. Built once per connection; <see cref="Accepts"/> allocates nothing.
+/// </summary>
+public sealed class WorkFilter
+{
+    // null for a name accepted in every version.
+    readonly Dictionary<string, HashSet<string>?> _versionsByName = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Accepts <paramref name="name"/> in <paramref name="versions"/> besides what it accepted; none = every version.</summary>
+    public void Add(string name, IReadOnlyCollection<string> versions)
+    {
+        bool known = _versionsByName.TryGetValue(name, out var accepted);
+        if (known && accepted is null) return;
+        if (versions.Count == 0)
+        {
+            _versionsByName[name] = null;
+            return;
+        }
+
+        accepted ??= new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var version in versions) accepted.Add(Normalize(version));
+        _versionsByName[name] = accepted;
+    }
+
+    public bool Accepts(string name, string? version) =>
+        _versionsByName.TryGetValue(name, out var versions) && (versions is null || versions.Contains(Normalize(version)));
+
+    /// <summary>The names accepted, each with its versions (empty: every version), in name order.</summary>
+    public IReadOnlyList<(string Name, IReadOnlyList<string> Versions)> Entries() => _versionsByName
+        .OrderBy(e => e.Key, StringComparer.OrdinalIgnoreCase)
+        .Select(e => (e.Key, (IReadOnlyList<string>)(e.Value?.Order(StringComparer.OrdinalIgnoreCase).ToArray() ?? [])))
+        .ToList();
+
+    /// <summary>The form in which a version is compared: empty for none.</summary>
+    public static string Normalize(string? version) => string.IsNullOrWhiteSpace(version) ? "" : version;
 }

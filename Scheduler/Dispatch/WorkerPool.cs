@@ -38,9 +38,10 @@ public sealed class WorkerPool
     /// <summary>A completion token for a new work item of <paramref name="kind"/> ('o', 'a' or 'e').</summary>
     public string NewToken(char kind) => string.Create(null, stackalloc char[32], $"{kind}{_tokenRun:x8}{++_tokenSequence:x}");
 
-    /// <summary>Round-robin over workers with free capacity whose filters accept <paramref name="name"/>.</summary>
+    /// <summary>Round-robin over workers with free capacity whose filters accept <paramref name="name"/> in <paramref name="version"/>.</summary>
+    /// <param name="version">The orchestration's or activity's version (null or empty: none); null for an entity.</param>
     /// <param name="anyCapacity">False when no worker has room for work of this kind at all, so the caller can stop.</param>
-    public WorkerConnection? Pick(WorkKind kind, string name, out bool anyCapacity)
+    public WorkerConnection? Pick(WorkKind kind, string name, string? version, out bool anyCapacity)
     {
         anyCapacity = false;
         int count = _workers.Count;
@@ -55,13 +56,7 @@ public sealed class WorkerPool
             };
             if (!capacity) continue;
             anyCapacity = true;
-            var filter = kind switch
-            {
-                WorkKind.Orchestration => worker.OrchestrationFilter,
-                WorkKind.Activity => worker.ActivityFilter,
-                _ => worker.EntityFilter,
-            };
-            if (worker.Accepts(filter, name))
+            if (worker.Accepts(kind, name, version))
             {
                 _next = (_next + i + 1) % count;
                 return worker;
@@ -69,6 +64,18 @@ public sealed class WorkerPool
         }
 
         return null;
+    }
+
+    /// <summary>How many connected workers' filters accept work of <paramref name="kind"/>, name and version, busy or not.</summary>
+    public int CountAccepting(WorkKind kind, string name, string? version)
+    {
+        int count = 0;
+        foreach (var worker in _workers)
+        {
+            if (!worker.Closed && worker.Accepts(kind, name, version)) count++;
+        }
+
+        return count;
     }
 
     /// <summary>Records <paramref name="work"/> as handed to its worker, until <see cref="End"/>.</summary>

@@ -247,6 +247,7 @@ public sealed partial class TaskHub
             ExecutionId = executionId,
             TaskId = taskId,
             Name = name,
+            Version = version,
             ParentTraceContext = traceContext,
             Request = OutboundWorkItem.EncodeActivityRequest(name, version, input, traceContext, tags, instance.InstanceId, executionId, taskId),
             Epoch = epoch,

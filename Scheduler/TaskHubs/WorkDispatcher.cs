@@ -61,6 +61,20 @@ sealed class WorkDispatcher
     public BacklogInfo Backlog =>
         new(_orchestrations.Count + _awaitingCommit.Count, _activities.Count, _entities.Count, Workers.InFlightCount);
 
+    /// <summary>
+    /// The work of <see cref="Backlog"/> grouped by type, name and version, with the number of connected workers that
+    /// accept each group. Walks the ready queues: for the API, not for gauges.
+    /// </summary>
+    public List<BacklogGroup> GroupBacklog()
+    {
+        var groups = new BacklogGroups();
+        foreach (var instance in _orchestrations) groups.Add(WorkKind.Orchestration, instance.Name, instance.Version);
+        foreach (var instance in _awaitingCommit) groups.Add(WorkKind.Orchestration, instance.Name, instance.Version);
+        foreach (var task in _activities) groups.Add(WorkKind.Activity, task.Name, task.Version);
+        foreach (var entity in _entities) groups.Add(WorkKind.Entity, entity.Name, null);
+        return groups.ToList(Workers);
+    }
+
     /// <summary>Queues a runnable instance for its next episode (once: <see cref="Instance.Queued"/> marks it).</summary>
     public void Enqueue(Instance instance)
     {
@@ -129,7 +143,7 @@ sealed class WorkDispatcher
                 continue;
             }
 
-            var worker = Workers.Pick(WorkKind.Orchestration, instance.Name, out bool anyCapacity);
+            var worker = Workers.Pick(WorkKind.Orchestration, instance.Name, instance.Version, out bool anyCapacity);
             if (!anyCapacity) return;
             if (worker is not null)
             {
@@ -153,7 +167,7 @@ sealed class WorkDispatcher
             // waits for the next commit, after which the pump runs again).
             if (!_commits.IsCommitted(task.Epoch)) return;
 
-            var worker = Workers.Pick(WorkKind.Activity, task.Name, out bool anyCapacity);
+            var worker = Workers.Pick(WorkKind.Activity, task.Name, task.Version, out bool anyCapacity);
             if (!anyCapacity) return;
             if (worker is not null)
             {
@@ -187,7 +201,7 @@ sealed class WorkDispatcher
                 continue;
             }
 
-            var worker = Workers.Pick(WorkKind.Entity, entity.Name, out bool anyCapacity);
+            var worker = Workers.Pick(WorkKind.Entity, entity.Name, null, out bool anyCapacity);
             if (!anyCapacity) return;
             if (worker is not null)
             {

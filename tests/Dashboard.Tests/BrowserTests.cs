@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Text.RegularExpressions;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
@@ -151,6 +152,36 @@ public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : 
 
         await fx.Client.TerminateInstanceAsync(p + "approval-2");
         await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task TheWorkersPageFlagsWorkThatNoConnectedWorkerAccepts()
+    {
+        // The sales hub has no worker: an orchestration started there waits for one of its name and version.
+        var id = $"ui{Guid.NewGuid():N}"[..8] + "-unserved";
+        using (var started = await fx.Api.PostAsJsonAsync("api/v1/taskhubs/sales/orchestrations", new { name = "Ship", version = "9.9", instanceId = id }))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.Created, started.StatusCode);
+        }
+
+        try
+        {
+            var page = await OpenAsync("hubs/sales/workers");
+            await Expect(page.GetByTestId("no-workers")).ToBeVisibleAsync();
+            var row = page.GetByTestId("backlog-group").Filter(new() { HasText = "Ship" });
+            await Expect(row).ToHaveCountAsync(1);
+            await Expect(row.GetByTestId("backlog-flag")).ToHaveTextAsync("waiting for a worker of orchestration Ship version 9.9");
+            await Shot(page, "waiting-work.png");
+
+            // The default hub's worker takes everything: no filters.
+            await page.GotoAsync("hubs/default/workers");
+            await Expect(page.GetByTestId("worker-filters")).ToHaveTextAsync("everything");
+            await page.Context.CloseAsync();
+        }
+        finally
+        {
+            await fx.Api.PostAsJsonAsync($"api/v1/taskhubs/sales/orchestrations/{id}/terminate", new { reason = "done" });
+        }
     }
 
     [Fact]
