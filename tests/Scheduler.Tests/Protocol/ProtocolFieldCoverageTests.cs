@@ -89,6 +89,8 @@ public sealed partial class ProtocolFieldCoverageTests
         ["OrchestrationFilter.name"] = Filters,
         ["WorkItemFilters.activities"] = Filters,
         ["ActivityFilter.name"] = Filters,
+        ["OrchestrationFilter.versions"] = RollingUpgrade,
+        ["ActivityFilter.versions"] = RollingUpgrade,
         ["AbandonActivityTaskRequest.completionToken"] = Abandon,
         ["AbandonOrchestrationTaskRequest.completionToken"] = Abandon,
 
@@ -224,6 +226,7 @@ public sealed partial class ProtocolFieldCoverageTests
     const string PurgeByFilter = "QueryAndPurgeTests.Purge_ByFilter_RemovesOnlyMatchingTerminalInstances";
     const string Streaming = "WorkItemTests.HistoryStreaming_OnlyForWorkersAnnouncingIt";
     const string Filters = "WorkItemTests.WorkItemFilters_EachWorkerOnlyGetsItsOwnWork";
+    const string RollingUpgrade = "VersionRoutingTests.RollingUpgrade_EveryOrchestrationAndActivityRunsOnTheWorkerOfItsVersion";
     const string Chunked = "WorkItemTests.ChunkedCompletion_LargeFanOutCompletes";
     const string WorkerSpan = "TelemetryTests.TheWorkersOrchestrationSpanIsAChildOfTheClientsCreateSpan";
     const string ScheduleTask = "OrchestrationStateMachineTests.Schedule_task_records_the_event_asks_for_the_activity_and_counts_it_open";
