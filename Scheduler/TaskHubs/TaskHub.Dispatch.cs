@@ -25,6 +25,7 @@ public sealed partial class TaskHub : IDispatchOwner
         {
             if (_stopped) worker.Outbox.Writer.TryComplete();
             _workers.Add(worker);
+            _dispatch.WorkerConnected();
             Logs.WorkerConnected(_logger, workerId, Name);
             Pump();
         }

@@ -46,6 +46,12 @@ sealed class WorkDispatcher
     /// <summary>Ready instances whose latest change is not durable yet; they rejoin the ready queue after its commit.</summary>
     readonly List<Instance> _awaitingCommit = new();
 
+    // Ready work that no connected worker's filters accept (its name, or its version): set aside, so the pumps do not
+    // walk past it after every change, and queued again when a worker connects (WorkerConnected). Instances stay Queued.
+    readonly List<Instance> _unservedOrchestrations = new();
+    readonly List<ActivityTask> _unservedActivities = new();
+    readonly List<Entity> _unservedEntities = new();
+
     public WorkDispatcher(string hub, SchedulerOptions options, TimeProvider time, CommitPipeline commits, IDispatchOwner owner)
     {
         _hub = hub;
@@ -59,7 +65,8 @@ sealed class WorkDispatcher
     public WorkerPool Workers { get; } = new();
 
     public BacklogInfo Backlog =>
-        new(_orchestrations.Count + _awaitingCommit.Count, _activities.Count, _entities.Count, Workers.InFlightCount);
+        new(_orchestrations.Count + _awaitingCommit.Count + _unservedOrchestrations.Count, _activities.Count + _unservedActivities.Count,
+            _entities.Count + _unservedEntities.Count, Workers.InFlightCount);
 
     /// <summary>
     /// The work of <see cref="Backlog"/> grouped by type, name and version, with the number of connected workers that
@@ -70,8 +77,11 @@ sealed class WorkDispatcher
         var groups = new BacklogGroups();
         foreach (var instance in _orchestrations) groups.Add(WorkKind.Orchestration, instance.Name, instance.Version);
         foreach (var instance in _awaitingCommit) groups.Add(WorkKind.Orchestration, instance.Name, instance.Version);
+        foreach (var instance in _unservedOrchestrations) groups.Add(WorkKind.Orchestration, instance.Name, instance.Version);
         foreach (var task in _activities) groups.Add(WorkKind.Activity, task.Name, task.Version);
+        foreach (var task in _unservedActivities) groups.Add(WorkKind.Activity, task.Name, task.Version);
         foreach (var entity in _entities) groups.Add(WorkKind.Entity, entity.Name, null);
+        foreach (var entity in _unservedEntities) groups.Add(WorkKind.Entity, entity.Name, null);
         return groups.ToList(Workers);
     }
 
@@ -106,6 +116,18 @@ sealed class WorkDispatcher
         }
 
         _awaitingCommit.RemoveRange(kept, _awaitingCommit.Count - kept);
+    }
+
+    /// <summary>A worker connected: the work no worker accepted is queued again (the caller pumps next).</summary>
+    public void WorkerConnected()
+    {
+        foreach (var instance in _unservedOrchestrations) _orchestrations.AddLast(instance);
+        _unservedOrchestrations.Clear();
+        // Committed activities go back in front, so the queue stays in commit order.
+        for (int i = _unservedActivities.Count - 1; i >= 0; i--) _activities.AddFirst(_unservedActivities[i]);
+        _unservedActivities.Clear();
+        foreach (var entity in _unservedEntities) _entities.AddLast(entity);
+        _unservedEntities.Clear();
     }
 
     /// <summary>Hands as much ready work as the connected workers can take.</summary>
@@ -151,6 +173,11 @@ sealed class WorkDispatcher
                 instance.Queued = false;
                 SendOrchestration(worker, instance, now);
             }
+            else if (!Workers.AnyAccepting(WorkKind.Orchestration, instance.Name, instance.Version))
+            {
+                _orchestrations.Remove(node);
+                _unservedOrchestrations.Add(instance);
+            }
 
             node = next;
         }
@@ -173,6 +200,11 @@ sealed class WorkDispatcher
             {
                 _activities.Remove(node);
                 SendActivity(worker, task);
+            }
+            else if (!Workers.AnyAccepting(WorkKind.Activity, task.Name, task.Version))
+            {
+                _activities.Remove(node);
+                _unservedActivities.Add(task);
             }
 
             node = next;
@@ -208,6 +240,11 @@ sealed class WorkDispatcher
                 _entities.Remove(node);
                 entity.Queued = false;
                 SendEntityBatch(worker, entity);
+            }
+            else if (!Workers.AnyAccepting(WorkKind.Entity, entity.Name, null))
+            {
+                _entities.Remove(node);
+                _unservedEntities.Add(entity);
             }
 
             node = next;
