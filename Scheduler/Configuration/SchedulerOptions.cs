@@ -95,6 +95,12 @@ public sealed class SchedulerOptions
     /// <summary>How often the retention policies are applied.</summary>
     public TimeSpan RetentionCheckInterval { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// How often an idle scheduler checks whether to give memory back after a burst (one compacting collection when the
+    /// collector holds more than twice the live heap and at least 128 MB); zero or negative turns it off.
+    /// </summary>
+    public TimeSpan MemoryTrimInterval { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Names of the task hubs (from <c>DTS_TASK_HUB_NAMES</c>, comma-separated).</summary>
     public List<string> TaskHubNames { get; set; } = new() { "default" };
 

@@ -58,4 +58,7 @@ static partial class Logs
 
     [LoggerMessage(19, LogLevel.Error, "Error when executing service method '{Method}'.")]
     public static partial void DirectCallFailed(ILogger logger, string method, Exception ex);
+
+    [LoggerMessage(20, LogLevel.Information, "Idle after a burst: gave memory back ({Before} MiB held by the garbage collector, {After} MiB after).")]
+    public static partial void MemoryTrimmed(ILogger logger, long before, long after);
 }

@@ -45,6 +45,7 @@ public static class SchedulerHost
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ScaleOut.HubOwnership>());
         builder.Services.AddSingleton<ScaleOut.ReplicaForwarder>();
         builder.Services.AddHostedService<RetentionService>();
+        builder.Services.AddHostedService<MemoryTrimmer>();
 
         builder.Services.AddGrpc(o =>
         {

@@ -31,6 +31,9 @@ static class WaitingInstancesRunner
         public long RssBeforeBytes { get; set; }
         public long RssHoldingBytes { get; set; }
         public long RssAfterRestartBytes { get; set; }
+
+        /// <summary>RSS a minute after the last instance completed and the queries were answered: what an idle scheduler keeps.</summary>
+        public long RssIdleBytes { get; set; }
         public double RestartToHealthySeconds { get; set; }
         public double FirstRaiseMs { get; set; }
         public double CompletedPerSecond { get; set; }
@@ -45,20 +48,27 @@ static class WaitingInstancesRunner
     {
         var rows = new List<Row>();
         var total = Stopwatch.StartNew();
-        foreach (var backend in options.Backends.Where(BenchOptions.IsScheduler))
+        var backends = options.Backends.Where(BenchOptions.IsScheduler).ToList();
+        for (int round = 0; round < options.Rounds; round++)
         {
-            Console.WriteLine($"== {Scenario} on {backend}, {options.Waiting:N0} instances");
-            var row = new Row { Backend = backend };
-            try
+            // The SDK worker and client run in this process: the first run of the process also warms them up, so the
+            // backends take turns at going first (A B, then B A, ...), as in the other scenarios.
+            foreach (var backend in round % 2 == 0 ? backends : Enumerable.Reverse(backends))
             {
-                await RunOneAsync(options, backend, row);
-            }
-            catch (Exception e) when (e is BenchmarkException or InvalidOperationException or HttpRequestException or Grpc.Core.RpcException or OperationCanceledException)
-            {
-                row.Failure = e.Message;
-            }
+                string label = options.Rounds > 1 ? $"{backend} (round {round + 1})" : backend;
+                Console.WriteLine($"== {Scenario} on {label}, {options.Waiting:N0} instances");
+                var row = new Row { Backend = label };
+                try
+                {
+                    await RunOneAsync(options, backend, row);
+                }
+                catch (Exception e) when (e is BenchmarkException or InvalidOperationException or HttpRequestException or Grpc.Core.RpcException or OperationCanceledException)
+                {
+                    row.Failure = e.Message;
+                }
 
-            rows.Add(row);
+                rows.Add(row);
+            }
         }
 
         Console.WriteLine();
@@ -172,6 +182,9 @@ static class WaitingInstancesRunner
 
             Log($"all completed correctly ({row.CompletedPerSecond:F0}/s)");
             row.QueriesCompletedMs = await TimeQueriesAsync(api, token);
+            await Task.Delay(TimeSpan.FromSeconds(65), token);
+            row.RssIdleBytes = probe.Read().RssBytes;
+            Log($"a minute later, idle: scheduler RSS {Mib(row.RssIdleBytes)} MiB");
         }
         finally
         {
@@ -322,19 +335,19 @@ static class WaitingInstancesRunner
         var s = new StringBuilder();
         s.AppendLine(CultureInfo.InvariantCulture, $"Waiting instances, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, total {elapsed.TotalMinutes:F1} min");
         s.AppendLine();
-        s.AppendLine("| backend | waiting instances | started/s | scheduler RSS growth | per instance | RSS after restart | restart to /healthz 200 | first raise after restart answered | completed/s after restart | all completed correctly |");
-        s.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        s.AppendLine("| backend | waiting instances | started/s | scheduler RSS growth | per instance | RSS after restart | restart to /healthz 200 | first raise after restart answered | completed/s after restart | RSS 1 min after the last completion | all completed correctly |");
+        s.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var r in rows)
         {
             if (r.Failure is not null)
             {
-                s.AppendLine(CultureInfo.InvariantCulture, $"| {r.Backend} | {options.Waiting:N0} | | | | | | | | failed: {r.Failure.Replace('|', '/')} |");
+                s.AppendLine(CultureInfo.InvariantCulture, $"| {r.Backend} | {options.Waiting:N0} | | | | | | | | | failed: {r.Failure.Replace('|', '/')} |");
                 continue;
             }
 
             long growth = r.RssHoldingBytes - r.RssBeforeBytes;
             s.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Backend} | {r.Count:N0} | {r.StartedPerSecond:N0} | {Signed(growth)} MiB | {growth / (double)r.Count / 1024:F2} KiB | {Mib(r.RssAfterRestartBytes)} MiB | {r.RestartToHealthySeconds:F1} s | {r.FirstRaiseMs:F0} ms | {r.CompletedPerSecond:N0} | yes |");
+                $"| {r.Backend} | {r.Count:N0} | {r.StartedPerSecond:N0} | {Signed(growth)} MiB | {growth / (double)r.Count / 1024:F2} KiB | {Mib(r.RssAfterRestartBytes)} MiB | {r.RestartToHealthySeconds:F1} s | {r.FirstRaiseMs:F0} ms | {r.CompletedPerSecond:N0} | {Mib(r.RssIdleBytes)} MiB | yes |");
         }
 
         s.AppendLine();
