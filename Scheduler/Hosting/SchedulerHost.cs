@@ -134,6 +134,8 @@ public static class SchedulerHost
             throw new InvalidOperationException($"Scheduler:GrpcPort and Scheduler:HttpPort must differ (both are {o.GrpcPort}).");
         if (o.RetentionCheckInterval <= TimeSpan.Zero)
             throw new InvalidOperationException("Scheduler:RetentionCheckInterval must be positive.");
+        if (o.MemoryTrimInterval > TimeSpan.Zero && o.MemoryTrimInterval < TimeSpan.FromSeconds(1))
+            throw new InvalidOperationException($"Scheduler:MemoryTrimInterval must be 0 (off) or at least one second, not {o.MemoryTrimInterval}.");
         if (o.MaxPayloadBytes <= 0)
             throw new InvalidOperationException("Scheduler:MaxPayloadBytes must be positive.");
         if (o.MaxOrchestrationWorkItemsPerWorker < 0)
