@@ -234,23 +234,12 @@ public static class SchedulerApi
         _ => "entity",
     };
 
-    static List<Worker> Workers(TaskHub hub)
-    {
-        var filters = new Dictionary<string, WorkerFilters>(StringComparer.Ordinal);
-        foreach (var f in hub.GetWorkerFilters()) filters.TryAdd(f.WorkerId, f);
-        return hub.GetWorkers()
-            .Select(w => new Worker(w.WorkerId, w.TaskHub, w.ConnectedAt, w.OrchestrationsInFlight, w.ActivitiesInFlight, w.EntitiesInFlight,
-                filters.TryGetValue(w.WorkerId, out var f) ? FilterView(f) : null))
-            .ToList();
-    }
+    static List<Worker> Workers(TaskHub hub) => hub.GetWorkers()
+        .Select(w => new Worker(w.WorkerId, w.TaskHub, w.ConnectedAt, w.OrchestrationsInFlight, w.ActivitiesInFlight, w.EntitiesInFlight,
+            w.Orchestrations is null ? null : new WorkerFilterView(Names(w.Orchestrations), Names(w.Activities!), Names(w.Entities!))))
+        .ToList();
 
-    static WorkerFilterView? FilterView(WorkerFilters f)
-    {
-        if (f.Orchestrations is null || f.Activities is null || f.Entities is null) return null;
-        static List<NameFilter> Names(IReadOnlyList<(string Name, IReadOnlyList<string> Versions)> entries) =>
-            entries.Select(e => new NameFilter(e.Name, e.Versions)).ToList();
-        return new WorkerFilterView(Names(f.Orchestrations), Names(f.Activities), Names(f.Entities));
-    }
+    static List<NameFilter> Names(WorkFilter filter) => filter.Entries().Select(e => new NameFilter(e.Name, e.Versions)).ToList();
 
     // ---- Orchestrations ----
 

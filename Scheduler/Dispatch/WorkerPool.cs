@@ -66,17 +66,6 @@ public sealed class WorkerPool
         return null;
     }
 
-    /// <summary>True when some connected worker's filters accept work of <paramref name="kind"/>, name and version, busy or not.</summary>
-    public bool AnyAccepting(WorkKind kind, string name, string? version)
-    {
-        foreach (var worker in _workers)
-        {
-            if (!worker.Closed && worker.Accepts(kind, name, version)) return true;
-        }
-
-        return false;
-    }
-
     /// <summary>How many connected workers' filters accept work of <paramref name="kind"/>, name and version, busy or not.</summary>
     public int CountAccepting(WorkKind kind, string name, string? version)
     {

@@ -36,13 +36,15 @@ sealed class InstanceCache
 
     readonly CommitPipeline _commits;
     readonly IResidencyOwner _owner;
+    readonly TimeProvider _time;
     readonly int _maxFinished;
     volatile bool _spilled;
 
-    public InstanceCache(CommitPipeline commits, IResidencyOwner owner, int maxFinishedInMemory)
+    public InstanceCache(CommitPipeline commits, IResidencyOwner owner, TimeProvider time, int maxFinishedInMemory)
     {
         _commits = commits;
         _owner = owner;
+        _time = time;
         _maxFinished = Math.Max(0, maxFinishedInMemory);
     }
 
@@ -146,10 +148,11 @@ sealed class InstanceCache
     }
 
     /// <summary>Moves the oldest finished instances out of memory while there are more than the cap. Runs under the lock after a commit.</summary>
-    public void Evict(DateTime now)
+    public void Evict()
     {
         int excess = _finished.Count - MaxFinished;
         if (excess <= 0) return;
+        var now = _time.GetUtcNow().UtcDateTime;
         int budget = excess + 256;
         var node = _finished.First;
         while (node is not null && excess > 0 && budget-- > 0)

@@ -40,12 +40,12 @@ public sealed partial class TaskHub : ICommitOwner
 
     void ICommitOwner.Committed()
     {
-        _instances.Evict(Now);
+        _instances.Evict();
         _dispatch.ReleaseCommitted();
         Pump();
     }
 
-    void ICommitOwner.Idle() => _instances.Evict(Now);
+    void ICommitOwner.Idle() => _instances.Evict();
 
     /// <summary>Fails fast while the store is down, before anything is changed.</summary>
     public void EnsureWritable()

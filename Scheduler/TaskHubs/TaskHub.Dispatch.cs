@@ -61,8 +61,14 @@ public sealed partial class TaskHub : IDispatchOwner
         lock (_gate)
         {
             return _workers.Workers.Select(w => new WorkerInfo(w.Id, Name, w.ConnectedAt,
-                w.InFlightOrchestrations, w.InFlightActivities, w.InFlightEntities)).ToList();
+                w.InFlightOrchestrations, w.InFlightActivities, w.InFlightEntities, w.OrchestrationFilter, w.ActivityFilter, w.EntityFilter)).ToList();
         }
+    }
+
+    /// <summary>The work waiting for a worker by type, name and version (<see cref="WorkDispatcher.GroupBacklog"/>): for operators.</summary>
+    public IReadOnlyList<BacklogGroup> GetBacklogGroups()
+    {
+        lock (_gate) return _dispatch.GroupBacklog();
     }
 
     public BacklogInfo GetBacklog()
@@ -134,7 +140,9 @@ public sealed partial class TaskHub : IDispatchOwner
     }
 }
 
-public sealed record WorkerInfo(string WorkerId, string TaskHub, DateTime ConnectedAt, int OrchestrationsInFlight, int ActivitiesInFlight, int EntitiesInFlight);
+/// <summary>One connected worker. Its filters (null: it takes every name and version) are fixed when it connects, so they may be read outside the hub's lock.</summary>
+public sealed record WorkerInfo(string WorkerId, string TaskHub, DateTime ConnectedAt, int OrchestrationsInFlight, int ActivitiesInFlight, int EntitiesInFlight,
+    WorkFilter? Orchestrations, WorkFilter? Activities, WorkFilter? Entities);
 
 /// <summary>Work waiting for a worker, by type, and work items handed out but not yet completed.</summary>
 public sealed record BacklogInfo(int Orchestrations, int Activities, int Entities, int InFlight)

@@ -38,7 +38,7 @@ public sealed partial class TaskHub : IOrchestrationEffects
         _commits = new CommitPipeline(_gate, this, name, options.CommitTimeout, logger);
         _dispatch = new WorkDispatcher(name, options, time, _commits, this);
         _workers = _dispatch.Workers;
-        _instances = new InstanceCache(_commits, this, options.MaxFinishedInstancesInMemory);
+        _instances = new InstanceCache(_commits, this, time, options.MaxFinishedInstancesInMemory);
     }
 
     public string Name { get; }

@@ -173,7 +173,7 @@ sealed class WorkDispatcher
                 instance.Queued = false;
                 SendOrchestration(worker, instance, now);
             }
-            else if (!Workers.AnyAccepting(WorkKind.Orchestration, instance.Name, instance.Version))
+            else if (Workers.CountAccepting(WorkKind.Orchestration, instance.Name, instance.Version) == 0)
             {
                 _orchestrations.Remove(node);
                 _unservedOrchestrations.Add(instance);
@@ -201,7 +201,7 @@ sealed class WorkDispatcher
                 _activities.Remove(node);
                 SendActivity(worker, task);
             }
-            else if (!Workers.AnyAccepting(WorkKind.Activity, task.Name, task.Version))
+            else if (Workers.CountAccepting(WorkKind.Activity, task.Name, task.Version) == 0)
             {
                 _activities.Remove(node);
                 _unservedActivities.Add(task);
@@ -241,7 +241,7 @@ sealed class WorkDispatcher
                 entity.Queued = false;
                 SendEntityBatch(worker, entity);
             }
-            else if (!Workers.AnyAccepting(WorkKind.Entity, entity.Name, null))
+            else if (Workers.CountAccepting(WorkKind.Entity, entity.Name, null) == 0)
             {
                 _entities.Remove(node);
                 _unservedEntities.Add(entity);

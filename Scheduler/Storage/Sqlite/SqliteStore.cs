@@ -353,10 +353,6 @@ public sealed class SqliteStore : ITaskHubStore
         }
     }
 
-    public IAsyncEnumerable<InstanceRecord> ScanInstancesAsync(InstanceScan scan, CancellationToken cancellationToken) =>
-        ScanAsync(scan, "instance_id, record, input FROM instances LEFT JOIN instance_inputs USING (instance_id)", 256,
-            (reader, id) => ParseInstance(reader, 1, id, out _), cancellationToken);
-
 
     public async Task<int[]> CountInstancesAsync(InstanceScan scan, CancellationToken cancellationToken)
     {
@@ -395,19 +391,20 @@ public sealed class SqliteStore : ITaskHubStore
     }
 
     /// <summary>
-    /// Rows of <c>instances</c> in id order, in pages that each seek past the last id read. The scan's fields are
+    /// Instance records in id order, in pages that each seek past the last id read. The scan's fields are
     /// conditions on the indexed columns; a prefix is a range of the primary key, so a scan reads only the ids under it.
     /// </summary>
-    async IAsyncEnumerable<T> ScanAsync<T>(InstanceScan scan, string columnsAndTable, int pageSize, Func<SqliteDataReader, string, T> read,
+    public async IAsyncEnumerable<InstanceRecord> ScanInstancesAsync(InstanceScan scan,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        const int PageSize = 256;
         var names = scan.Name is null ? null : await NamesLikeAsync(scan.Name, cancellationToken);
         if (names is { Count: 0 }) yield break;
 
-        var sql = new System.Text.StringBuilder("SELECT ").Append(columnsAndTable).Append(" WHERE instance_id > $after");
+        var sql = new System.Text.StringBuilder("SELECT instance_id, record, input FROM instances LEFT JOIN instance_inputs USING (instance_id) WHERE instance_id > $after");
         var condition = new ScanCondition(scan, names, forIdOrder: true);
         condition.AppendTo(sql);
-        sql.Append(" ORDER BY instance_id LIMIT ").Append(pageSize);
+        sql.Append(" ORDER BY instance_id LIMIT ").Append(PageSize);
         string? prefix = condition.Prefix;
 
         // The first page starts at the later of the cursor and the prefix (an id equal to the prefix is included).
@@ -421,7 +418,7 @@ public sealed class SqliteStore : ITaskHubStore
 
         while (true)
         {
-            var page = new List<T>(Math.Min(pageSize, 1024));
+            var page = new List<InstanceRecord>(PageSize);
             await _readGate.WaitAsync(cancellationToken);
             try
             {
@@ -434,7 +431,7 @@ public sealed class SqliteStore : ITaskHubStore
                 while (reader.Read())
                 {
                     string id = reader.GetString(0);
-                    page.Add(read(reader, id));
+                    page.Add(ParseInstance(reader, 1, id, out _));
                     after = id;
                 }
             }
@@ -448,8 +445,8 @@ public sealed class SqliteStore : ITaskHubStore
             }
 
             includeAfter = false;
-            foreach (var item in page) yield return item;
-            if (page.Count < pageSize) yield break;
+            foreach (var record in page) yield return record;
+            if (page.Count < PageSize) yield break;
         }
     }
 
