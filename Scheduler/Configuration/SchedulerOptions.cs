@@ -85,9 +85,17 @@ public sealed class SchedulerOptions
 
     /// <summary>
     /// Most finished instances a task hub keeps in memory with a durable store (the most recently finished or read);
-    /// older ones are read back from the store when used, and queries read the store. Unfinished instances always stay.
+    /// older ones are read back from the store when used, and queries read the store.
     /// </summary>
     public int MaxFinishedInstancesInMemory { get; set; } = 100_000;
+
+    /// <summary>
+    /// Most unfinished instances a task hub keeps in memory with a durable store. Past it, those that wait only for a
+    /// client (an external event, a termination, a suspend or resume) leave memory, least recently changed first, and
+    /// are read back when something arrives for them. Instances waiting for an activity, a timer, a sub-orchestration
+    /// or an entity stay, whatever their number.
+    /// </summary>
+    public int MaxUnfinishedInstancesInMemory { get; set; } = 50_000;
 
     /// <summary>Retention policies by task hub name (<c>*</c> for every other hub); empty = keep everything.</summary>
     public Dictionary<string, RetentionPolicy> Retention { get; set; } = new(StringComparer.OrdinalIgnoreCase);

@@ -23,9 +23,10 @@ public interface ITaskHubStore : IAsyncDisposable
     Task<StoredHub> LoadAsync(CancellationToken cancellationToken) => LoadAsync(int.MaxValue, cancellationToken);
 
     /// <summary>
-    /// Reads what the hub needs in memory: every unfinished instance, the <paramref name="maxFinishedInstances"/> most
-    /// recently finished ones and every entity. Finished instances left in the store are counted per status in
-    /// <see cref="StoredHub.FinishedInStore"/>; they are read on demand (<see cref="ReadInstanceAsync"/>,
+    /// Reads what the hub needs in memory: every unfinished instance (a store may leave out those parked by
+    /// <see cref="CommitBatch.ParkedInstances"/> and not written since), the <paramref name="maxFinishedInstances"/>
+    /// most recently finished ones and every entity. Instances left in the store are counted per status in
+    /// <see cref="StoredHub.InStore"/>; they are read on demand (<see cref="ReadInstanceAsync"/>,
     /// <see cref="ScanInstancesAsync"/>).
     /// </summary>
     Task<StoredHub> LoadAsync(int maxFinishedInstances, CancellationToken cancellationToken);
@@ -60,6 +61,14 @@ public interface ITaskHubStore : IAsyncDisposable
         return counts;
     }
 
+    /// <summary>
+    /// The parked instances left out of the load (<see cref="CommitBatch.ParkedInstances"/>) whose next timer is due after
+    /// <paramref name="after"/> (exclusive; from the start when null) and at or before <paramref name="until"/> (UTC ticks).
+    /// A store that loads parked instances like any other has none.
+    /// </summary>
+    Task<IReadOnlyList<ParkedInstance>> ReadParkedTimersAsync(long? after, long until, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<ParkedInstance>>([]);
+
     /// <summary>True when the store can take commits right now.</summary>
     Task<bool> IsHealthyAsync(CancellationToken cancellationToken);
 }
@@ -80,8 +89,8 @@ public sealed class StoredHub
 {
     public List<StoredInstance> Instances { get; } = new();
 
-    /// <summary>Finished instances not loaded, indexed by <c>OrchestrationStatus</c> value.</summary>
-    public int[] FinishedInStore { get; } = new int[8];
+    /// <summary>Instances not loaded, indexed by <c>OrchestrationStatus</c> value.</summary>
+    public int[] InStore { get; } = new int[8];
     public List<EntityRecord> Entities { get; } = new();
 }
 
@@ -99,6 +108,9 @@ public sealed class StoredInstance
     public bool InputStoredApart { get; init; }
 }
 
+/// <summary>An instance parked in the store (<see cref="CommitBatch.ParkedInstances"/>) and when its next timer is due (UTC ticks), if it has one.</summary>
+public readonly record struct ParkedInstance(string InstanceId, long? NextTimer);
+
 /// <summary>The records changed by one group commit. An instance or entity appears at most once.</summary>
 public sealed class CommitBatch
 {
@@ -107,7 +119,16 @@ public sealed class CommitBatch
     public List<EntityRecord> Entities { get; } = new();
     public List<string> DeletedEntities { get; } = new();
 
-    public bool IsEmpty => Instances.Count == 0 && DeletedInstances.Count == 0 && Entities.Count == 0 && DeletedEntities.Count == 0;
+    /// <summary>
+    /// Unfinished instances that left memory waiting only for a client (an event, a termination) or a timer, unchanged
+    /// since their last commit: a store may leave them out of the next start's load (<see cref="ITaskHubStore.LoadAsync(int, CancellationToken)"/>)
+    /// until the instance is written again, and then must answer their next timers (<see cref="ITaskHubStore.ReadParkedTimersAsync"/>).
+    /// A store that does not keep this loads them as any other.
+    /// </summary>
+    public List<ParkedInstance> ParkedInstances { get; } = new();
+
+    public bool IsEmpty => Instances.Count == 0 && DeletedInstances.Count == 0 && Entities.Count == 0 && DeletedEntities.Count == 0
+        && ParkedInstances.Count == 0;
 }
 
 public sealed class InstanceChange
@@ -129,9 +150,13 @@ public sealed class InstanceChange
 
     /// <summary>
     /// True when, besides <see cref="IndexUnchanged"/>, the stored status is the record's and it is not a finished
-    /// one (so neither has a completion time): a store may rewrite only the record.
+    /// one (so neither has a completion time), and the instance is not parked (<see cref="CommitBatch.ParkedInstances"/>):
+    /// a store may rewrite only the record.
     /// </summary>
     public bool StatusUnchanged { get; init; }
+
+    /// <summary>True when the instance may be parked in the store: the write unparks it (its next timer no longer counts).</summary>
+    public bool Unparks { get; init; }
 
     /// <summary>
     /// True when, besides <see cref="IndexUnchanged"/>, the record's input is the one an earlier batch wrote with the
@@ -220,6 +245,10 @@ public static class FinishedStatuses
 {
     public static readonly int[] Values = Enum.GetValues<Microsoft.DurableTask.Protobuf.OrchestrationStatus>()
         .Where(Orchestration.Statuses.IsTerminal).Select(s => (int)s).ToArray();
+
+    /// <summary>The other statuses: those of unfinished instances.</summary>
+    public static readonly int[] Unfinished = Enum.GetValues<Microsoft.DurableTask.Protobuf.OrchestrationStatus>()
+        .Where(s => !Orchestration.Statuses.IsTerminal(s)).Select(s => (int)s).ToArray();
 
     public static bool Contains(int status) => Array.IndexOf(Values, status) >= 0;
 

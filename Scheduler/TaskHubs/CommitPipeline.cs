@@ -43,6 +43,9 @@ sealed class CommitPipeline(Lock gate, ICommitOwner owner, string hub, TimeSpan 
     readonly HashSet<Entity> _dirtyEntities = new(ReferenceEqualityComparer.Instance);
     readonly HashSet<string> _deletedEntities = new(StringComparer.Ordinal);
 
+    /// <summary>Unfinished instances that left memory waiting only for a client, to be marked so in the store (<see cref="CommitBatch.ParkedInstances"/>).</summary>
+    readonly Dictionary<string, long?> _parked = new(StringComparer.Ordinal);
+
     /// <summary>Instance ids deleted in the batch being written: still in the store until it is durable.</summary>
     readonly HashSet<string> _deletesCommitting = new(StringComparer.Ordinal);
 
@@ -132,6 +135,7 @@ sealed class CommitPipeline(Lock gate, ICommitOwner owner, string hub, TimeSpan 
         instance.DirtyEpoch = _epoch;
         _dirtyInstances.Add(instance);
         _deletedInstances.Remove(instance.InstanceId);
+        if (_parked.Count > 0) _parked.Remove(instance.InstanceId);
         RequestCommit();
     }
 
@@ -140,6 +144,15 @@ sealed class CommitPipeline(Lock gate, ICommitOwner owner, string hub, TimeSpan 
         if (!_durable) return;
         _dirtyInstances.Remove(instance);
         _deletedInstances.Add(instance.InstanceId);
+        if (_parked.Count > 0) _parked.Remove(instance.InstanceId);
+        RequestCommit();
+    }
+
+    /// <summary>An unfinished instance, stored as it is, left memory waiting only for a client or a timer.</summary>
+    public void MarkParked(ParkedInstance parked)
+    {
+        if (!_durable) return;
+        _parked[parked.InstanceId] = parked.NextTimer;
         RequestCommit();
     }
 
@@ -175,7 +188,8 @@ sealed class CommitPipeline(Lock gate, ICommitOwner owner, string hub, TimeSpan 
         _commitRequested.Release();
     }
 
-    bool HasPendingChanges => _dirtyInstances.Count > 0 || _deletedInstances.Count > 0 || _dirtyEntities.Count > 0 || _deletedEntities.Count > 0;
+    bool HasPendingChanges => _dirtyInstances.Count > 0 || _deletedInstances.Count > 0 || _dirtyEntities.Count > 0 || _deletedEntities.Count > 0
+        || _parked.Count > 0;
 
     /// <summary>Completes once every change made so far is durable. Fails with StoreUnavailable if the store stays down. Takes the lock.</summary>
     public Task FlushAsync()
@@ -332,6 +346,8 @@ sealed class CommitPipeline(Lock gate, ICommitOwner owner, string hub, TimeSpan 
         foreach (var instance in _dirtyInstances) batch.Instances.Add(StoredForms.Snapshot(instance));
         foreach (var id in _deletedEntities) batch.DeletedEntities.Add(id);
         foreach (var entity in _dirtyEntities) batch.Entities.Add(StoredForms.Snapshot(entity));
+        foreach (var (id, nextTimer) in _parked) batch.ParkedInstances.Add(new ParkedInstance(id, nextTimer));
+        _parked.Clear();
         _deletedInstances.Clear();
         _dirtyInstances.Clear();
         _deletedEntities.Clear();

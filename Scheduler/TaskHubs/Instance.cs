@@ -90,10 +90,22 @@ public sealed class Instance(string instanceId) : InstanceState(instanceId)
 
     protected override void InputChanged() => InputStored = false;
 
+    /// <summary>
+    /// True while the store may hold the instance as parked (it left memory waiting for a client, see
+    /// <see cref="Storage.CommitBatch.ParkedInstances"/>): its next snapshot writes its status again, which unparks it.
+    /// </summary>
+    public bool StoreParked { get; set; }
+
     // Memory and counts.
 
     /// <summary>Its place among the hub's finished instances in memory (null while unfinished).</summary>
     internal LinkedListNode<Instance>? FinishedNode { get; set; }
+
+    /// <summary>Which time this instance object came into the hub's memory (created or read back): the timers it arms are its own.</summary>
+    internal long Incarnation { get; set; }
+
+    /// <summary>Its place among the hub's unfinished instances in memory, by when they last changed (see <see cref="InstanceCache"/>).</summary>
+    internal LinkedListNode<Instance>? WaitingNode { get; set; }
 
     /// <summary>Kept in memory at least until then (read back from the store, or just used).</summary>
     public DateTime PinnedUntil { get; set; }

@@ -8,6 +8,22 @@ interface IResidencyOwner
 {
     /// <summary>True when nothing in memory still needs <paramref name="instance"/>: stored as it is, no work, no waiters.</summary>
     bool MayEvict(Instance instance, DateTime now);
+
+    /// <summary>Whether an unfinished instance may leave memory now (see <see cref="WaitingResidency"/>), and when its next timer is due.</summary>
+    WaitingResidency MayEvictWaiting(Instance instance, DateTime now, out DateTime? nextTimer);
+}
+
+/// <summary>What keeps an unfinished instance in memory.</summary>
+enum WaitingResidency
+{
+    /// <summary>Nothing: only a client (an event, a termination, a suspend or resume) or its timers can move it on, and it is stored as it is.</summary>
+    Evictable,
+
+    /// <summary>Something passing (work in flight or queued, a change not yet stored, a waiting client): look again later.</summary>
+    Busy,
+
+    /// <summary>It waits for something the hub delivers itself (an activity, a child, an entity): it stays until it changes.</summary>
+    Working,
 }
 
 /// <summary>
@@ -15,8 +31,10 @@ interface IResidencyOwner
 /// instances by id and in id order (queries and cursors walk it), the counts by status across memory and store, and
 /// eviction. With a durable store, at most <see cref="Configuration.SchedulerOptions.MaxFinishedInstancesInMemory"/>
 /// finished instances stay resident (the most recently finished or read); older ones live only in the store until an
-/// operation reads them back. Unfinished instances always stay resident. Not thread-safe: the hub calls it under its
-/// lock, except for <see cref="Spilled"/>.
+/// operation reads them back. Past <see cref="Configuration.SchedulerOptions.MaxUnfinishedInstancesInMemory"/>
+/// unfinished ones, those that wait only for a client (an external event, say) or a timer leave memory too, least
+/// recently changed first, and are read back when something arrives for them or their timer is due. Not thread-safe:
+/// the hub calls it under its lock, except for <see cref="Spilled"/> and <see cref="UnfinishedSpilled"/>.
 /// </summary>
 sealed class InstanceCache
 {
@@ -31,25 +49,34 @@ sealed class InstanceCache
     /// <summary>Resident finished instances, in the order they finished (or were read back): the eviction order.</summary>
     readonly LinkedList<Instance> _finished = new();
 
-    /// <summary>Finished instances that are only in the store, per <see cref="OrchestrationStatus"/> value.</summary>
-    readonly int[] _finishedInStore = new int[8];
+    /// <summary>Resident unfinished instances that changed since they were last found working, least recently changed first.</summary>
+    readonly LinkedList<Instance> _waiting = new();
+
+    /// <summary>Instances that are only in the store, per <see cref="OrchestrationStatus"/> value.</summary>
+    readonly int[] _inStore = new int[8];
 
     readonly CommitPipeline _commits;
     readonly IResidencyOwner _owner;
     readonly TimeProvider _time;
     readonly int _maxFinished;
+    readonly int _maxUnfinished;
     volatile bool _spilled;
+    volatile bool _unfinishedSpilled;
 
-    public InstanceCache(CommitPipeline commits, IResidencyOwner owner, TimeProvider time, int maxFinishedInMemory)
+    public InstanceCache(CommitPipeline commits, IResidencyOwner owner, TimeProvider time, int maxFinishedInMemory, int maxUnfinishedInMemory)
     {
         _commits = commits;
         _owner = owner;
         _time = time;
         _maxFinished = Math.Max(0, maxFinishedInMemory);
+        _maxUnfinished = Math.Max(0, maxUnfinishedInMemory);
     }
 
-    /// <summary>True once the store may hold finished instances that are not in memory. Read without the lock.</summary>
+    /// <summary>True once the store may hold instances that are not in memory. Read without the lock.</summary>
     public bool Spilled => _spilled;
+
+    /// <summary>True once the store may hold unfinished instances that are not in memory. Read without the lock.</summary>
+    public bool UnfinishedSpilled => _unfinishedSpilled;
 
     /// <summary>Bumped whenever an instance leaves memory (removed, evicted or purged from the store), so a read racing with it is redone.</summary>
     public long Departures { get; private set; }
@@ -58,7 +85,22 @@ sealed class InstanceCache
     public int Count => _resident.Count;
 
     /// <summary>Instances of the hub, resident or only in the store.</summary>
-    public int StoredCount => _resident.Count + _finishedInStore.Sum();
+    public int StoredCount => _resident.Count + _inStore.Sum();
+
+    /// <summary>Resident unfinished instances.</summary>
+    public int UnfinishedCount
+    {
+        get
+        {
+            int n = 0;
+            for (int i = 0; i < _statusCounts.Length; i++)
+            {
+                if (!Orchestration.Statuses.IsTerminal((OrchestrationStatus)i)) n += _statusCounts[i];
+            }
+
+            return n;
+        }
+    }
 
     public IReadOnlyCollection<Instance> Resident => _resident.Values;
 
@@ -71,15 +113,17 @@ sealed class InstanceCache
 
     public bool Contains(string instanceId) => _resident.ContainsKey(instanceId);
 
-    /// <summary>Instances per status, resident and (finished ones) only in the store.</summary>
+    /// <summary>Instances per status, resident and only in the store.</summary>
     public int[] CountsByStatus()
     {
         var counts = (int[])_statusCounts.Clone();
-        for (int i = 0; i < counts.Length; i++) counts[i] += _finishedInStore[i];
+        for (int i = 0; i < counts.Length; i++) counts[i] += _inStore[i];
         return counts;
     }
 
     int MaxFinished => _commits.Durable ? _maxFinished : int.MaxValue;
+
+    int MaxUnfinished => _commits.Durable ? _maxUnfinished : int.MaxValue;
 
     /// <summary>Makes <paramref name="instance"/> resident (replacing one of the same id) and counts it by status.</summary>
     public void Add(Instance instance)
@@ -99,6 +143,7 @@ sealed class InstanceCache
 
     void Forget(Instance instance)
     {
+        Unlist(instance);
         _resident.Remove(instance.InstanceId);
         _ids.Remove(instance.InstanceId);
         if (instance.StatusCounts is not null)
@@ -113,8 +158,29 @@ sealed class InstanceCache
     /// <summary>A resident instance finished: it may be evicted, oldest first, once there are more than the cap.</summary>
     public void TrackFinished(Instance instance)
     {
+        Unlist(instance);
+        instance.WaitingNode = null;
         if (!_commits.Durable || instance.FinishedNode is not null) return;
         instance.FinishedNode = _finished.AddLast(instance);
+    }
+
+    /// <summary>A resident unfinished instance changed: it is the most recently changed one now.</summary>
+    public void Touched(Instance instance)
+    {
+        if (!_commits.Durable || instance.IsTerminal) return;
+        var node = instance.WaitingNode ??= new LinkedListNode<Instance>(instance);
+        if (node.List is not null)
+        {
+            if (node.Next is null) return;
+            _waiting.Remove(node);
+        }
+
+        _waiting.AddLast(node);
+    }
+
+    void Unlist(Instance instance)
+    {
+        if (instance.WaitingNode is { List: not null } node) _waiting.Remove(node);
     }
 
     void UntrackFinished(Instance instance)
@@ -124,31 +190,87 @@ sealed class InstanceCache
         instance.FinishedNode = null;
     }
 
-    /// <summary>A finished instance read back from the store is resident again.</summary>
-    public void FinishedLoaded(Instance instance)
+    /// <summary>An instance read back from the store (after <see cref="Add"/>) is resident again.</summary>
+    public void Loaded(Instance instance)
     {
-        ref int inStore = ref _finishedInStore[(int)instance.Status];
+        ref int inStore = ref _inStore[(int)instance.Status];
         if (inStore > 0) inStore--;
-        TrackFinished(instance);
+        if (instance.IsTerminal) TrackFinished(instance);
+        else Touched(instance);
     }
 
     /// <summary>A finished instance that was only in the store was deleted there.</summary>
     public void FinishedPurgedFromStore(int status)
     {
-        ref int inStore = ref _finishedInStore[status];
+        ref int inStore = ref _inStore[status];
         if (inStore > 0) inStore--;
         Departures++;
     }
 
-    /// <summary>At start: the finished instances the store holds beyond those loaded.</summary>
-    public void SetFinishedInStore(int[] counts)
+    /// <summary>At start: the instances the store holds beyond those loaded.</summary>
+    public void SetInStore(int[] counts)
     {
-        counts.CopyTo(_finishedInStore, 0);
-        if (_finishedInStore.Any(n => n > 0)) _spilled = true;
+        counts.CopyTo(_inStore, 0);
+        if (_inStore.Any(n => n > 0)) _spilled = true;
+        if (FinishedStatuses.Unfinished.Any(s => _inStore[s] > 0)) _unfinishedSpilled = true;
     }
 
-    /// <summary>Moves the oldest finished instances out of memory while there are more than the cap. Runs under the lock after a commit.</summary>
+    /// <summary>
+    /// Moves the oldest finished instances, and the least recently changed unfinished ones that wait only for a client or
+    /// a timer, out of memory while there are more than their caps. Runs under the lock after a commit.
+    /// </summary>
     public void Evict()
+    {
+        EvictFinished();
+        EvictWaiting();
+    }
+
+    void EvictWaiting()
+    {
+        if (_waiting.Count == 0) return;
+        int excess = UnfinishedCount - MaxUnfinished;
+        if (excess <= 0) return;
+        var now = _time.GetUtcNow().UtcDateTime;
+        // Each look at one that must stay costs a read of its history: a bounded number per commit.
+        int budget = excess + 64;
+        var node = _waiting.First;
+        while (node is not null && excess > 0 && budget-- > 0)
+        {
+            var next = node.Next;
+            var instance = node.Value;
+            if (instance.IsTerminal || !_resident.TryGetValue(instance.InstanceId, out var current) || !ReferenceEquals(current, instance))
+            {
+                _waiting.Remove(node);
+            }
+            else
+            {
+                switch (_owner.MayEvictWaiting(instance, now, out var nextTimer))
+                {
+                    case WaitingResidency.Evictable:
+                        Forget(instance);
+                        _commits.MarkParked(new ParkedInstance(instance.InstanceId, nextTimer?.Ticks));
+                        _inStore[(int)instance.Status]++;
+                        _spilled = true;
+                        _unfinishedSpilled = true;
+                        excess--;
+                        break;
+                    case WaitingResidency.Working:
+                        // Listed again when it next changes.
+                        _waiting.Remove(node);
+                        break;
+                    default:
+                        // Looked at again after the others.
+                        _waiting.Remove(node);
+                        _waiting.AddLast(node);
+                        break;
+                }
+            }
+
+            node = next;
+        }
+    }
+
+    void EvictFinished()
     {
         int excess = _finished.Count - MaxFinished;
         if (excess <= 0) return;
@@ -169,7 +291,7 @@ sealed class InstanceCache
             {
                 UntrackFinished(instance);
                 Forget(instance);
-                _finishedInStore[(int)instance.Status]++;
+                _inStore[(int)instance.Status]++;
                 _spilled = true;
                 excess--;
             }

@@ -57,7 +57,9 @@ public static class StoredForms
         }
 
         bool indexed = instance.InStore && !replace;
-        bool sameStatus = indexed && instance.PersistedStatus == (int)instance.Status && !instance.IsTerminal;
+        bool unparks = instance.StoreParked;
+        bool sameStatus = indexed && instance.PersistedStatus == (int)instance.Status && !instance.IsTerminal && !unparks;
+        instance.StoreParked = false;
         bool inputUnchanged = indexed && instance.InputStored;
         // A change that is not an update writes the row whole, its input included.
         if (!indexed) instance.InputStored = true;
@@ -69,7 +71,7 @@ public static class StoredForms
         return new InstanceChange
         {
             Record = record, ReplaceHistory = replace, Append = append, IndexUnchanged = indexed, StatusUnchanged = sameStatus,
-            InputUnchanged = inputUnchanged,
+            InputUnchanged = inputUnchanged, Unparks = unparks,
         };
     }
 

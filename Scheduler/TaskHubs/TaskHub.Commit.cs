@@ -21,7 +21,11 @@ public sealed partial class TaskHub : ICommitOwner
     /// <summary>True when work readied in <paramref name="epoch"/> may be handed out (its batch is durable).</summary>
     bool IsCommitted(long epoch) => _commits.IsCommitted(epoch);
 
-    void MarkDirty(Instance instance) => _commits.MarkDirty(instance);
+    void MarkDirty(Instance instance)
+    {
+        _commits.MarkDirty(instance);
+        _instances.Touched(instance);
+    }
 
     void MarkDeleted(Instance instance) => _commits.MarkDeleted(instance);
 

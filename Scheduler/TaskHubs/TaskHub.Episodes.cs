@@ -182,7 +182,7 @@ public sealed partial class TaskHub
         EnqueueActivity(NewActivityTask(instance, taskId, name, version, input, traceContext, tags, recovered ? 0 : _commits.Epoch));
 
     void IOrchestrationEffects.ArmTimer(InstanceState instance, int timerId, Google.Protobuf.WellKnownTypes.Timestamp fireAt) =>
-        ScheduleTimer(instance.InstanceId, instance.ExecutionId, timerId, fireAt);
+        ScheduleTimer(instance.InstanceId, instance.ExecutionId, ((Instance)instance).Incarnation, timerId, fireAt);
 
     void IOrchestrationEffects.StartChild(InstanceState parent, int taskScheduledId, CreateSubOrchestrationAction action) =>
         StartChild(parent, taskScheduledId, action);
@@ -254,9 +254,24 @@ public sealed partial class TaskHub
         };
     }
 
-    void ScheduleTimer(string instanceId, string executionId, int timerId, Google.Protobuf.WellKnownTypes.Timestamp fireAt)
+    void ScheduleTimer(string instanceId, string executionId, long incarnation, int timerId, Google.Protobuf.WellKnownTypes.Timestamp fireAt)
     {
-        Schedule(fireAt.ToDateTime(), () => Deliver(instanceId, OrchestrationStateMachine.TimerFired(timerId, fireAt, Now), executionId));
+        Schedule(fireAt.ToDateTime(), () => TimerDue(instanceId, executionId, incarnation, timerId, fireAt));
+    }
+
+    /// <summary>
+    /// A timer armed for one time an instance was in memory came due. If the instance left memory since, it is read
+    /// back, which arms its timers again (this one fires at once); if it was read back already, it armed its own.
+    /// </summary>
+    void TimerDue(string instanceId, string executionId, long incarnation, int timerId, Google.Protobuf.WellKnownTypes.Timestamp fireAt)
+    {
+        if (_instances.TryGet(instanceId, out var instance))
+        {
+            if (instance.Incarnation == incarnation) Deliver(instanceId, OrchestrationStateMachine.TimerFired(timerId, fireAt, Now), executionId);
+            return;
+        }
+
+        if (_instances.UnfinishedSpilled) LoadWhenDue(instanceId);
     }
 
     void StartChild(InstanceState parent, int taskScheduledId, CreateSubOrchestrationAction action)

@@ -68,7 +68,7 @@ public sealed partial class TaskHub
 
     async Task<OrchestrationState> WaitForStateAsync(string instanceId, bool untilCompletion, bool includePayloads, CancellationToken cancellationToken)
     {
-        if (await FinishedInStoreAsync(instanceId, includePayloads, cancellationToken).ConfigureAwait(false) is { } finished) return finished;
+        if (await SettledInStoreAsync(instanceId, untilCompletion, includePayloads, cancellationToken).ConfigureAwait(false) is { } settled) return settled;
         Waiter waiter;
         lock (_gate)
         {

@@ -20,6 +20,82 @@ public sealed partial class TaskHub : IResidencyOwner
         _commits.IsStored(instance) && instance.InFlight is null && !instance.Queued && instance.InboxCount == 0
         && instance.PinnedUntil <= now && !_waiters.ContainsKey(instance.InstanceId);
 
+    WaitingResidency IResidencyOwner.MayEvictWaiting(Instance instance, DateTime now, out DateTime? nextTimer)
+    {
+        nextTimer = null;
+        if (!((IResidencyOwner)this).MayEvict(instance, now) || instance.WakeTimerSet) return WaitingResidency.Busy;
+        // A scheduled start or a held lock is something the hub itself moves on; so is everything the history still
+        // waits for, except what comes from clients and timers (a timer reads its instance back when it is due).
+        if (instance.DeferredStart is not null || _locksByOwner.ContainsKey(instance.InstanceId)
+            || !OrchestrationStateMachine.AwaitsOnlyClientsAndTimers(instance, out nextTimer))
+        {
+            return WaitingResidency.Working;
+        }
+
+        return WaitingResidency.Evictable;
+    }
+
+    /// <summary>Reads an instance back because its timer is due (it arms its timers again); retried while the store is down.</summary>
+    void LoadWhenDue(string instanceId) => _ = LoadWhenDueAsync(instanceId);
+
+    async Task LoadWhenDueAsync(string instanceId)
+    {
+        try
+        {
+            await LoadAsync(instanceId, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (TaskHubException)
+        {
+            lock (_gate)
+            {
+                if (!_stopped) Schedule(Now + TimeSpan.FromSeconds(1), () => LoadWhenDue(instanceId));
+            }
+        }
+    }
+
+    /// <summary>How far ahead the timers of instances parked in the store are read into memory.</summary>
+    static readonly TimeSpan ParkedTimerHorizon = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Arms the timers of the instances parked in the store (left out of the start) that are due after
+    /// <paramref name="after"/> up to a horizon from now, then again before that horizon passes. A parked instance is
+    /// read back when its timer is due; one that came due while the scheduler was down is read back at once.
+    /// </summary>
+    async Task ArmParkedTimersAsync(long? after)
+    {
+        long until = (Now + ParkedTimerHorizon).Ticks;
+        IReadOnlyList<ParkedInstance> due;
+        try
+        {
+            due = await _commits.Store.ReadParkedTimersAsync(after, until, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException)
+        {
+            lock (_gate)
+            {
+                if (!_stopped) Schedule(Now + TimeSpan.FromSeconds(1), () => _ = ArmParkedTimersAsync(after));
+            }
+
+            return;
+        }
+
+        lock (_gate)
+        {
+            if (_stopped) return;
+            foreach (var parked in due)
+            {
+                string id = parked.InstanceId;
+                Schedule(new DateTime(parked.NextTimer ?? 0, DateTimeKind.Utc), () =>
+                {
+                    if (!_instances.Contains(id)) LoadWhenDue(id);
+                });
+            }
+
+            // The next read starts where this one ended, a little before the horizon.
+            Schedule(new DateTime(until, DateTimeKind.Utc) - ParkedTimerHorizon / 5, () => _ = ArmParkedTimersAsync(until));
+        }
+    }
+
     /// <summary>Brings an instance that is only in the store back into memory (and keeps one that is in memory there for a while).</summary>
     public ValueTask EnsureLoadedAsync(string instanceId, CancellationToken cancellationToken = default) =>
         _instances.Spilled ? LoadAsync(instanceId, cancellationToken) : ValueTask.CompletedTask;
@@ -42,11 +118,13 @@ public sealed partial class TaskHub : IResidencyOwner
                 if (_instances.Departures != departures) continue;
 
                 var instance = detached!;
+                // It may have been parked in the store when it left memory: its next write unparks it.
+                instance.StoreParked = !instance.IsTerminal;
                 AddInstance(instance);
+                _instances.Loaded(instance);
                 if (instance.IsTerminal)
                 {
                     instance.PackHistory();
-                    _instances.FinishedLoaded(instance);
                 }
                 else
                 {
@@ -57,6 +135,24 @@ public sealed partial class TaskHub : IResidencyOwner
                 instance.PinnedUntil = Now + LoadedPin;
                 return;
             }
+        }
+    }
+
+    async Task DeliverWhenLoadedAsync(string instanceId, HistoryEvent message, string? executionId)
+    {
+        try
+        {
+            await LoadAsync(instanceId, CancellationToken.None).ConfigureAwait(false);
+            lock (_gate)
+            {
+                if (!_instances.Contains(instanceId) || _stopped) return;
+                Deliver(instanceId, message, executionId);
+                Pump();
+            }
+        }
+        catch (TaskHubException)
+        {
+            // The store is down: the message goes where an unanswered one goes, and the work that sent it is redone.
         }
     }
 
@@ -138,6 +234,15 @@ public sealed partial class TaskHub : IResidencyOwner
             {
                 await EnsureLoadedAsync(create.InstanceId, cancellationToken).ConfigureAwait(false);
             }
+            else if (action.SendEvent is { Instance.InstanceId: { Length: > 0 } target } && !target.StartsWith('@'))
+            {
+                await EnsureLoadedAsync(target, cancellationToken).ConfigureAwait(false);
+            }
+            else if (action.CompleteOrchestration is { OrchestrationStatus: OrchestrationStatus.Terminated })
+            {
+                // A recursive termination ends the sub-orchestrations too.
+                await EnsureTreeLoadedAsync(response.InstanceId, cancellationToken).ConfigureAwait(false);
+            }
             else if (action.RewindOrchestration is { } rewind)
             {
                 foreach (var e in rewind.NewHistory)
@@ -190,11 +295,13 @@ public sealed partial class TaskHub : IResidencyOwner
         }
     }
 
-    /// <summary>A finished instance that is only in the store, for a wait that can answer at once; null otherwise.</summary>
-    async ValueTask<OrchestrationState?> FinishedInStoreAsync(string instanceId, bool includePayloads, CancellationToken cancellationToken)
+    /// <summary>An instance that is only in the store, in a state a wait can answer at once with; null otherwise.</summary>
+    async ValueTask<OrchestrationState?> SettledInStoreAsync(string instanceId, bool untilCompletion, bool includePayloads, CancellationToken cancellationToken)
     {
         if (!_instances.Spilled) return null;
         var (where, detached, _) = await ReadFromStoreAsync(instanceId, cancellationToken).ConfigureAwait(false);
-        return where == Presence.InStore && detached!.IsTerminal ? detached.ToState(includePayloads) : null;
+        if (where != Presence.InStore) return null;
+        bool settled = untilCompletion ? detached!.IsTerminal : detached!.Status != OrchestrationStatus.Pending;
+        return settled ? detached.ToState(includePayloads) : null;
     }
 }

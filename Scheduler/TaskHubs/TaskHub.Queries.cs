@@ -253,13 +253,23 @@ public sealed partial class TaskHub
         }
 
         if (!_instances.TryGet(id, out inMemory)) return true;
-        return inMemory.IsTerminal && _commits.IsStored(inMemory);
+        return _commits.IsStored(inMemory);
     }
 
-    /// <summary>The statuses a query can find in the store only: finished ones (narrowed by the filter's).</summary>
-    static int[] StoreStatuses(InstanceFilter filter) => filter.Statuses is { Count: > 0 } wanted
-        ? FinishedStatuses.Values.Where(s => wanted.Contains((OrchestrationStatus)s)).ToArray()
-        : FinishedStatuses.Values;
+    /// <summary>
+    /// The statuses a query can find in the store only (narrowed by the filter's): finished ones, and every one once
+    /// unfinished instances left memory too.
+    /// </summary>
+    int[] StoreStatuses(InstanceFilter filter) => Narrow(filter, _instances.UnfinishedSpilled ? AllStatuses : FinishedStatuses.Values);
+
+    /// <summary>The finished statuses a purge reads from the store (narrowed by the filter's).</summary>
+    static int[] PurgeStatuses(InstanceFilter filter) => Narrow(filter, FinishedStatuses.Values);
+
+    static int[] Narrow(InstanceFilter filter, int[] statuses) => filter.Statuses is { Count: > 0 } wanted
+        ? statuses.Where(s => wanted.Contains((OrchestrationStatus)s)).ToArray()
+        : statuses;
+
+    static readonly int[] AllStatuses = Enum.GetValues<OrchestrationStatus>().Select(s => (int)s).ToArray();
 
     /// <summary>
     /// One page of matching instances after <paramref name="after"/>, from memory and store together, and the cursor of
@@ -385,18 +395,27 @@ public sealed partial class TaskHub
     {
         var withoutStatus = filter with { Statuses = null };
         var counts = new Dictionary<OrchestrationStatus, int>();
+        var storeStatuses = StoreStatuses(withoutStatus);
+        bool fromIndexes = filter.Tags is not { Count: > 0 } && string.IsNullOrEmpty(filter.Search);
         lock (_gate)
         {
-            // Finished instances unchanged since their commit are counted from the store.
+            // Instances unchanged since their commit, with a status the store is asked for, are counted from the store.
             foreach (var instance in Scan(withoutStatus, null))
             {
-                if (instance.IsTerminal && _commits.IsStored(instance)) continue;
+                if (_commits.IsStored(instance) && Array.IndexOf(storeStatuses, (int)instance.Status) >= 0) continue;
                 counts[instance.Status] = counts.GetValueOrDefault(instance.Status) + 1;
+                // The store's older copy of a changed instance is counted there too: once is enough.
+                int stale = instance.PersistedStatus;
+                if (fromIndexes && stale >= 0 && instance.InStore && Array.IndexOf(storeStatuses, stale) >= 0
+                    && filter.CompletedFrom is null && filter.CompletedTo is null)
+                {
+                    counts[(OrchestrationStatus)stale] = counts.GetValueOrDefault((OrchestrationStatus)stale) - 1;
+                }
             }
         }
 
-        var scan = StoreScan(filter, null, FinishedStatuses.Values);
-        if (filter.Tags is not { Count: > 0 } && string.IsNullOrEmpty(filter.Search))
+        var scan = StoreScan(filter, null, storeStatuses);
+        if (fromIndexes)
         {
             // Every condition is one the store's indexes answer: it counts, and no record is read. A finished instance
             // whose store copy is not current is in the middle of a commit (restarted, rewound or purged since); the
@@ -450,7 +469,7 @@ public sealed partial class TaskHub
     async Task<(int Deleted, bool Complete)> PurgeStoredAsync(InstanceFilter filter, bool recursive, Func<bool> outOfTime, CancellationToken cancellationToken)
     {
         int deleted = 0;
-        var statuses = StoreStatuses(filter);
+        var statuses = PurgeStatuses(filter);
         if (statuses.Length == 0) return (0, true);
         var chunk = new List<InstanceRecord>(PurgeBatchSize);
         var tree = new List<string>();

@@ -26,13 +26,19 @@ public sealed partial class TaskHub
             foreach (var item in stored.Instances) Restore(item);
             foreach (var record in stored.Entities) Restore(record);
             foreach (var instance in _instances.Resident) ResumeOwedWork(instance);
-            foreach (var instance in _instances.Resident.Where(i => i.IsTerminal).OrderBy(i => i.CompletedAt ?? i.LastUpdatedAt)) _instances.TrackFinished(instance);
-            _instances.SetFinishedInStore(stored.FinishedInStore);
+            foreach (var instance in _instances.Resident.OrderBy(i => i.CompletedAt ?? i.LastUpdatedAt))
+            {
+                if (instance.IsTerminal) _instances.TrackFinished(instance);
+                else _instances.Touched(instance);
+            }
+
+            _instances.SetInStore(stored.InStore);
             foreach (var entity in _entities.Values.ToList()) ProcessEntity(entity);
             Pump();
         }
 
         _commits.Start();
+        if (_instances.UnfinishedSpilled) await ArmParkedTimersAsync(null).ConfigureAwait(false);
     }
 
     void Restore(StoredInstance stored)

@@ -38,7 +38,7 @@ public sealed partial class TaskHub : IOrchestrationEffects
         _commits = new CommitPipeline(_gate, this, name, options.CommitTimeout, logger);
         _dispatch = new WorkDispatcher(name, options, time, _commits, this);
         _workers = _dispatch.Workers;
-        _instances = new InstanceCache(_commits, this, time, options.MaxFinishedInstancesInMemory);
+        _instances = new InstanceCache(_commits, this, time, options.MaxFinishedInstancesInMemory, options.MaxUnfinishedInstancesInMemory);
     }
 
     public string Name { get; }
@@ -86,7 +86,14 @@ public sealed partial class TaskHub : IOrchestrationEffects
     /// <returns>false when the message was dropped.</returns>
     bool Deliver(string instanceId, HistoryEvent message, string? executionId = null)
     {
-        if (!_instances.TryGet(instanceId, out var instance)) return false;
+        if (!_instances.TryGet(instanceId, out var instance))
+        {
+            // Every path to an instance that may be only in the store reads it back first (see TaskHub.Loading); should
+            // one not have, the message is delivered once the instance is read back rather than dropped.
+            if (_instances.UnfinishedSpilled) _ = DeliverWhenLoadedAsync(instanceId, message, executionId);
+            return false;
+        }
+
         if (!OrchestrationStateMachine.Accept(instance, message, executionId)) return false;
         MarkDirty(instance);
         MakeReady(instance);
@@ -141,7 +148,13 @@ public sealed partial class TaskHub : IOrchestrationEffects
         lock (_gate) return _instances.CountsByStatus();
     }
 
-    void AddInstance(Instance instance) => _instances.Add(instance);
+    long _incarnations;
+
+    void AddInstance(Instance instance)
+    {
+        instance.Incarnation = ++_incarnations;
+        _instances.Add(instance);
+    }
 
     void RemoveInstance(Instance instance)
     {

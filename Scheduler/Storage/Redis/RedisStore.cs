@@ -119,7 +119,7 @@ public sealed class RedisStore : ITaskHubStore
                 foreach (var instance in hub.Instances)
                 {
                     int status = instance.Record.Status;
-                    if (FinishedStatuses.Contains(status) && status < hub.FinishedInStore.Length) hub.FinishedInStore[status]--;
+                    if (FinishedStatuses.Contains(status) && status < hub.InStore.Length) hub.InStore[status]--;
                 }
             }
 
@@ -175,7 +175,7 @@ public sealed class RedisStore : ITaskHubStore
 
     /// <summary>
     /// Of one page of ids, returns the unfinished ones; finished ones compete for the <paramref name="max"/> places of
-    /// the most recently finished, and every finished one is counted in <see cref="StoredHub.FinishedInStore"/>.
+    /// the most recently finished, and every finished one is counted in <see cref="StoredHub.InStore"/>.
     /// </summary>
     async Task<RedisValue[]> KeepUnfinishedAsync(IDatabase db, RedisValue[] ids, StoredHub hub, PriorityQueue<string, long> newest, int max)
     {
@@ -195,7 +195,7 @@ public sealed class RedisStore : ITaskHubStore
                 continue;
             }
 
-            if (status < hub.FinishedInStore.Length) hub.FinishedInStore[status]++;
+            if (status < hub.InStore.Length) hub.InStore[status]++;
             long completed = values[1].TryParse(out long ticks) ? ticks : 0;
             if (max <= 0) continue;
             if (newest.Count < max) newest.Enqueue(ids[i]!, completed);
@@ -318,7 +318,8 @@ public sealed class RedisStore : ITaskHubStore
     public async Task CommitAsync(CommitBatch batch, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        if (batch.IsEmpty) return;
+        // This store loads parked instances at start like any other: a batch of parks alone has nothing to write.
+        if (batch.Instances.Count == 0 && batch.DeletedInstances.Count == 0 && batch.Entities.Count == 0 && batch.DeletedEntities.Count == 0) return;
         var db = await DatabaseAsync(cancellationToken);
 
         // Each batch writes a token of its own to the commit key. When the answer to an EXEC is lost, the batch may

@@ -70,5 +70,19 @@ static class SqliteSchema
             input TEXT NOT NULL
         );
         """,
+
+        // Version 3.
+        // An unfinished instance that left memory waiting only for a client or a timer is parked: its status column
+        // holds its status plus 100 (its record keeps the status), so a start leaves it in the file. Writing its
+        // status again unparks it.
+        // parked_timers: when the next timer of a parked instance is due, so a start arms it without reading the
+        //   instance. A row is deleted when its instance is unparked or deleted.
+        """
+        CREATE TABLE parked_timers (
+            instance_id TEXT NOT NULL PRIMARY KEY,
+            due INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX parked_timers_due ON parked_timers (due);
+        """,
     ];
 }

@@ -17,6 +17,15 @@ namespace DurableTask.Scheduler.Storage.Sqlite;
 /// </remarks>
 public sealed class SqliteStore : ITaskHubStore
 {
+    /// <summary>
+    /// A parked instance (<see cref="CommitBatch.ParkedInstances"/>) has this added to the status column (never to the
+    /// status in its record): the start leaves it out with one range of the status index, and counts it from that
+    /// index. Writing the instance's status again unparks it. Queries by status ask for both forms.
+    /// </summary>
+    const int ParkedOffset = 100;
+
+    static readonly string UnfinishedSql = string.Join(", ", FinishedStatuses.Unfinished);
+
     const int SqliteCorrupt = 11;
     const int SqliteNotADatabase = 26;
 
@@ -73,34 +82,43 @@ public sealed class SqliteStore : ITaskHubStore
                     }
                 }
 
+                string historySql;
                 if (maxFinishedInstances == int.MaxValue)
                 {
                     ReadInstances("SELECT instance_id, record, input FROM instances LEFT JOIN instance_inputs USING (instance_id)");
+                    historySql = "SELECT instance_id, generation, block FROM history ORDER BY id";
                 }
                 else
                 {
-                    // Unfinished instances, then the most recently finished ones; the rest stay in the file.
-                    ReadInstances($"SELECT instance_id, record, input FROM instances LEFT JOIN instance_inputs USING (instance_id) WHERE status NOT IN ({FinishedStatuses.SqlList})");
+                    // Unfinished instances that are not parked, then the most recently finished ones; the rest stay in
+                    // the file, and so does their history.
+                    string unparked = $"SELECT instance_id FROM instances WHERE status IN ({UnfinishedSql})";
+                    string recent = $"SELECT instance_id FROM instances WHERE status IN ({FinishedStatuses.SqlList}) " +
+                        $"ORDER BY completed_at DESC LIMIT {Math.Max(0, maxFinishedInstances)}";
+                    ReadInstances($"SELECT instance_id, record, input FROM instances LEFT JOIN instance_inputs USING (instance_id) WHERE status IN ({UnfinishedSql})");
                     ReadInstances($"SELECT instance_id, record, input FROM instances LEFT JOIN instance_inputs USING (instance_id) WHERE status IN ({FinishedStatuses.SqlList}) " +
                         $"ORDER BY completed_at DESC LIMIT {Math.Max(0, maxFinishedInstances)}");
+                    historySql = $"SELECT instance_id, generation, block FROM history WHERE instance_id IN ({unparked} UNION ALL SELECT * FROM ({recent})) ORDER BY id";
                     using var counts = Command(connection, transaction,
-                        $"SELECT status, count(*) FROM instances WHERE status IN ({FinishedStatuses.SqlList}) GROUP BY status");
+                        $"SELECT status, count(*) FROM instances WHERE status IN ({FinishedStatuses.SqlList}) GROUP BY status " +
+                        $"UNION ALL SELECT status, count(*) FROM instances WHERE status >= {ParkedOffset} GROUP BY status");
                     using var reader = counts.ExecuteReader();
                     while (reader.Read())
                     {
                         int status = reader.GetInt32(0);
-                        if (status >= 0 && status < hub.FinishedInStore.Length) hub.FinishedInStore[status] += reader.GetInt32(1);
+                        if (status >= ParkedOffset) status -= ParkedOffset;
+                        if (status >= 0 && status < hub.InStore.Length) hub.InStore[status] += reader.GetInt32(1);
                     }
 
                     foreach (var instance in hub.Instances)
                     {
                         int status = instance.Record.Status;
-                        if (FinishedStatuses.Contains(status) && status < hub.FinishedInStore.Length) hub.FinishedInStore[status]--;
+                        if (FinishedStatuses.Contains(status) && status < hub.InStore.Length) hub.InStore[status]--;
                     }
                 }
 
                 // Rowid order is commit order.
-                using (var command = Command(connection, transaction, "SELECT instance_id, generation, block FROM history ORDER BY id"))
+                using (var command = Command(connection, transaction, historySql))
                 using (var reader = command.ExecuteReader())
                 {
                     while (reader.Read())
@@ -219,6 +237,12 @@ public sealed class SqliteStore : ITaskHubStore
                         }
                     }
 
+                    if (change.Unparks)
+                    {
+                        s.UnparkTimerId.Value = record.InstanceId;
+                        s.UnparkTimer.ExecuteNonQuery();
+                    }
+
                     if (change.Append is { } block)
                     {
                         s.AppendHistoryId.Value = record.InstanceId;
@@ -236,6 +260,19 @@ public sealed class SqliteStore : ITaskHubStore
                     s.DeleteInstance.ExecuteNonQuery();
                     s.DeleteInputId.Value = id;
                     s.DeleteInput.ExecuteNonQuery();
+                    s.UnparkTimerId.Value = id;
+                    s.UnparkTimer.ExecuteNonQuery();
+                }
+
+                foreach (var parked in batch.ParkedInstances)
+                {
+                    s.ParkId.Value = parked.InstanceId;
+                    if (s.Park.ExecuteNonQuery() == 1 && parked.NextTimer is { } due)
+                    {
+                        s.ParkTimerId.Value = parked.InstanceId;
+                        s.ParkTimerDue.Value = due;
+                        s.ParkTimer.ExecuteNonQuery();
+                    }
                 }
 
                 foreach (var entity in batch.Entities)
@@ -354,6 +391,34 @@ public sealed class SqliteStore : ITaskHubStore
     }
 
 
+    public async Task<IReadOnlyList<ParkedInstance>> ReadParkedTimersAsync(long? after, long until, CancellationToken cancellationToken)
+    {
+        var due = new List<ParkedInstance>();
+        await _readGate.WaitAsync(cancellationToken);
+        try
+        {
+            await EnsureReadCommandAsync(cancellationToken);
+            using var command = _read!.CreateCommand();
+            command.CommandText = after is null
+                ? "SELECT instance_id, due FROM parked_timers WHERE due <= $until ORDER BY due"
+                : "SELECT instance_id, due FROM parked_timers WHERE due > $after AND due <= $until ORDER BY due";
+            command.Parameters.AddWithValue("$until", until);
+            if (after is { } from) command.Parameters.AddWithValue("$after", from);
+            using var reader = command.ExecuteReader();
+            while (reader.Read()) due.Add(new ParkedInstance(reader.GetString(0), reader.GetInt64(1)));
+        }
+        catch (SqliteException ex)
+        {
+            throw Translate(ex, "reading the timers of parked instances");
+        }
+        finally
+        {
+            _readGate.Release();
+        }
+
+        return due;
+    }
+
     public async Task<int[]> CountInstancesAsync(InstanceScan scan, CancellationToken cancellationToken)
     {
         var counts = new int[8];
@@ -375,7 +440,8 @@ public sealed class SqliteStore : ITaskHubStore
             while (reader.Read())
             {
                 int status = reader.GetInt32(0);
-                if ((uint)status < (uint)counts.Length) counts[status] = reader.GetInt32(1);
+                if (status >= ParkedOffset) status -= ParkedOffset;
+                if ((uint)status < (uint)counts.Length) counts[status] += reader.GetInt32(1);
             }
         }
         catch (SqliteException ex)
@@ -468,7 +534,12 @@ public sealed class SqliteStore : ITaskHubStore
             if (Prefix is not null) sql.Append(" AND instance_id >= $prefix");
             if (_upper is not null) sql.Append(" AND instance_id < $upper");
             else if (Prefix is not null) sql.Append(" AND substr(instance_id, 1, length($prefix)) = $prefix");
-            if (scan.Statuses is { Count: > 0 } statuses) sql.Append(" AND status IN (").AppendJoin(", ", statuses.Select(s => (int)s)).Append(')');
+            if (scan.Statuses is { Count: > 0 } statuses)
+            {
+                // An unfinished status is asked for in both forms: as written, and parked.
+                var stored = statuses.Concat(statuses.Where(s => !FinishedStatuses.Contains(s)).Select(s => s + ParkedOffset));
+                sql.Append(" AND status IN (").AppendJoin(", ", stored).Append(')');
+            }
             if (names is not null) sql.Append(forIdOrder ? " AND +name IN (" : " AND name IN (").AppendJoin(", ", names.Select((_, i) => $"$name{i}")).Append(')');
             if (scan.CreatedFrom is not null) sql.Append(" AND created_at >= $createdFrom");
             if (scan.CreatedTo is not null) sql.Append(" AND created_at <= $createdTo");
@@ -848,6 +919,14 @@ public sealed class SqliteStore : ITaskHubStore
             RecordOnlyLastUpdatedAt = UpdateRecordOnly.Parameters.Add("$updated", SqliteType.Integer);
             RecordOnlyRecord = UpdateRecordOnly.Parameters.Add("$record", SqliteType.Blob);
 
+            Park = Create(connection, $"UPDATE instances SET status = status + {ParkedOffset} WHERE instance_id = $id AND status IN ({UnfinishedSql})");
+            ParkId = Park.Parameters.Add("$id", SqliteType.Text);
+            ParkTimer = Create(connection, "INSERT INTO parked_timers (instance_id, due) VALUES ($id, $due) ON CONFLICT (instance_id) DO UPDATE SET due = excluded.due");
+            ParkTimerId = ParkTimer.Parameters.Add("$id", SqliteType.Text);
+            ParkTimerDue = ParkTimer.Parameters.Add("$due", SqliteType.Integer);
+            UnparkTimer = Create(connection, "DELETE FROM parked_timers WHERE instance_id = $id");
+            UnparkTimerId = UnparkTimer.Parameters.Add("$id", SqliteType.Text);
+
             DeleteInstance = Create(connection, "DELETE FROM instances WHERE instance_id = $id");
             DeleteInstanceId = DeleteInstance.Parameters.Add("$id", SqliteType.Text);
 
@@ -879,7 +958,7 @@ public sealed class SqliteStore : ITaskHubStore
             DeleteEntity = Create(connection, "DELETE FROM entities WHERE instance_id = $id");
             DeleteEntityId = DeleteEntity.Parameters.Add("$id", SqliteType.Text);
 
-            _all = [UpsertInstance, UpdateStatus, UpdateRecordOnly, DeleteInstance, UpsertInput, DeleteInput, AppendHistory, DeleteHistory, UpsertEntity, DeleteEntity];
+            _all = [UpsertInstance, UpdateStatus, UpdateRecordOnly, Park, ParkTimer, UnparkTimer, DeleteInstance, UpsertInput, DeleteInput, AppendHistory, DeleteHistory, UpsertEntity, DeleteEntity];
             foreach (var command in _all) command.Prepare();
         }
 
@@ -903,6 +982,14 @@ public sealed class SqliteStore : ITaskHubStore
 
         /// <summary>For a stored row whose status (not a finished one) is also unchanged.</summary>
         public SqliteCommand UpdateRecordOnly { get; }
+        /// <summary>Marks an unfinished instance parked (see <see cref="ParkedOffset"/>).</summary>
+        public SqliteCommand Park { get; }
+        public SqliteParameter ParkId { get; }
+        public SqliteCommand ParkTimer { get; }
+        public SqliteParameter ParkTimerId { get; }
+        public SqliteParameter ParkTimerDue { get; }
+        public SqliteCommand UnparkTimer { get; }
+        public SqliteParameter UnparkTimerId { get; }
         public SqliteParameter RecordOnlyId { get; }
         public SqliteParameter RecordOnlyLastUpdatedAt { get; }
         public SqliteParameter RecordOnlyRecord { get; }

@@ -1,7 +1,6 @@
 using System.Net.Http.Json;
 using System.Text.Json;
 using DurableTask.Scheduler.Tests.Infrastructure;
-using Grpc.Net.Client;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
 using Xunit.Abstractions;
@@ -42,7 +41,7 @@ public sealed class LargeHubTests(ITestOutputHelper output)
             foreach (var id in started) await client.CompletionAsync(id);
 
             // Only the cap's worth of finished instances stays in memory; the hub still counts all of them.
-            var hub = await Waits.UntilAsync(() => HubAsync(http), h => h.InMemory <= Cap, "the hub to evict finished instances");
+            var hub = await Waits.UntilAsync(() => HubProbe.HubAsync(http), h => h.InMemory <= Cap, "the hub to evict finished instances");
             Assert.Equal(Echoes + Failures, hub.Instances);
 
             // An evicted instance reads back with its output and its whole history.
@@ -50,7 +49,7 @@ public sealed class LargeHubTests(ITestOutputHelper output)
             Assert.NotNull(first);
             Assert.Equal(OrchestrationRuntimeStatus.Completed, first.RuntimeStatus);
             Assert.Equal(0, first.ReadOutputAs<int>());
-            var history = await HistoryAsync(scheduler, "big-001");
+            var history = await HubProbe.HistoryAsync(scheduler, "big-001");
             Assert.Single(history, e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted);
             Assert.Single(history, e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionCompleted);
 
@@ -84,7 +83,7 @@ public sealed class LargeHubTests(ITestOutputHelper output)
             await client.ScheduleNewOrchestrationInstanceAsync("Echo", 100, new StartOrchestrationOptions("big-003"));
             var reused = await client.CompletionAsync("big-003");
             Assert.Equal(100, reused.ReadOutputAs<int>());
-            var reusedHistory = await HistoryAsync(scheduler, "big-003");
+            var reusedHistory = await HubProbe.HistoryAsync(scheduler, "big-003");
             Assert.Single(reusedHistory, e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted);
             Assert.Contains("100", reusedHistory.Single(e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted).ExecutionStarted.Input);
         }
@@ -95,7 +94,7 @@ public sealed class LargeHubTests(ITestOutputHelper output)
         await using (var sdk = await StartSdkAsync(scheduler))
         {
             var client = sdk.Client;
-            var hub = await HubAsync(http);
+            var hub = await HubProbe.HubAsync(http);
             Assert.Equal(Echoes + Failures, hub.Instances);
             Assert.True(hub.InMemory <= Cap, $"{hub.InMemory} instances in memory after the restart; the cap is {Cap}");
             await AssertQueriesSeeEveryInstanceAsync(client, Echoes + Failures);
@@ -103,7 +102,7 @@ public sealed class LargeHubTests(ITestOutputHelper output)
             Assert.Equal(4, evicted!.ReadOutputAs<int>());
             var reused = await client.GetInstanceAsync("big-003", getInputsAndOutputs: true);
             Assert.Equal(100, reused!.ReadOutputAs<int>());
-            Assert.Single(await HistoryAsync(scheduler, "big-003"), e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted);
+            Assert.Single(await HubProbe.HistoryAsync(scheduler, "big-003"), e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted);
 
             // Purge by filter reaches instances that are only in the store.
             var purged = await client.PurgeAllInstancesAsync(new PurgeInstancesFilter(Statuses: [OrchestrationRuntimeStatus.Completed]));
@@ -112,7 +111,7 @@ public sealed class LargeHubTests(ITestOutputHelper output)
             await foreach (var m in client.GetAllInstancesAsync(new OrchestrationQuery { PageSize = 3 })) left.Add(m.InstanceId);
             Assert.Equal(Enumerable.Range(0, Failures).Select(i => $"bad-{i:D3}"), left);
             Assert.Null(await client.GetInstanceAsync("big-000"));
-            Assert.Equal(Failures, (await HubAsync(http)).Instances);
+            Assert.Equal(Failures, (await HubProbe.HubAsync(http)).Instances);
         }
     }
 
@@ -137,7 +136,7 @@ public sealed class LargeHubTests(ITestOutputHelper output)
 
         await scheduler.KillAsync();
         await scheduler.StartAsync();
-        var history = await HistoryAsync(scheduler, "same");
+        var history = await HubProbe.HistoryAsync(scheduler, "same");
         var started = Assert.Single(history, e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted);
         Assert.Equal("2", started.ExecutionStarted.Input);
         Assert.Single(history, e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionCompleted);
@@ -238,21 +237,4 @@ public sealed class LargeHubTests(ITestOutputHelper output)
     static Task<SdkHost> StartSdkAsync(SchedulerProcess scheduler) => SdkHost.StartAsync(scheduler.Address, r => r
         .AddOrchestratorFunc<int, int>("Echo", (_, input) => Task.FromResult(input))
         .AddOrchestratorFunc<int, int>("Fail", (_, _) => Task.FromException<int>(new InvalidOperationException("boom"))));
-
-    static async Task<(int Instances, int InMemory)> HubAsync(HttpClient http)
-    {
-        var hubs = await http.GetFromJsonAsync<JsonElement>("api/v1/taskhubs");
-        var hub = hubs.EnumerateArray().Single(h => h.GetProperty("name").GetString() == "default");
-        return (hub.GetProperty("instanceCount").GetInt32(), hub.GetProperty("instancesInMemory").GetInt32());
-    }
-
-    static async Task<List<P.HistoryEvent>> HistoryAsync(SchedulerProcess scheduler, string instanceId)
-    {
-        using var channel = GrpcChannel.ForAddress(scheduler.Address);
-        var client = new P.TaskHubSidecarService.TaskHubSidecarServiceClient(channel);
-        var events = new List<P.HistoryEvent>();
-        using var call = client.StreamInstanceHistory(new P.StreamInstanceHistoryRequest { InstanceId = instanceId });
-        while (await call.ResponseStream.MoveNext(CancellationToken.None)) events.AddRange(call.ResponseStream.Current.Events);
-        return events;
-    }
 }

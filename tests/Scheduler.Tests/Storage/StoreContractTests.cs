@@ -376,15 +376,15 @@ public abstract class DurableStoreContractTests(ITestOutputHelper output) : Stor
         var loaded = await reopened.LoadAsync(CancellationToken.None);
         await reopened.DisposeAsync();
         Assert.Equal(34, loaded.Instances.Count);
-        Assert.All(loaded.FinishedInStore, n => Assert.Equal(0, n));
+        Assert.All(loaded.InStore, n => Assert.Equal(0, n));
 
         var capped = await Open(hub).LoadAsync(7, CancellationToken.None);
         var loadedIds = capped.Instances.Select(i => i.Record.InstanceId).Order(StringComparer.Ordinal).ToList();
         Assert.Equal(["f23", "f24", "f25", "f26", "f27", "f28", "f29", "r0", "r1", "r2", "r3"], loadedIds);
         Assert.All(capped.Instances, i => Assert.NotEmpty(i.History));
         // Not loaded: f00-f22, of which f00, f05, f10, f15 and f20 failed.
-        Assert.Equal(18, capped.FinishedInStore[(int)Microsoft.DurableTask.Protobuf.OrchestrationStatus.Completed]);
-        Assert.Equal(5, capped.FinishedInStore[(int)Microsoft.DurableTask.Protobuf.OrchestrationStatus.Failed]);
+        Assert.Equal(18, capped.InStore[(int)Microsoft.DurableTask.Protobuf.OrchestrationStatus.Completed]);
+        Assert.Equal(5, capped.InStore[(int)Microsoft.DurableTask.Protobuf.OrchestrationStatus.Failed]);
     }
 
     [Fact]
