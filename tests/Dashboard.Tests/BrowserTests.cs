@@ -155,6 +155,93 @@ public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : 
     }
 
     [Fact]
+    public async Task A_critical_section_reads_as_entity_calls_locks_and_signals()
+    {
+        var p = $"ui{Guid.NewGuid():N}"[..8] + "-";
+        string alice = $"account@{p}alice", bob = $"account@{p}bob";
+        await fx.Client.Entities.SignalEntityAsync(new Microsoft.DurableTask.Entities.EntityInstanceId(nameof(Account), p + "alice"), nameof(Account.Deposit), 100);
+        await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.Transfer, $"{p}alice,{p}bob", new StartOrchestrationOptions(p + "transfer"));
+        Assert.Equal("70", (await fx.CompleteAsync(p + "transfer")).SerializedOutput);
+        var page = await OpenAsync($"hubs/default/orchestration?id={Uri.EscapeDataString(p + "transfer")}");
+
+        // The timeline: the critical section with its hold time, the two calls under it, the two signals after it.
+        var timeline = page.GetByTestId("timeline-item");
+        await Expect(timeline).ToHaveCountAsync(5);
+        await Expect(timeline.Nth(0)).ToHaveAttributeAsync("data-kind", "EntityLock");
+        await Expect(timeline.Nth(0)).ToContainTextAsync($"critical section {alice} {bob}");
+        await Expect(timeline.Nth(0).GetByTestId("timeline-duration")).ToContainTextAsync("held ");
+        await Expect(timeline.Nth(1)).ToContainTextAsync($"entity call {alice} Withdraw");
+        await Expect(timeline.Nth(2)).ToContainTextAsync($"entity call {bob} Deposit");
+        await Expect(page.Locator("[data-testid=timeline-item][data-kind=EntitySignal]")).ToHaveCountAsync(2);
+
+        // The history says what each entity message did; the raw message is one click away.
+        var calls = page.Locator("[data-testid=entity-event][data-entity-kind=Call]");
+        await Expect(calls).ToHaveCountAsync(2);
+        await Expect(calls.First).ToHaveTextAsync($"call {alice} Withdraw(30)");
+        await Expect(page.Locator("[data-testid=entity-event][data-entity-kind=Result]").First).ToContainTextAsync($"result of {alice} Withdraw");
+        await Expect(page.Locator("[data-testid=entity-event][data-entity-kind=Result]").First.GetByTestId("entity-result")).ToHaveTextAsync("-> 70");
+        await Expect(page.Locator("[data-testid=entity-event][data-entity-kind=LockRequest]")).ToHaveTextAsync($"lock {alice} {bob}");
+        await Expect(page.Locator("[data-testid=entity-event][data-entity-kind=Unlock]").First.GetByTestId("lock-held")).ToContainTextAsync("held ");
+        await Expect(page.Locator("[data-testid=entity-event][data-entity-kind=Signal]").First).ToHaveTextAsync($"signal {alice} Note(\"sent 30\")");
+        var raw = page.Locator("[data-type=EventSent]").Filter(new() { HasText = "Withdraw(30)" }).GetByTestId("raw-message");
+        await Expect(raw.Locator("code")).Not.ToBeVisibleAsync();
+        await raw.Locator("summary").ClickAsync();
+        await Expect(raw.Locator("code")).ToContainTextAsync("\"op\":\"Withdraw\"");
+
+        // The flow: lock, two calls, then both signals in one box; an entity links to the entities page.
+        var steps = page.GetByTestId("flow-step");
+        await Expect(steps).ToHaveCountAsync(4);
+        await Expect(steps.Nth(0)).ToContainTextAsync("lock 2 entities");
+        await Expect(steps.Nth(1)).ToContainTextAsync("Withdraw");
+        await Expect(steps.Nth(1)).ToContainTextAsync("-> 70");
+        await Expect(steps.Nth(2)).ToContainTextAsync("Deposit");
+        await Expect(steps.Nth(3).GetByTestId("flow-count")).ToHaveTextAsync("×2");
+        await Expect(steps.Nth(3).GetByTestId("flow-counts")).ToHaveTextAsync("2 sent");
+        await Shot(page, "entity-timeline.png", fullPage: true);
+        await steps.Nth(1).GetByTestId("entity-link").ClickAsync();
+        await Expect(page.GetByTestId("entity-row")).ToHaveCountAsync(1);
+        await Expect(page.GetByTestId("entity-state")).ToHaveTextAsync("70");
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task The_flow_groups_a_fan_out_of_a_thousand_and_shows_retries_and_children()
+    {
+        var id = $"ui{Guid.NewGuid():N}"[..8] + "-fanout";
+        await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.FanOut, 1000, new StartOrchestrationOptions(id));
+        Assert.Equal(OrchestrationRuntimeStatus.Completed, (await fx.CompleteAsync(id)).RuntimeStatus);
+        var page = await OpenAsync($"hubs/default/orchestration?id={Uri.EscapeDataString(id)}");
+
+        var steps = page.GetByTestId("flow-step");
+        await Expect(steps).ToHaveCountAsync(3);
+        var cities = page.Locator("[data-testid=flow-step][data-name=City]");
+        await Expect(cities.GetByTestId("flow-count")).ToHaveTextAsync("×1000");
+        await Expect(cities.GetByTestId("flow-counts")).ToHaveTextAsync("980 completed, 20 failed");
+        await Expect(cities.GetByTestId("flow-failure")).ToHaveCountAsync(3);
+        await Expect(cities.GetByTestId("flow-failure").First).ToContainTextAsync("is unreachable");
+        await Expect(cities).ToContainTextAsync("and 17 more failures");
+
+        var children = page.Locator("[data-testid=flow-step][data-kind=SubOrchestration]");
+        await Expect(children.GetByTestId("flow-counts")).ToHaveTextAsync("2 completed");
+        await Expect(page.Locator("[data-testid=flow-step][data-name=FailOnce]").GetByTestId("flow-attempts")).ToHaveTextAsync("2 attempts");
+        await page.GetByTestId("flow").ScreenshotAsync(new LocatorScreenshotOptions { Path = Path.Combine(Screenshots, "flow.png") });
+
+        // A box links to its history row...
+        var link = cities.GetByTestId("flow-history-link");
+        var index = (await link.TextContentAsync())!.Replace("history #", "");
+        await link.ClickAsync();
+        await Expect(page.Locator($"#event-{index}")).ToBeInViewportAsync();
+        await Expect(page.Locator($"#event-{index}")).ToHaveAttributeAsync("data-type", "TaskScheduled");
+
+        // ...and to its child instances.
+        await children.GetByTestId("flow-children").Locator("summary").ClickAsync();
+        await children.GetByTestId("flow-child").Nth(1).ClickAsync();
+        await Expect(page.GetByTestId("instance-id")).ToHaveTextAsync(id + "-leg-1");
+        await Expect(page.Locator("[data-testid=flow-step][data-kind=Timer]")).ToHaveCountAsync(1);
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
     public async Task TheWorkersPageFlagsWorkThatNoConnectedWorkerAccepts()
     {
         // The sales hub has no worker: an orchestration started there waits for one of its name and version.
