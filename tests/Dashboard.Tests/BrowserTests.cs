@@ -226,18 +226,44 @@ public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : 
         await Expect(page.Locator("[data-testid=flow-step][data-name=FailOnce]").GetByTestId("flow-attempts")).ToHaveTextAsync("2 attempts");
         await page.GetByTestId("flow").ScreenshotAsync(new LocatorScreenshotOptions { Path = Path.Combine(Screenshots, "flow.png") });
 
-        // A box links to its history row...
-        var link = cities.GetByTestId("flow-history-link");
-        var index = (await link.TextContentAsync())!.Replace("history #", "");
+        // The timeline shows its first hundred bars until asked for all.
+        await Expect(page.GetByTestId("timeline-item")).ToHaveCountAsync(100);
+        await Expect(page.GetByTestId("timeline-all")).ToHaveTextAsync("Show all 1005"); // 1000 cities, 2 children, 2 attempts and the timer between them
+
+        // A box links to its history row, on whichever page of the history it is...
+        await Expect(page.GetByTestId("history-range")).ToHaveTextAsync(new Regex("^events 0-199 of \\d+$"));
+        var link = page.Locator("[data-testid=flow-step][data-name=FailOnce]").GetByTestId("flow-history-link");
+        var index = int.Parse((await link.TextContentAsync())!.Replace("history #", ""));
+        Assert.True(index > 2000, $"the last step starts at event {index}");
         await link.ClickAsync();
         await Expect(page.Locator($"#event-{index}")).ToBeInViewportAsync();
         await Expect(page.Locator($"#event-{index}")).ToHaveAttributeAsync("data-type", "TaskScheduled");
+        await Expect(page.GetByTestId("history-range")).ToContainTextAsync($"events {index / 200 * 200}-");
 
         // ...and to its child instances.
         await children.GetByTestId("flow-children").Locator("summary").ClickAsync();
         await children.GetByTestId("flow-child").Nth(1).ClickAsync();
         await Expect(page.GetByTestId("instance-id")).ToHaveTextAsync(id + "-leg-1");
         await Expect(page.Locator("[data-testid=flow-step][data-kind=Timer]")).ToHaveCountAsync(1);
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task A_long_flow_shows_forty_rows_at_a_time()
+    {
+        var id = $"ui{Guid.NewGuid():N}"[..8] + "-alternate";
+        await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.Alternate, 30, new StartOrchestrationOptions(id));
+        await fx.CompleteAsync(id);
+        var page = await OpenAsync($"hubs/default/orchestration?id={Uri.EscapeDataString(id)}");
+
+        var stages = page.GetByTestId("flow-stage");
+        await Expect(stages).ToHaveCountAsync(40);
+        await Expect(page.GetByTestId("flow-end")).ToHaveCountAsync(0);
+        await Expect(page.GetByTestId("flow-more")).ToHaveTextAsync("Show 20 more");
+        await page.GetByTestId("flow-more").ClickAsync();
+        await Expect(stages).ToHaveCountAsync(60);
+        await Expect(stages.Last.GetByTestId("flow-step-name")).ToHaveTextAsync("City");
+        await Expect(page.GetByTestId("flow-end")).ToContainTextAsync("Completed");
         await page.Context.CloseAsync();
     }
 

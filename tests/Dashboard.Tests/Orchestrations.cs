@@ -16,6 +16,7 @@ static class Orchestrations
     public const string LockAndWait = "LockAndWait";
     public const string Transfer = "Transfer";
     public const string FanOut = "FanOut";
+    public const string Alternate = "Alternate";
 
     static readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> FlakyCalls = new();
 
@@ -106,6 +107,18 @@ static class Orchestrations
             await ctx.Entities.SignalEntityAsync(from, nameof(Account.Note), "sent 30");
             await ctx.Entities.SignalEntityAsync(to, nameof(Account.Note), "received 30");
             return left;
+        });
+
+        // n rounds of two different activities one after the other: a long flow with nothing to group.
+        r.AddOrchestratorFunc<int, int>(Alternate, async (ctx, n) =>
+        {
+            for (int i = 0; i < n; i++)
+            {
+                await ctx.CallActivityAsync<string>("Say", $"round {i}");
+                await ctx.CallActivityAsync<int>("City", i % 49);
+            }
+
+            return n;
         });
 
         // A fan-out of n activities (every 50th fails), then two sub-orchestrations, then an activity that succeeds on its second attempt.
