@@ -241,7 +241,7 @@ public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : 
         await Expect(page.GetByTestId("history-range")).ToContainTextAsync($"events {index / 200 * 200}-");
 
         // ...and to its child instances.
-        await children.GetByTestId("flow-children").Locator("summary").ClickAsync();
+        await Expect(children.GetByTestId("flow-child")).ToHaveTextAsync([id + "-leg-0", id + "-leg-1"]);
         await children.GetByTestId("flow-child").Nth(1).ClickAsync();
         await Expect(page.GetByTestId("instance-id")).ToHaveTextAsync(id + "-leg-1");
         await Expect(page.Locator("[data-testid=flow-step][data-kind=Timer]")).ToHaveCountAsync(1);
