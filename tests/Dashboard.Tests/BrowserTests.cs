@@ -2,8 +2,11 @@ using System.Net.Http.Json;
 using System.Text.RegularExpressions;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
+using Grpc.Core;
+using Grpc.Net.Client;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
+using P = Microsoft.DurableTask.Protobuf;
 
 namespace DurableTask.Dashboard.Tests;
 
@@ -205,6 +208,100 @@ public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : 
     }
 
     [Fact]
+    public async Task Entity_messages_in_the_protocols_own_events_read_the_same()
+    {
+        // A worker speaking the raw protocol uses the protocol's entity events (the .NET SDK uses the older encoding). It
+        // runs on the sales hub, which has no SDK worker, and takes only its own orchestration and the account entity.
+        var id = $"ui{Guid.NewGuid():N}"[..8] + "-raw";
+        string a = $"@account@{id}-a", b = $"@account@{id}-b";
+        var hub = new Metadata { { "taskhub", "sales" } };
+        using var channel = GrpcChannel.ForAddress(fx.GrpcAddress);
+        var client = new P.TaskHubSidecarService.TaskHubSidecarServiceClient(channel);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var filters = new P.WorkItemFilters();
+        filters.Orchestrations.Add(new P.OrchestrationFilter { Name = "RawTransfer" });
+        filters.Entities.Add(new P.EntityFilter { Name = "account" });
+        using (var stream = client.GetWorkItems(new P.GetWorkItemsRequest { WorkItemFilters = filters }, hub, cancellationToken: cts.Token))
+        {
+            await client.StartInstanceAsync(new P.CreateInstanceRequest { InstanceId = id, Name = "RawTransfer" }, hub);
+            int episode = 0, batchesAfterEnd = 0;
+            while (batchesAfterEnd == 0 && await stream.ResponseStream.MoveNext(cts.Token))
+            {
+                var item = stream.ResponseStream.Current;
+                if (item.EntityRequestV2 is { } batch)
+                {
+                    var result = new P.EntityBatchResult { CompletionToken = item.CompletionToken, EntityState = "70" };
+                    foreach (var _ in batch.OperationRequests) result.Results.Add(new P.OperationResult { Success = new P.OperationResultSuccess { Result = "70" } });
+                    await client.CompleteEntityTaskAsync(result, hub);
+                    if (episode == 3) batchesAfterEnd++;
+                    continue;
+                }
+
+                if (item.OrchestratorRequest?.InstanceId != id) continue;
+                var response = new P.OrchestratorResponse { InstanceId = id, CompletionToken = item.CompletionToken };
+                P.OrchestratorAction Send(int actionId, P.SendEntityMessageAction message) => new() { Id = actionId, SendEntityMessage = message };
+                switch (episode++)
+                {
+                    case 0:
+                        response.Actions.Add(Send(0, new P.SendEntityMessageAction
+                        {
+                            EntityLockRequested = new P.EntityLockRequestedEvent { CriticalSectionId = "cs-1", LockSet = { a, b }, ParentInstanceId = id },
+                        }));
+                        break;
+                    case 1:
+                        response.Actions.Add(Send(1, new P.SendEntityMessageAction
+                        {
+                            EntityOperationCalled = new P.EntityOperationCalledEvent { RequestId = "r-1", Operation = "Withdraw", Input = "30", TargetInstanceId = a, ParentInstanceId = id },
+                        }));
+                        break;
+                    default:
+                        response.Actions.Add(Send(2, new P.SendEntityMessageAction { EntityUnlockSent = new P.EntityUnlockSentEvent { CriticalSectionId = "cs-1", TargetInstanceId = a, ParentInstanceId = id } }));
+                        response.Actions.Add(Send(3, new P.SendEntityMessageAction { EntityUnlockSent = new P.EntityUnlockSentEvent { CriticalSectionId = "cs-1", TargetInstanceId = b, ParentInstanceId = id } }));
+                        response.Actions.Add(Send(4, new P.SendEntityMessageAction
+                        {
+                            EntityOperationSignaled = new P.EntityOperationSignaledEvent { RequestId = "s-1", Operation = "Note", Input = "\"hi\"", TargetInstanceId = b },
+                        }));
+                        response.Actions.Add(new P.OrchestratorAction
+                        {
+                            Id = 5, CompleteOrchestration = new P.CompleteOrchestrationAction { OrchestrationStatus = P.OrchestrationStatus.Completed, Result = "70" },
+                        });
+                        break;
+                }
+
+                await client.CompleteOrchestratorTaskAsync(response, hub);
+            }
+        }
+
+        // Gone from the hub before other tests count its workers.
+        await DashboardFixture.Eventually(async () =>
+            (await fx.Api.GetFromJsonAsync<System.Text.Json.JsonElement>("api/v1/taskhubs")).EnumerateArray()
+                .Single(h => h.GetProperty("name").GetString() == "sales").GetProperty("workerCount").GetInt32() == 0, "the raw worker left");
+
+        var page = await OpenAsync($"hubs/sales/orchestration?id={Uri.EscapeDataString(id)}");
+        await Expect(page.GetByTestId("properties").GetByTestId("status")).ToHaveTextAsync("Completed");
+        string labelA = a.TrimStart('@'), labelB = b.TrimStart('@');
+        await Expect(page.Locator("[data-type=EntityLockRequested] [data-testid=entity-event]")).ToHaveTextAsync($"lock {labelA} {labelB}");
+        await Expect(page.Locator("[data-type=EntityLockGranted] [data-testid=entity-event]")).ToContainTextAsync($"locked {labelA} {labelB} after waiting");
+        await Expect(page.Locator("[data-type=EntityOperationCalled] [data-testid=entity-event]")).ToHaveTextAsync($"call {labelA} Withdraw(30)");
+        await Expect(page.Locator("[data-type=EntityOperationCompleted] [data-testid=entity-event]")).ToContainTextAsync($"result of {labelA} Withdraw");
+        await Expect(page.Locator("[data-type=EntityOperationCompleted]").GetByTestId("entity-result")).ToHaveTextAsync("-> 70");
+        await Expect(page.Locator("[data-type=EntityUnlockSent]").GetByTestId("lock-held")).ToHaveCountAsync(2);
+        await Expect(page.Locator("[data-type=EntityOperationSignaled] [data-testid=entity-event]")).ToHaveTextAsync($"signal {labelB} Note(\"hi\")");
+
+        await Expect(page.GetByTestId("timeline-item")).ToHaveCountAsync(3);
+        await Expect(page.GetByTestId("timeline-item").Nth(0).GetByTestId("timeline-duration")).ToContainTextAsync("held ");
+        var steps = page.GetByTestId("flow-step");
+        await Expect(steps).ToHaveCountAsync(3);
+        await Expect(steps.Nth(0)).ToContainTextAsync("lock 2 entities");
+        await Expect(steps.Nth(1).GetByTestId("flow-step-name")).ToHaveTextAsync("Withdraw");
+        await Expect(steps.Nth(1).GetByTestId("entity-link")).ToHaveTextAsync(labelA);
+        await Expect(steps.Nth(1)).ToContainTextAsync("-> 70");
+        await Expect(steps.Nth(2).GetByTestId("flow-step-name")).ToHaveTextAsync("Note");
+        await Expect(steps.Nth(2).GetByTestId("entity-link")).ToHaveTextAsync(labelB);
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
     public async Task The_flow_groups_a_fan_out_of_a_thousand_and_shows_retries_and_children()
     {
         var id = $"ui{Guid.NewGuid():N}"[..8] + "-fanout";
@@ -396,6 +493,7 @@ public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : 
         var page = await OpenAsync($"hubs/default/orchestration?id={Uri.EscapeDataString(id)}");
         var status = page.GetByTestId("properties").GetByTestId("status");
         await Expect(status).ToHaveTextAsync("Running");
+        await Expect(page.GetByTestId("flow-waiting")).ToHaveTextAsync("nothing is open: waiting for an event");
 
         await page.GetByTestId("action-suspend").ClickAsync();
         await page.GetByTestId("reason").FillAsync("audit");
@@ -424,6 +522,11 @@ public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : 
         await page.GetByTestId("reload").ClickAsync();
         await Expect(page.Locator("[data-testid=history-event][data-type=EventRaised]")).ToHaveCountAsync(1);
         await Expect(page.Locator("[data-testid=history-event][data-type=ExecutionSuspended]")).ToHaveCountAsync(1);
+        var received = page.Locator("[data-testid=flow-step][data-kind=EventReceived]");
+        await Expect(received.GetByTestId("flow-step-name")).ToHaveTextAsync("approve");
+        await Expect(received).ToContainTextAsync("-> \"Grace\"");
+        await Expect(page.Locator("[data-testid=flow-step][data-kind=Suspended]")).ToHaveCountAsync(1);
+        await Expect(page.GetByTestId("flow-waiting")).ToHaveCountAsync(0);
 
         // Rewind a failed instance from its page: the flaky activity succeeds the second time.
         var flaky = id.Replace("-approval", "-flaky");
