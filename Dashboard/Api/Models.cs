@@ -47,9 +47,18 @@ public sealed record OrchestrationDetail(
     Failure? Failure, Payload? Input, Payload? Output, Payload? CustomStatus);
 
 public sealed record HistoryEventView(int Index, int EventId, string Type, DateTime Timestamp, string? Name, int? TaskScheduledId, int? TimerId,
-    DateTime? FireAt, string? InstanceId, Payload? Payload, Failure? Failure);
+    DateTime? FireAt, string? InstanceId, Payload? Payload, Failure? Failure, EntityEventView? Entity = null);
 
-public sealed record TimelineItem(string Kind, string Name, int ScheduledId, DateTime Start, DateTime? End, string Status, string? InstanceId);
+/// <summary>
+/// An entity message of the history as what it means (either encoding): Call, Signal, LockRequest, Unlock sent;
+/// Result, Failure, LockGranted received. <c>RequestId</c> pairs an answer with its request.
+/// </summary>
+public sealed record EntityEventView(string Kind, string? RequestId, string? EntityId = null, string? Operation = null,
+    IReadOnlyList<string>? LockSet = null, Payload? Input = null, Payload? Output = null, DateTime? ScheduledTime = null, Failure? Failure = null);
+
+/// <summary>A bar of the timeline; <c>StartIndex</c> and <c>EndIndex</c> are its events' positions in the history.</summary>
+public sealed record TimelineItem(string Kind, string Name, int ScheduledId, DateTime Start, DateTime? End, string Status, string? InstanceId,
+    int StartIndex = 0, int? EndIndex = null, string? EntityId = null, IReadOnlyList<string>? LockSet = null, DateTime? Acquired = null);
 
 public sealed record Timeline(DateTime? Start, DateTime? End, IReadOnlyList<TimelineItem> Items);
 

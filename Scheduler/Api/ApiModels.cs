@@ -103,9 +103,31 @@ public sealed record HistoryEventView(
     DateTime? FireAt,
     string? InstanceId,
     Payload? Payload,
-    Failure? Failure);
+    Failure? Failure,
+    EntityEventView? Entity = null);
 
-/// <summary>One bar of the timeline: an activity, timer or sub-orchestration from its start event to its end event.</summary>
+/// <summary>
+/// What an entity message in an orchestration's history means, in either encoding: a <c>Call</c>, <c>Signal</c>,
+/// <c>LockRequest</c> or <c>Unlock</c> the orchestration sent, or the <c>Result</c>, <c>Failure</c> or <c>LockGranted</c>
+/// it received. <c>RequestId</c> pairs an answer with its request (for locks, the critical section's id).
+/// </summary>
+public sealed record EntityEventView(
+    string Kind,
+    string? RequestId,
+    string? EntityId = null,
+    string? Operation = null,
+    IReadOnlyList<string>? LockSet = null,
+    Payload? Input = null,
+    Payload? Output = null,
+    DateTime? ScheduledTime = null,
+    Failure? Failure = null);
+
+/// <summary>
+/// One bar of the timeline, from its start event to its end event: an activity, timer, sub-orchestration, entity call
+/// (<c>EntityCall</c>, to its result), entity signal (<c>EntitySignal</c>, a point) or critical section (<c>EntityLock</c>,
+/// from the lock request to the first unlock; <c>Acquired</c> is when the locks were granted). <c>StartIndex</c> and
+/// <c>EndIndex</c> are the positions of those events in the history.
+/// </summary>
 public sealed record TimelineItem(
     string Kind,
     string Name,
@@ -113,7 +135,12 @@ public sealed record TimelineItem(
     DateTime Start,
     DateTime? End,
     string Status,
-    string? InstanceId);
+    string? InstanceId,
+    int StartIndex = 0,
+    int? EndIndex = null,
+    string? EntityId = null,
+    IReadOnlyList<string>? LockSet = null,
+    DateTime? Acquired = null);
 
 public sealed record Timeline(DateTime? Start, DateTime? End, IReadOnlyList<TimelineItem> Items);
 

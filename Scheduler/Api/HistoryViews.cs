@@ -65,8 +65,20 @@ static class HistoryViews
         EventType.ExecutionResumed => e.ExecutionResumed.Input,
         EventType.ExecutionRewound => e.ExecutionRewound.Reason,
         EventType.GenericEvent => e.GenericEvent.Data,
+        EventType.EntityOperationCalled => e.EntityOperationCalled.Input,
+        EventType.EntityOperationSignaled => e.EntityOperationSignaled.Input,
+        EventType.EntityOperationCompleted => e.EntityOperationCompleted.Output,
         _ => null,
     };
+
+    /// <summary>The views of a whole history, entity messages read as what they mean.</summary>
+    public static List<HistoryEventView> ToViews(IReadOnlyList<HistoryEvent> history, int payloadLimit)
+    {
+        var entities = new EntityEventReader(payloadLimit);
+        var views = new List<HistoryEventView>(history.Count);
+        for (int i = 0; i < history.Count; i++) views.Add(ToView(history[i], i, payloadLimit) with { Entity = entities.Read(history[i]) });
+        return views;
+    }
 
     public static HistoryEventView ToView(HistoryEvent e, int index, int payloadLimit)
     {
@@ -120,6 +132,20 @@ static class HistoryViews
             case EventType.EventRaised:
                 name = e.EventRaised.Name;
                 break;
+            case EventType.EntityOperationCalled:
+                name = e.EntityOperationCalled.Operation;
+                instanceId = e.EntityOperationCalled.TargetInstanceId;
+                break;
+            case EventType.EntityOperationSignaled:
+                name = e.EntityOperationSignaled.Operation;
+                instanceId = e.EntityOperationSignaled.TargetInstanceId;
+                break;
+            case EventType.EntityUnlockSent:
+                instanceId = e.EntityUnlockSent.TargetInstanceId;
+                break;
+            case EventType.EntityOperationFailed:
+                failure = e.EntityOperationFailed.FailureDetails;
+                break;
         }
 
         return new HistoryEventView(index, e.EventId, e.EventTypeCase.ToString(), e.Timestamp?.ToDateTime() ?? default,
@@ -129,16 +155,19 @@ static class HistoryViews
 
     /// <summary>
     /// Pairs start and end events into bars: TaskScheduled with TaskCompleted/TaskFailed by taskScheduledId,
-    /// TimerCreated with TimerFired by timerId, SubOrchestrationInstanceCreated with its Completed/Failed by taskScheduledId.
-    /// Items without an end are still running (a timer's planned end is its fireAt).
+    /// TimerCreated with TimerFired by timerId, SubOrchestrationInstanceCreated with its Completed/Failed by taskScheduledId,
+    /// an entity call with its result or failure and a lock request with its grant and first unlock by request id (either
+    /// encoding); an entity signal is a point. Items without an end are still running (a timer's planned end is its fireAt).
     /// </summary>
     public static Timeline ToTimeline(IReadOnlyList<HistoryEvent> history)
     {
         var items = new List<TimelineItem>();
-        var open = new Dictionary<(char Kind, int Id), int>();
+        var open = new Dictionary<(char Kind, string Id), int>();
+        var entities = new EntityEventReader(0);
         DateTime? start = null, end = null;
-        foreach (var e in history)
+        for (int index = 0; index < history.Count; index++)
         {
+            var e = history[index];
             var at = e.Timestamp?.ToDateTime();
             if (at is { } t)
             {
@@ -149,42 +178,81 @@ static class HistoryViews
             switch (e.EventTypeCase)
             {
                 case EventType.TaskScheduled:
-                    open[('a', e.EventId)] = items.Count;
-                    items.Add(new TimelineItem("Activity", e.TaskScheduled.Name, e.EventId, at ?? default, null, "Running", null));
+                    Open('a', e.EventId, new TimelineItem("Activity", e.TaskScheduled.Name, e.EventId, at ?? default, null, "Running", null, index));
                     break;
                 case EventType.TaskCompleted:
-                    Close('a', e.TaskCompleted.TaskScheduledId, at, "Completed");
+                    Close('a', e.TaskCompleted.TaskScheduledId, "Completed");
                     break;
                 case EventType.TaskFailed:
-                    Close('a', e.TaskFailed.TaskScheduledId, at, "Failed");
+                    Close('a', e.TaskFailed.TaskScheduledId, "Failed");
                     break;
                 case EventType.TimerCreated:
-                    open[('t', e.EventId)] = items.Count;
-                    items.Add(new TimelineItem("Timer", "Timer", e.EventId, at ?? default, e.TimerCreated.FireAt?.ToDateTime(), "Pending", null));
+                    Open('t', e.EventId, new TimelineItem("Timer", "Timer", e.EventId, at ?? default, e.TimerCreated.FireAt?.ToDateTime(), "Pending", null, index));
                     break;
                 case EventType.TimerFired:
-                    Close('t', e.TimerFired.TimerId, at, "Fired");
+                    Close('t', e.TimerFired.TimerId, "Fired");
                     break;
                 case EventType.SubOrchestrationInstanceCreated:
-                    open[('s', e.EventId)] = items.Count;
-                    items.Add(new TimelineItem("SubOrchestration", e.SubOrchestrationInstanceCreated.Name, e.EventId, at ?? default, null,
-                        "Running", e.SubOrchestrationInstanceCreated.InstanceId));
+                    Open('s', e.EventId, new TimelineItem("SubOrchestration", e.SubOrchestrationInstanceCreated.Name, e.EventId, at ?? default, null,
+                        "Running", e.SubOrchestrationInstanceCreated.InstanceId, index));
                     break;
                 case EventType.SubOrchestrationInstanceCompleted:
-                    Close('s', e.SubOrchestrationInstanceCompleted.TaskScheduledId, at, "Completed");
+                    Close('s', e.SubOrchestrationInstanceCompleted.TaskScheduledId, "Completed");
                     break;
                 case EventType.SubOrchestrationInstanceFailed:
-                    Close('s', e.SubOrchestrationInstanceFailed.TaskScheduledId, at, "Failed");
+                    Close('s', e.SubOrchestrationInstanceFailed.TaskScheduledId, "Failed");
                     break;
+                default:
+                    if (entities.Read(e) is { } entity) Entity(entity);
+                    break;
+            }
+
+            void Open(char kind, int id, TimelineItem item) => OpenBy(kind, id.ToString(System.Globalization.CultureInfo.InvariantCulture), item);
+
+            void OpenBy(char kind, string id, TimelineItem item)
+            {
+                open[(kind, id)] = items.Count;
+                items.Add(item);
+            }
+
+            void Close(char kind, int id, string status) => CloseBy(kind, id.ToString(System.Globalization.CultureInfo.InvariantCulture), status);
+
+            void CloseBy(char kind, string id, string status)
+            {
+                if (!open.Remove((kind, id), out var i)) return;
+                items[i] = items[i] with { End = at ?? items[i].End, Status = status, EndIndex = index };
+            }
+
+            void Entity(EntityEventView v)
+            {
+                var id = v.RequestId ?? "";
+                switch (v.Kind)
+                {
+                    case EntityEventKinds.Call:
+                        OpenBy('c', id, new TimelineItem("EntityCall", v.Operation ?? "", e.EventId, at ?? default, null, "Running", null, index, EntityId: v.EntityId));
+                        break;
+                    case EntityEventKinds.Result:
+                        CloseBy('c', id, "Completed");
+                        break;
+                    case EntityEventKinds.Failure:
+                        CloseBy('c', id, "Failed");
+                        break;
+                    case EntityEventKinds.Signal:
+                        items.Add(new TimelineItem("EntitySignal", v.Operation ?? "", e.EventId, at ?? default, at, "Sent", null, index, index, v.EntityId));
+                        break;
+                    case EntityEventKinds.LockRequest:
+                        OpenBy('l', id, new TimelineItem("EntityLock", "lock", e.EventId, at ?? default, null, "Waiting", null, index, LockSet: v.LockSet));
+                        break;
+                    case EntityEventKinds.LockGranted:
+                        if (open.TryGetValue(('l', id), out var granted)) items[granted] = items[granted] with { Acquired = at, Status = "Held" };
+                        break;
+                    case EntityEventKinds.Unlock:
+                        CloseBy('l', id, "Released");
+                        break;
+                }
             }
         }
 
         return new Timeline(start, end, items);
-
-        void Close(char kind, int id, DateTime? at, string status)
-        {
-            if (!open.Remove((kind, id), out var index)) return;
-            items[index] = items[index] with { End = at ?? items[index].End, Status = status };
-        }
     }
 }

@@ -340,9 +340,7 @@ public static class SchedulerApi
         var instanceId = Id(context, id);
         int limit = ApiRequests.Int(context.Request, "payloadLimit", ApiRequests.DefaultPayloadLimit, 0, ApiRequests.MaxPayloadLimit);
         var history = await RequireHistory(h, instanceId);
-        var views = new List<HistoryEventView>(history.Count);
-        for (int i = 0; i < history.Count; i++) views.Add(HistoryViews.ToView(history[i], i, limit));
-        return Json(views);
+        return Json(HistoryViews.ToViews(history, limit));
     }
 
     static async Task<IResult> EventPayload(string hub, string id, int index, HttpContext context, TaskHubRegistry hubs)

@@ -2,8 +2,11 @@ using System.Net.Http.Json;
 using System.Text.RegularExpressions;
 using Microsoft.DurableTask;
 using Microsoft.DurableTask.Client;
+using Grpc.Core;
+using Grpc.Net.Client;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
+using P = Microsoft.DurableTask.Protobuf;
 
 namespace DurableTask.Dashboard.Tests;
 
@@ -155,6 +158,213 @@ public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : 
     }
 
     [Fact]
+    public async Task A_critical_section_reads_as_entity_calls_locks_and_signals()
+    {
+        var p = $"ui{Guid.NewGuid():N}"[..8] + "-";
+        string alice = $"account@{p}alice", bob = $"account@{p}bob";
+        await fx.Client.Entities.SignalEntityAsync(new Microsoft.DurableTask.Entities.EntityInstanceId(nameof(Account), p + "alice"), nameof(Account.Deposit), 100);
+        await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.Transfer, $"{p}alice,{p}bob", new StartOrchestrationOptions(p + "transfer"));
+        Assert.Equal("70", (await fx.CompleteAsync(p + "transfer")).SerializedOutput);
+        var page = await OpenAsync($"hubs/default/orchestration?id={Uri.EscapeDataString(p + "transfer")}");
+
+        // The timeline: the critical section with its hold time, the two calls under it, the two signals after it.
+        var timeline = page.GetByTestId("timeline-item");
+        await Expect(timeline).ToHaveCountAsync(5);
+        await Expect(timeline.Nth(0)).ToHaveAttributeAsync("data-kind", "EntityLock");
+        await Expect(timeline.Nth(0)).ToContainTextAsync($"critical section {alice} {bob}");
+        await Expect(timeline.Nth(0).GetByTestId("timeline-duration")).ToContainTextAsync("held ");
+        await Expect(timeline.Nth(1)).ToContainTextAsync($"entity call {alice} Withdraw");
+        await Expect(timeline.Nth(2)).ToContainTextAsync($"entity call {bob} Deposit");
+        await Expect(page.Locator("[data-testid=timeline-item][data-kind=EntitySignal]")).ToHaveCountAsync(2);
+
+        // The history says what each entity message did; the raw message is one click away.
+        var calls = page.Locator("[data-testid=entity-event][data-entity-kind=Call]");
+        await Expect(calls).ToHaveCountAsync(2);
+        await Expect(calls.First).ToHaveTextAsync($"call {alice} Withdraw(30)");
+        await Expect(page.Locator("[data-testid=entity-event][data-entity-kind=Result]").First).ToContainTextAsync($"result of {alice} Withdraw");
+        await Expect(page.Locator("[data-testid=entity-event][data-entity-kind=Result]").First.GetByTestId("entity-result")).ToHaveTextAsync("-> 70");
+        await Expect(page.Locator("[data-testid=entity-event][data-entity-kind=LockRequest]")).ToHaveTextAsync($"lock {alice} {bob}");
+        await Expect(page.Locator("[data-testid=entity-event][data-entity-kind=Unlock]").First.GetByTestId("lock-held")).ToContainTextAsync("held ");
+        await Expect(page.Locator("[data-testid=entity-event][data-entity-kind=Signal]").First).ToHaveTextAsync($"signal {alice} Note(\"sent 30\")");
+        var raw = page.Locator("[data-type=EventSent]").Filter(new() { HasText = "Withdraw(30)" }).GetByTestId("raw-message");
+        await Expect(raw.Locator("code")).Not.ToBeVisibleAsync();
+        await raw.Locator("summary").ClickAsync();
+        await Expect(raw.Locator("code")).ToContainTextAsync("\"op\":\"Withdraw\"");
+
+        // The flow: lock, two calls, then both signals in one box; an entity links to the entities page.
+        var steps = page.GetByTestId("flow-step");
+        await Expect(steps).ToHaveCountAsync(4);
+        await Expect(steps.Nth(0)).ToContainTextAsync("lock 2 entities");
+        await Expect(steps.Nth(1)).ToContainTextAsync("Withdraw");
+        await Expect(steps.Nth(1)).ToContainTextAsync("-> 70");
+        await Expect(steps.Nth(2)).ToContainTextAsync("Deposit");
+        await Expect(steps.Nth(3).GetByTestId("flow-count")).ToHaveTextAsync("×2");
+        await Expect(steps.Nth(3).GetByTestId("flow-counts")).ToHaveTextAsync("2 sent");
+        await Shot(page, "entity-timeline.png", fullPage: true);
+        await steps.Nth(1).GetByTestId("entity-link").ClickAsync();
+        await Expect(page.GetByTestId("entity-row")).ToHaveCountAsync(1);
+        await Expect(page.GetByTestId("entity-state")).ToHaveTextAsync("70");
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Entity_messages_in_the_protocols_own_events_read_the_same()
+    {
+        // A worker speaking the raw protocol uses the protocol's entity events (the .NET SDK uses the older encoding). It
+        // runs on the sales hub, which has no SDK worker, and takes only its own orchestration and the account entity.
+        var id = $"ui{Guid.NewGuid():N}"[..8] + "-raw";
+        string a = $"@account@{id}-a", b = $"@account@{id}-b";
+        var hub = new Metadata { { "taskhub", "sales" } };
+        using var channel = GrpcChannel.ForAddress(fx.GrpcAddress);
+        var client = new P.TaskHubSidecarService.TaskHubSidecarServiceClient(channel);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var filters = new P.WorkItemFilters();
+        filters.Orchestrations.Add(new P.OrchestrationFilter { Name = "RawTransfer" });
+        filters.Entities.Add(new P.EntityFilter { Name = "account" });
+        using (var stream = client.GetWorkItems(new P.GetWorkItemsRequest { WorkItemFilters = filters }, hub, cancellationToken: cts.Token))
+        {
+            await client.StartInstanceAsync(new P.CreateInstanceRequest { InstanceId = id, Name = "RawTransfer" }, hub);
+            int episode = 0, batchesAfterEnd = 0;
+            while (batchesAfterEnd == 0 && await stream.ResponseStream.MoveNext(cts.Token))
+            {
+                var item = stream.ResponseStream.Current;
+                if (item.EntityRequestV2 is { } batch)
+                {
+                    var result = new P.EntityBatchResult { CompletionToken = item.CompletionToken, EntityState = "70" };
+                    foreach (var _ in batch.OperationRequests) result.Results.Add(new P.OperationResult { Success = new P.OperationResultSuccess { Result = "70" } });
+                    await client.CompleteEntityTaskAsync(result, hub);
+                    if (episode == 3) batchesAfterEnd++;
+                    continue;
+                }
+
+                if (item.OrchestratorRequest?.InstanceId != id) continue;
+                var response = new P.OrchestratorResponse { InstanceId = id, CompletionToken = item.CompletionToken };
+                P.OrchestratorAction Send(int actionId, P.SendEntityMessageAction message) => new() { Id = actionId, SendEntityMessage = message };
+                switch (episode++)
+                {
+                    case 0:
+                        response.Actions.Add(Send(0, new P.SendEntityMessageAction
+                        {
+                            EntityLockRequested = new P.EntityLockRequestedEvent { CriticalSectionId = "cs-1", LockSet = { a, b }, ParentInstanceId = id },
+                        }));
+                        break;
+                    case 1:
+                        response.Actions.Add(Send(1, new P.SendEntityMessageAction
+                        {
+                            EntityOperationCalled = new P.EntityOperationCalledEvent { RequestId = "r-1", Operation = "Withdraw", Input = "30", TargetInstanceId = a, ParentInstanceId = id },
+                        }));
+                        break;
+                    default:
+                        response.Actions.Add(Send(2, new P.SendEntityMessageAction { EntityUnlockSent = new P.EntityUnlockSentEvent { CriticalSectionId = "cs-1", TargetInstanceId = a, ParentInstanceId = id } }));
+                        response.Actions.Add(Send(3, new P.SendEntityMessageAction { EntityUnlockSent = new P.EntityUnlockSentEvent { CriticalSectionId = "cs-1", TargetInstanceId = b, ParentInstanceId = id } }));
+                        response.Actions.Add(Send(4, new P.SendEntityMessageAction
+                        {
+                            EntityOperationSignaled = new P.EntityOperationSignaledEvent { RequestId = "s-1", Operation = "Note", Input = "\"hi\"", TargetInstanceId = b },
+                        }));
+                        response.Actions.Add(new P.OrchestratorAction
+                        {
+                            Id = 5, CompleteOrchestration = new P.CompleteOrchestrationAction { OrchestrationStatus = P.OrchestrationStatus.Completed, Result = "70" },
+                        });
+                        break;
+                }
+
+                await client.CompleteOrchestratorTaskAsync(response, hub);
+            }
+        }
+
+        // Gone from the hub before other tests count its workers.
+        await DashboardFixture.Eventually(async () =>
+            (await fx.Api.GetFromJsonAsync<System.Text.Json.JsonElement>("api/v1/taskhubs")).EnumerateArray()
+                .Single(h => h.GetProperty("name").GetString() == "sales").GetProperty("workerCount").GetInt32() == 0, "the raw worker left");
+
+        var page = await OpenAsync($"hubs/sales/orchestration?id={Uri.EscapeDataString(id)}");
+        await Expect(page.GetByTestId("properties").GetByTestId("status")).ToHaveTextAsync("Completed");
+        string labelA = a.TrimStart('@'), labelB = b.TrimStart('@');
+        await Expect(page.Locator("[data-type=EntityLockRequested] [data-testid=entity-event]")).ToHaveTextAsync($"lock {labelA} {labelB}");
+        await Expect(page.Locator("[data-type=EntityLockGranted] [data-testid=entity-event]")).ToContainTextAsync($"locked {labelA} {labelB} after waiting");
+        await Expect(page.Locator("[data-type=EntityOperationCalled] [data-testid=entity-event]")).ToHaveTextAsync($"call {labelA} Withdraw(30)");
+        await Expect(page.Locator("[data-type=EntityOperationCompleted] [data-testid=entity-event]")).ToContainTextAsync($"result of {labelA} Withdraw");
+        await Expect(page.Locator("[data-type=EntityOperationCompleted]").GetByTestId("entity-result")).ToHaveTextAsync("-> 70");
+        await Expect(page.Locator("[data-type=EntityUnlockSent]").GetByTestId("lock-held")).ToHaveCountAsync(2);
+        await Expect(page.Locator("[data-type=EntityOperationSignaled] [data-testid=entity-event]")).ToHaveTextAsync($"signal {labelB} Note(\"hi\")");
+
+        await Expect(page.GetByTestId("timeline-item")).ToHaveCountAsync(3);
+        await Expect(page.GetByTestId("timeline-item").Nth(0).GetByTestId("timeline-duration")).ToContainTextAsync("held ");
+        var steps = page.GetByTestId("flow-step");
+        await Expect(steps).ToHaveCountAsync(3);
+        await Expect(steps.Nth(0)).ToContainTextAsync("lock 2 entities");
+        await Expect(steps.Nth(1).GetByTestId("flow-step-name")).ToHaveTextAsync("Withdraw");
+        await Expect(steps.Nth(1).GetByTestId("entity-link")).ToHaveTextAsync(labelA);
+        await Expect(steps.Nth(1)).ToContainTextAsync("-> 70");
+        await Expect(steps.Nth(2).GetByTestId("flow-step-name")).ToHaveTextAsync("Note");
+        await Expect(steps.Nth(2).GetByTestId("entity-link")).ToHaveTextAsync(labelB);
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task The_flow_groups_a_fan_out_of_a_thousand_and_shows_retries_and_children()
+    {
+        var id = $"ui{Guid.NewGuid():N}"[..8] + "-fanout";
+        await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.FanOut, 1000, new StartOrchestrationOptions(id));
+        Assert.Equal(OrchestrationRuntimeStatus.Completed, (await fx.CompleteAsync(id)).RuntimeStatus);
+        var page = await OpenAsync($"hubs/default/orchestration?id={Uri.EscapeDataString(id)}");
+
+        var steps = page.GetByTestId("flow-step");
+        await Expect(steps).ToHaveCountAsync(3);
+        var cities = page.Locator("[data-testid=flow-step][data-name=City]");
+        await Expect(cities.GetByTestId("flow-count")).ToHaveTextAsync("×1000");
+        await Expect(cities.GetByTestId("flow-counts")).ToHaveTextAsync("980 completed, 20 failed");
+        await Expect(cities.GetByTestId("flow-failure")).ToHaveCountAsync(3);
+        await Expect(cities.GetByTestId("flow-failure").First).ToContainTextAsync("is unreachable");
+        await Expect(cities).ToContainTextAsync("and 17 more failures");
+
+        var children = page.Locator("[data-testid=flow-step][data-kind=SubOrchestration]");
+        await Expect(children.GetByTestId("flow-counts")).ToHaveTextAsync("2 completed");
+        await Expect(page.Locator("[data-testid=flow-step][data-name=FailOnce]").GetByTestId("flow-attempts")).ToHaveTextAsync("2 attempts");
+        await page.GetByTestId("flow").ScreenshotAsync(new LocatorScreenshotOptions { Path = Path.Combine(Screenshots, "flow.png") });
+
+        // The timeline shows its first hundred bars until asked for all.
+        await Expect(page.GetByTestId("timeline-item")).ToHaveCountAsync(100);
+        await Expect(page.GetByTestId("timeline-all")).ToHaveTextAsync("Show all 1005"); // 1000 cities, 2 children, 2 attempts and the timer between them
+
+        // A box links to its history row, on whichever page of the history it is...
+        await Expect(page.GetByTestId("history-range")).ToHaveTextAsync(new Regex("^events 0-199 of \\d+$"));
+        var link = page.Locator("[data-testid=flow-step][data-name=FailOnce]").GetByTestId("flow-history-link");
+        var index = int.Parse((await link.TextContentAsync())!.Replace("history #", ""));
+        Assert.True(index > 2000, $"the last step starts at event {index}");
+        await link.ClickAsync();
+        await Expect(page.Locator($"#event-{index}")).ToBeInViewportAsync();
+        await Expect(page.Locator($"#event-{index}")).ToHaveAttributeAsync("data-type", "TaskScheduled");
+        await Expect(page.GetByTestId("history-range")).ToContainTextAsync($"events {index / 200 * 200}-");
+
+        // ...and to its child instances.
+        await Expect(children.GetByTestId("flow-child")).ToHaveTextAsync([id + "-leg-0", id + "-leg-1"]);
+        await children.GetByTestId("flow-child").Nth(1).ClickAsync();
+        await Expect(page.GetByTestId("instance-id")).ToHaveTextAsync(id + "-leg-1");
+        await Expect(page.Locator("[data-testid=flow-step][data-kind=Timer]")).ToHaveCountAsync(1);
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task A_long_flow_shows_forty_rows_at_a_time()
+    {
+        var id = $"ui{Guid.NewGuid():N}"[..8] + "-alternate";
+        await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.Alternate, 30, new StartOrchestrationOptions(id));
+        await fx.CompleteAsync(id);
+        var page = await OpenAsync($"hubs/default/orchestration?id={Uri.EscapeDataString(id)}");
+
+        var stages = page.GetByTestId("flow-stage");
+        await Expect(stages).ToHaveCountAsync(40);
+        await Expect(page.GetByTestId("flow-end")).ToHaveCountAsync(0);
+        await Expect(page.GetByTestId("flow-more")).ToHaveTextAsync("Show 20 more");
+        await page.GetByTestId("flow-more").ClickAsync();
+        await Expect(stages).ToHaveCountAsync(60);
+        await Expect(stages.Last.GetByTestId("flow-step-name")).ToHaveTextAsync("City");
+        await Expect(page.GetByTestId("flow-end")).ToContainTextAsync("Completed");
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
     public async Task TheWorkersPageFlagsWorkThatNoConnectedWorkerAccepts()
     {
         // The sales hub has no worker: an orchestration started there waits for one of its name and version.
@@ -283,6 +493,7 @@ public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : 
         var page = await OpenAsync($"hubs/default/orchestration?id={Uri.EscapeDataString(id)}");
         var status = page.GetByTestId("properties").GetByTestId("status");
         await Expect(status).ToHaveTextAsync("Running");
+        await Expect(page.GetByTestId("flow-waiting")).ToHaveTextAsync("nothing is open: waiting for an event");
 
         await page.GetByTestId("action-suspend").ClickAsync();
         await page.GetByTestId("reason").FillAsync("audit");
@@ -311,6 +522,11 @@ public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : 
         await page.GetByTestId("reload").ClickAsync();
         await Expect(page.Locator("[data-testid=history-event][data-type=EventRaised]")).ToHaveCountAsync(1);
         await Expect(page.Locator("[data-testid=history-event][data-type=ExecutionSuspended]")).ToHaveCountAsync(1);
+        var received = page.Locator("[data-testid=flow-step][data-kind=EventReceived]");
+        await Expect(received.GetByTestId("flow-step-name")).ToHaveTextAsync("approve");
+        await Expect(received).ToContainTextAsync("-> \"Grace\"");
+        await Expect(page.Locator("[data-testid=flow-step][data-kind=Suspended]")).ToHaveCountAsync(1);
+        await Expect(page.GetByTestId("flow-waiting")).ToHaveCountAsync(0);
 
         // Rewind a failed instance from its page: the flaky activity succeeds the second time.
         var flaky = id.Replace("-approval", "-flaky");

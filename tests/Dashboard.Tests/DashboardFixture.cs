@@ -25,6 +25,7 @@ public sealed class DashboardFixture : IAsyncLifetime
     public DurableTaskClient Client { get; private set; } = null!;
     public string DashboardAddress { get; private set; } = "";
     public string ApiAddress { get; private set; } = "";
+    public string GrpcAddress { get; private set; } = "";
 
     public async Task InitializeAsync()
     {
@@ -39,7 +40,7 @@ public sealed class DashboardFixture : IAsyncLifetime
 
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        var address = $"http://localhost:{grpc}";
+        var address = GrpcAddress = $"http://localhost:{grpc}";
         builder.Services.AddDurableTaskWorker(b =>
         {
             b.AddTasks(Orchestrations.Register);

@@ -14,6 +14,9 @@ static class Orchestrations
     public const string WaitForApproval = "WaitForApproval";
     public const string BigOutput = "BigOutput";
     public const string LockAndWait = "LockAndWait";
+    public const string Transfer = "Transfer";
+    public const string FanOut = "FanOut";
+    public const string Alternate = "Alternate";
 
     static readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> FlakyCalls = new();
 
@@ -86,6 +89,61 @@ static class Orchestrations
 
             return "released";
         });
+
+        // A critical section: two entity calls under the locks of both accounts, then a signal to each after the release.
+        r.AddEntity<Account>();
+        r.AddOrchestratorFunc<string, int>(Transfer, async (ctx, pair) =>
+        {
+            var keys = pair!.Split(',');
+            var from = new EntityInstanceId(nameof(Account), keys[0]);
+            var to = new EntityInstanceId(nameof(Account), keys[1]);
+            int left;
+            await using (await ctx.Entities.LockEntitiesAsync(from, to))
+            {
+                left = await ctx.Entities.CallEntityAsync<int>(from, nameof(Account.Withdraw), 30);
+                await ctx.Entities.CallEntityAsync<int>(to, nameof(Account.Deposit), 30);
+            }
+
+            await ctx.Entities.SignalEntityAsync(from, nameof(Account.Note), "sent 30");
+            await ctx.Entities.SignalEntityAsync(to, nameof(Account.Note), "received 30");
+            return left;
+        });
+
+        // n rounds of two different activities one after the other: a long flow with nothing to group.
+        r.AddOrchestratorFunc<int, int>(Alternate, async (ctx, n) =>
+        {
+            for (int i = 0; i < n; i++)
+            {
+                await ctx.CallActivityAsync<string>("Say", $"round {i}");
+                await ctx.CallActivityAsync<int>("City", i % 49);
+            }
+
+            return n;
+        });
+
+        // A fan-out of n activities (every 50th fails), then two sub-orchestrations, then an activity that succeeds on its second attempt.
+        r.AddActivityFunc<int, int>("City", (_, i) => i % 50 == 49 ? throw new InvalidOperationException($"city {i} is unreachable") : i);
+        r.AddOrchestratorFunc<int, string>(FanOut, async (ctx, n) =>
+        {
+            var cities = Enumerable.Range(0, n).Select(async i =>
+            {
+                try
+                {
+                    return await ctx.CallActivityAsync<int>("City", i);
+                }
+                catch (TaskFailedException)
+                {
+                    return -1;
+                }
+            });
+            var results = await Task.WhenAll(cities);
+            var children = Enumerable.Range(0, 2).Select(i => ctx.CallSubOrchestratorAsync<string>(Child, $"leg-{i}",
+                new SubOrchestrationOptions { InstanceId = $"{ctx.InstanceId}-leg-{i}" }));
+            await Task.WhenAll(children);
+            var retried = await ctx.CallActivityAsync<string>("FailOnce", ctx.InstanceId,
+                new TaskOptions(new TaskRetryOptions(new RetryPolicy(3, TimeSpan.FromMilliseconds(100)))));
+            return $"{results.Count(r => r >= 0)} reached, {retried}";
+        });
     }
 }
 
@@ -94,4 +152,15 @@ public sealed class Counter : TaskEntity<int>
     public void Add(int amount) => State += amount;
 
     public int Get() => State;
+}
+
+public sealed class Account : TaskEntity<int>
+{
+    public int Deposit(int amount) => State += amount;
+
+    public int Withdraw(int amount) => State -= amount;
+
+    public void Note(string text)
+    {
+    }
 }
