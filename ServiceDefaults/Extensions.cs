@@ -27,6 +27,13 @@ public static class ServiceDefaultsExtensions
     /// <summary>The Durable Task SDK's own traces (orchestration and activity spans in workers and clients).</summary>
     public const string DurableTaskSdkSource = "Microsoft.DurableTask";
 
+    /// <summary>
+    /// The setting that turns the traces of Blazor circuits back on: the SignalR hub calls of each circuit, the
+    /// components' routes and events, and the circuit's own requests under <c>/_blazor</c>. Off by default, since one
+    /// open dashboard page makes a trace every few seconds and buries the orchestrations' traces.
+    /// </summary>
+    public const string TraceBlazorCircuitsSetting = "Telemetry:TraceBlazorCircuits";
+
     static readonly HashSet<string> ExtraSources = new(StringComparer.Ordinal);
 
     /// <summary>
@@ -70,6 +77,7 @@ public static class ServiceDefaultsExtensions
     public static TBuilder ConfigureOpenTelemetry<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         var services = builder.Services;
+        bool traceCircuits = builder.Configuration.GetValue<bool>(TraceBlazorCircuitsSetting);
         services.ConfigureOpenTelemetryMeterProvider(metrics => metrics
             .AddAspNetCoreInstrumentation()
             .AddHttpClientInstrumentation()
@@ -77,7 +85,13 @@ public static class ServiceDefaultsExtensions
         services.ConfigureOpenTelemetryTracerProvider(tracing => tracing
             .AddSource(builder.Environment.ApplicationName)
             .AddSource(DurableTaskSdkSource)
-            .AddAspNetCoreInstrumentation(o => o.Filter = ctx => !IsHealthRequest(ctx.Request.Path))
+            .AddAspNetCoreInstrumentation(o =>
+            {
+                o.Filter = ctx => !IsHealthRequest(ctx.Request.Path) && (traceCircuits || !IsCircuitRequest(ctx.Request.Path));
+                // The circuits' SignalR hub calls and the components' circuit, route and event spans.
+                o.EnableAspNetCoreSignalRSupport = traceCircuits;
+                o.EnableRazorComponentsSupport = traceCircuits;
+            })
             .AddHttpClientInstrumentation());
 
         // Deferred to the moment the providers are built, so names added after AddServiceDefaults are exported too.
@@ -124,6 +138,9 @@ public static class ServiceDefaultsExtensions
         var value = configuration[$"services:{service}:{endpoint}:0"];
         return Uri.TryCreate(value, UriKind.Absolute, out var uri) ? uri : null;
     }
+
+    /// <summary>A Blazor circuit's connection (negotiation, WebSocket, long polling) or the framework's scripts.</summary>
+    static bool IsCircuitRequest(PathString path) => path.StartsWithSegments("/_blazor") || path.StartsWithSegments("/_framework");
 
     static bool IsHealthRequest(PathString path) =>
         path.StartsWithSegments(HealthPath) || path.StartsWithSegments(AlivePath) || path.StartsWithSegments("/healthz");

@@ -82,6 +82,7 @@ public sealed record OrchestrationFilter
 {
     public IReadOnlyList<string> Statuses { get; init; } = [];
     public string? Name { get; init; }
+    public string? Version { get; init; }
     public string? Prefix { get; init; }
     public string? Search { get; init; }
     public DateTime? CreatedFrom { get; init; }
@@ -89,7 +90,7 @@ public sealed record OrchestrationFilter
     public IReadOnlyDictionary<string, string> Tags { get; init; } = new Dictionary<string, string>();
     public bool HideSubOrchestrations { get; init; }
 
-    public bool IsEmpty => Statuses.Count == 0 && string.IsNullOrEmpty(Name) && string.IsNullOrEmpty(Prefix) && string.IsNullOrEmpty(Search)
+    public bool IsEmpty => Statuses.Count == 0 && string.IsNullOrEmpty(Name) && string.IsNullOrEmpty(Version) && string.IsNullOrEmpty(Prefix) && string.IsNullOrEmpty(Search)
         && CreatedFrom is null && CreatedTo is null && Tags.Count == 0 && !HideSubOrchestrations;
 
     /// <summary>Query parameters (without paging), in a stable order.</summary>
@@ -97,6 +98,7 @@ public sealed record OrchestrationFilter
     {
         foreach (var s in Statuses) yield return new("status", s);
         if (!string.IsNullOrEmpty(Name)) yield return new("name", Name);
+        if (!string.IsNullOrEmpty(Version)) yield return new("version", Version);
         if (!string.IsNullOrEmpty(Prefix)) yield return new("prefix", Prefix);
         if (!string.IsNullOrEmpty(Search)) yield return new("search", Search);
         if (CreatedFrom is { } from) yield return new("createdFrom", from.ToString("yyyy-MM-ddTHH:mm:ssZ"));
@@ -110,6 +112,7 @@ public sealed record OrchestrationFilter
     {
         statuses = Statuses.Count > 0 ? Statuses : null,
         name = Name,
+        version = Version,
         prefix = Prefix,
         search = Search,
         createdFrom = CreatedFrom,

@@ -118,6 +118,29 @@ public sealed class SchedulerClient(HttpClient http, SchedulerCredential credent
     public Task<PurgeResponse> BulkPurgeAsync(string hub, OrchestrationFilter filter, IReadOnlyCollection<string>? ids, CancellationToken ct = default) =>
         PostAsync<PurgeResponse>($"{Hub(hub)}/bulk/purge", new { instanceIds = ids, filter = ids is null ? filter.ToBody() : null, recursive = true }, ct);
 
+    /// <summary>
+    /// A change to each of <paramref name="ids"/>: <paramref name="action"/> is <c>suspend</c>, <c>resume</c>,
+    /// <c>rewind</c> or <c>events</c> (raise <paramref name="eventName"/> with <paramref name="eventInput"/>).
+    /// </summary>
+    public Task<BulkResult> BulkChangeAsync(string hub, string action, IReadOnlyCollection<string> ids, string? reason,
+        string? eventName = null, JsonElement? eventInput = null, CancellationToken ct = default) =>
+        PostAsync<BulkResult>($"{Hub(hub)}/bulk/{action}", new { instanceIds = ids, reason, eventName, eventInput }, ct);
+
+    /// <summary>The ids of the instances matching <paramref name="filter"/>, in id order, at most <paramref name="limit"/>.</summary>
+    public async Task<List<string>> MatchingIdsAsync(string hub, OrchestrationFilter filter, int limit, CancellationToken ct = default)
+    {
+        var ids = new List<string>();
+        string? after = null;
+        do
+        {
+            var page = await ListAsync(hub, filter, Math.Min(1000, limit - ids.Count), after, null, ct);
+            ids.AddRange(page.Items.Select(i => i.InstanceId));
+            after = page.Next;
+        }
+        while (after is not null && ids.Count < limit);
+        return ids;
+    }
+
     public Task<EntitySummary> GetEntityAsync(string hub, string entityId, CancellationToken ct = default) =>
         GetAsync<EntitySummary>($"{Hub(hub)}/entities/{Uri.EscapeDataString(entityId)}", ct);
 

@@ -6,12 +6,13 @@ namespace DurableTask.Dashboard.Components;
 /// <summary>Filters and paging live in the page address, so the back button and shared links show the same list.</summary>
 public static class FilterQuery
 {
-    public static OrchestrationFilter From(string[]? status, string? name, string? prefix, string? search, string? createdFrom,
+    public static OrchestrationFilter From(string[]? status, string? name, string? version, string? prefix, string? search, string? createdFrom,
         string? createdTo, string[]? tag, bool? hideSubOrchestrations) => new()
     {
         Statuses = status?.SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             .Distinct(StringComparer.OrdinalIgnoreCase).ToList() ?? [],
         Name = NullIfEmpty(name),
+        Version = NullIfEmpty(version),
         Prefix = NullIfEmpty(prefix),
         Search = NullIfEmpty(search),
         CreatedFrom = Format.ParseUtc(createdFrom),

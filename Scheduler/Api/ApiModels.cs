@@ -192,6 +192,7 @@ public sealed class FilterBody
 {
     public List<string>? Statuses { get; set; }
     public string? Name { get; set; }
+    public string? Version { get; set; }
     public string? Prefix { get; set; }
     public string? Search { get; set; }
     public DateTime? CreatedFrom { get; set; }
@@ -209,7 +210,11 @@ public sealed class BulkRequest
     public bool Recursive { get; set; } = true;
     public bool NewInstanceId { get; set; }
 
-    /// <summary>Most instances one request acts on (terminate, restart); at most 10,000.</summary>
+    /// <summary>The event a bulk raise-event sends, and its payload (any JSON value).</summary>
+    public string? EventName { get; set; }
+    public JsonElement? EventInput { get; set; }
+
+    /// <summary>Most instances one request acts on (all but purge); at most 10,000.</summary>
     public int? Limit { get; set; }
 }
 

@@ -44,6 +44,7 @@ static class ApiRequests
             CompletedFrom: Time(q["completedFrom"], "completedFrom"),
             CompletedTo: Time(q["completedTo"], "completedTo"),
             Name: Text(q["name"]),
+            Version: Text(q["version"]),
             Search: Text(q["search"]),
             Tags: tags,
             HideSubOrchestrations: Bool(q["hideSubOrchestrations"], "hideSubOrchestrations", false));
@@ -66,6 +67,7 @@ static class ApiRequests
             CreatedTo: Utc(body.CreatedTo),
             Prefix: NullIfEmpty(body.Prefix),
             Name: NullIfEmpty(body.Name),
+            Version: NullIfEmpty(body.Version),
             Search: NullIfEmpty(body.Search),
             Tags: body.Tags is { Count: > 0 } ? body.Tags : null,
             HideSubOrchestrations: body.HideSubOrchestrations);

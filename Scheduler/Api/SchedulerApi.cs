@@ -96,6 +96,10 @@ public static class SchedulerApi
         hub.MapPost("/bulk/terminate", BulkTerminate).RequirePermission(Permission.ClientWrite, Hub);
         hub.MapPost("/bulk/purge", BulkPurge).RequirePermission(Permission.Admin, Hub);
         hub.MapPost("/bulk/restart", BulkRestart).RequirePermission(Permission.ClientWrite, Hub);
+        hub.MapPost("/bulk/suspend", BulkSuspend).RequirePermission(Permission.ClientWrite, Hub);
+        hub.MapPost("/bulk/resume", BulkResume).RequirePermission(Permission.ClientWrite, Hub);
+        hub.MapPost("/bulk/rewind", BulkRewind).RequirePermission(Permission.ClientWrite, Hub);
+        hub.MapPost("/bulk/events", BulkRaiseEvent).RequirePermission(Permission.ClientWrite, Hub);
 
         hub.MapGet("/entities", ListEntities);
         var entity = hub.MapGroup("/entities/{entityId}");
@@ -504,27 +508,60 @@ public static class SchedulerApi
         return limit;
     }
 
-    static async Task<IResult> BulkTerminate(string hub, HttpRequest request, TaskHubRegistry hubs, SchedulerOptions options)
-    {
-        var h = Find(hubs, hub);
-        var body = await ApiRequests.Body<BulkRequest>(request);
-        var output = TerminationOutput(body.Reason);
-        RequestRules.Payload(output, "reason", options.MaxPayloadBytes);
-        var (targets, complete) = await SelectTargets(h, body, BulkLimit(body));
-        var running = targets.Where(s => !HistoryViews.IsTerminal(s.OrchestrationStatus)).Select(s => s.InstanceId).ToList();
-        var outcome = await h.TerminateEachAsync(running, output, body.Recursive);
-        return Json(new BulkResult(targets.Count, outcome.Succeeded, targets.Count - running.Count, complete, Failures(outcome)));
-    }
+    static Task<IResult> BulkTerminate(string hub, HttpRequest request, TaskHubRegistry hubs, SchedulerOptions options) =>
+        BulkChange(hub, request, hubs,
+            body => RequestRules.Payload(TerminationOutput(body.Reason), "reason", options.MaxPayloadBytes),
+            (_, s) => !HistoryViews.IsTerminal(s.OrchestrationStatus),
+            (h, ids, body) => h.TerminateEachAsync(ids, TerminationOutput(body.Reason), body.Recursive));
 
-    static async Task<IResult> BulkRestart(string hub, HttpRequest request, TaskHubRegistry hubs)
+    // Restarting under the same id replaces the instance, which only a finished instance allows.
+    static Task<IResult> BulkRestart(string hub, HttpRequest request, TaskHubRegistry hubs) =>
+        BulkChange(hub, request, hubs, _ => { },
+            (body, s) => body.NewInstanceId || HistoryViews.IsTerminal(s.OrchestrationStatus),
+            (h, ids, body) => h.RestartEachAsync(ids, body.NewInstanceId), withResults: true);
+
+    static Task<IResult> BulkSuspend(string hub, HttpRequest request, TaskHubRegistry hubs, SchedulerOptions options) =>
+        BulkChange(hub, request, hubs, body => RequestRules.Payload(body.Reason, "reason", options.MaxPayloadBytes),
+            (_, s) => !HistoryViews.IsTerminal(s.OrchestrationStatus) && s.OrchestrationStatus != OrchestrationStatus.Suspended,
+            (h, ids, body) => h.SetSuspendedEachAsync(ids, body.Reason, suspend: true));
+
+    static Task<IResult> BulkResume(string hub, HttpRequest request, TaskHubRegistry hubs, SchedulerOptions options) =>
+        BulkChange(hub, request, hubs, body => RequestRules.Payload(body.Reason, "reason", options.MaxPayloadBytes),
+            (_, s) => s.OrchestrationStatus == OrchestrationStatus.Suspended,
+            (h, ids, body) => h.SetSuspendedEachAsync(ids, body.Reason, suspend: false));
+
+    // Every target is tried: one that has not failed is reported among the failures, with the reason.
+    static Task<IResult> BulkRewind(string hub, HttpRequest request, TaskHubRegistry hubs, SchedulerOptions options) =>
+        BulkChange(hub, request, hubs, body => RequestRules.Payload(body.Reason, "reason", options.MaxPayloadBytes),
+            (_, _) => true,
+            (h, ids, body) => h.RewindEachAsync(ids, body.Reason));
+
+    static Task<IResult> BulkRaiseEvent(string hub, HttpRequest request, TaskHubRegistry hubs, SchedulerOptions options) =>
+        BulkChange(hub, request, hubs,
+            body =>
+            {
+                RequestRules.Name(body.EventName, "eventName");
+                RequestRules.Payload(ApiRequests.Serialized(body.EventInput), "the payload of event", options.MaxPayloadBytes, body.EventName);
+            },
+            (_, s) => !HistoryViews.IsTerminal(s.OrchestrationStatus),
+            (h, ids, body) => h.RaiseEventEachAsync(ids, body.EventName!, ApiRequests.Serialized(body.EventInput)));
+
+    /// <summary>
+    /// A bulk change: the request is checked, its targets selected; those the change applies to are changed (each
+    /// refusal reported with its instance), the others counted as skipped.
+    /// </summary>
+    static async Task<IResult> BulkChange(string hub, HttpRequest request, TaskHubRegistry hubs, Action<BulkRequest> check,
+        Func<BulkRequest, OrchestrationState, bool> applies, Func<TaskHub, List<string>, BulkRequest, Task<TaskHub.BulkOutcome>> change,
+        bool withResults = false)
     {
         var h = Find(hubs, hub);
         var body = await ApiRequests.Body<BulkRequest>(request);
+        check(body);
         var (targets, complete) = await SelectTargets(h, body, BulkLimit(body));
-        // Restarting under the same id replaces the instance, which only a finished instance allows.
-        var restartable = targets.Where(s => body.NewInstanceId || HistoryViews.IsTerminal(s.OrchestrationStatus)).Select(s => s.InstanceId).ToList();
-        var outcome = await h.RestartEachAsync(restartable, body.NewInstanceId);
-        return Json(new BulkResult(targets.Count, outcome.Succeeded, targets.Count - restartable.Count, complete, Failures(outcome), outcome.Results));
+        var ids = targets.Where(s => applies(body, s)).Select(s => s.InstanceId).ToList();
+        var outcome = await change(h, ids, body);
+        return Json(new BulkResult(targets.Count, outcome.Succeeded, targets.Count - ids.Count, complete, Failures(outcome),
+            withResults ? outcome.Results : null));
     }
 
     static List<BulkFailure> Failures(TaskHub.BulkOutcome outcome) =>

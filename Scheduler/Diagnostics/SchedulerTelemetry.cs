@@ -27,9 +27,11 @@ public static class SchedulerTelemetry
 
     /// <summary>
     /// A span for handing one work item to a worker, in the trace of the orchestration or activity it belongs to
-    /// (the SDK's W3C trace context stored with the work). Costs nothing when nobody listens.
+    /// (the SDK's W3C trace context stored with the work). <paramref name="waited"/> is how long the work was ready
+    /// before a worker took it (no worker connected, none accepting its name or version, or all busy), recorded as
+    /// <c>dts.dispatch.wait_ms</c>. Costs nothing when nobody listens.
     /// </summary>
-    public static void TraceDispatch(string hub, string type, string name, string instanceId, TraceContext? parent)
+    public static void TraceDispatch(string hub, string type, string name, string instanceId, TraceContext? parent, TimeSpan waited)
     {
         if (!Source.HasListeners()) return;
         ActivityContext.TryParse(parent?.TraceParent, parent?.TraceState, isRemote: true, out var parentContext);
@@ -39,6 +41,7 @@ public static class SchedulerTelemetry
         span.SetTag("dts.type", type);
         span.SetTag("dts.name", name);
         span.SetTag("dts.instance_id", instanceId);
+        span.SetTag("dts.dispatch.wait_ms", Math.Round(waited.TotalMilliseconds, 3));
     }
 
     public static Activity? StartCommit(string hub, Storage.CommitBatch batch)

@@ -34,6 +34,9 @@ public sealed class ActivityTask
 
     /// <summary>Commit epoch of the episode that scheduled it; dispatched once that epoch is durable.</summary>
     public long Epoch { get; init; }
+
+    /// <summary>When it last joined the ready queue (<see cref="TimeProvider.GetTimestamp"/>), for the dispatch span's wait.</summary>
+    public long ReadySince { get; set; }
 }
 
 public sealed class InFlightActivity : InFlightWork

@@ -50,10 +50,13 @@ public interface ITaskHubStore : IAsyncDisposable
     /// How many records <see cref="ScanInstancesAsync"/> would return (ignoring <see cref="InstanceScan.After"/>), per
     /// OrchestrationStatus value. A store answers from its indexes where it can; this default reads the records.
     /// </summary>
-    async Task<int[]> CountInstancesAsync(InstanceScan scan, CancellationToken cancellationToken)
+    Task<int[]> CountInstancesAsync(InstanceScan scan, CancellationToken cancellationToken) => CountByReadingAsync(this, scan, cancellationToken);
+
+    /// <summary>Counts what <paramref name="store"/>'s scan returns, per OrchestrationStatus value, by reading every record.</summary>
+    static async Task<int[]> CountByReadingAsync(ITaskHubStore store, InstanceScan scan, CancellationToken cancellationToken)
     {
         var counts = new int[8];
-        await foreach (var record in ScanInstancesAsync(scan with { After = null }, cancellationToken).ConfigureAwait(false))
+        await foreach (var record in store.ScanInstancesAsync(scan with { After = null }, cancellationToken).ConfigureAwait(false))
         {
             if ((uint)record.Status < (uint)counts.Length) counts[record.Status]++;
         }
@@ -173,6 +176,9 @@ public sealed record InstanceScan(string? After = null, string? Prefix = null, I
     /// <summary>The orchestration name, compared ignoring case (ordinal).</summary>
     public string? Name { get; init; }
 
+    /// <summary>The orchestration version, compared ignoring case (ordinal); no store indexes it.</summary>
+    public string? Version { get; init; }
+
     /// <summary>Creation time bounds, UTC ticks, both inclusive.</summary>
     public long? CreatedFrom { get; init; }
     public long? CreatedTo { get; init; }
@@ -189,12 +195,17 @@ public sealed record InstanceScan(string? After = null, string? Prefix = null, I
     {
         if (Statuses is { Count: > 0 } statuses && !statuses.Contains(record.Status)) return false;
         if (Name is not null && !string.Equals(record.Name, Name, StringComparison.OrdinalIgnoreCase)) return false;
+        if (!MatchesVersion(record)) return false;
         if (CreatedFrom is { } cf && record.CreatedAt < cf) return false;
         if (CreatedTo is { } ct && record.CreatedAt > ct) return false;
         if (CompletedFrom is { } pf && (!record.HasCompletedAt || record.CompletedAt < pf)) return false;
         if (CompletedTo is { } pt && (!record.HasCompletedAt || record.CompletedAt > pt)) return false;
         return !TopLevelOnly || !record.HasParentInstanceId;
     }
+
+    /// <summary>True when the scan names no version or <paramref name="record"/> has it.</summary>
+    public bool MatchesVersion(InstanceRecord record) =>
+        Version is null || (record.HasVersion && string.Equals(record.Version, Version, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>
     /// The smallest id greater than every id that starts with <paramref name="prefix"/>, in <see cref="InstanceIdOrder"/>

@@ -19,6 +19,9 @@ public sealed class Instance(string instanceId) : InstanceState(instanceId)
     /// <summary>True while the instance sits in the hub's ready queue.</summary>
     public bool Queued { get; set; }
 
+    /// <summary>When the instance last joined the ready queue (<see cref="TimeProvider.GetTimestamp"/>), for the dispatch span's wait.</summary>
+    public long ReadySince { get; set; }
+
     /// <summary>Redelivery state, which most instances never need: created when first set.</summary>
     sealed class Redelivery
     {

@@ -25,13 +25,15 @@ public sealed partial class TaskHub
         string? Name = null,
         string? Search = null,
         IReadOnlyDictionary<string, string>? Tags = null,
-        bool HideSubOrchestrations = false)
+        bool HideSubOrchestrations = false,
+        string? Version = null)
     {
         public bool Matches(Instance instance)
         {
             if (Statuses is { Count: > 0 } && !Statuses.Contains(instance.Status)) return false;
             if (HideSubOrchestrations && instance.ParentInstanceId is not null) return false;
             if (!string.IsNullOrEmpty(Name) && !string.Equals(instance.Name, Name, StringComparison.OrdinalIgnoreCase)) return false;
+            if (!string.IsNullOrEmpty(Version) && !string.Equals(instance.Version, Version, StringComparison.OrdinalIgnoreCase)) return false;
             if (!string.IsNullOrEmpty(Search) && !instance.InstanceId.Contains(Search, StringComparison.OrdinalIgnoreCase)) return false;
             if (Tags is { Count: > 0 })
             {
@@ -383,6 +385,7 @@ public sealed partial class TaskHub
     static InstanceScan StoreScan(InstanceFilter filter, string? after, IReadOnlyCollection<int> statuses) => new(after, filter.Prefix, statuses)
     {
         Name = string.IsNullOrEmpty(filter.Name) ? null : filter.Name,
+        Version = string.IsNullOrEmpty(filter.Version) ? null : filter.Version,
         CreatedFrom = filter.CreatedFrom?.Ticks,
         CreatedTo = filter.CreatedTo?.Ticks,
         CompletedFrom = filter.CompletedFrom?.Ticks,
@@ -396,7 +399,7 @@ public sealed partial class TaskHub
         var withoutStatus = filter with { Statuses = null };
         var counts = new Dictionary<OrchestrationStatus, int>();
         var storeStatuses = StoreStatuses(withoutStatus);
-        bool fromIndexes = filter.Tags is not { Count: > 0 } && string.IsNullOrEmpty(filter.Search);
+        bool fromIndexes = filter.Tags is not { Count: > 0 } && string.IsNullOrEmpty(filter.Search) && string.IsNullOrEmpty(filter.Version);
         lock (_gate)
         {
             // Instances unchanged since their commit, with a status the store is asked for, are counted from the store.

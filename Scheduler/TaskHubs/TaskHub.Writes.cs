@@ -140,6 +140,30 @@ public sealed partial class TaskHub
     public Task<BulkOutcome> RestartEachAsync(IReadOnlyList<string> instanceIds, bool newInstanceId, CancellationToken cancellationToken = default) =>
         EachAsync(instanceIds, id => Restart(id, newInstanceId), cancellationToken);
 
+    /// <summary>Suspends (or resumes) each instance; one refusal does not stop the others.</summary>
+    public Task<BulkOutcome> SetSuspendedEachAsync(IReadOnlyList<string> instanceIds, string? reason, bool suspend, CancellationToken cancellationToken = default) =>
+        EachAsync(instanceIds, id =>
+        {
+            SetSuspended(id, reason, suspend);
+            return null;
+        }, cancellationToken);
+
+    /// <summary>Rewinds each instance; one that has not failed is refused, with the reason, and the others go on.</summary>
+    public Task<BulkOutcome> RewindEachAsync(IReadOnlyList<string> instanceIds, string? reason, CancellationToken cancellationToken = default) =>
+        EachAsync(instanceIds, id =>
+        {
+            Rewind(id, reason);
+            return null;
+        }, cancellationToken);
+
+    /// <summary>Raises one event in each instance; one refusal does not stop the others.</summary>
+    public Task<BulkOutcome> RaiseEventEachAsync(IReadOnlyList<string> instanceIds, string name, string? input, CancellationToken cancellationToken = default) =>
+        EachAsync(instanceIds, id =>
+        {
+            RaiseEvent(id, name, input);
+            return null;
+        }, cancellationToken);
+
     /// <summary>One change per instance, applied in turn, then one wait for the commit that makes them all durable.</summary>
     async Task<BulkOutcome> EachAsync(IReadOnlyList<string> instanceIds, Func<string, string?> change, CancellationToken cancellationToken)
     {

@@ -90,11 +90,16 @@ sealed class WorkDispatcher
     {
         if (instance.Queued) return;
         instance.Queued = true;
+        instance.ReadySince = _time.GetTimestamp();
         _orchestrations.AddLast(instance);
     }
 
     /// <summary>Queues an activity whose time has come (activities go out in the order their episodes committed).</summary>
-    public void Enqueue(ActivityTask task) => _activities.AddLast(task);
+    public void Enqueue(ActivityTask task)
+    {
+        task.ReadySince = _time.GetTimestamp();
+        _activities.AddLast(task);
+    }
 
     public void Enqueue(Entity entity)
     {
@@ -278,7 +283,7 @@ sealed class WorkDispatcher
         worker.Outbox.Writer.TryWrite(OutboundWorkItem.Orchestrator(
             instance.InstanceId, work.ExecutionId, EntityParameters, streaming, instance.TraceContext, pastEvents, newEvents, work.Token));
         SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "orchestrator"), new KeyValuePair<string, object?>("hub", _hub));
-        SchedulerTelemetry.TraceDispatch(_hub, "orchestrator", instance.Name, instance.InstanceId, instance.ParentTraceContext);
+        SchedulerTelemetry.TraceDispatch(_hub, "orchestrator", instance.Name, instance.InstanceId, instance.ParentTraceContext, _time.GetElapsedTime(instance.ReadySince));
     }
 
     void SendActivity(WorkerConnection worker, ActivityTask task)
@@ -287,7 +292,7 @@ sealed class WorkDispatcher
         Workers.Hand(work);
         worker.Outbox.Writer.TryWrite(OutboundWorkItem.Activity(task.Request, work.Token));
         SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "activity"), new KeyValuePair<string, object?>("hub", _hub));
-        SchedulerTelemetry.TraceDispatch(_hub, "activity", task.Name, task.InstanceId, task.ParentTraceContext);
+        SchedulerTelemetry.TraceDispatch(_hub, "activity", task.Name, task.InstanceId, task.ParentTraceContext, _time.GetElapsedTime(task.ReadySince));
     }
 
     void SendEntityBatch(WorkerConnection worker, Entity entity)

@@ -589,6 +589,84 @@ public sealed class ApiTests(DashboardFixture fx)
     }
 
     [Fact]
+    public async Task ListCountsAndBulkActionsFilterByVersion()
+    {
+        var p = NewPrefix();
+        foreach (var (id, version) in new[] { ("v1", "1.0"), ("v2a", "2.0"), ("v2b", "2.0"), ("none", null) })
+            await Post($"{Hub}/orchestrations", new { name = Orchestrations.Greet, instanceId = p + id, version, input = "Oslo" }, HttpStatusCode.Created);
+        foreach (var id in new[] { "v1", "v2a", "v2b", "none" }) await fx.CompleteAsync(p + id);
+
+        async Task<List<string>> List(string query) => Ids(await Get($"{Hub}/orchestrations?prefix={p}&{query}"));
+
+        Assert.Equal([p + "v1"], await List("version=1.0"));
+        Assert.Equal([p + "v2a", p + "v2b"], await List("version=2.0&name=greet"));
+        Assert.Empty(await List("version=3.0"));
+        Assert.Equal("2.0", (await Get($"{Hub}/orchestrations?prefix={p}v2a")).GetProperty("items")[0].GetProperty("version").GetString());
+        var counts = await Get($"{Hub}/counts?prefix={p}&version=2.0");
+        Assert.Equal(2, counts.GetProperty("total").GetInt32());
+        Assert.Equal(2, counts.GetProperty("counts").GetProperty("Completed").GetInt32());
+        Assert.Equal(1, (await Get($"{Hub}?prefix={p}&version=1.0")).GetProperty("counts").GetProperty("total").GetInt32());
+
+        var purged = await Post($"{Hub}/bulk/purge", new { filter = new { prefix = p, version = "2.0" } });
+        Assert.Equal(2, purged.GetProperty("deleted").GetInt32());
+        Assert.Equal([p + "none", p + "v1"], await List(""));
+    }
+
+    [Fact]
+    public async Task BulkSuspendResumeRaiseEventAndRewind()
+    {
+        var p = NewPrefix();
+        for (int i = 0; i < 3; i++) await Schedule(Orchestrations.WaitForApproval, null, $"{p}w{i}");
+        await Schedule(Orchestrations.Flaky, p + "flaky", p + "f0");
+        await Schedule(Orchestrations.Greet, "x", p + "g0");
+        for (int i = 0; i < 3; i++) await fx.StartedAsync($"{p}w{i}");
+        Assert.Equal(OrchestrationRuntimeStatus.Failed, (await fx.CompleteAsync(p + "f0")).RuntimeStatus);
+        await fx.CompleteAsync(p + "g0");
+
+        async Task Statuses(string prefix, OrchestrationRuntimeStatus status) => await DashboardFixture.Eventually(async () =>
+        {
+            for (int i = 0; i < 3; i++)
+                if ((await fx.Client.GetInstanceAsync($"{prefix}w{i}"))?.RuntimeStatus != status) return false;
+            return true;
+        }, $"the waiting instances are {status}");
+
+        // Suspend over a filter: the finished ones (failed, completed) are skipped.
+        var suspended = await Post($"{Hub}/bulk/suspend", new { filter = new { prefix = p }, reason = "maintenance" });
+        Assert.Equal(5, suspended.GetProperty("matched").GetInt32());
+        Assert.Equal(3, suspended.GetProperty("succeeded").GetInt32());
+        Assert.Equal(2, suspended.GetProperty("skipped").GetInt32());
+        Assert.Empty(suspended.GetProperty("failures").EnumerateArray());
+        await Statuses(p, OrchestrationRuntimeStatus.Suspended);
+        var again = await Post($"{Hub}/bulk/suspend", new { instanceIds = new[] { p + "w0" } });
+        Assert.Equal(1, again.GetProperty("skipped").GetInt32());
+
+        // Resume takes only the suspended ones.
+        var resumed = await Post($"{Hub}/bulk/resume", new { filter = new { prefix = p } });
+        Assert.Equal(3, resumed.GetProperty("succeeded").GetInt32());
+        Assert.Equal(2, resumed.GetProperty("skipped").GetInt32());
+        await Statuses(p, OrchestrationRuntimeStatus.Running);
+
+        // One event to each selected instance.
+        var raised = await Post($"{Hub}/bulk/events", new { instanceIds = new[] { p + "w0", p + "w1", p + "w2", p + "g0" }, eventName = "approve", eventInput = "Ada" });
+        Assert.Equal(3, raised.GetProperty("succeeded").GetInt32());
+        Assert.Equal(1, raised.GetProperty("skipped").GetInt32());
+        for (int i = 0; i < 3; i++) Assert.Equal("\"approved by Ada\"", (await fx.CompleteAsync($"{p}w{i}")).SerializedOutput);
+
+        // Rewind applies to failed instances only: the others are reported as failed, with the reason.
+        var rewound = await Post($"{Hub}/bulk/rewind", new { instanceIds = new[] { p + "f0", p + "g0" }, reason = "fixed" });
+        Assert.Equal(2, rewound.GetProperty("matched").GetInt32());
+        Assert.Equal(1, rewound.GetProperty("succeeded").GetInt32());
+        var failure = Assert.Single(rewound.GetProperty("failures").EnumerateArray());
+        Assert.Equal(p + "g0", failure.GetProperty("instanceId").GetString());
+        Assert.Contains("only a failed instance can be rewound", failure.GetProperty("error").GetString());
+        await DashboardFixture.Eventually(async () => (await fx.Client.GetInstanceAsync(p + "f0"))?.RuntimeStatus == OrchestrationRuntimeStatus.Completed, "the rewound instance completed");
+
+        await Problem(HttpMethod.Post, $"{Hub}/bulk/events", new { filter = new { prefix = p } }, HttpStatusCode.BadRequest, "eventName is required");
+        await Problem(HttpMethod.Post, $"{Hub}/bulk/suspend", new { filter = new { prefix = p }, limit = 0 }, HttpStatusCode.BadRequest, "limit");
+        await Problem(HttpMethod.Post, $"{Hub}/bulk/rewind", new { instanceIds = new[] { "" } }, HttpStatusCode.BadRequest, "instanceIds");
+    }
+
+    [Fact]
     public async Task InstanceIdsWithReservedCharacters()
     {
         var p = NewPrefix();

@@ -38,13 +38,25 @@ public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : 
         return page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Screenshots, name), FullPage = fullPage });
     }
 
+    /// <summary>Raises "approve" through the dialog the button opens: a payload that is not JSON is refused there, then a good one goes.</summary>
+    static async Task RaiseApprovalAsync(IPage page, string button, string by)
+    {
+        await page.GetByTestId(button).ClickAsync();
+        await page.GetByTestId("event-name").FillAsync("approve");
+        await page.GetByTestId("event-payload").FillAsync(by);
+        await page.GetByTestId("confirm").ClickAsync();
+        await Expect(page.GetByTestId("action-error")).ToContainTextAsync("not valid JSON");
+        await page.GetByTestId("event-payload").FillAsync($"\"{by}\"");
+        await page.GetByTestId("confirm").ClickAsync();
+    }
+
     [Fact]
     public async Task ManageOrchestrationsInTheBrowser()
     {
         var p = $"ui{Guid.NewGuid():N}"[..8] + "-";
         var tags = new Dictionary<string, string> { ["team"] = "payments" };
-        for (int i = 1; i <= 2; i++) await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.Parent, $"City{i}", new StartOrchestrationOptions($"{p}order-{i}"));
-        for (int i = 1; i <= 3; i++) await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.Greet, "Tokyo", new StartOrchestrationOptions($"{p}greet-{i}") { Tags = tags });
+        for (int i = 1; i <= 2; i++) await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.Parent, $"City{i}", new StartOrchestrationOptions($"{p}order-{i}") { Version = "1.4" });
+        for (int i = 1; i <= 3; i++) await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.Greet, "Tokyo", new StartOrchestrationOptions($"{p}greet-{i}") { Tags = tags, Version = "2.0" });
         await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.Failing, "gearbox", new StartOrchestrationOptions($"{p}payment-fail"));
         for (int i = 1; i <= 2; i++) await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.WaitForApproval, null, new StartOrchestrationOptions($"{p}approval-{i}"));
         foreach (var id in new[] { "order-1", "order-2", "greet-1", "greet-2", "greet-3", "payment-fail" }) await fx.CompleteAsync(p + id);
@@ -65,9 +77,11 @@ public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : 
         await Expect(page.GetByTestId("orchestrations")).ToBeVisibleAsync();
         await page.GetByTestId("filter-prefix").FillAsync(p);
         await page.GetByTestId("filter-apply").ClickAsync();
+        // Alone in the hub, the instances fill the list before the filter too: wait for the filtered address first.
+        await Expect(page).ToHaveURLAsync(new Regex("prefix=" + Regex.Escape(p)));
         await Expect(rows).ToHaveCountAsync(all);
-        Assert.Contains("prefix=" + p, page.Url);
         await Expect(page.GetByTestId("matching")).ToHaveTextAsync($"{all} matching");
+        await Expect(page.Locator($"[data-instance-id='{p}greet-1'] [data-testid=version]")).ToHaveTextAsync("2.0");
         await Shot(page, "orchestrations.png", fullPage: true);
 
         await page.GetByTestId("chip-Failed").ClickAsync();
@@ -364,17 +378,32 @@ public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : 
         await page.Context.CloseAsync();
     }
 
-    [Fact]
-    public async Task TheWorkersPageFlagsWorkThatNoConnectedWorkerAccepts()
+    /// <summary>
+    /// Runs <paramref name="check"/> while an orchestration of the name and version waits in the sales hub, which has no
+    /// worker, then ends it.
+    /// </summary>
+    async Task WhileWaitingWithoutAWorkerAsync(string name, string version, Func<Task> check)
     {
-        // The sales hub has no worker: an orchestration started there waits for one of its name and version.
-        var id = $"ui{Guid.NewGuid():N}"[..8] + "-unserved";
-        using (var started = await fx.Api.PostAsJsonAsync("api/v1/taskhubs/sales/orchestrations", new { name = "Ship", version = "9.9", instanceId = id }))
+        var id = $"ui{Guid.NewGuid():N}"[..8] + "-" + name.ToLowerInvariant();
+        using (var started = await fx.Api.PostAsJsonAsync("api/v1/taskhubs/sales/orchestrations", new { name, version, instanceId = id }))
         {
             Assert.Equal(System.Net.HttpStatusCode.Created, started.StatusCode);
         }
 
         try
+        {
+            await check();
+        }
+        finally
+        {
+            await fx.Api.PostAsJsonAsync($"api/v1/taskhubs/sales/orchestrations/{id}/terminate", new { reason = "done" });
+        }
+    }
+
+    [Fact]
+    public async Task TheWorkersPageFlagsWorkThatNoConnectedWorkerAccepts()
+    {
+        await WhileWaitingWithoutAWorkerAsync("Ship", "9.9", async () =>
         {
             var page = await OpenAsync("hubs/sales/workers");
             await Expect(page.GetByTestId("no-workers")).ToBeVisibleAsync();
@@ -387,11 +416,116 @@ public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : 
             await page.GotoAsync("hubs/default/workers");
             await Expect(page.GetByTestId("worker-filters")).ToHaveTextAsync("everything");
             await page.Context.CloseAsync();
-        }
-        finally
+        });
+    }
+
+    [Fact]
+    public async Task VersionsInTheStartFormTheListAndItsFilter()
+    {
+        var p = $"ui{Guid.NewGuid():N}"[..8] + "-";
+        var page = await OpenAsync("hubs/default/start");
+        await page.GetByTestId("start-name").FillAsync(Orchestrations.Greet);
+        await page.GetByTestId("start-version").FillAsync("2.0");
+        await page.GetByTestId("start-id").FillAsync(p + "v2");
+        await page.GetByTestId("start-input").FillAsync("\"Lima\"");
+        await page.GetByTestId("start-submit").ClickAsync();
+        await Expect(page.GetByTestId("confirm-dialog")).ToContainTextAsync("Greet version 2.0");
+        await page.GetByTestId("confirm").ClickAsync();
+        await Expect(page.GetByTestId("instance-id")).ToHaveTextAsync(p + "v2");
+        await fx.CompleteAsync(p + "v2");
+        var started = await fx.Api.GetFromJsonAsync<System.Text.Json.JsonElement>($"api/v1/taskhubs/default/orchestrations/{p}v2");
+        Assert.Equal("2.0", started.GetProperty("version").GetString());
+        using (var v1 = await fx.Api.PostAsJsonAsync("api/v1/taskhubs/default/orchestrations", new { name = Orchestrations.Greet, version = "1.0", instanceId = p + "v1" }))
         {
-            await fx.Api.PostAsJsonAsync($"api/v1/taskhubs/sales/orchestrations/{id}/terminate", new { reason = "done" });
+            Assert.Equal(System.Net.HttpStatusCode.Created, v1.StatusCode);
         }
+
+        await fx.CompleteAsync(p + "v1");
+
+        // The list shows each instance's version, and filters by it (the filter lives in the address).
+        await page.GotoAsync($"hubs/default/orchestrations?prefix={p}");
+        var rows = page.GetByTestId("row");
+        await Expect(rows).ToHaveCountAsync(2);
+        await Expect(page.Locator($"[data-instance-id='{p}v1'] [data-testid=version]")).ToHaveTextAsync("1.0");
+        await Expect(page.Locator($"[data-instance-id='{p}v2'] [data-testid=version]")).ToHaveTextAsync("2.0");
+        await page.GetByTestId("filter-version").FillAsync("2.0");
+        await page.GetByTestId("filter-apply").ClickAsync();
+        await Expect(rows).ToHaveCountAsync(1);
+        await Expect(rows.First).ToHaveAttributeAsync("data-instance-id", p + "v2");
+        await Expect(page.GetByTestId("matching")).ToHaveTextAsync("1 matching");
+        Assert.Contains("version=2.0", page.Url);
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task TheOverviewNamesWaitingWorkThatNoConnectedWorkerCanTake()
+    {
+        await WhileWaitingWithoutAWorkerAsync("Invoice", "3.1", async () =>
+        {
+            var page = await OpenAsync("hubs/sales");
+            var row = page.GetByTestId("waiting-work").GetByTestId("backlog-group").Filter(new() { HasText = "Invoice" });
+            await Expect(row).ToHaveCountAsync(1);
+            await Expect(row).ToContainTextAsync("3.1");
+            await Expect(row.GetByTestId("backlog-flag")).ToHaveTextAsync("waiting for a worker of orchestration Invoice version 3.1");
+
+            // The default hub's worker takes everything that waits there: nothing is flagged.
+            await page.GotoAsync("hubs/default");
+            await Expect(page.GetByTestId("status-counts")).ToBeVisibleAsync();
+            await Expect(page.GetByTestId("waiting-work").Locator("tr.unserved")).ToHaveCountAsync(0);
+            await page.Context.CloseAsync();
+        });
+    }
+
+    [Fact]
+    public async Task BulkSuspendResumeRaiseEventAndRewindWithTheFailuresReported()
+    {
+        var p = $"ui{Guid.NewGuid():N}"[..8] + "-";
+        for (int i = 1; i <= 2; i++) await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.WaitForApproval, null, new StartOrchestrationOptions($"{p}wait-{i}"));
+        await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.Flaky, p + "flaky", new StartOrchestrationOptions(p + "flaky"));
+        await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.Greet, "Quito", new StartOrchestrationOptions(p + "greet"));
+        for (int i = 1; i <= 2; i++) await fx.StartedAsync($"{p}wait-{i}");
+        Assert.Equal(OrchestrationRuntimeStatus.Failed, (await fx.CompleteAsync(p + "flaky")).RuntimeStatus);
+        await fx.CompleteAsync(p + "greet");
+
+        async Task All(OrchestrationRuntimeStatus status) => await DashboardFixture.Eventually(async () =>
+            (await fx.Client.GetInstanceAsync(p + "wait-1"))?.RuntimeStatus == status && (await fx.Client.GetInstanceAsync(p + "wait-2"))?.RuntimeStatus == status,
+            $"both waiting instances are {status}");
+
+        var page = await OpenAsync($"hubs/default/orchestrations?prefix={p}");
+        var rows = page.GetByTestId("row");
+        await Expect(rows).ToHaveCountAsync(4);
+
+        // Suspend the two selected instances.
+        foreach (var id in new[] { "wait-1", "wait-2" }) await page.Locator($"[data-instance-id='{p}{id}'] input[type=checkbox]").CheckAsync();
+        await page.GetByTestId("bulk-suspend").ClickAsync();
+        await Expect(page.GetByTestId("bulk-target")).ToHaveTextAsync("2 selected instances");
+        await page.GetByTestId("reason").FillAsync("audit");
+        await page.GetByTestId("confirm").ClickAsync();
+        await Expect(page.GetByTestId("action-result")).ToHaveTextAsync("Suspended 2 of 2 instances.");
+        await All(OrchestrationRuntimeStatus.Suspended);
+
+        // Resume everything the filter matches: only the suspended ones resume.
+        await page.GetByTestId("bulk-resume").ClickAsync();
+        await Expect(page.GetByTestId("bulk-target")).ToContainTextAsync("all 4 instances matching");
+        await page.GetByTestId("confirm").ClickAsync();
+        await Expect(page.GetByTestId("action-result")).ToHaveTextAsync("Resumed 2 of 4 instances (2 not suspended, skipped).");
+        await All(OrchestrationRuntimeStatus.Running);
+
+        // Raise an event in everything that matches.
+        await RaiseApprovalAsync(page, "bulk-raise", "Ada");
+        await Expect(page.GetByTestId("action-result")).ToHaveTextAsync("Raised 'approve' in 2 of 4 instances (2 finished, skipped).");
+        for (int i = 1; i <= 2; i++) Assert.Equal("\"approved by Ada\"", (await fx.CompleteAsync($"{p}wait-{i}")).SerializedOutput);
+
+        // Rewind everything that matches: the failed one is rewound, the others are reported with the reason.
+        await page.GetByTestId("bulk-rewind").ClickAsync();
+        await page.GetByTestId("confirm").ClickAsync();
+        await Expect(page.GetByTestId("action-result")).ToHaveTextAsync("Rewound 1 of 4 instances; 3 failed.");
+        var failures = page.GetByTestId("bulk-failure");
+        await Expect(failures).ToHaveCountAsync(3);
+        await Expect(page.Locator($"[data-testid=bulk-failure][data-instance-id='{p}greet']")).ToContainTextAsync("is Completed; only a failed instance can be rewound");
+        await Expect(page.Locator($"[data-testid=bulk-failure][data-instance-id='{p}flaky']")).ToHaveCountAsync(0);
+        await DashboardFixture.Eventually(async () => (await fx.Client.GetInstanceAsync(p + "flaky"))?.RuntimeStatus == OrchestrationRuntimeStatus.Completed, "the rewound instance completed");
+        await page.Context.CloseAsync();
     }
 
     [Fact]
@@ -507,15 +641,9 @@ public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : 
         await page.GetByTestId("confirm").ClickAsync();
         await DashboardFixture.Eventually(async () => (await fx.Client.GetInstanceAsync(id))?.RuntimeStatus == OrchestrationRuntimeStatus.Running, "resumed");
 
-        // A payload that is not JSON is refused in the dialog; a good one reaches the orchestration.
+        // The event reaches the orchestration.
         await page.GetByTestId("reload").ClickAsync();
-        await page.GetByTestId("action-raise").ClickAsync();
-        await page.GetByTestId("event-name").FillAsync("approve");
-        await page.GetByTestId("event-payload").FillAsync("Grace");
-        await page.GetByTestId("confirm").ClickAsync();
-        await Expect(page.GetByTestId("action-error")).ToContainTextAsync("not valid JSON");
-        await page.GetByTestId("event-payload").FillAsync("\"Grace\"");
-        await page.GetByTestId("confirm").ClickAsync();
+        await RaiseApprovalAsync(page, "action-raise", "Grace");
         await Expect(page.GetByTestId("action-result")).ToHaveTextAsync("Event 'approve' raised.");
         var done = await fx.CompleteAsync(id);
         Assert.Equal("\"approved by Grace\"", done.SerializedOutput);

@@ -421,6 +421,8 @@ public sealed class SqliteStore : ITaskHubStore
 
     public async Task<int[]> CountInstancesAsync(InstanceScan scan, CancellationToken cancellationToken)
     {
+        // The version is inside the record, not a column: such a count reads the records.
+        if (scan.Version is not null) return await ITaskHubStore.CountByReadingAsync(this, scan, cancellationToken);
         var counts = new int[8];
         var names = scan.Name is null ? null : await NamesLikeAsync(scan.Name, cancellationToken);
         if (names is { Count: 0 }) return counts;
@@ -459,6 +461,7 @@ public sealed class SqliteStore : ITaskHubStore
     /// <summary>
     /// Instance records in id order, in pages that each seek past the last id read. The scan's fields are
     /// conditions on the indexed columns; a prefix is a range of the primary key, so a scan reads only the ids under it.
+    /// The version, kept only inside the record, is checked on each record read.
     /// </summary>
     public async IAsyncEnumerable<InstanceRecord> ScanInstancesAsync(InstanceScan scan,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
@@ -511,7 +514,11 @@ public sealed class SqliteStore : ITaskHubStore
             }
 
             includeAfter = false;
-            foreach (var record in page) yield return record;
+            foreach (var record in page)
+            {
+                if (scan.MatchesVersion(record)) yield return record;
+            }
+
             if (page.Count < PageSize) yield break;
         }
     }

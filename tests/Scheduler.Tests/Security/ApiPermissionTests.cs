@@ -77,6 +77,8 @@ public sealed class ApiPermissionTests(AuthSchedulerFixture fixture)
         Assert.Equal(HttpStatusCode.Forbidden, (await Send(HttpMethod.Get, "/api/v1/taskhubs/b/orchestrations", reader)).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await Send(HttpMethod.Get, "/api/v1/taskhubs/nosuch/orchestrations", reader)).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await Send(HttpMethod.Post, "/api/v1/taskhubs/a/orchestrations", reader, new { name = "Greet" })).StatusCode);
+        foreach (var bulk in new[] { "suspend", "resume", "rewind", "events" })
+            Assert.Equal(HttpStatusCode.Forbidden, (await Send(HttpMethod.Post, $"/api/v1/taskhubs/a/bulk/{bulk}", reader, new { instanceIds = new[] { "x" }, eventName = "e" })).StatusCode);
 
         string id = "api-" + Guid.NewGuid().ToString("N")[..8];
         using (var started = await Send(HttpMethod.Post, "/api/v1/taskhubs/a/orchestrations", workerOfA, new { name = "WaitForApproval", instanceId = id }))

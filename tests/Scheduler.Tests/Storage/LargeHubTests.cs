@@ -37,7 +37,8 @@ public sealed class LargeHubTests(ITestOutputHelper output)
             var client = sdk.Client;
             var started = new List<string>();
             for (int i = 0; i < Echoes; i++) started.Add(await client.ScheduleNewOrchestrationInstanceAsync("Echo", i, new StartOrchestrationOptions($"big-{i:D3}")));
-            for (int i = 0; i < Failures; i++) started.Add(await client.ScheduleNewOrchestrationInstanceAsync("Fail", i, new StartOrchestrationOptions($"bad-{i:D3}")));
+            for (int i = 0; i < Failures; i++)
+                started.Add(await client.ScheduleNewOrchestrationInstanceAsync("Fail", i, new StartOrchestrationOptions($"bad-{i:D3}") { Version = i % 2 == 1 ? "2.0" : null }));
             foreach (var id in started) await client.CompletionAsync(id);
 
             // Only the cap's worth of finished instances stays in memory; the hub still counts all of them.
@@ -63,6 +64,12 @@ public sealed class LargeHubTests(ITestOutputHelper output)
             var byName = await http.GetFromJsonAsync<JsonElement>("api/v1/taskhubs/default/counts?name=fAIL");
             Assert.Equal(Failures, byName.GetProperty("counts").GetProperty("Failed").GetInt32());
             Assert.Equal(Failures, byName.GetProperty("total").GetInt32());
+            // A version is read from each stored record; the list and the counts agree.
+            var byVersion = await http.GetFromJsonAsync<JsonElement>("api/v1/taskhubs/default/counts?version=2.0");
+            Assert.Equal(2, byVersion.GetProperty("counts").GetProperty("Failed").GetInt32());
+            Assert.Equal(2, byVersion.GetProperty("total").GetInt32());
+            var versionPage = await http.GetFromJsonAsync<JsonElement>("api/v1/taskhubs/default/orchestrations?version=2.0&status=Failed");
+            Assert.Equal(["bad-001", "bad-003"], versionPage.GetProperty("items").EnumerateArray().Select(i => i.GetProperty("instanceId").GetString()!));
             var none = await http.GetFromJsonAsync<JsonElement>("api/v1/taskhubs/default/counts?name=Echo&prefix=bad-");
             Assert.Equal(0, none.GetProperty("total").GetInt32());
             var listed = new List<string>();

@@ -251,7 +251,7 @@ public abstract class DurableStoreContractTests(ITestOutputHelper output) : Stor
     /// whose last character is the last of its UTF-16 range still bounds the scan correctly.
     /// </summary>
     [Fact]
-    public async Task ScanAndCount_NarrowByNameTimesAndParent()
+    public async Task ScanAndCount_NarrowByNameVersionTimesAndParent()
     {
         string hub = NewHub();
         var store = Open(hub);
@@ -262,6 +262,7 @@ public abstract class DurableStoreContractTests(ITestOutputHelper output) : Stor
             var record = Instance($"n-{(i * 7919) % 700:D4}", i % 4 == 0 ? 5 : 1, names[i % names.Length], parent: i % 6 == 0 ? "root" : null);
             record.CreatedAt = Epoch.AddMinutes(i).Ticks;
             if (record.Status == (int)Microsoft.DurableTask.Protobuf.OrchestrationStatus.Completed) record.CompletedAt = Epoch.AddMinutes(i + 30).Ticks;
+            if (i % 3 != 0) record.Version = i % 3 == 1 ? "1.0" : "2.0-Beta";
             records.Add(record);
         }
 
@@ -281,6 +282,9 @@ public abstract class DurableStoreContractTests(ITestOutputHelper output) : Stor
             new() { CompletedFrom = Epoch.AddMinutes(200).Ticks, CompletedTo = Epoch.AddMinutes(300).Ticks, Name = "ship" },
             new(After: "n-0350") { TopLevelOnly = true },
             new(Prefix: "q\uFFFF"),
+            new() { Version = "1.0" },
+            new(Statuses: FinishedStatuses.Values) { Version = "2.0-beta", Name = "ship" },
+            new(Prefix: "n-02") { Version = "3.0" },
         ];
         foreach (var scan in scans)
         {
@@ -301,6 +305,8 @@ public abstract class DurableStoreContractTests(ITestOutputHelper output) : Stor
         var underMaxChar = await ToListAsync(store.ScanInstancesAsync(new InstanceScan(Prefix: "q\uFFFF"), CancellationToken.None));
         Assert.Equal(["q\uFFFFa"], underMaxChar.Select(r => r.InstanceId));
         Assert.Equal(140, (await store.CountInstancesAsync(new InstanceScan { Name = "\u00e4RGER" }, CancellationToken.None)).Sum());
+        // A version compares without regard to case, and a record without a version matches no version asked for.
+        Assert.Equal(233, (await store.CountInstancesAsync(new InstanceScan { Version = "2.0-BETA" }, CancellationToken.None)).Sum());
     }
 
     /// <summary>
