@@ -112,7 +112,11 @@ public sealed class StoredInstance
 }
 
 /// <summary>An instance parked in the store (<see cref="CommitBatch.ParkedInstances"/>) and when its next timer is due (UTC ticks), if it has one.</summary>
-public readonly record struct ParkedInstance(string InstanceId, long? NextTimer);
+public readonly record struct ParkedInstance(string InstanceId, long? NextTimer)
+{
+    /// <summary>Its status (an OrchestrationStatus value) as stored, when it is parked.</summary>
+    public int Status { get; init; }
+}
 
 /// <summary>The records changed by one group commit. An instance or entity appears at most once.</summary>
 public sealed class CommitBatch

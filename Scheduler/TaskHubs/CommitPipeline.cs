@@ -44,7 +44,7 @@ sealed class CommitPipeline(Lock gate, ICommitOwner owner, string hub, TimeSpan 
     readonly HashSet<string> _deletedEntities = new(StringComparer.Ordinal);
 
     /// <summary>Unfinished instances that left memory waiting only for a client, to be marked so in the store (<see cref="CommitBatch.ParkedInstances"/>).</summary>
-    readonly Dictionary<string, long?> _parked = new(StringComparer.Ordinal);
+    readonly Dictionary<string, ParkedInstance> _parked = new(StringComparer.Ordinal);
 
     /// <summary>Instance ids deleted in the batch being written: still in the store until it is durable.</summary>
     readonly HashSet<string> _deletesCommitting = new(StringComparer.Ordinal);
@@ -152,7 +152,7 @@ sealed class CommitPipeline(Lock gate, ICommitOwner owner, string hub, TimeSpan 
     public void MarkParked(ParkedInstance parked)
     {
         if (!_durable) return;
-        _parked[parked.InstanceId] = parked.NextTimer;
+        _parked[parked.InstanceId] = parked;
         RequestCommit();
     }
 
@@ -346,7 +346,7 @@ sealed class CommitPipeline(Lock gate, ICommitOwner owner, string hub, TimeSpan 
         foreach (var instance in _dirtyInstances) batch.Instances.Add(StoredForms.Snapshot(instance));
         foreach (var id in _deletedEntities) batch.DeletedEntities.Add(id);
         foreach (var entity in _dirtyEntities) batch.Entities.Add(StoredForms.Snapshot(entity));
-        foreach (var (id, nextTimer) in _parked) batch.ParkedInstances.Add(new ParkedInstance(id, nextTimer));
+        batch.ParkedInstances.AddRange(_parked.Values);
         _parked.Clear();
         _deletedInstances.Clear();
         _dirtyInstances.Clear();

@@ -248,7 +248,7 @@ sealed class InstanceCache
                 {
                     case WaitingResidency.Evictable:
                         Forget(instance);
-                        _commits.MarkParked(new ParkedInstance(instance.InstanceId, nextTimer?.Ticks));
+                        _commits.MarkParked(new ParkedInstance(instance.InstanceId, nextTimer?.Ticks) { Status = (int)instance.Status });
                         _inStore[(int)instance.Status]++;
                         _spilled = true;
                         _unfinishedSpilled = true;

@@ -50,10 +50,22 @@ public sealed class DashboardTraceTests(DashboardFixture fx, BrowserFixture brow
 
         lock (exported)
         {
-            output.WriteLine($"exported: {Names(exported)}");
-            return exported.ToList();
+            // Listeners are process-wide: spans of other dashboards in this test process (a circuit of an earlier test
+            // whose connection ends now) reach this exporter too. This dashboard's are the traces of its requests.
+            var traces = exported.Where(s => s.Kind == ActivityKind.Server && IsPort(s.GetTagItem("server.port"), port)).Select(s => s.TraceId).ToHashSet();
+            var own = exported.Where(s => traces.Contains(s.TraceId)).ToList();
+            output.WriteLine($"exported: {Names(own)}");
+            return own;
         }
     }
+
+    static bool IsPort(object? tag, int port) => tag switch
+    {
+        int p => p == port,
+        long p => p == port,
+        string p => p == port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        _ => false,
+    };
 
     static bool IsCircuitSpan(Activity span) =>
         CircuitSources.Contains(span.Source.Name) || (span.GetTagItem("url.path") as string)?.StartsWith("/_blazor", StringComparison.Ordinal) == true;

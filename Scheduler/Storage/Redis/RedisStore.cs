@@ -66,6 +66,7 @@ public sealed class RedisStore : ITaskHubStore
         IndexKey = _keyBase + "instances";
         IdsKey = _keyBase + "ids";
         EntityIndexKey = _keyBase + "entities";
+        ParkedTimersKey = _keyBase + "ptimers";
     }
 
     public string Hub { get; }
@@ -77,7 +78,24 @@ public sealed class RedisStore : ITaskHubStore
     internal RedisKey IndexKey { get; }
     internal RedisKey IdsKey { get; }
     internal RedisKey EntityIndexKey { get; }
+    internal RedisKey ParkedTimersKey { get; }
     internal RedisKey InstanceKey(string id) => _keyBase + "i:" + id;
+
+    /// <summary>
+    /// A parked instance (<see cref="CommitBatch.ParkedInstances"/>) has this added to the status field of its hash
+    /// (never to the status in its record): a start reads the status fields and leaves it in Redis. Every write of the
+    /// instance sets the field again, which unparks it.
+    /// </summary>
+    const int ParkedOffset = 100;
+
+    /// <summary>Parks an instance that is still stored (KEYS: its hash, the parked timers; ARGV: the parked status, its id, its next timer or "").</summary>
+    const string ParkScript = """
+        if redis.call('HEXISTS', KEYS[1], 'record') == 1 then
+            redis.call('HSET', KEYS[1], 'status', ARGV[1])
+            if ARGV[3] ~= '' then redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2]) end
+        end
+        return 0
+        """;
     internal RedisKey HistoryKey(string id) => _keyBase + "h:" + id;
     internal RedisKey EntityKey(string id) => _keyBase + "e:" + id;
 
@@ -158,6 +176,21 @@ public sealed class RedisStore : ITaskHubStore
         return hub;
     }
 
+    public async Task<IReadOnlyList<ParkedInstance>> ReadParkedTimersAsync(long? after, long until, CancellationToken cancellationToken)
+    {
+        var db = await DatabaseAsync(cancellationToken);
+        try
+        {
+            var entries = await db.SortedSetRangeByScoreWithScoresAsync(ParkedTimersKey, after ?? double.NegativeInfinity, until,
+                after is null ? Exclude.None : Exclude.Start);
+            return entries.Select(e => new ParkedInstance(e.Element!, (long)e.Score)).ToList();
+        }
+        catch (Exception ex) when (IsUnavailable(ex))
+        {
+            throw Unavailable("reading the timers of parked instances", ex);
+        }
+    }
+
     /// <summary>Upgrades layout 1: fills the id index from the creation index.</summary>
     async Task BuildIdIndexAsync(IDatabase db, int page)
     {
@@ -189,6 +222,13 @@ public sealed class RedisStore : ITaskHubStore
             var values = fields[i].Result;
             if (values[0].IsNull || !values[0].TryParse(out int status))
                 throw Corrupted($"instance '{ids[i]}' is listed in '{IndexKey}' but '{InstanceKey(ids[i]!)}' has no status");
+            if (status >= ParkedOffset)
+            {
+                // Parked: counted, left in Redis until used.
+                if (status - ParkedOffset < hub.InStore.Length) hub.InStore[status - ParkedOffset]++;
+                continue;
+            }
+
             if (!FinishedStatuses.Contains(status))
             {
                 unfinished.Add(ids[i]);
@@ -318,8 +358,7 @@ public sealed class RedisStore : ITaskHubStore
     public async Task CommitAsync(CommitBatch batch, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        // This store loads parked instances at start like any other: a batch of parks alone has nothing to write.
-        if (batch.Instances.Count == 0 && batch.DeletedInstances.Count == 0 && batch.Entities.Count == 0 && batch.DeletedEntities.Count == 0) return;
+        if (batch.IsEmpty) return;
         var db = await DatabaseAsync(cancellationToken);
 
         // Each batch writes a token of its own to the commit key. When the answer to an EXEC is lost, the batch may
@@ -367,6 +406,8 @@ public sealed class RedisStore : ITaskHubStore
                 queued.Add(transaction.SortedSetAddAsync(IdsKey, id, 0));
             }
             if (change.Append is { } block) queued.Add(transaction.ListRightPushAsync(HistoryKey(id), block.ToByteArray()));
+            // The write set the status field again, which unparks the instance; its parked timer goes with it.
+            if (change.Unparks) queued.Add(transaction.SortedSetRemoveAsync(ParkedTimersKey, id));
         }
 
         foreach (string id in batch.DeletedInstances)
@@ -374,6 +415,13 @@ public sealed class RedisStore : ITaskHubStore
             queued.Add(transaction.KeyDeleteAsync([InstanceKey(id), HistoryKey(id)]));
             queued.Add(transaction.SortedSetRemoveAsync(IndexKey, id));
             queued.Add(transaction.SortedSetRemoveAsync(IdsKey, id));
+            queued.Add(transaction.SortedSetRemoveAsync(ParkedTimersKey, id));
+        }
+
+        foreach (var parked in batch.ParkedInstances)
+        {
+            queued.Add(transaction.ScriptEvaluateAsync(ParkScript, [InstanceKey(parked.InstanceId), ParkedTimersKey],
+                [parked.Status + ParkedOffset, parked.InstanceId, parked.NextTimer is { } due ? due : RedisValue.EmptyString]));
         }
 
         foreach (var entity in batch.Entities)

@@ -103,12 +103,9 @@ public sealed class WaitingEvictionTests(ITestOutputHelper output)
         // After a crash, nothing acknowledged is lost: each instance has its first event and waits for the next.
         await scheduler.KillAsync();
         await scheduler.StartAsync();
-        if (store == "sqlite")
-        {
-            // SQLite keeps which instances left memory waiting for a client: the start leaves them in the file.
-            var started = await HubProbe.HubAsync(http);
-            Assert.True(started.InMemory <= Cap + 2, $"the start loaded {started.InMemory} instances; the cap is {Cap}");
-        }
+        // The store keeps which instances left memory waiting for a client: the start leaves them there.
+        var started = await HubProbe.HubAsync(http);
+        Assert.True(started.InMemory <= Cap + 2, $"the start loaded {started.InMemory} instances; the cap is {Cap}");
 
         await using (var sdk = await SdkHost.StartAsync(scheduler.Address, Tasks))
         {
@@ -148,7 +145,7 @@ public sealed class WaitingEvictionTests(ITestOutputHelper output)
     /// <summary>
     /// Instances waiting for a timer (and an event) leave memory too: each timer fires once, never early, whether it comes
     /// due while its instance is out of memory, or while the scheduler is down (then at once after the restart, which
-    /// on SQLite does not read the instance until then); an event still wins over a timer that is far off.
+    /// does not read the instance until then); an event still wins over a timer that is far off.
     /// </summary>
     [Theory]
     [InlineData("sqlite")]
@@ -182,11 +179,8 @@ public sealed class WaitingEvictionTests(ITestOutputHelper output)
 
         await scheduler.KillAsync();
         await scheduler.StartAsync();
-        if (store == "sqlite")
-        {
-            var started = await HubProbe.HubAsync(http);
-            Assert.True(started.InMemory <= Cap, $"the start loaded {started.InMemory} instances; the cap is {Cap}");
-        }
+        var started = await HubProbe.HubAsync(http);
+        Assert.True(started.InMemory <= Cap, $"the start loaded {started.InMemory} instances; the cap is {Cap}");
 
         await using (var sdk = await SdkHost.StartAsync(scheduler.Address, Tasks))
         {
