@@ -78,8 +78,55 @@ sealed class InstanceCache
     /// <summary>True once the store may hold unfinished instances that are not in memory. Read without the lock.</summary>
     public bool UnfinishedSpilled => _unfinishedSpilled;
 
-    /// <summary>Bumped whenever an instance leaves memory (removed, evicted or purged from the store), so a read racing with it is redone.</summary>
-    public long Departures { get; private set; }
+    /// <summary>How many times an instance left memory (removed, evicted or purged from the store).</summary>
+    long _departures;
+
+    /// <summary>Reads of the store in progress (see <see cref="BeginRead"/>), counted by the departure count when each began.</summary>
+    readonly SortedDictionary<long, int> _reads = new();
+
+    /// <summary>While reads are in progress: the instances that left memory since the oldest began, with when, in that order.</summary>
+    readonly Dictionary<string, long> _departed = new(StringComparer.Ordinal);
+    readonly Queue<(long At, string Id)> _departureOrder = new();
+
+    /// <summary>
+    /// A read of an instance from the store begins (the instance is not in memory). What it reads may be older than
+    /// the instance's last state if the instance comes into memory, changes and leaves again meanwhile:
+    /// <see cref="EndRead"/> says so.
+    /// </summary>
+    public long BeginRead()
+    {
+        _reads[_departures] = _reads.GetValueOrDefault(_departures) + 1;
+        return _departures;
+    }
+
+    /// <summary>Ends a read begun at <paramref name="since"/>; true when <paramref name="instanceId"/> left memory meanwhile (read again).</summary>
+    public bool EndRead(long since, string instanceId)
+    {
+        bool departed = _departed.TryGetValue(instanceId, out long at) && at > since;
+        if (--_reads[since] == 0) _reads.Remove(since);
+        long oldest = long.MaxValue;
+        foreach (long key in _reads.Keys)
+        {
+            oldest = key;
+            break;
+        }
+
+        while (_departureOrder.TryPeek(out var d) && d.At <= oldest)
+        {
+            _departureOrder.Dequeue();
+            if (_departed.TryGetValue(d.Id, out long last) && last == d.At) _departed.Remove(d.Id);
+        }
+
+        return departed;
+    }
+
+    void Departed(string instanceId)
+    {
+        _departures++;
+        if (_reads.Count == 0) return;
+        _departed[instanceId] = _departures;
+        _departureOrder.Enqueue((_departures, instanceId));
+    }
 
     /// <summary>Resident instances.</summary>
     public int Count => _resident.Count;
@@ -152,7 +199,7 @@ sealed class InstanceCache
             instance.StatusCounts = null;
         }
 
-        Departures++;
+        Departed(instance.InstanceId);
     }
 
     /// <summary>A resident instance finished: it may be evicted, oldest first, once there are more than the cap.</summary>
@@ -200,11 +247,11 @@ sealed class InstanceCache
     }
 
     /// <summary>A finished instance that was only in the store was deleted there.</summary>
-    public void FinishedPurgedFromStore(int status)
+    public void FinishedPurgedFromStore(string instanceId, int status)
     {
         ref int inStore = ref _inStore[status];
         if (inStore > 0) inStore--;
-        Departures++;
+        Departed(instanceId);
     }
 
     /// <summary>At start: the instances the store holds beyond those loaded.</summary>

@@ -100,42 +100,27 @@ public sealed partial class TaskHub : IResidencyOwner
     public ValueTask EnsureLoadedAsync(string instanceId, CancellationToken cancellationToken = default) =>
         _instances.Spilled ? LoadAsync(instanceId, cancellationToken) : ValueTask.CompletedTask;
 
-    async ValueTask LoadAsync(string instanceId, CancellationToken cancellationToken)
+    async ValueTask LoadAsync(string instanceId, CancellationToken cancellationToken) =>
+        await ReadFromStoreAsync(instanceId, cancellationToken, adopt: true).ConfigureAwait(false);
+
+    /// <summary>Makes an instance read from the store resident again, with the work it is owed. Runs under the lock.</summary>
+    void Adopt(Instance instance)
     {
-        for (int attempt = 0; attempt < 8; attempt++)
+        // It may have been parked in the store when it left memory: its next write unparks it.
+        instance.StoreParked = !instance.IsTerminal;
+        AddInstance(instance);
+        _instances.Loaded(instance);
+        if (instance.IsTerminal)
         {
-            var (where, detached, departures) = await ReadFromStoreAsync(instanceId, cancellationToken).ConfigureAwait(false);
-            lock (_gate)
-            {
-                if (_instances.TryGet(instanceId, out var present))
-                {
-                    present.PinnedUntil = Now + LoadedPin;
-                    return;
-                }
-
-                if (where != Presence.InStore) return;
-                // Something left memory since the read: what was read may be older than that. Read again.
-                if (_instances.Departures != departures) continue;
-
-                var instance = detached!;
-                // It may have been parked in the store when it left memory: its next write unparks it.
-                instance.StoreParked = !instance.IsTerminal;
-                AddInstance(instance);
-                _instances.Loaded(instance);
-                if (instance.IsTerminal)
-                {
-                    instance.PackHistory();
-                }
-                else
-                {
-                    ResumeOwedWork(instance);
-                    Pump();
-                }
-
-                instance.PinnedUntil = Now + LoadedPin;
-                return;
-            }
+            instance.PackHistory();
         }
+        else
+        {
+            ResumeOwedWork(instance);
+            Pump();
+        }
+
+        instance.PinnedUntil = Now + LoadedPin;
     }
 
     async Task DeliverWhenLoadedAsync(string instanceId, HistoryEvent message, string? executionId)
@@ -159,19 +144,20 @@ public sealed partial class TaskHub : IResidencyOwner
     enum Presence { Nowhere, InMemory, InStore }
 
     /// <summary>
-    /// Reads an instance that is only in the store without bringing it into memory (for reads). Says
+    /// Reads an instance that is only in the store, without bringing it into memory unless <paramref name="adopt"/>
+    /// (then it stays at least <see cref="LoadedPin"/>, as does one found in memory). Says
     /// <see cref="Presence.InMemory"/> when memory has it, so the caller reads it there.
     /// </summary>
-    async ValueTask<(Presence Where, Instance? Detached, long Departures)> ReadFromStoreAsync(string instanceId, CancellationToken cancellationToken)
+    async ValueTask<(Presence Where, Instance? Detached)> ReadFromStoreAsync(string instanceId, CancellationToken cancellationToken, bool adopt = false)
     {
-        for (int attempt = 0; attempt < 8; attempt++)
+        for (int attempt = 0; attempt < 16; attempt++)
         {
-            long departures;
+            long since;
             lock (_gate)
             {
-                if (_instances.Contains(instanceId)) return (Presence.InMemory, null, 0);
-                if (_commits.IsDeleting(instanceId)) return (Presence.Nowhere, null, 0);
-                departures = _instances.Departures;
+                if (InMemory(instanceId, adopt)) return (Presence.InMemory, null);
+                if (_commits.IsDeleting(instanceId)) return (Presence.Nowhere, null);
+                since = _instances.BeginRead();
             }
 
             StoredInstance? stored;
@@ -181,20 +167,39 @@ public sealed partial class TaskHub : IResidencyOwner
             }
             catch (StoreUnavailableException ex)
             {
+                lock (_gate) _instances.EndRead(since, instanceId);
                 throw new TaskHubException(TaskHubErrorKind.StoreUnavailable,
                     $"the store of task hub '{Name}' is unavailable; instance '{instanceId}' cannot be read ({ex.Message})");
+            }
+            catch
+            {
+                lock (_gate) _instances.EndRead(since, instanceId);
+                throw;
             }
 
             lock (_gate)
             {
-                if (_instances.Contains(instanceId)) return (Presence.InMemory, null, 0);
-                if (_commits.IsDeleting(instanceId)) return (Presence.Nowhere, null, 0);
-                if (_instances.Departures != departures) continue;
-                return stored is null ? (Presence.Nowhere, null, 0) : (Presence.InStore, FromStored(stored), departures);
+                bool departed = _instances.EndRead(since, instanceId);
+                if (InMemory(instanceId, adopt)) return (Presence.InMemory, null);
+                if (_commits.IsDeleting(instanceId)) return (Presence.Nowhere, null);
+                // It came into memory, changed and left again while it was read: what was read may be older. Read again.
+                if (departed) continue;
+                if (stored is null) return (Presence.Nowhere, null);
+                var instance = FromStored(stored);
+                if (adopt) Adopt(instance);
+                return (Presence.InStore, instance);
             }
         }
 
-        return (Presence.Nowhere, null, 0);
+        throw new TaskHubException(TaskHubErrorKind.StoreUnavailable,
+            $"instance '{instanceId}' of task hub '{Name}' kept changing while it was read from the store; retry");
+    }
+
+    bool InMemory(string instanceId, bool pin)
+    {
+        if (!_instances.TryGet(instanceId, out var present)) return false;
+        if (pin) present.PinnedUntil = Now + LoadedPin;
+        return true;
     }
 
     /// <summary>Loads an instance and, through its history, its sub-orchestrations (for recursive purge and rewind).</summary>
@@ -273,7 +278,7 @@ public sealed partial class TaskHub : IResidencyOwner
         {
             var state = GetState(instanceId, includePayloads);
             if (state is not null || !_instances.Spilled || attempt == 3) return state;
-            var (where, detached, _) = await ReadFromStoreAsync(instanceId, cancellationToken).ConfigureAwait(false);
+            var (where, detached) = await ReadFromStoreAsync(instanceId, cancellationToken).ConfigureAwait(false);
             if (where == Presence.InStore) return detached!.ToState(includePayloads);
             if (where == Presence.Nowhere) return null;
         }
@@ -285,7 +290,7 @@ public sealed partial class TaskHub : IResidencyOwner
         {
             var history = GetHistory(instanceId, executionId);
             if (history is not null || !_instances.Spilled || attempt == 3) return history;
-            var (where, detached, _) = await ReadFromStoreAsync(instanceId, cancellationToken).ConfigureAwait(false);
+            var (where, detached) = await ReadFromStoreAsync(instanceId, cancellationToken).ConfigureAwait(false);
             if (where == Presence.InStore)
             {
                 return string.IsNullOrEmpty(executionId) || executionId == detached!.ExecutionId ? detached!.CopyHistory() : null;
@@ -299,7 +304,7 @@ public sealed partial class TaskHub : IResidencyOwner
     async ValueTask<OrchestrationState?> SettledInStoreAsync(string instanceId, bool untilCompletion, bool includePayloads, CancellationToken cancellationToken)
     {
         if (!_instances.Spilled) return null;
-        var (where, detached, _) = await ReadFromStoreAsync(instanceId, cancellationToken).ConfigureAwait(false);
+        var (where, detached) = await ReadFromStoreAsync(instanceId, cancellationToken).ConfigureAwait(false);
         if (where != Presence.InStore) return null;
         bool settled = untilCompletion ? detached!.IsTerminal : detached!.Status != OrchestrationStatus.Pending;
         return settled ? detached.ToState(includePayloads) : null;

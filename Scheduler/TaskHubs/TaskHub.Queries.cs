@@ -504,7 +504,7 @@ public sealed partial class TaskHub
 
                     // Deleted without reading it back: its record is all a purge needs.
                     _commits.MarkDeleted(record.InstanceId);
-                    _instances.FinishedPurgedFromStore(record.Status);
+                    _instances.FinishedPurgedFromStore(record.InstanceId, record.Status);
                     deleted++;
                 }
             }

@@ -26,6 +26,11 @@ public sealed class SqliteStore : ITaskHubStore
 
     static readonly string UnfinishedSql = string.Join(", ", FinishedStatuses.Unfinished);
 
+    /// <summary>The statuses of instances that did not complete: failed, terminated, canceled.</summary>
+    static readonly int[] FailureStatuses =
+        [(int)Microsoft.DurableTask.Protobuf.OrchestrationStatus.Failed, (int)Microsoft.DurableTask.Protobuf.OrchestrationStatus.Terminated,
+         (int)Microsoft.DurableTask.Protobuf.OrchestrationStatus.Canceled];
+
     const int SqliteCorrupt = 11;
     const int SqliteNotADatabase = 26;
 
@@ -527,7 +532,9 @@ public sealed class SqliteStore : ITaskHubStore
     /// <param name="names">The stored names the scan's name stands for (<see cref="NamesLikeAsync"/>), or null for any.</param>
     /// <param name="forIdOrder">
     /// For a scan in id order: the name condition then does not use the name index (SQLite would read every row of
-    /// that name and sort them for each page); the primary key's order is walked instead, skipping other names.
+    /// that name and sort them for each page); the primary key's order is walked instead, skipping other names. So does
+    /// a status condition, unless it asks only for the statuses of failures (failed, terminated, canceled), which are
+    /// few enough that reading them all through the status index beats walking past the others.
     /// </param>
     sealed class ScanCondition(InstanceScan scan, List<string>? names, bool forIdOrder)
     {
@@ -545,8 +552,10 @@ public sealed class SqliteStore : ITaskHubStore
             {
                 // An unfinished status is asked for in both forms: as written, and parked.
                 var stored = statuses.Concat(statuses.Where(s => !FinishedStatuses.Contains(s)).Select(s => s + ParkedOffset));
-                sql.Append(" AND status IN (").AppendJoin(", ", stored).Append(')');
+                bool walkIds = forIdOrder && statuses.Any(s => !FailureStatuses.Contains(s));
+                sql.Append(walkIds ? " AND +status IN (" : " AND status IN (").AppendJoin(", ", stored).Append(')');
             }
+
             if (names is not null) sql.Append(forIdOrder ? " AND +name IN (" : " AND name IN (").AppendJoin(", ", names.Select((_, i) => $"$name{i}")).Append(')');
             if (scan.CreatedFrom is not null) sql.Append(" AND created_at >= $createdFrom");
             if (scan.CreatedTo is not null) sql.Append(" AND created_at <= $createdTo");

@@ -86,7 +86,7 @@ public sealed class WaitingEvictionTests(ITestOutputHelper output)
             // The first event: raised by a client, or (for w-000) sent by another orchestration.
             await client.ScheduleNewOrchestrationInstanceAsync("Sender", Id(0), new StartOrchestrationOptions("sender"));
             await client.CompletionAsync("sender");
-            await Parallel.ForAsync(1, Waiting, new ParallelOptions { MaxDegreeOfParallelism = 8 },
+            await Parallel.ForAsync(1, Waiting, new ParallelOptions { MaxDegreeOfParallelism = 16 },
                 async (i, _) => await client.RaiseEventAsync(Id(i), "step", $"a{i}"));
 
             // A wait for the start of an instance that is only in the store answers at once.
@@ -114,7 +114,7 @@ public sealed class WaitingEvictionTests(ITestOutputHelper output)
             await AssertEverythingVisibleAsync(client, http, OrchestrationRuntimeStatus.Running);
 
             // Two more events each, one after the other: they arrive in order, whether the instance is in memory or not.
-            await Parallel.ForAsync(0, Waiting, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (i, _) =>
+            await Parallel.ForAsync(0, Waiting, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, _) =>
             {
                 await client.RaiseEventAsync(Id(i), "step", $"b{i}");
                 await client.RaiseEventAsync(Id(i), "step", $"c{i}");
