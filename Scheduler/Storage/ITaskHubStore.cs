@@ -194,6 +194,12 @@ public sealed record InstanceScan(string? After = null, string? Prefix = null, I
     /// <summary>Only instances without a parent (no sub-orchestrations).</summary>
     public bool TopLevelOnly { get; init; }
 
+    /// <summary>
+    /// A hint: few records have one of <see cref="Statuses"/>, so a store may find them through a status index and
+    /// order them, rather than walk its ids in order past the others.
+    /// </summary>
+    public bool Selective { get; init; }
+
     /// <summary>True when <paramref name="record"/> has one of the statuses and matches the fields (not the id bounds).</summary>
     public bool Matches(InstanceRecord record)
     {

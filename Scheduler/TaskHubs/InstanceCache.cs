@@ -134,6 +134,28 @@ sealed class InstanceCache
     /// <summary>Instances of the hub, resident or only in the store.</summary>
     public int StoredCount => _resident.Count + _inStore.Sum();
 
+    /// <summary>True when the store may hold instances of <paramref name="status"/> that are not in memory. Read without the lock.</summary>
+    public bool AnyInStore(int status) => (uint)status >= (uint)_inStore.Length || Volatile.Read(ref _inStore[status]) > 0;
+
+    /// <summary>
+    /// True when the instances of <paramref name="statuses"/> that are only in the store are few among all those only
+    /// there (under a sixteenth): a store may then find them through a status index rather than walk every id. Read
+    /// without the lock: a hint.
+    /// </summary>
+    public bool FewInStore(IReadOnlyCollection<int>? statuses)
+    {
+        if (statuses is not { Count: > 0 }) return false;
+        long wanted = 0, all = 0;
+        for (int i = 0; i < _inStore.Length; i++)
+        {
+            int n = Volatile.Read(ref _inStore[i]);
+            all += n;
+            if (statuses.Contains(i)) wanted += n;
+        }
+
+        return wanted * 16 < all;
+    }
+
     /// <summary>Resident unfinished instances.</summary>
     public int UnfinishedCount
     {

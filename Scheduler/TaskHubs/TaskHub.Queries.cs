@@ -297,7 +297,8 @@ public sealed partial class TaskHub
         }
 
         var stored = new List<(string Id, T Item)>();
-        var statuses = StoreStatuses(filter);
+        // Statuses none of whose instances are only in the store are found in memory alone.
+        var statuses = StoreStatuses(filter).Where(_instances.AnyInStore).ToArray();
         if (statuses.Length > 0)
         {
             var chunk = new List<InstanceRecord>(256);
@@ -382,8 +383,9 @@ public sealed partial class TaskHub
     /// The store's side of <paramref name="filter"/>: the conditions its indexes can answer. The search and tag conditions
     /// are left to <see cref="InstanceFilter.Matches"/> on what it returns.
     /// </summary>
-    static InstanceScan StoreScan(InstanceFilter filter, string? after, IReadOnlyCollection<int> statuses) => new(after, filter.Prefix, statuses)
+    InstanceScan StoreScan(InstanceFilter filter, string? after, IReadOnlyCollection<int> statuses) => new(after, filter.Prefix, statuses)
     {
+        Selective = _instances.FewInStore(statuses),
         Name = string.IsNullOrEmpty(filter.Name) ? null : filter.Name,
         Version = string.IsNullOrEmpty(filter.Version) ? null : filter.Version,
         CreatedFrom = filter.CreatedFrom?.Ticks,

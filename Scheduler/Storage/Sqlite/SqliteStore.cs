@@ -26,11 +26,6 @@ public sealed class SqliteStore : ITaskHubStore
 
     static readonly string UnfinishedSql = string.Join(", ", FinishedStatuses.Unfinished);
 
-    /// <summary>The statuses of instances that did not complete: failed, terminated, canceled.</summary>
-    static readonly int[] FailureStatuses =
-        [(int)Microsoft.DurableTask.Protobuf.OrchestrationStatus.Failed, (int)Microsoft.DurableTask.Protobuf.OrchestrationStatus.Terminated,
-         (int)Microsoft.DurableTask.Protobuf.OrchestrationStatus.Canceled];
-
     const int SqliteCorrupt = 11;
     const int SqliteNotADatabase = 26;
 
@@ -533,8 +528,8 @@ public sealed class SqliteStore : ITaskHubStore
     /// <param name="forIdOrder">
     /// For a scan in id order: the name condition then does not use the name index (SQLite would read every row of
     /// that name and sort them for each page); the primary key's order is walked instead, skipping other names. So does
-    /// a status condition, unless it asks only for the statuses of failures (failed, terminated, canceled), which are
-    /// few enough that reading them all through the status index beats walking past the others.
+    /// a status condition, unless the scan says few records match it (<see cref="InstanceScan.Selective"/>): then
+    /// reading them all through the status index beats walking past the others.
     /// </param>
     sealed class ScanCondition(InstanceScan scan, List<string>? names, bool forIdOrder)
     {
@@ -552,7 +547,7 @@ public sealed class SqliteStore : ITaskHubStore
             {
                 // An unfinished status is asked for in both forms: as written, and parked.
                 var stored = statuses.Concat(statuses.Where(s => !FinishedStatuses.Contains(s)).Select(s => s + ParkedOffset));
-                bool walkIds = forIdOrder && statuses.Any(s => !FailureStatuses.Contains(s));
+                bool walkIds = forIdOrder && !scan.Selective;
                 sql.Append(walkIds ? " AND +status IN (" : " AND status IN (").AppendJoin(", ", stored).Append(')');
             }
 
