@@ -35,8 +35,11 @@ public sealed partial class TaskHub : IResidencyOwner
         return WaitingResidency.Evictable;
     }
 
-    /// <summary>Reads an instance back because its timer is due (it arms its timers again); retried while the store is down.</summary>
-    void LoadWhenDue(string instanceId) => _ = LoadWhenDueAsync(instanceId);
+    /// <summary>
+    /// Reads an instance back because its timer is due (it arms its timers again); retried while the store is down.
+    /// Called under the lock, from a due timer: the read runs on the thread pool, not under the lock.
+    /// </summary>
+    void LoadWhenDue(string instanceId) => _ = Task.Run(() => LoadWhenDueAsync(instanceId));
 
     async Task LoadWhenDueAsync(string instanceId)
     {
@@ -73,7 +76,7 @@ public sealed partial class TaskHub : IResidencyOwner
         {
             lock (_gate)
             {
-                if (!_stopped) Schedule(Now + TimeSpan.FromSeconds(1), () => _ = ArmParkedTimersAsync(after));
+                if (!_stopped) Schedule(Now + TimeSpan.FromSeconds(1), () => ArmParkedTimersLater(after));
             }
 
             return;
@@ -92,9 +95,12 @@ public sealed partial class TaskHub : IResidencyOwner
             }
 
             // The next read starts where this one ended, a little before the horizon.
-            Schedule(new DateTime(until, DateTimeKind.Utc) - ParkedTimerHorizon / 5, () => _ = ArmParkedTimersAsync(until));
+            Schedule(new DateTime(until, DateTimeKind.Utc) - ParkedTimerHorizon / 5, () => ArmParkedTimersLater(until));
         }
     }
+
+    /// <summary>Called under the lock, from a due timer: the store is read on the thread pool, not under the lock.</summary>
+    void ArmParkedTimersLater(long? after) => _ = Task.Run(() => ArmParkedTimersAsync(after));
 
     /// <summary>Brings an instance that is only in the store back into memory (and keeps one that is in memory there for a while).</summary>
     public ValueTask EnsureLoadedAsync(string instanceId, CancellationToken cancellationToken = default) =>

@@ -90,7 +90,7 @@ public sealed partial class TaskHub : IOrchestrationEffects
         {
             // Every path to an instance that may be only in the store reads it back first (see TaskHub.Loading); should
             // one not have, the message is delivered once the instance is read back rather than dropped.
-            if (_instances.UnfinishedSpilled) _ = DeliverWhenLoadedAsync(instanceId, message, executionId);
+            if (_instances.UnfinishedSpilled) _ = Task.Run(() => DeliverWhenLoadedAsync(instanceId, message, executionId));
             return false;
         }
 
