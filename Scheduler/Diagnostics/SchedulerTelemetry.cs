@@ -27,13 +27,14 @@ public static class SchedulerTelemetry
 
     /// <summary>
     /// A span for handing one work item to a worker, in the trace of the orchestration or activity it belongs to
-    /// (the SDK's W3C trace context stored with the work). <paramref name="waited"/> is how long the work was ready
-    /// before a worker took it (no worker connected, none accepting its name or version, or all busy), recorded as
-    /// <c>dts.dispatch.wait_ms</c>. Costs nothing when nobody listens.
+    /// (the SDK's W3C trace context stored with the work). How long the work was ready before a worker took it (no
+    /// worker connected, none accepting its name or version, or all busy), from <paramref name="readySince"/> (a
+    /// <paramref name="time"/> timestamp), is recorded as <c>dts.dispatch.wait_ms</c>. Costs nothing when nobody listens.
     /// </summary>
-    public static void TraceDispatch(string hub, string type, string name, string instanceId, TraceContext? parent, TimeSpan waited)
+    public static void TraceDispatch(string hub, string type, string name, string instanceId, TraceContext? parent, TimeProvider time, long readySince)
     {
         if (!Source.HasListeners()) return;
+        var waited = time.GetElapsedTime(readySince);
         ActivityContext.TryParse(parent?.TraceParent, parent?.TraceState, isRemote: true, out var parentContext);
         using var span = Source.StartActivity($"dispatch {type} {name}", ActivityKind.Producer, parentContext);
         if (span is null) return;

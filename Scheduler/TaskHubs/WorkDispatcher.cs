@@ -283,7 +283,7 @@ sealed class WorkDispatcher
         worker.Outbox.Writer.TryWrite(OutboundWorkItem.Orchestrator(
             instance.InstanceId, work.ExecutionId, EntityParameters, streaming, instance.TraceContext, pastEvents, newEvents, work.Token));
         SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "orchestrator"), new KeyValuePair<string, object?>("hub", _hub));
-        SchedulerTelemetry.TraceDispatch(_hub, "orchestrator", instance.Name, instance.InstanceId, instance.ParentTraceContext, _time.GetElapsedTime(instance.ReadySince));
+        SchedulerTelemetry.TraceDispatch(_hub, "orchestrator", instance.Name, instance.InstanceId, instance.ParentTraceContext, _time, instance.ReadySince);
     }
 
     void SendActivity(WorkerConnection worker, ActivityTask task)
@@ -292,7 +292,7 @@ sealed class WorkDispatcher
         Workers.Hand(work);
         worker.Outbox.Writer.TryWrite(OutboundWorkItem.Activity(task.Request, work.Token));
         SchedulerTelemetry.WorkItemsDispatched.Add(1, new KeyValuePair<string, object?>("type", "activity"), new KeyValuePair<string, object?>("hub", _hub));
-        SchedulerTelemetry.TraceDispatch(_hub, "activity", task.Name, task.InstanceId, task.ParentTraceContext, _time.GetElapsedTime(task.ReadySince));
+        SchedulerTelemetry.TraceDispatch(_hub, "activity", task.Name, task.InstanceId, task.ParentTraceContext, _time, task.ReadySince);
     }
 
     void SendEntityBatch(WorkerConnection worker, Entity entity)
