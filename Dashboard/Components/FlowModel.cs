@@ -17,6 +17,13 @@ public sealed record FlowStep(string Kind, string Name, string? Target, IReadOnl
 public sealed record FlowStage(IReadOnlyList<FlowStep> Steps);
 
 /// <summary>
+/// How the current execution relates to earlier ones of its instance. <c>Pending</c> false: it was continued from an
+/// earlier execution, and started at <c>At</c> (its start event, at <c>HistoryIndex</c>, with <c>Input</c>).
+/// <c>Pending</c> true: an execution continued as new and the new one has not started yet.
+/// </summary>
+public sealed record FlowContinuation(bool Pending, DateTime? At, int HistoryIndex, string? Input);
+
+/// <summary>
 /// Builds the flow of one orchestration from its timeline (paired steps) and history (events received and sent,
 /// continue-as-new): one stage per episode that started something, parallel steps of one kind and name grouped, a
 /// retried step shown once with its attempts, and a run of stages that repeat the same step folded into one.
@@ -42,6 +49,26 @@ public static class FlowModel
     };
 
     sealed record Raw(TimelineItem Item, int Episode, string? Failure, string? Result);
+
+    /// <summary>
+    /// Whether the execution shown continued from an earlier one, or has continued as new and the new one waits to start.
+    /// The scheduler keeps only the current execution's history: a continue-as-new replaces it with a new
+    /// <c>ExecutionStarted</c> stamped with the time it continued, while the instance keeps its creation time. A first
+    /// execution's start event is stamped with that creation time (a scheduled start too: it is created with the
+    /// instance), so a start event later than the creation marks a continued execution. Until the new execution's first
+    /// episode completes its history has no start event, yet the instance is Running (a new instance is Pending then).
+    /// Null when neither applies or the history is not known.
+    /// </summary>
+    public static FlowContinuation? Continuation(OrchestrationDetail detail, IReadOnlyList<HistoryEventView>? history)
+    {
+        if (history is null) return null;
+        foreach (var e in history)
+        {
+            if (e.Type == "ExecutionStarted") return e.Timestamp > detail.CreatedAt ? new FlowContinuation(false, e.Timestamp, e.Index, e.Payload?.Value) : null;
+        }
+
+        return detail.Status == "Running" ? new FlowContinuation(true, null, -1, null) : null;
+    }
 
     public static IReadOnlyList<FlowStage> Build(Timeline? timeline, IReadOnlyList<HistoryEventView>? history)
     {

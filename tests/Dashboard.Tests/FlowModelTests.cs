@@ -56,6 +56,48 @@ public sealed class FlowModelTests
     }
 
     [Fact]
+    public void A_fan_out_of_more_than_five_sub_orchestrations_is_one_box_with_every_child_in_order()
+    {
+        var s = new Script().Episode();
+        for (int i = 0; i < 7; i++) s.Step("SubOrchestration", "Child", i == 3 ? "Failed" : "Completed", 20, instanceId: $"p-child-{i}");
+        s.Step("Activity", "Say", "Completed", 20);
+        var stage = Assert.Single(s.Build());
+        Assert.Equal(2, stage.Steps.Count);
+        var children = stage.Steps[0];
+        Assert.Equal(("SubOrchestration", "Child", 7, 6, 1, 0, "Failed"), (children.Kind, children.Name, children.Count, children.Completed, children.Failed, children.Open, children.Status));
+        Assert.Null(children.Target);
+        Assert.Equal(Enumerable.Range(0, 7).Select(i => $"p-child-{i}"), children.Instances);
+        Assert.Equal("p-child-3", Assert.Single(children.Failures).InstanceId);
+        Assert.Equal(("Say", 1), (stage.Steps[1].Name, stage.Steps[1].Count));
+    }
+
+    static OrchestrationDetail Detail(string status, DateTime createdAt) =>
+        new("i", "Countdown", null, status, createdAt, createdAt, null, null, 0, null, "e", null, null, null, null, null);
+
+    [Fact]
+    public void An_execution_whose_start_is_later_than_its_instance_continued_from_an_earlier_one()
+    {
+        var s = new Script().Episode().Add("ExecutionStarted", "Countdown").Step("Activity", "Say", "Completed", 2);
+        s.Build();
+        var start = s.History[1];
+        Assert.Equal(new FlowContinuation(false, start.Timestamp, 1, null), FlowModel.Continuation(Detail("Running", T0), s.History));
+        Assert.Equal(new FlowContinuation(false, start.Timestamp, 1, null), FlowModel.Continuation(Detail("Completed", T0), s.History));
+
+        // A first execution's start event has the instance's creation time.
+        Assert.Null(FlowModel.Continuation(Detail("Running", start.Timestamp), s.History));
+        Assert.Null(FlowModel.Continuation(Detail("Completed", start.Timestamp), s.History));
+    }
+
+    [Fact]
+    public void A_running_instance_whose_history_has_no_start_yet_waits_for_the_execution_it_continued_as()
+    {
+        Assert.Equal(new FlowContinuation(true, null, -1, null), FlowModel.Continuation(Detail("Running", T0), []));
+        // A new instance before its first episode is Pending; an unknown history tells nothing.
+        Assert.Null(FlowModel.Continuation(Detail("Pending", T0), []));
+        Assert.Null(FlowModel.Continuation(Detail("Running", T0), null));
+    }
+
+    [Fact]
     public void A_retried_step_is_one_box_with_its_attempts()
     {
         var s = new Script().Episode().Step("Activity", "Charge", "Failed", 2).Episode().Add("TaskFailed", failure: new Failure("E", "declined", null, false, null))
