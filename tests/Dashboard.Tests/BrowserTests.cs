@@ -221,6 +221,14 @@ public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : 
         await page.Context.CloseAsync();
     }
 
+    /// <summary>The header that addresses the sales hub, which has no SDK worker, for a worker speaking the raw protocol.</summary>
+    static readonly Metadata SalesHub = new() { { "taskhub", "sales" } };
+
+    /// <summary>Waits until a worker speaking the raw protocol left the sales hub, before other tests count its workers.</summary>
+    Task RawWorkerLeftAsync() => DashboardFixture.Eventually(async () =>
+        (await fx.Api.GetFromJsonAsync<System.Text.Json.JsonElement>("api/v1/taskhubs")).EnumerateArray()
+            .Single(h => h.GetProperty("name").GetString() == "sales").GetProperty("workerCount").GetInt32() == 0, "the raw worker left");
+
     [Fact]
     public async Task Entity_messages_in_the_protocols_own_events_read_the_same()
     {
@@ -228,16 +236,15 @@ public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : 
         // runs on the sales hub, which has no SDK worker, and takes only its own orchestration and the account entity.
         var id = $"ui{Guid.NewGuid():N}"[..8] + "-raw";
         string a = $"@account@{id}-a", b = $"@account@{id}-b";
-        var hub = new Metadata { { "taskhub", "sales" } };
         using var channel = GrpcChannel.ForAddress(fx.GrpcAddress);
         var client = new P.TaskHubSidecarService.TaskHubSidecarServiceClient(channel);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         var filters = new P.WorkItemFilters();
         filters.Orchestrations.Add(new P.OrchestrationFilter { Name = "RawTransfer" });
         filters.Entities.Add(new P.EntityFilter { Name = "account" });
-        using (var stream = client.GetWorkItems(new P.GetWorkItemsRequest { WorkItemFilters = filters }, hub, cancellationToken: cts.Token))
+        using (var stream = client.GetWorkItems(new P.GetWorkItemsRequest { WorkItemFilters = filters }, SalesHub, cancellationToken: cts.Token))
         {
-            await client.StartInstanceAsync(new P.CreateInstanceRequest { InstanceId = id, Name = "RawTransfer" }, hub);
+            await client.StartInstanceAsync(new P.CreateInstanceRequest { InstanceId = id, Name = "RawTransfer" }, SalesHub);
             int episode = 0, batchesAfterEnd = 0;
             while (batchesAfterEnd == 0 && await stream.ResponseStream.MoveNext(cts.Token))
             {
@@ -246,7 +253,7 @@ public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : 
                 {
                     var result = new P.EntityBatchResult { CompletionToken = item.CompletionToken, EntityState = "70" };
                     foreach (var _ in batch.OperationRequests) result.Results.Add(new P.OperationResult { Success = new P.OperationResultSuccess { Result = "70" } });
-                    await client.CompleteEntityTaskAsync(result, hub);
+                    await client.CompleteEntityTaskAsync(result, SalesHub);
                     if (episode == 3) batchesAfterEnd++;
                     continue;
                 }
@@ -282,14 +289,11 @@ public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : 
                         break;
                 }
 
-                await client.CompleteOrchestratorTaskAsync(response, hub);
+                await client.CompleteOrchestratorTaskAsync(response, SalesHub);
             }
         }
 
-        // Gone from the hub before other tests count its workers.
-        await DashboardFixture.Eventually(async () =>
-            (await fx.Api.GetFromJsonAsync<System.Text.Json.JsonElement>("api/v1/taskhubs")).EnumerateArray()
-                .Single(h => h.GetProperty("name").GetString() == "sales").GetProperty("workerCount").GetInt32() == 0, "the raw worker left");
+        await RawWorkerLeftAsync();
 
         var page = await OpenAsync($"hubs/sales/orchestration?id={Uri.EscapeDataString(id)}");
         await Expect(page.GetByTestId("properties").GetByTestId("status")).ToHaveTextAsync("Completed");
@@ -315,13 +319,19 @@ public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : 
         await page.Context.CloseAsync();
     }
 
+    /// <summary>Runs an orchestration to completion under a new id ending in <paramref name="suffix"/>, then opens its page.</summary>
+    async Task<(string Id, IPage Page)> CompleteAndOpenAsync(string name, object input, string suffix)
+    {
+        var id = $"ui{Guid.NewGuid():N}"[..8] + "-" + suffix;
+        await fx.Client.ScheduleNewOrchestrationInstanceAsync(name, input, new StartOrchestrationOptions(id));
+        Assert.Equal(OrchestrationRuntimeStatus.Completed, (await fx.CompleteAsync(id)).RuntimeStatus);
+        return (id, await OpenAsync($"hubs/default/orchestration?id={Uri.EscapeDataString(id)}"));
+    }
+
     [Fact]
     public async Task The_flow_groups_a_fan_out_of_a_thousand_and_shows_retries_and_children()
     {
-        var id = $"ui{Guid.NewGuid():N}"[..8] + "-fanout";
-        await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.FanOut, 1000, new StartOrchestrationOptions(id));
-        Assert.Equal(OrchestrationRuntimeStatus.Completed, (await fx.CompleteAsync(id)).RuntimeStatus);
-        var page = await OpenAsync($"hubs/default/orchestration?id={Uri.EscapeDataString(id)}");
+        var (id, page) = await CompleteAndOpenAsync(Orchestrations.FanOut, 1000, "fanout");
 
         var steps = page.GetByTestId("flow-step");
         await Expect(steps).ToHaveCountAsync(3);
@@ -375,6 +385,123 @@ public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : 
         await Expect(stages).ToHaveCountAsync(60);
         await Expect(stages.Last.GetByTestId("flow-step-name")).ToHaveTextAsync("City");
         await Expect(page.GetByTestId("flow-end")).ToContainTextAsync("Completed");
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task A_fan_out_of_more_than_five_children_lists_them_when_opened()
+    {
+        var (id, page) = await CompleteAndOpenAsync(Orchestrations.Children, 6, "children");
+
+        var children = page.Locator("[data-testid=flow-step][data-kind=SubOrchestration]");
+        await Expect(children).ToHaveCountAsync(1);
+        await Expect(children.GetByTestId("flow-count")).ToHaveTextAsync("×6");
+        await Expect(children.GetByTestId("flow-counts")).ToHaveTextAsync("6 completed");
+
+        // Six are too many to list in the box: they are in a list that opens on click.
+        var list = children.GetByTestId("flow-children");
+        await Expect(list.Locator("summary")).ToHaveTextAsync("6 instances");
+        var links = list.GetByTestId("flow-child");
+        await Expect(links).ToHaveCountAsync(6);
+        await Expect(children.GetByTestId("flow-child")).ToHaveCountAsync(6);
+        await Expect(links.First).ToBeHiddenAsync();
+        await list.Locator("summary").ClickAsync();
+        await Expect(links).ToHaveTextAsync(Enumerable.Range(0, 6).Select(i => $"{id}-child-{i}").ToArray());
+        await Expect(links.Nth(5)).ToBeVisibleAsync();
+        await links.Nth(5).ClickAsync();
+        await Expect(page.GetByTestId("instance-id")).ToHaveTextAsync(id + "-child-5");
+        await Expect(page.GetByTestId("parent-link")).ToHaveTextAsync(id);
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task The_flow_of_an_execution_that_continued_as_new_starts_with_where_it_came_from()
+    {
+        // Countdown from 2: three executions; the page shows the last, whose input is 0.
+        var id = $"ui{Guid.NewGuid():N}"[..8] + "-countdown";
+        await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.Countdown, 2, new StartOrchestrationOptions(id));
+        Assert.Equal("\"lift-off\"", (await fx.CompleteAsync(id)).SerializedOutput);
+        var page = await OpenAsync($"hubs/default/orchestration?id={Uri.EscapeDataString(id)}");
+
+        var continued = page.GetByTestId("flow-continued");
+        await Expect(continued).ToContainTextAsync("continue as new continued from an earlier execution");
+        await Expect(continued.GetByTestId("flow-continued-input")).ToHaveTextAsync("input 0");
+        await Expect(page.Locator("[data-testid=flow] > .flow-stage").First.GetByTestId("flow-continued")).ToHaveCountAsync(1);
+        var steps = page.GetByTestId("flow-step");
+        await Expect(steps).ToHaveCountAsync(1);
+        await Expect(steps.GetByTestId("flow-step-name")).ToHaveTextAsync("Say");
+        await Expect(page.GetByTestId("flow-end")).ToContainTextAsync("Completed");
+
+        // It links to the start event of this execution.
+        var link = continued.GetByTestId("flow-history-link");
+        var index = int.Parse((await link.TextContentAsync())!.Replace("history #", ""));
+        await link.ClickAsync();
+        await Expect(page.Locator($"#event-{index}")).ToHaveAttributeAsync("data-type", "ExecutionStarted");
+
+        // A first execution did not continue from anything, also when its start was scheduled for later.
+        var first = id.Replace("-countdown", "-first");
+        await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.Greet, "Lima",
+            new StartOrchestrationOptions(first, StartAt: DateTimeOffset.UtcNow.AddSeconds(1)));
+        await fx.CompleteAsync(first);
+        await page.GotoAsync($"hubs/default/orchestration?id={Uri.EscapeDataString(first)}");
+        await Expect(page.GetByTestId("flow-end")).ToContainTextAsync("Completed");
+        await Expect(page.GetByTestId("flow-count")).ToHaveTextAsync("×2 in sequence");
+        await Expect(page.GetByTestId("flow-continued")).ToHaveCountAsync(0);
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task A_continue_as_new_whose_new_execution_has_not_started_says_so()
+    {
+        // A worker speaking the raw protocol on the sales hub (which has no SDK worker) continues its orchestration as
+        // new, then holds the new execution's work item while the page is looked at.
+        var id = $"ui{Guid.NewGuid():N}"[..8] + "-rawnew";
+        using var channel = GrpcChannel.ForAddress(fx.GrpcAddress);
+        var client = new P.TaskHubSidecarService.TaskHubSidecarServiceClient(channel);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var filters = new P.WorkItemFilters();
+        filters.Orchestrations.Add(new P.OrchestrationFilter { Name = "RawCountdown" });
+        IPage page;
+        using (var stream = client.GetWorkItems(new P.GetWorkItemsRequest { WorkItemFilters = filters }, SalesHub, cancellationToken: cts.Token))
+        {
+            async Task<P.WorkItem> NextAsync()
+            {
+                while (await stream.ResponseStream.MoveNext(cts.Token))
+                {
+                    if (stream.ResponseStream.Current.OrchestratorRequest?.InstanceId == id) return stream.ResponseStream.Current;
+                }
+
+                throw new InvalidOperationException("the work item stream ended");
+            }
+
+            Task Complete(P.WorkItem item, P.OrchestrationStatus status, string result)
+            {
+                var response = new P.OrchestratorResponse { InstanceId = id, CompletionToken = item.CompletionToken };
+                response.Actions.Add(new P.OrchestratorAction { Id = 0, CompleteOrchestration = new P.CompleteOrchestrationAction { OrchestrationStatus = status, Result = result } });
+                return client.CompleteOrchestratorTaskAsync(response, SalesHub).ResponseAsync;
+            }
+
+            await client.StartInstanceAsync(new P.CreateInstanceRequest { InstanceId = id, Name = "RawCountdown", Input = "1" }, SalesHub);
+            await Complete(await NextAsync(), P.OrchestrationStatus.ContinuedAsNew, "0");
+            var second = await NextAsync();
+            Assert.Equal("0", second.OrchestratorRequest.NewEvents.Single(e => e.ExecutionStarted is not null).ExecutionStarted.Input);
+
+            page = await OpenAsync($"hubs/sales/orchestration?id={Uri.EscapeDataString(id)}");
+            await Expect(page.GetByTestId("properties").GetByTestId("status")).ToHaveTextAsync("Running");
+            await Expect(page.GetByTestId("flow-continue-pending")).ToContainTextAsync("the new execution has not started yet");
+            await Expect(page.GetByTestId("flow-end")).ToContainTextAsync("Running");
+            await Expect(page.GetByTestId("flow-waiting")).ToHaveCountAsync(0);
+            await Expect(page.GetByTestId("flow-continued")).ToHaveCountAsync(0);
+
+            await Complete(second, P.OrchestrationStatus.Completed, "\"lift-off\"");
+        }
+
+        await RawWorkerLeftAsync();
+
+        await page.GetByTestId("reload").ClickAsync();
+        await Expect(page.GetByTestId("properties").GetByTestId("status")).ToHaveTextAsync("Completed");
+        await Expect(page.GetByTestId("flow-continue-pending")).ToHaveCountAsync(0);
+        await Expect(page.GetByTestId("flow-continued-input")).ToHaveTextAsync("input 0");
         await page.Context.CloseAsync();
     }
 
@@ -528,6 +655,99 @@ public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : 
         await page.Context.CloseAsync();
     }
 
+    /// <summary>
+    /// Runs a bulk change through <paramref name="run"/> and returns every value its progress took in the dialog, in order
+    /// ("0,50,100,120"), and the progress last shown ("120 of 120"). The browser may apply several of the page's updates
+    /// at once, but each change of the count leaves the value it replaced in a mutation record.
+    /// </summary>
+    static async Task<(string Values, string Last)> ProgressOfAsync(IPage page, Func<Task> run)
+    {
+        await page.EvaluateAsync("""
+            () => {
+                window.bulkProgress?.observer.disconnect();
+                const seen = window.bulkProgress = { values: [], node: null };
+                seen.observer = new MutationObserver(records => {
+                    for (const r of records) {
+                        const text = r.target.parentElement;
+                        if (r.type !== 'characterData' || text?.dataset.testid !== 'bulk-progress-text' || text.firstChild !== r.target) continue;
+                        seen.values.push(r.oldValue);
+                        seen.node = r.target;
+                    }
+                });
+                seen.observer.observe(document.body, { subtree: true, characterData: true, characterDataOldValue: true });
+            }
+            """);
+        await run();
+        var values = await page.EvaluateAsync<string>("() => window.bulkProgress.values.concat(window.bulkProgress.node ? [window.bulkProgress.node.data] : []).join(',')");
+        var last = await page.EvaluateAsync<string>("() => window.bulkProgress.node?.parentElement.textContent ?? ''");
+        return (values, last);
+    }
+
+    [Fact]
+    public async Task BulkChangesOverManyInstancesShowTheirProgressAndListTheFailures()
+    {
+        // 120 instances: the dialog applies a change 50 at a time, so it shows 0, 50, 100 and 120 of 120 done.
+        const int n = 120;
+        var p = $"ui{Guid.NewGuid():N}"[..8] + "-";
+        var ids = Enumerable.Range(0, n).Select(i => $"{p}w-{i:000}").ToList();
+        foreach (var id in ids) await fx.Client.ScheduleNewOrchestrationInstanceAsync(Orchestrations.WaitForApproval, null, new StartOrchestrationOptions(id));
+        foreach (var id in ids) await fx.StartedAsync(id);
+
+        Task AllAsync(string status) => DashboardFixture.Eventually(async () =>
+            (await fx.Api.GetFromJsonAsync<System.Text.Json.JsonElement>($"api/v1/taskhubs/default/counts?prefix={p}&status={status}")).GetProperty("total").GetInt32() == n,
+            $"all {n} instances are {status}");
+
+        var page = await OpenAsync($"hubs/default/orchestrations?prefix={p}");
+        await Expect(page.GetByTestId("matching")).ToHaveTextAsync($"{n} matching");
+        const string Steps = "0,50,100,120";
+        const string Last = "120 of 120";
+
+        var suspend = await ProgressOfAsync(page, async () =>
+        {
+            await page.GetByTestId("bulk-suspend").ClickAsync();
+            await Expect(page.GetByTestId("bulk-target")).ToContainTextAsync($"all {n} instances matching");
+            await page.GetByTestId("confirm").ClickAsync();
+            await Expect(page.GetByTestId("action-result")).ToHaveTextAsync($"Suspended {n} of {n} instances.");
+        });
+        Assert.Equal((Steps, Last), suspend);
+        await AllAsync("Suspended");
+
+        // None of them failed, so every rewind fails: the first hundred are listed with the reason, the rest counted.
+        var rewind = await ProgressOfAsync(page, async () =>
+        {
+            await page.GetByTestId("bulk-rewind").ClickAsync();
+            await page.GetByTestId("confirm").ClickAsync();
+            await Expect(page.GetByTestId("action-result")).ToHaveTextAsync($"Rewound 0 of {n} instances; {n} failed.");
+        });
+        Assert.Equal((Steps, Last), rewind);
+        var failures = page.GetByTestId("bulk-failures");
+        await Expect(failures.Locator("h3")).ToHaveTextAsync($"{n} failed");
+        await Expect(failures.GetByTestId("bulk-failure")).ToHaveCountAsync(100);
+        await Expect(failures.Locator($"[data-instance-id='{ids[0]}']")).ToContainTextAsync("is Suspended; only a failed instance can be rewound");
+        await Expect(failures.Locator($"[data-instance-id='{ids[99]}']")).ToHaveCountAsync(1);
+        await Expect(failures.Locator($"[data-instance-id='{ids[100]}']")).ToHaveCountAsync(0);
+        await Expect(failures).ToContainTextAsync("and 20 more.");
+
+        var resume = await ProgressOfAsync(page, async () =>
+        {
+            await page.GetByTestId("bulk-resume").ClickAsync();
+            await page.GetByTestId("confirm").ClickAsync();
+            await Expect(page.GetByTestId("action-result")).ToHaveTextAsync($"Resumed {n} of {n} instances.");
+        });
+        Assert.Equal((Steps, Last), resume);
+        await Expect(page.GetByTestId("bulk-failures")).ToHaveCountAsync(0);
+        await AllAsync("Running");
+
+        var raise = await ProgressOfAsync(page, async () =>
+        {
+            await RaiseApprovalAsync(page, "bulk-raise", "Lin");
+            await Expect(page.GetByTestId("action-result")).ToHaveTextAsync($"Raised 'approve' in {n} of {n} instances.");
+        });
+        Assert.Equal((Steps, Last), raise);
+        foreach (var id in new[] { ids[0], ids[50], ids[^1] }) Assert.Equal("\"approved by Lin\"", (await fx.CompleteAsync(id)).SerializedOutput);
+        await page.Context.CloseAsync();
+    }
+
     [Fact]
     public async Task StartAnOrchestrationFromTheBrowser()
     {
@@ -666,6 +886,11 @@ public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : 
         await Expect(page.GetByTestId("action-result")).ToHaveTextAsync("Rewind requested.");
 
         await DashboardFixture.Eventually(async () => (await fx.Client.GetInstanceAsync(flaky))?.RuntimeStatus == OrchestrationRuntimeStatus.Completed, "completed");
+
+        // The rewound execution is the same one, not one continued from an earlier execution.
+        await page.GetByTestId("reload").ClickAsync();
+        await Expect(page.GetByTestId("flow-end")).ToContainTextAsync("Completed");
+        await Expect(page.GetByTestId("flow-continued")).ToHaveCountAsync(0);
         await page.Context.CloseAsync();
     }
 }

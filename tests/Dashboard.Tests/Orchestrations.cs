@@ -17,6 +17,8 @@ static class Orchestrations
     public const string Transfer = "Transfer";
     public const string FanOut = "FanOut";
     public const string Alternate = "Alternate";
+    public const string Countdown = "Countdown";
+    public const string Children = "Children";
 
     static readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> FlakyCalls = new();
 
@@ -119,6 +121,23 @@ static class Orchestrations
             }
 
             return n;
+        });
+
+        // One activity, then continues as new with n - 1 until n is 0: n + 1 executions of one instance.
+        r.AddOrchestratorFunc<int, string>(Countdown, async (ctx, n) =>
+        {
+            await ctx.CallActivityAsync<string>("Say", $"round {n}");
+            if (n == 0) return "lift-off";
+            ctx.ContinueAsNew(n - 1);
+            return "";
+        });
+
+        // A fan-out of n sub-orchestrations with predictable ids.
+        r.AddOrchestratorFunc<int, int>(Children, async (ctx, n) =>
+        {
+            var children = Enumerable.Range(0, n).Select(i => ctx.CallSubOrchestratorAsync<string>(Child, $"city-{i}",
+                new SubOrchestrationOptions { InstanceId = $"{ctx.InstanceId}-child-{i}" }));
+            return (await Task.WhenAll(children)).Length;
         });
 
         // A fan-out of n activities (every 50th fails), then two sub-orchestrations, then an activity that succeeds on its second attempt.
