@@ -431,6 +431,7 @@ public sealed class BrowserTests(DashboardFixture fx, BrowserFixture browser) : 
         await Expect(steps).ToHaveCountAsync(1);
         await Expect(steps.GetByTestId("flow-step-name")).ToHaveTextAsync("Say");
         await Expect(page.GetByTestId("flow-end")).ToContainTextAsync("Completed");
+        await page.GetByTestId("flow").ScreenshotAsync(new LocatorScreenshotOptions { Path = Path.Combine(Screenshots, "flow-continue-as-new.png") });
 
         // It links to the start event of this execution.
         var link = continued.GetByTestId("flow-history-link");
