@@ -99,21 +99,19 @@ public sealed class SqliteStore : ITaskHubStore
                     ReadInstances($"SELECT instance_id, record, input FROM instances LEFT JOIN instance_inputs USING (instance_id) WHERE status IN ({FinishedStatuses.SqlList}) " +
                         $"ORDER BY completed_at DESC LIMIT {Math.Max(0, maxFinishedInstances)}");
                     historySql = $"SELECT instance_id, generation, block FROM history WHERE instance_id IN ({unparked} UNION ALL SELECT * FROM ({recent})) ORDER BY id";
-                    using var counts = Command(connection, transaction,
-                        $"SELECT status, count(*) FROM instances WHERE status IN ({FinishedStatuses.SqlList}) GROUP BY status " +
-                        $"UNION ALL SELECT status, count(*) FROM instances WHERE status >= {ParkedOffset} GROUP BY status");
+                    // What stays in the file, per status: every instance the counts know of, less those read.
+                    using var counts = Command(connection, transaction, "SELECT status, SUM(n) FROM instance_counts GROUP BY status");
                     using var reader = counts.ExecuteReader();
                     while (reader.Read())
                     {
                         int status = reader.GetInt32(0);
-                        if (status >= ParkedOffset) status -= ParkedOffset;
                         if (status >= 0 && status < hub.InStore.Length) hub.InStore[status] += reader.GetInt32(1);
                     }
 
                     foreach (var instance in hub.Instances)
                     {
                         int status = instance.Record.Status;
-                        if (FinishedStatuses.Contains(status) && status < hub.InStore.Length) hub.InStore[status]--;
+                        if (status >= 0 && status < hub.InStore.Length) hub.InStore[status]--;
                     }
                 }
 
@@ -427,9 +425,24 @@ public sealed class SqliteStore : ITaskHubStore
         var names = scan.Name is null ? null : await NamesLikeAsync(scan.Name, cancellationToken);
         if (names is { Count: 0 }) return counts;
 
-        var sql = new System.Text.StringBuilder("SELECT status, COUNT(*) FROM instances WHERE 1");
+        // Conditions on the name, the parent and the status alone are answered from the counts the triggers keep.
+        bool fromCounts = string.IsNullOrEmpty(scan.Prefix) && scan.CreatedFrom is null && scan.CreatedTo is null
+            && scan.CompletedFrom is null && scan.CompletedTo is null;
         var condition = new ScanCondition(scan, names, forIdOrder: false);
-        condition.AppendTo(sql);
+        var sql = new System.Text.StringBuilder();
+        if (fromCounts)
+        {
+            sql.Append("SELECT status, SUM(n) FROM instance_counts WHERE 1");
+            if (names is not null) sql.Append(" AND name IN (").AppendJoin(", ", names.Select((_, i) => $"$name{i}")).Append(')');
+            if (scan.TopLevelOnly) sql.Append(" AND top_level = 1");
+            if (scan.Statuses is { Count: > 0 } statuses) sql.Append(" AND status IN (").AppendJoin(", ", statuses).Append(')');
+        }
+        else
+        {
+            sql.Append("SELECT status, COUNT(*) FROM instances WHERE 1");
+            condition.AppendTo(sql);
+        }
+
         sql.Append(" GROUP BY status");
         await _readGate.WaitAsync(cancellationToken);
         try
@@ -547,11 +560,12 @@ public sealed class SqliteStore : ITaskHubStore
             {
                 // An unfinished status is asked for in both forms: as written, and parked.
                 var stored = statuses.Concat(statuses.Where(s => !FinishedStatuses.Contains(s)).Select(s => s + ParkedOffset));
-                bool walkIds = forIdOrder && !scan.Selective;
+                // A count under a prefix reads the prefix's range of the id index, whatever the statuses asked for.
+                bool walkIds = forIdOrder ? !scan.Selective : Prefix is not null;
                 sql.Append(walkIds ? " AND +status IN (" : " AND status IN (").AppendJoin(", ", stored).Append(')');
             }
 
-            if (names is not null) sql.Append(forIdOrder ? " AND +name IN (" : " AND name IN (").AppendJoin(", ", names.Select((_, i) => $"$name{i}")).Append(')');
+            if (names is not null) sql.Append(forIdOrder || Prefix is not null ? " AND +name IN (" : " AND name IN (").AppendJoin(", ", names.Select((_, i) => $"$name{i}")).Append(')');
             if (scan.CreatedFrom is not null) sql.Append(" AND created_at >= $createdFrom");
             if (scan.CreatedTo is not null) sql.Append(" AND created_at <= $createdTo");
             if (scan.CompletedFrom is not null) sql.Append(" AND completed_at >= $completedFrom");
@@ -587,7 +601,7 @@ public sealed class SqliteStore : ITaskHubStore
         {
             await EnsureReadCommandAsync(cancellationToken);
             using var command = _read!.CreateCommand();
-            command.CommandText = "SELECT DISTINCT name FROM instances";
+            command.CommandText = "SELECT DISTINCT name FROM instance_counts";
             using var reader = command.ExecuteReader();
             while (reader.Read())
             {

@@ -69,9 +69,14 @@ public sealed class GoldenFormatTests(ITestOutputHelper output)
             Assert.Equal(GoldenRecords.Entity(), Assert.Single(hub.Entities));
             Assert.Equal([GoldenRecords.Block(), GoldenRecords.Block(1)], await store.ReadHistoryAsync("golden-parent", CancellationToken.None));
 
-            // The upgraded database takes new commits.
+            // The upgraded database counts what it holds, and takes new commits.
+            Assert.Equal(1, (await store.CountInstancesAsync(new InstanceScan { Name = "HELLOCITIES" }, CancellationToken.None)).Sum());
+            Assert.Equal(1, (await store.CountInstancesAsync(new InstanceScan { Name = "sayhello" }, CancellationToken.None)).Sum());
+            Assert.Equal(new[] { GoldenRecords.Instance(), GoldenRecords.Child() }.Count(r => r.ParentInstanceId.Length == 0),
+                (await store.CountInstancesAsync(new InstanceScan { TopLevelOnly = true }, CancellationToken.None)).Sum());
             await store.CommitAsync(new CommitBatch { DeletedInstances = { "golden-child" } }, CancellationToken.None);
             Assert.Single((await store.LoadAsync(CancellationToken.None)).Instances);
+            Assert.Equal(1, (await store.CountInstancesAsync(new InstanceScan(), CancellationToken.None)).Sum());
             output.WriteLine($"{Path.GetFileName(file)}: loaded and upgraded to schema version {SqliteSchema.CurrentVersion}");
         }
     }

@@ -310,6 +310,68 @@ public abstract class DurableStoreContractTests(ITestOutputHelper output) : Stor
     }
 
     /// <summary>
+    /// Counts by name, parent and status follow every change a hub commits: a status change, a park (which keeps the
+    /// status an instance is counted under), the write that unparks, a rewrite that gives or takes a parent, a deletion
+    /// and a new instance under a deleted one's id. After each, every count equals what the records say.
+    /// </summary>
+    [Fact]
+    public async Task Counts_FollowStatusChangesParkingRewritesAndDeletes()
+    {
+        var store = Open(NewHub());
+        var records = new Dictionary<string, InstanceRecord>(StringComparer.Ordinal);
+        const int Running = (int)Microsoft.DurableTask.Protobuf.OrchestrationStatus.Running;
+        const int Completed = (int)Microsoft.DurableTask.Protobuf.OrchestrationStatus.Completed;
+        const int Suspended = (int)Microsoft.DurableTask.Protobuf.OrchestrationStatus.Suspended;
+
+        async Task CommitAsync(IEnumerable<InstanceRecord> changed, IEnumerable<string>? deleted = null, IEnumerable<string>? parked = null)
+        {
+            var batch = new CommitBatch();
+            foreach (var record in changed)
+            {
+                records[record.InstanceId] = record;
+                batch.Instances.Add(Change(record));
+            }
+
+            foreach (string id in deleted ?? [])
+            {
+                records.Remove(id);
+                batch.DeletedInstances.Add(id);
+            }
+
+            foreach (string id in parked ?? []) batch.ParkedInstances.Add(new ParkedInstance(id, null) { Status = records[id].Status });
+            await store.CommitAsync(batch, CancellationToken.None);
+
+            InstanceScan[] scans =
+            [
+                new(), new() { Name = "approve" }, new() { Name = "SHIP", TopLevelOnly = true }, new() { TopLevelOnly = true },
+                new(Statuses: [Running, Suspended]), new(Statuses: [Completed]) { Name = "Ship" }, new() { Name = "nobody" },
+            ];
+            foreach (var scan in scans)
+            {
+                var expected = new int[8];
+                foreach (var r in records.Values.Where(scan.Matches)) expected[r.Status]++;
+                Assert.Equal(expected, await store.CountInstancesAsync(scan, CancellationToken.None));
+            }
+        }
+
+        InstanceRecord With(string id, int status, string? parent = null, string name = "Approve")
+        {
+            var record = Instance(id, name: name, parent: parent);
+            record.Status = status;
+            if (status == Completed) record.CompletedAt = record.LastUpdatedAt;
+            return record;
+        }
+
+        await CommitAsync(Enumerable.Range(0, 60).Select(i =>
+            With($"c-{i:D2}", Running, parent: i % 4 == 0 ? "root" : null, name: i % 3 == 0 ? "Approve" : "Ship")));
+        await CommitAsync([], parked: Enumerable.Range(0, 20).Select(i => $"c-{i:D2}"));
+        await CommitAsync(Enumerable.Range(0, 60).Where(i => i % 5 == 0).Select(i => With($"c-{i:D2}", Completed, name: records[$"c-{i:D2}"].Name)));
+        await CommitAsync([With("c-01", Suspended, parent: "root", name: "Ship"), With("c-04", Running, name: "Ship")],
+            deleted: ["c-02", "c-03", "c-05"]);
+        await CommitAsync([With("c-02", Running, name: "Ship"), With("c-03", Completed, parent: "root")], parked: ["c-06", "c-07"]);
+    }
+
+    /// <summary>
     /// The scheduler marks changes of an instance already stored (same id, name, creation time, parent, generation;
     /// and, for an activity result, the same running status): whatever a store skips for them, reads, scans by status
     /// and the finished-instance cap must see each instance as last committed.
