@@ -99,6 +99,9 @@ public sealed class Instance(string instanceId) : InstanceState(instanceId)
     /// </summary>
     public bool StoreParked { get; set; }
 
+    /// <summary>When it last changed (UTC ticks), while unfinished and resident: see <see cref="InstanceCache"/>'s parking in place.</summary>
+    internal long TouchedAt { get; set; }
+
     // Memory and counts.
 
     /// <summary>Its place among the hub's finished instances in memory (null while unfinished).</summary>

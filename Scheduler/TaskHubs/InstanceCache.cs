@@ -52,6 +52,19 @@ sealed class InstanceCache
     /// <summary>Resident unfinished instances that changed since they were last found working, least recently changed first.</summary>
     readonly LinkedList<Instance> _waiting = new();
 
+    /// <summary>
+    /// Resident unfinished instances in the order they changed, each with when it did (an instance changed again is
+    /// listed again, and its older entry is passed over): those still for <see cref="ParkDelay"/> are looked at once.
+    /// </summary>
+    readonly Queue<(Instance Instance, long At)> _still = new();
+
+    /// <summary>
+    /// How long a resident instance stays unchanged before it is parked in the store where it waits only for a client or
+    /// a timer: long enough that an instance answered within moments costs no extra write, short enough that a start
+    /// after a crash reads little more than the instances with work.
+    /// </summary>
+    public static readonly TimeSpan ParkDelay = TimeSpan.FromSeconds(2);
+
     /// <summary>Instances that are only in the store, per <see cref="OrchestrationStatus"/> value.</summary>
     readonly int[] _inStore = new int[8];
 
@@ -237,6 +250,9 @@ sealed class InstanceCache
     public void Touched(Instance instance)
     {
         if (!_commits.Durable || instance.IsTerminal) return;
+        long now = _time.GetUtcNow().UtcTicks;
+        instance.TouchedAt = now;
+        _still.Enqueue((instance, now));
         var node = instance.WaitingNode ??= new LinkedListNode<Instance>(instance);
         if (node.List is not null)
         {
@@ -292,6 +308,46 @@ sealed class InstanceCache
     {
         EvictFinished();
         EvictWaiting();
+        ParkStill();
+    }
+
+    /// <summary>
+    /// Parks in the store, without letting them go, the resident instances unchanged for <see cref="ParkDelay"/> that
+    /// wait only for a client or a timer (<see cref="CommitBatch.ParkedInstances"/>): a start then leaves them in the
+    /// store with the others, and reads only the instances that have work. Their next change unparks them, as it does
+    /// an instance read back. A bounded number is looked at per call.
+    /// </summary>
+    void ParkStill()
+    {
+        if (_still.Count == 0) return;
+        var now = _time.GetUtcNow().UtcDateTime;
+        long before = (now - ParkDelay).Ticks;
+        // Each look costs a read of the instance's history; passing over an entry costs next to nothing.
+        int looks = 256, entries = 16384;
+        while (looks > 0 && entries-- > 0 && _still.TryPeek(out var entry) && entry.At <= before)
+        {
+            _still.Dequeue();
+            var instance = entry.Instance;
+            if (instance.TouchedAt != entry.At || instance.IsTerminal || instance.StoreParked
+                || !_resident.TryGetValue(instance.InstanceId, out var current) || !ReferenceEquals(current, instance))
+            {
+                continue;
+            }
+
+            looks--;
+
+            switch (_owner.MayEvictWaiting(instance, now, out var nextTimer))
+            {
+                case WaitingResidency.Evictable:
+                    instance.StoreParked = true;
+                    _commits.MarkParked(new ParkedInstance(instance.InstanceId, nextTimer?.Ticks) { Status = (int)instance.Status });
+                    break;
+                case WaitingResidency.Busy:
+                    instance.TouchedAt = now.Ticks;
+                    _still.Enqueue((instance, now.Ticks));
+                    break;
+            }
+        }
     }
 
     void EvictWaiting()
@@ -317,7 +373,8 @@ sealed class InstanceCache
                 {
                     case WaitingResidency.Evictable:
                         Forget(instance);
-                        _commits.MarkParked(new ParkedInstance(instance.InstanceId, nextTimer?.Ticks) { Status = (int)instance.Status });
+                        if (!instance.StoreParked)
+                            _commits.MarkParked(new ParkedInstance(instance.InstanceId, nextTimer?.Ticks) { Status = (int)instance.Status });
                         _inStore[(int)instance.Status]++;
                         _spilled = true;
                         _unfinishedSpilled = true;

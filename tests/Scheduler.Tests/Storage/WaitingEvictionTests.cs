@@ -203,6 +203,90 @@ public sealed class WaitingEvictionTests(ITestOutputHelper output)
     }
 
     /// <summary>
+    /// Instances that wait only for a client or a timer are parked in the store while they stay in memory, once they
+    /// have been still for a moment (2 s): with no cap in play, a start after a kill -9 leaves them in the store and reads
+    /// only the instance with work (one whose activity the worker held when the scheduler died). Every instance still
+    /// gets its events, its timer (once, never early) and its activity's result.
+    /// </summary>
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("redis")]
+    public async Task StillInstances_ParkedWhileInMemory_AreLeftInTheStoreByAStart(string store)
+    {
+        const int Approvals = 40, Deadlines = 4;
+        using var work = new TempFolder("waiting-still");
+        Directory.CreateDirectory(work.Path);
+        await using var redis = store == "redis" ? await RedisServer.StartAsync() : null;
+        await using var scheduler = new SchedulerProcess(output, work.Path,
+            [.. SchedulerProcess.StoreSettings(redis, work.Path), "--Scheduler:MaxFinishedInstancesInMemory=0"]);
+        await scheduler.StartAsync();
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{scheduler.HttpPort}/") };
+
+        var held = new TaskCompletionSource();
+        using var release = new CancellationTokenSource();
+        void WithWork(DurableTaskRegistry r, bool hold)
+        {
+            Tasks(r);
+            r.AddOrchestratorFunc<string, string>("Work", (context, input) => context.CallActivityAsync<string>("Echo", input));
+            r.AddActivityFunc<string, string>("Echo", async (_, input) =>
+            {
+                if (hold)
+                {
+                    held.TrySetResult();
+                    await Task.Delay(Timeout.Infinite, release.Token);
+                }
+
+                return input + "!";
+            });
+        }
+
+        await using (var sdk = await SdkHost.StartAsync(scheduler.Address, r => WithWork(r, hold: true)))
+        {
+            for (int i = 0; i < Approvals; i++) await sdk.Client.ScheduleNewOrchestrationInstanceAsync("Approval", i, new StartOrchestrationOptions($"s-{i:D2}"));
+            for (int i = 0; i < Deadlines; i++) await sdk.Client.ScheduleNewOrchestrationInstanceAsync("Deadline", 20, new StartOrchestrationOptions($"t-{i}"));
+            await sdk.Client.ScheduleNewOrchestrationInstanceAsync("Work", "x", new StartOrchestrationOptions("work"));
+            for (int i = 0; i < Approvals; i++) await sdk.Client.WaitForInstanceStartAsync($"s-{i:D2}");
+            for (int i = 0; i < Deadlines; i++) await sdk.Client.WaitForInstanceStartAsync($"t-{i}");
+            await held.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            var hub = await HubProbe.HubAsync(http);
+            Assert.Equal(Approvals + Deadlines + 1, hub.InMemory);
+
+            // Still for longer than the moment after which waiting instances are parked; then the scheduler dies while
+            // the activity is held (released afterwards only so that the worker can stop).
+            await Task.Delay(TimeSpan.FromSeconds(4));
+            await scheduler.KillAsync();
+            release.Cancel();
+        }
+
+        await scheduler.StartAsync();
+        var started = await HubProbe.HubAsync(http);
+        Assert.Equal(Approvals + Deadlines + 1, started.Instances);
+        Assert.True(started.InMemory <= 1, $"the start loaded {started.InMemory} instances; only 'work' has work");
+
+        await using (var sdk = await SdkHost.StartAsync(scheduler.Address, r => WithWork(r, hold: false)))
+        {
+            Assert.Equal("x!", (await sdk.Client.CompletionAsync("work")).ReadOutputAs<string>());
+            foreach (string step in new[] { "a", "b", "c" })
+            {
+                for (int i = 0; i < Approvals; i++) await sdk.Client.RaiseEventAsync($"s-{i:D2}", "step", step + i);
+            }
+
+            for (int i = 0; i < Approvals; i++)
+                Assert.Equal($"{i}:a{i}:b{i}:c{i}", (await sdk.Client.CompletionAsync($"s-{i:D2}")).ReadOutputAs<string>());
+            for (int i = 0; i < Deadlines; i++) Assert.Equal("expired", (await sdk.Client.CompletionAsync($"t-{i}")).ReadOutputAs<string>());
+        }
+
+        for (int i = 0; i < Deadlines; i++)
+        {
+            var history = await HubProbe.HistoryAsync(scheduler, $"t-{i}");
+            var created = Assert.Single(history, e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.TimerCreated);
+            var fired = Assert.Single(history, e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.TimerFired);
+            Assert.True(fired.Timestamp.ToDateTime() >= created.TimerCreated.FireAt.ToDateTime(),
+                $"the timer of t-{i} fired at {fired.Timestamp}, before its time {created.TimerCreated.FireAt}");
+        }
+    }
+
+    /// <summary>
     /// A start reads only what must be in memory: with 100,000 instances waiting for an event in the store, the
     /// scheduler answers <c>/healthz</c> within 5 s of a kill -9 and holds no more than the cap in memory, and an
     /// event raised then completes its instance.
