@@ -90,6 +90,7 @@ static class SqliteSchema
         //   by triggers in the transaction that changes them, so a count by name and status reads a few rows rather
         //   than every instance of that name. Filled from the instances when a version 3 database is upgraded.
         // instances_id_status: a count under an instance id prefix reads only this index, not the rows.
+        // instances_name goes: counts by name read instance_counts, and pages walk the ids, testing the name.
         """
         CREATE TABLE instance_counts (
             name TEXT NOT NULL,
@@ -120,6 +121,7 @@ static class SqliteSchema
                 ON CONFLICT (name, top_level, status) DO UPDATE SET n = n + 1;
         END;
         CREATE INDEX instances_id_status ON instances (instance_id, status);
+        DROP INDEX instances_name;
         """,
     ];
 }
