@@ -494,17 +494,18 @@ public sealed class OrchestrationStateMachine(TimeSpan maxFanInHold, Func<string
     }
 
     /// <summary>
-    /// True when only a client or a durable timer can move the instance on: it has started, has no message to process,
-    /// and its history waits for no activity, sub-orchestration or entity (an entity call or lock request, in either
-    /// encoding, is taken as waiting: its answer comes from the hub). What it may wait for is an external event, a
-    /// termination, a suspend or resume, and its timers, the earliest of which is <paramref name="nextTimer"/>.
-    /// Reads the whole history.
+    /// True when the instance may wait out of memory: it has started, has no message to process, and its history waits
+    /// for no activity and no entity (an entity call or lock request, in either encoding, is taken as waiting: its answer
+    /// comes from the hub, which holds no such work for an instance out of memory). What it may wait for is an external
+    /// event, a termination, a suspend or resume, its sub-orchestrations (a child's completion reads its parent back
+    /// before it is applied) and its timers, the earliest of which is <paramref name="nextTimer"/>. Reads the whole
+    /// history.
     /// </summary>
-    public static bool AwaitsOnlyClientsAndTimers(InstanceState instance, out DateTime? nextTimer)
+    public static bool MayWaitOutOfMemory(InstanceState instance, out DateTime? nextTimer)
     {
         nextTimer = null;
         if (instance.IsTerminal || !instance.HasStarted || instance.InboxCount > 0 || instance.ReplayRequested || instance.OpenActivities > 0) return false;
-        int activities = 0, children = 0;
+        int activities = 0;
         Dictionary<int, Timestamp>? timers = null;
         foreach (var e in instance.CopyHistory())
         {
@@ -514,15 +515,13 @@ public sealed class OrchestrationStateMachine(TimeSpan maxFanInHold, Func<string
                 case EventTypeOneofCase.TaskCompleted or EventTypeOneofCase.TaskFailed: activities--; break;
                 case EventTypeOneofCase.TimerCreated: (timers ??= new())[e.EventId] = e.TimerCreated.FireAt; break;
                 case EventTypeOneofCase.TimerFired: timers?.Remove(e.TimerFired.TimerId); break;
-                case EventTypeOneofCase.SubOrchestrationInstanceCreated: children++; break;
-                case EventTypeOneofCase.SubOrchestrationInstanceCompleted or EventTypeOneofCase.SubOrchestrationInstanceFailed: children--; break;
                 case EventTypeOneofCase.EntityOperationCalled or EventTypeOneofCase.EntityLockRequested: return false;
                 // Messages to entities in the older encoding: an event sent to an entity id ("@name@key").
                 case EventTypeOneofCase.EventSent when e.EventSent.InstanceId.StartsWith('@'): return false;
             }
         }
 
-        if (activities > 0 || children > 0) return false;
+        if (activities > 0) return false;
         if (timers is not null)
         {
             foreach (var fireAt in timers.Values)

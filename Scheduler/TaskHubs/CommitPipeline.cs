@@ -43,7 +43,7 @@ sealed class CommitPipeline(Lock gate, ICommitOwner owner, string hub, TimeSpan 
     readonly HashSet<Entity> _dirtyEntities = new(ReferenceEqualityComparer.Instance);
     readonly HashSet<string> _deletedEntities = new(StringComparer.Ordinal);
 
-    /// <summary>Unfinished instances that left memory waiting only for a client, to be marked so in the store (<see cref="CommitBatch.ParkedInstances"/>).</summary>
+    /// <summary>Unfinished instances that wait only for a client, a child or a timer, to be marked so in the store (<see cref="CommitBatch.ParkedInstances"/>).</summary>
     readonly Dictionary<string, ParkedInstance> _parked = new(StringComparer.Ordinal);
 
     /// <summary>Instance ids deleted in the batch being written: still in the store until it is durable.</summary>
@@ -148,7 +148,7 @@ sealed class CommitPipeline(Lock gate, ICommitOwner owner, string hub, TimeSpan 
         RequestCommit();
     }
 
-    /// <summary>An unfinished instance, stored as it is, left memory waiting only for a client or a timer.</summary>
+    /// <summary>An unfinished instance, stored as it is, waits only for a client, a child or a timer (in memory or not).</summary>
     public void MarkParked(ParkedInstance parked)
     {
         if (!_durable) return;

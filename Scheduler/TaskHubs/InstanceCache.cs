@@ -16,13 +16,16 @@ interface IResidencyOwner
 /// <summary>What keeps an unfinished instance in memory.</summary>
 enum WaitingResidency
 {
-    /// <summary>Nothing: only a client (an event, a termination, a suspend or resume) or its timers can move it on, and it is stored as it is.</summary>
+    /// <summary>
+    /// Nothing: only a client (an event, a termination, a suspend or resume), a sub-orchestration's end or its timers can
+    /// move it on, and it is stored as it is.
+    /// </summary>
     Evictable,
 
     /// <summary>Something passing (work in flight or queued, a change not yet stored, a waiting client): look again later.</summary>
     Busy,
 
-    /// <summary>It waits for something the hub delivers itself (an activity, a child, an entity): it stays until it changes.</summary>
+    /// <summary>It waits for something the hub holds for it in memory (an activity, an entity): it stays until it changes.</summary>
     Working,
 }
 
@@ -32,7 +35,7 @@ enum WaitingResidency
 /// eviction. With a durable store, at most <see cref="Configuration.SchedulerOptions.MaxFinishedInstancesInMemory"/>
 /// finished instances stay resident (the most recently finished or read); older ones live only in the store until an
 /// operation reads them back. Past <see cref="Configuration.SchedulerOptions.MaxUnfinishedInstancesInMemory"/>
-/// unfinished ones, those that wait only for a client (an external event, say) or a timer leave memory too, least
+/// unfinished ones, those that wait only for a client (an external event, say), a sub-orchestration or a timer leave memory too, least
 /// recently changed first, and are read back when something arrives for them or their timer is due. Not thread-safe:
 /// the hub calls it under its lock, except for <see cref="Spilled"/> and <see cref="UnfinishedSpilled"/>.
 /// </summary>
@@ -59,9 +62,9 @@ sealed class InstanceCache
     readonly Queue<(Instance Instance, long At)> _still = new();
 
     /// <summary>
-    /// How long a resident instance stays unchanged before it is parked in the store where it waits only for a client or
-    /// a timer: long enough that an instance answered within moments costs no extra write, short enough that a start
-    /// after a crash reads little more than the instances with work.
+    /// How long a resident instance stays unchanged before it is parked in the store where it waits only for a client,
+    /// a child or a timer: long enough that an instance answered within moments costs no extra write, short enough that
+    /// a start after a crash reads little more than the instances with work.
     /// </summary>
     public static readonly TimeSpan ParkDelay = TimeSpan.FromSeconds(2);
 
@@ -301,8 +304,8 @@ sealed class InstanceCache
     }
 
     /// <summary>
-    /// Moves the oldest finished instances, and the least recently changed unfinished ones that wait only for a client or
-    /// a timer, out of memory while there are more than their caps. Runs under the lock after a commit.
+    /// Moves the oldest finished instances, and the least recently changed unfinished ones that wait only for a client,
+    /// a child or a timer, out of memory while there are more than their caps. Runs under the lock after a commit.
     /// </summary>
     public void Evict()
     {
@@ -313,9 +316,9 @@ sealed class InstanceCache
 
     /// <summary>
     /// Parks in the store, without letting them go, the resident instances unchanged for <see cref="ParkDelay"/> that
-    /// wait only for a client or a timer (<see cref="CommitBatch.ParkedInstances"/>): a start then leaves them in the
-    /// store with the others, and reads only the instances that have work. Their next change unparks them, as it does
-    /// an instance read back. A bounded number is looked at per call.
+    /// wait only for a client, a child or a timer (<see cref="CommitBatch.ParkedInstances"/>): a start then leaves them
+    /// in the store with the others, and reads only the instances that have work. Their next change unparks them, as it
+    /// does an instance read back. A bounded number is looked at per call.
     /// </summary>
     void ParkStill()
     {

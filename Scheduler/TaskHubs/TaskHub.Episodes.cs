@@ -372,8 +372,25 @@ public sealed partial class TaskHub
     /// <summary>Orchestration names repeat across instances; they share one string per hub.</summary>
     readonly NameTable _names = new();
 
-    // Apart from the start, so its closure is allocated only for a deferred start.
-    void ScheduleDeferredStart(Instance instance, HistoryEvent start, DateTime at) => Schedule(at, () => StartDeferred(instance, start));
+    /// <summary>
+    /// Arms a scheduled start (apart from the start, so its closure is allocated only for one). It holds the id, not the
+    /// instance, which may leave memory meanwhile: then the start reads it back when due, and the read arms it again.
+    /// </summary>
+    void ScheduleDeferredStart(Instance instance, HistoryEvent start, DateTime at)
+    {
+        string instanceId = instance.InstanceId;
+        long incarnation = instance.Incarnation;
+        Schedule(at, () =>
+        {
+            if (_instances.TryGet(instanceId, out var current))
+            {
+                if (current.Incarnation == incarnation) StartDeferred(current, start);
+                return;
+            }
+
+            if (_instances.UnfinishedSpilled) LoadWhenDue(instanceId);
+        });
+    }
 
     static string StatusName(OrchestrationStatus status) => Statuses.Name(status);
 }

@@ -24,15 +24,17 @@ public sealed partial class TaskHub : IResidencyOwner
     {
         nextTimer = null;
         if (!((IResidencyOwner)this).MayEvict(instance, now) || instance.WakeTimerSet) return WaitingResidency.Busy;
-        // A scheduled start or a held lock is something the hub itself moves on; so is everything the history still
-        // waits for, except what comes from clients and timers (a timer reads its instance back when it is due).
-        if (instance.DeferredStart is not null || _locksByOwner.ContainsKey(instance.InstanceId)
-            || !OrchestrationStateMachine.AwaitsOnlyClientsAndTimers(instance, out nextTimer))
+        // A held lock is something the hub itself moves on; so is everything the history still waits for, except what
+        // comes from clients and timers (a timer reads its instance back when it is due). A scheduled start is a timer.
+        if (_locksByOwner.ContainsKey(instance.InstanceId)) return WaitingResidency.Working;
+        if (instance.DeferredStart is not null)
         {
-            return WaitingResidency.Working;
+            if (instance.HasStarted) return WaitingResidency.Working;
+            nextTimer = instance.ScheduledStartAt ?? now;
+            return WaitingResidency.Evictable;
         }
 
-        return WaitingResidency.Evictable;
+        return OrchestrationStateMachine.MayWaitOutOfMemory(instance, out nextTimer) ? WaitingResidency.Evictable : WaitingResidency.Working;
     }
 
     /// <summary>
@@ -116,6 +118,7 @@ public sealed partial class TaskHub : IResidencyOwner
         instance.StoreParked = !instance.IsTerminal;
         AddInstance(instance);
         _instances.Loaded(instance);
+        if (instance.DeferredStart is { } start) ScheduleDeferredStart(instance, start, instance.ScheduledStartAt ?? Now);
         if (instance.IsTerminal)
         {
             instance.PackHistory();
@@ -235,12 +238,37 @@ public sealed partial class TaskHub : IResidencyOwner
         return children;
     }
 
-    /// <summary>Reads back the instances an orchestrator's completion may replace or rewind, before it is applied.</summary>
+    /// <summary>
+    /// Reads back an instance's parent when it is only in the store, so that the instance's end, which tells the parent,
+    /// is applied with the parent in memory and committed with it. The instance is read back first.
+    /// </summary>
+    async ValueTask EnsureParentLoadedAsync(string instanceId, CancellationToken cancellationToken)
+    {
+        if (!_instances.UnfinishedSpilled) return;
+        await EnsureLoadedAsync(instanceId, cancellationToken).ConfigureAwait(false);
+        string? parent;
+        lock (_gate)
+        {
+            parent = _instances.TryGet(instanceId, out var instance) && !instance.IsTerminal
+                ? instance.StartEvent?.ParentInstance?.OrchestrationInstance?.InstanceId
+                : null;
+        }
+
+        if (!string.IsNullOrEmpty(parent)) await EnsureLoadedAsync(parent, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Reads back the instances an orchestrator's completion may replace, rewind or tell, before it is applied: among
+    /// them the parent of an instance that ends.
+    /// </summary>
     public async ValueTask PreloadAsync(OrchestratorResponse response, CancellationToken cancellationToken)
     {
         if (!_instances.Spilled) return;
         foreach (var action in response.Actions)
         {
+            if (action.CompleteOrchestration is { OrchestrationStatus: not OrchestrationStatus.ContinuedAsNew })
+                await EnsureParentLoadedAsync(response.InstanceId, cancellationToken).ConfigureAwait(false);
+
             if (action.CreateSubOrchestration is { } create && create.InstanceId.Length > 0)
             {
                 await EnsureLoadedAsync(create.InstanceId, cancellationToken).ConfigureAwait(false);

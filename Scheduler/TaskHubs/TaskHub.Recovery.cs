@@ -44,13 +44,8 @@ public sealed partial class TaskHub
     void Restore(StoredInstance stored)
     {
         var instance = FromStored(stored);
-        if (instance.DeferredStart is { } start)
-        {
-            var at = instance.ScheduledStartAt ?? Now;
-            Schedule(at, () => StartDeferred(instance, start));
-        }
-
         AddInstance(instance);
+        if (instance.DeferredStart is { } start) ScheduleDeferredStart(instance, start, instance.ScheduledStartAt ?? Now);
     }
 
     /// <summary>An instance as the store keeps it, its input included: updates leave the input out while the store keeps it apart.</summary>

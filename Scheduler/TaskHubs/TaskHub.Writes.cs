@@ -16,8 +16,13 @@ public sealed partial class TaskHub
     public ValueTask RaiseEventAsync(string instanceId, string name, string? input, CancellationToken cancellationToken = default) =>
         ChangeAsync(instanceId, (instanceId, name, input), static (hub, e) => hub.RaiseEvent(e.instanceId, e.name, e.input), cancellationToken);
 
-    public ValueTask TerminateAsync(string instanceId, string? output, bool recursive, CancellationToken cancellationToken = default) =>
-        ChangeAsync(instanceId, (instanceId, output, recursive), static (hub, t) => hub.Terminate(t.instanceId, t.output, t.recursive), cancellationToken);
+    public async ValueTask TerminateAsync(string instanceId, string? output, bool recursive, CancellationToken cancellationToken = default)
+    {
+        // The termination tells a parent that is only in the store once it is read back: read it first.
+        await EnsureParentLoadedAsync(instanceId, cancellationToken).ConfigureAwait(false);
+        await ChangeAsync(instanceId, (instanceId, output, recursive), static (hub, t) => hub.Terminate(t.instanceId, t.output, t.recursive), cancellationToken)
+            .ConfigureAwait(false);
+    }
 
     public ValueTask SuspendAsync(string instanceId, string? reason, CancellationToken cancellationToken = default) =>
         ChangeAsync(instanceId, (instanceId, reason), static (hub, s) => hub.Suspend(s.instanceId, s.reason), cancellationToken);
@@ -128,6 +133,7 @@ public sealed partial class TaskHub
         var untouched = new List<string>();
         foreach (var id in instanceIds)
         {
+            await EnsureParentLoadedAsync(id, cancellationToken).ConfigureAwait(false);
             await EnsureLoadedAsync(id, cancellationToken).ConfigureAwait(false);
             if (!TerminateAtOnce(id, reason)) untouched.Add(id);
         }

@@ -551,6 +551,43 @@ public sealed class OrchestrationStateMachineTests
         Assert.Equal(0, instance.OpenActivities);
     }
 
+    /// <summary>
+    /// What an instance out of memory may wait for: events, timers (the earliest unfired one is its next) and children,
+    /// whose end reads the parent back; not an activity, nor an entity call or lock (either encoding), whose answers the
+    /// hub holds in memory; nor anything while it has messages to process or has not started.
+    /// </summary>
+    [Fact]
+    public void May_wait_out_of_memory_for_events_timers_and_children_but_not_activities_or_entities()
+    {
+        Assert.True(OrchestrationStateMachine.MayWaitOutOfMemory(Running(), out var none));
+        Assert.Null(none);
+
+        var timers = Running("t", null, TimerCreated(0, T0.AddHours(2)), TimerCreated(1, T0.AddHours(1)), TimerCreated(2, T0.AddMinutes(30)),
+            Event(e => e.TimerFired = new TimerFiredEvent { TimerId = 2, FireAt = Timestamp.FromDateTime(T0.AddMinutes(30)) }));
+        Assert.True(OrchestrationStateMachine.MayWaitOutOfMemory(timers, out var next));
+        Assert.Equal(T0.AddHours(1), next);
+
+        Assert.True(OrchestrationStateMachine.MayWaitOutOfMemory(Running("c", null, ChildCreated(0, "child")), out _));
+        Assert.True(OrchestrationStateMachine.MayWaitOutOfMemory(Running("d", null, Scheduled(0), Completed(0)), out _));
+        Assert.False(OrchestrationStateMachine.MayWaitOutOfMemory(Running("a", null, Scheduled(0), Scheduled(1), Completed(0)), out _));
+        Assert.False(OrchestrationStateMachine.MayWaitOutOfMemory(Running("e", null,
+            Event(e => e.EntityOperationCalled = new EntityOperationCalledEvent { RequestId = "r", Operation = "get", TargetInstanceId = "@c@a" }, 0)), out _));
+        Assert.False(OrchestrationStateMachine.MayWaitOutOfMemory(Running("l", null,
+            Event(e => e.EntityLockRequested = new EntityLockRequestedEvent { CriticalSectionId = "cs", LockSet = { "@c@a" } }, 0)), out _));
+        Assert.False(OrchestrationStateMachine.MayWaitOutOfMemory(Running("s", null,
+            Event(e => e.EventSent = new EventSentEvent { InstanceId = "@c@a", Name = "op" }, 0)), out _));
+        Assert.True(OrchestrationStateMachine.MayWaitOutOfMemory(Running("o", null,
+            Event(e => e.EventSent = new EventSentEvent { InstanceId = "other", Name = "ping" }, 0)), out _));
+
+        var busy = Running("b");
+        busy.Inbox.Add(Event(e => e.EventRaised = new EventRaisedEvent { Name = "go" }));
+        Assert.False(OrchestrationStateMachine.MayWaitOutOfMemory(busy, out _));
+        Assert.False(OrchestrationStateMachine.MayWaitOutOfMemory(new InstanceState("p") { Status = OrchestrationStatus.Pending, CreatedAt = T0 }, out _));
+        var done = Running("f");
+        done.Status = OrchestrationStatus.Completed;
+        Assert.False(OrchestrationStateMachine.MayWaitOutOfMemory(done, out _));
+    }
+
     sealed class RecordingEffects : IOrchestrationEffects
     {
         public List<string> Log { get; } = new();

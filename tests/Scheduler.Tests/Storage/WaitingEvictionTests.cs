@@ -54,7 +54,8 @@ public sealed class WaitingEvictionTests(ITestOutputHelper output)
             return "expired";
         })
         .AddOrchestratorFunc<int, string>("Parent", async (context, n) => await context.CallSubOrchestratorAsync<string>(
-            "Approval", n, new SubOrchestrationOptions { InstanceId = $"child-{n}" }));
+            "Approval", n, new SubOrchestrationOptions { InstanceId = $"child-{n}" }))
+        .AddOrchestratorFunc<int, string>("Hello", (_, n) => Task.FromResult($"hello {n}"));
 
     [Theory]
     [InlineData("sqlite")]
@@ -199,6 +200,123 @@ public sealed class WaitingEvictionTests(ITestOutputHelper output)
             var fired = Assert.Single(history, e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.TimerFired);
             Assert.True(fired.Timestamp.ToDateTime() >= created.TimerCreated.FireAt.ToDateTime(),
                 $"the timer of {id} fired at {fired.Timestamp}, before its time {created.TimerCreated.FireAt}");
+        }
+    }
+
+    /// <summary>
+    /// A parent waiting for its sub-orchestration leaves memory too: the child's end reads the parent back before it is
+    /// applied, so each parent gets its child's result (or, for a child a client terminated, its failure) exactly once,
+    /// while the scheduler runs and after a kill -9.
+    /// </summary>
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("redis")]
+    public async Task ParentsWaitingForChildren_LeaveMemory_AndGetEachChildsEndOnce(string store)
+    {
+        const int Parents = 30;
+        using var work = new TempFolder("waiting-parents");
+        Directory.CreateDirectory(work.Path);
+        await using var redis = store == "redis" ? await RedisServer.StartAsync() : null;
+        await using var scheduler = new SchedulerProcess(output, work.Path, CappedSettings(redis, work.Path));
+        await scheduler.StartAsync();
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{scheduler.HttpPort}/") };
+
+        async Task FinishChildAsync(DurableTaskClient client, int i)
+        {
+            foreach (string step in new[] { "a", "b", "c" }) await client.RaiseEventAsync($"child-{i}", "step", step);
+            var parent = await client.CompletionAsync($"p-{i:D2}");
+            Assert.Equal(OrchestrationRuntimeStatus.Completed, parent.RuntimeStatus);
+            Assert.Equal($"{i}:a:b:c", parent.ReadOutputAs<string>());
+        }
+
+        await using (var sdk = await SdkHost.StartAsync(scheduler.Address, Tasks))
+        {
+            for (int i = 0; i < Parents; i++) await sdk.Client.ScheduleNewOrchestrationInstanceAsync("Parent", i, new StartOrchestrationOptions($"p-{i:D2}"));
+            for (int i = 0; i < Parents; i++)
+            {
+                await Waits.UntilAsync(async () => (await sdk.Client.GetInstanceAsync($"child-{i}"))?.RuntimeStatus, s => s == OrchestrationRuntimeStatus.Running,
+                    $"child-{i} to start");
+            }
+
+            var hub = await Waits.UntilAsync(() => HubProbe.HubAsync(http), h => h.InMemory <= Cap, "the hub to move parents and children out of memory");
+            Assert.Equal(2 * Parents, hub.Instances);
+
+            for (int i = 0; i < Parents / 2; i++) await FinishChildAsync(sdk.Client, i);
+            await sdk.Client.TerminateInstanceAsync($"child-{Parents / 2}", "stop");
+            var failed = await sdk.Client.CompletionAsync($"p-{Parents / 2:D2}");
+            Assert.Equal(OrchestrationRuntimeStatus.Failed, failed.RuntimeStatus);
+            await Waits.UntilAsync(() => HubProbe.HubAsync(http), h => h.InMemory <= Cap, "the hub to move waiting instances out of memory again");
+        }
+
+        await scheduler.KillAsync();
+        await scheduler.StartAsync();
+        var started = await HubProbe.HubAsync(http);
+        Assert.True(started.InMemory <= Cap, $"the start loaded {started.InMemory} instances; the cap is {Cap}");
+
+        await using (var sdk = await SdkHost.StartAsync(scheduler.Address, Tasks))
+        {
+            for (int i = Parents / 2 + 1; i < Parents; i++) await FinishChildAsync(sdk.Client, i);
+        }
+
+        foreach (int i in new[] { 0, Parents - 1 })
+        {
+            var history = await HubProbe.HistoryAsync(scheduler, $"p-{i:D2}");
+            Assert.Single(history, e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.SubOrchestrationInstanceCompleted);
+        }
+
+        var terminated = await HubProbe.HistoryAsync(scheduler, $"p-{Parents / 2:D2}");
+        Assert.Single(terminated, e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.SubOrchestrationInstanceFailed);
+    }
+
+    /// <summary>
+    /// A scheduled start is a timer too: instances scheduled to start later leave memory past the cap, and each starts
+    /// once, never before its time, whether it comes due while the scheduler runs or after a kill -9 (the start does not
+    /// read them until then).
+    /// </summary>
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("redis")]
+    public async Task ScheduledStartsOutOfMemory_StartOnce_NeverEarly_AcrossAKill(string store)
+    {
+        const int Each = 15;
+        using var work = new TempFolder("waiting-scheduled");
+        Directory.CreateDirectory(work.Path);
+        await using var redis = store == "redis" ? await RedisServer.StartAsync() : null;
+        await using var scheduler = new SchedulerProcess(output, work.Path, CappedSettings(redis, work.Path));
+        await scheduler.StartAsync();
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{scheduler.HttpPort}/") };
+
+        // a-: due in 8 s, while the scheduler runs; b-: due in 25 s, after a kill.
+        var soon = DateTimeOffset.UtcNow.AddSeconds(8);
+        var later = DateTimeOffset.UtcNow.AddSeconds(25);
+        await using (var sdk = await SdkHost.StartAsync(scheduler.Address, Tasks))
+        {
+            for (int i = 0; i < Each; i++)
+            {
+                await sdk.Client.ScheduleNewOrchestrationInstanceAsync("Hello", i, new StartOrchestrationOptions($"a-{i:D2}", soon));
+                await sdk.Client.ScheduleNewOrchestrationInstanceAsync("Hello", i, new StartOrchestrationOptions($"b-{i:D2}", later));
+            }
+
+            await Waits.UntilAsync(() => HubProbe.HubAsync(http), h => h.Instances == 2 * Each && h.InMemory <= Cap, "the hub to move scheduled instances out of memory");
+            for (int i = 0; i < Each; i++) Assert.Equal($"hello {i}", (await sdk.Client.CompletionAsync($"a-{i:D2}")).ReadOutputAs<string>());
+        }
+
+        await scheduler.KillAsync();
+        await scheduler.StartAsync();
+        var started = await HubProbe.HubAsync(http);
+        Assert.True(started.InMemory <= Cap, $"the start loaded {started.InMemory} instances; the cap is {Cap}");
+
+        await using (var sdk = await SdkHost.StartAsync(scheduler.Address, Tasks))
+        {
+            for (int i = 0; i < Each; i++) Assert.Equal($"hello {i}", (await sdk.Client.CompletionAsync($"b-{i:D2}")).ReadOutputAs<string>());
+        }
+
+        foreach (var (id, due) in new[] { ("a-00", soon), ($"a-{Each - 1}", soon), ("b-00", later), ($"b-{Each - 1}", later) })
+        {
+            var history = await HubProbe.HistoryAsync(scheduler, id);
+            Assert.Single(history, e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.ExecutionStarted);
+            var first = history.First(e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.OrchestratorStarted);
+            Assert.True(first.Timestamp.ToDateTime() >= due.UtcDateTime, $"{id} started at {first.Timestamp}, before its time {due:O}");
         }
     }
 
