@@ -62,12 +62,8 @@ public sealed class WaitingEvictionTests(ITestOutputHelper output)
     [InlineData("redis")]
     public async Task WaitingInstancesBeyondTheCap_LeaveMemory_AndEveryEventReachesThemOnce(string store)
     {
-        using var work = new TempFolder("waiting");
-        Directory.CreateDirectory(work.Path);
-        await using var redis = store == "redis" ? await RedisServer.StartAsync() : null;
-        await using var scheduler = new SchedulerProcess(output, work.Path, CappedSettings(redis, work.Path));
-        await scheduler.StartAsync();
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{scheduler.HttpPort}/") };
+        await using var rig = await Rig.StartAsync(output, store, "waiting", CappedSettings);
+        var (scheduler, http) = (rig.Scheduler, rig.Http);
 
         await using (var sdk = await SdkHost.StartAsync(scheduler.Address, Tasks))
         {
@@ -154,12 +150,8 @@ public sealed class WaitingEvictionTests(ITestOutputHelper output)
     public async Task TimersOfInstancesOutOfMemory_FireOnce_NeverEarly_AcrossAKill(string store)
     {
         const int Each = 20;
-        using var work = new TempFolder("waiting-timers");
-        Directory.CreateDirectory(work.Path);
-        await using var redis = store == "redis" ? await RedisServer.StartAsync() : null;
-        await using var scheduler = new SchedulerProcess(output, work.Path, CappedSettings(redis, work.Path));
-        await scheduler.StartAsync();
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{scheduler.HttpPort}/") };
+        await using var rig = await Rig.StartAsync(output, store, "waiting-timers", CappedSettings);
+        var (scheduler, http) = (rig.Scheduler, rig.Http);
 
         // d-: due in 8 s, while the scheduler runs; k-: due in 25 s, after a kill; h-: due in an hour, approved instead.
         var groups = new[] { ("d", 8), ("k", 25), ("h", 3600) };
@@ -214,12 +206,8 @@ public sealed class WaitingEvictionTests(ITestOutputHelper output)
     public async Task ParentsWaitingForChildren_LeaveMemory_AndGetEachChildsEndOnce(string store)
     {
         const int Parents = 30;
-        using var work = new TempFolder("waiting-parents");
-        Directory.CreateDirectory(work.Path);
-        await using var redis = store == "redis" ? await RedisServer.StartAsync() : null;
-        await using var scheduler = new SchedulerProcess(output, work.Path, CappedSettings(redis, work.Path));
-        await scheduler.StartAsync();
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{scheduler.HttpPort}/") };
+        await using var rig = await Rig.StartAsync(output, store, "waiting-parents", CappedSettings);
+        var (scheduler, http) = (rig.Scheduler, rig.Http);
 
         async Task FinishChildAsync(DurableTaskClient client, int i)
         {
@@ -279,12 +267,8 @@ public sealed class WaitingEvictionTests(ITestOutputHelper output)
     public async Task ScheduledStartsOutOfMemory_StartOnce_NeverEarly_AcrossAKill(string store)
     {
         const int Each = 15;
-        using var work = new TempFolder("waiting-scheduled");
-        Directory.CreateDirectory(work.Path);
-        await using var redis = store == "redis" ? await RedisServer.StartAsync() : null;
-        await using var scheduler = new SchedulerProcess(output, work.Path, CappedSettings(redis, work.Path));
-        await scheduler.StartAsync();
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{scheduler.HttpPort}/") };
+        await using var rig = await Rig.StartAsync(output, store, "waiting-scheduled", CappedSettings);
+        var (scheduler, http) = (rig.Scheduler, rig.Http);
 
         // a-: due in 8 s, while the scheduler runs; b-: due in 25 s, after a kill.
         var soon = DateTimeOffset.UtcNow.AddSeconds(8);
@@ -332,13 +316,9 @@ public sealed class WaitingEvictionTests(ITestOutputHelper output)
     public async Task StillInstances_ParkedWhileInMemory_AreLeftInTheStoreByAStart(string store)
     {
         const int Approvals = 40, Deadlines = 4;
-        using var work = new TempFolder("waiting-still");
-        Directory.CreateDirectory(work.Path);
-        await using var redis = store == "redis" ? await RedisServer.StartAsync() : null;
-        await using var scheduler = new SchedulerProcess(output, work.Path,
-            [.. SchedulerProcess.StoreSettings(redis, work.Path), "--Scheduler:MaxFinishedInstancesInMemory=0"]);
-        await scheduler.StartAsync();
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{scheduler.HttpPort}/") };
+        await using var rig = await Rig.StartAsync(output, store, "waiting-still",
+            (r, path) => [.. SchedulerProcess.StoreSettings(r, path), "--Scheduler:MaxFinishedInstancesInMemory=0"]);
+        var (scheduler, http) = (rig.Scheduler, rig.Http);
 
         var held = new TaskCompletionSource();
         using var release = new CancellationTokenSource();
@@ -446,6 +426,35 @@ public sealed class WaitingEvictionTests(ITestOutputHelper output)
             foreach (string step in new[] { "x", "y", "z" }) await sdk.Client.RaiseEventAsync("m-054321", "step", step);
             var done = await sdk.Client.CompletionAsync("m-054321");
             Assert.Equal("54321:x:y:z", done.ReadOutputAs<string>());
+        }
+    }
+
+    /// <summary>A scheduler process on a folder of its own (on a redis-server of its own for "redis"), and a client of its JSON API.</summary>
+    sealed class Rig : IAsyncDisposable
+    {
+        TempFolder _work = null!;
+        RedisServer? _redis;
+
+        public SchedulerProcess Scheduler { get; private set; } = null!;
+        public HttpClient Http { get; private set; } = null!;
+
+        public static async Task<Rig> StartAsync(ITestOutputHelper output, string store, string name, Func<RedisServer?, string, string[]> settings)
+        {
+            var rig = new Rig { _work = new TempFolder(name) };
+            Directory.CreateDirectory(rig._work.Path);
+            rig._redis = store == "redis" ? await RedisServer.StartAsync() : null;
+            rig.Scheduler = new SchedulerProcess(output, rig._work.Path, settings(rig._redis, rig._work.Path));
+            await rig.Scheduler.StartAsync();
+            rig.Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{rig.Scheduler.HttpPort}/") };
+            return rig;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            Http?.Dispose();
+            if (Scheduler is not null) await Scheduler.DisposeAsync();
+            if (_redis is not null) await _redis.DisposeAsync();
+            _work.Dispose();
         }
     }
 
