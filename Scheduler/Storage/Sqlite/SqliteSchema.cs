@@ -89,7 +89,6 @@ static class SqliteSchema
         // instance_counts: how many instances there are per name, top level or not, and status (parked or not), kept
         //   by triggers in the transaction that changes them, so a count by name and status reads a few rows rather
         //   than every instance of that name. Filled from the instances when a version 3 database is upgraded.
-        // instances_id_status: a count under an instance id prefix reads only this index, not the rows.
         // instances_name goes: counts by name read instance_counts, and pages walk the ids, testing the name.
         """
         CREATE TABLE instance_counts (
@@ -120,7 +119,6 @@ static class SqliteSchema
                 VALUES (new.name, new.parent_instance_id IS NULL, new.status % 100, 1)
                 ON CONFLICT (name, top_level, status) DO UPDATE SET n = n + 1;
         END;
-        CREATE INDEX instances_id_status ON instances (instance_id, status);
         DROP INDEX instances_name;
         """,
     ];

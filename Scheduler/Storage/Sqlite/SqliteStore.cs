@@ -560,7 +560,8 @@ public sealed class SqliteStore : ITaskHubStore
             {
                 // An unfinished status is asked for in both forms: as written, and parked.
                 var stored = statuses.Concat(statuses.Where(s => !FinishedStatuses.Contains(s)).Select(s => s + ParkedOffset));
-                // A count under a prefix reads the prefix's range of the id index, whatever the statuses asked for.
+                // A count under a prefix reads the prefix's range of the ids (and their rows), whatever the statuses
+                // asked for: the status index would have it read every instance of those statuses.
                 bool walkIds = forIdOrder ? !scan.Selective : Prefix is not null;
                 sql.Append(walkIds ? " AND +status IN (" : " AND status IN (").AppendJoin(", ", stored).Append(')');
             }

@@ -215,7 +215,7 @@ public sealed class SqliteStoreTests(ITestOutputHelper output) : DurableStoreCon
         foreach (var (query, index) in new[]
         {
             ("SELECT instance_id FROM instances WHERE status = 1 ORDER BY created_at", "instances_status"),
-            ("SELECT status, count(*) FROM instances WHERE instance_id >= 'c' AND instance_id < 'd' AND +status IN (1, 101) GROUP BY status", "COVERING INDEX instances_id_status"),
+            ("SELECT status, count(*) FROM instances WHERE instance_id >= 'c' AND instance_id < 'd' AND +status IN (1, 101) GROUP BY status", "sqlite_autoindex_instances_1"),
             ("SELECT status, sum(n) FROM instance_counts WHERE name = 'Parent' GROUP BY status", "instance_counts"),
             ("SELECT instance_id FROM instances WHERE created_at > 5", "instances_created_at"),
             ("SELECT instance_id FROM instances WHERE completed_at < 5", "instances_completed_at"),
