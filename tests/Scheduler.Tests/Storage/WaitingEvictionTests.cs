@@ -74,7 +74,7 @@ public sealed class WaitingEvictionTests(ITestOutputHelper output)
             await Waits.UntilAsync(async () => (await client.GetInstanceAsync("child-1"))?.RuntimeStatus, s => s == OrchestrationRuntimeStatus.Running,
                 "the sub-orchestration to start");
 
-            // Only the cap's worth stays in memory (the parent stays: it waits for its child); the hub counts all.
+            // Only the cap's worth stays in memory (the parent, waiting for its child, may leave too); the hub counts all.
             var hub = await Waits.UntilAsync(() => HubProbe.HubAsync(http), h => h.InMemory <= Cap + 1, "the hub to move waiting instances out of memory");
             Assert.Equal(Waiting + 2, hub.Instances);
 
