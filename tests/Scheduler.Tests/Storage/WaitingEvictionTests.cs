@@ -98,11 +98,8 @@ public sealed class WaitingEvictionTests(ITestOutputHelper output)
         }
 
         // After a crash, nothing acknowledged is lost: each instance has its first event and waits for the next.
-        await scheduler.KillAsync();
-        await scheduler.StartAsync();
         // The store keeps which instances left memory waiting for a client: the start leaves them there.
-        var started = await HubProbe.HubAsync(http);
-        Assert.True(started.InMemory <= Cap + 2, $"the start loaded {started.InMemory} instances; the cap is {Cap}");
+        await rig.KillAndRestartAsync(maxLoaded: Cap + 2);
 
         await using (var sdk = await SdkHost.StartAsync(scheduler.Address, Tasks))
         {
@@ -170,10 +167,7 @@ public sealed class WaitingEvictionTests(ITestOutputHelper output)
             }
         }
 
-        await scheduler.KillAsync();
-        await scheduler.StartAsync();
-        var started = await HubProbe.HubAsync(http);
-        Assert.True(started.InMemory <= Cap, $"the start loaded {started.InMemory} instances; the cap is {Cap}");
+        await rig.KillAndRestartAsync(maxLoaded: Cap);
 
         await using (var sdk = await SdkHost.StartAsync(scheduler.Address, Tasks))
         {
@@ -185,14 +179,7 @@ public sealed class WaitingEvictionTests(ITestOutputHelper output)
             }
         }
 
-        foreach (var id in new[] { "d-00", $"d-{Each - 1}", "k-00", $"k-{Each - 1}" })
-        {
-            var history = await HubProbe.HistoryAsync(scheduler, id);
-            var created = Assert.Single(history, e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.TimerCreated);
-            var fired = Assert.Single(history, e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.TimerFired);
-            Assert.True(fired.Timestamp.ToDateTime() >= created.TimerCreated.FireAt.ToDateTime(),
-                $"the timer of {id} fired at {fired.Timestamp}, before its time {created.TimerCreated.FireAt}");
-        }
+        foreach (var id in new[] { "d-00", $"d-{Each - 1}", "k-00", $"k-{Each - 1}" }) await AssertTimerFiredOnceOnTimeAsync(scheduler, id);
     }
 
     /// <summary>
@@ -236,10 +223,7 @@ public sealed class WaitingEvictionTests(ITestOutputHelper output)
             await Waits.UntilAsync(() => HubProbe.HubAsync(http), h => h.InMemory <= Cap, "the hub to move waiting instances out of memory again");
         }
 
-        await scheduler.KillAsync();
-        await scheduler.StartAsync();
-        var started = await HubProbe.HubAsync(http);
-        Assert.True(started.InMemory <= Cap, $"the start loaded {started.InMemory} instances; the cap is {Cap}");
+        await rig.KillAndRestartAsync(maxLoaded: Cap);
 
         await using (var sdk = await SdkHost.StartAsync(scheduler.Address, Tasks))
         {
@@ -285,10 +269,7 @@ public sealed class WaitingEvictionTests(ITestOutputHelper output)
             for (int i = 0; i < Each; i++) Assert.Equal($"hello {i}", (await sdk.Client.CompletionAsync($"a-{i:D2}")).ReadOutputAs<string>());
         }
 
-        await scheduler.KillAsync();
-        await scheduler.StartAsync();
-        var started = await HubProbe.HubAsync(http);
-        Assert.True(started.InMemory <= Cap, $"the start loaded {started.InMemory} instances; the cap is {Cap}");
+        await rig.KillAndRestartAsync(maxLoaded: Cap);
 
         await using (var sdk = await SdkHost.StartAsync(scheduler.Address, Tasks))
         {
@@ -374,14 +355,7 @@ public sealed class WaitingEvictionTests(ITestOutputHelper output)
             for (int i = 0; i < Deadlines; i++) Assert.Equal("expired", (await sdk.Client.CompletionAsync($"t-{i}")).ReadOutputAs<string>());
         }
 
-        for (int i = 0; i < Deadlines; i++)
-        {
-            var history = await HubProbe.HistoryAsync(scheduler, $"t-{i}");
-            var created = Assert.Single(history, e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.TimerCreated);
-            var fired = Assert.Single(history, e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.TimerFired);
-            Assert.True(fired.Timestamp.ToDateTime() >= created.TimerCreated.FireAt.ToDateTime(),
-                $"the timer of t-{i} fired at {fired.Timestamp}, before its time {created.TimerCreated.FireAt}");
-        }
+        for (int i = 0; i < Deadlines; i++) await AssertTimerFiredOnceOnTimeAsync(scheduler, $"t-{i}");
     }
 
     /// <summary>
@@ -429,6 +403,16 @@ public sealed class WaitingEvictionTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>The instance's one timer fired once, never before its time.</summary>
+    static async Task AssertTimerFiredOnceOnTimeAsync(SchedulerProcess scheduler, string instanceId)
+    {
+        var history = await HubProbe.HistoryAsync(scheduler, instanceId);
+        var created = Assert.Single(history, e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.TimerCreated);
+        var fired = Assert.Single(history, e => e.EventTypeCase == P.HistoryEvent.EventTypeOneofCase.TimerFired);
+        Assert.True(fired.Timestamp.ToDateTime() >= created.TimerCreated.FireAt.ToDateTime(),
+            $"the timer of {instanceId} fired at {fired.Timestamp}, before its time {created.TimerCreated.FireAt}");
+    }
+
     /// <summary>A scheduler process on a folder of its own (on a redis-server of its own for "redis"), and a client of its JSON API.</summary>
     sealed class Rig : IAsyncDisposable
     {
@@ -447,6 +431,15 @@ public sealed class WaitingEvictionTests(ITestOutputHelper output)
             await rig.Scheduler.StartAsync();
             rig.Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{rig.Scheduler.HttpPort}/") };
             return rig;
+        }
+
+        /// <summary>Kills the scheduler (kill -9), starts it on the same store, and checks it loaded at most <paramref name="maxLoaded"/> instances.</summary>
+        public async Task KillAndRestartAsync(int maxLoaded)
+        {
+            await Scheduler.KillAsync();
+            await Scheduler.StartAsync();
+            var started = await HubProbe.HubAsync(Http);
+            Assert.True(started.InMemory <= maxLoaded, $"the start loaded {started.InMemory} instances; at most {maxLoaded} may be");
         }
 
         public async ValueTask DisposeAsync()
